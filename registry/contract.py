@@ -1,0 +1,216 @@
+"""The task contract: what a plugin hands shopmtl for each task it registers.
+
+A task is plain data plus a few callables (composition, no base class to inherit).
+Its *schema* -- which columns hold the text, the features and the labels -- is declared
+up front, so shopmtl can check the task at registration time, before any data is read:
+
+    TaskSpec(
+        name="price_bin", kind="multiclass", classes=("<1", "1-2", ...),
+        text="description", labels=("label",),
+        build_dataset=load_price_bins,            # BuildContext -> TaskData
+        metrics=price_bin_metrics,                # EvalBatch -> {name: value}
+        metric_directions={"accuracy": "max", "macro_f1": "max"},
+        primary_metric="macro_f1",
+    )
+
+Head, loss and decoding default to sensible choices for the task's ``kind``
+(see :mod:`shopmtl.registry.blocks`); a task overrides any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # keep `import shopmtl` light: torch/pandas load when a task is used
+    import numpy as np
+    import pandas as pd
+    import torch
+    from torch import nn
+
+TaskKind = Literal["regression", "binary", "multiclass", "multilabel"]
+TASK_KINDS: tuple[str, ...] = ("regression", "binary", "multiclass", "multilabel")
+
+#: "max": higher is better; "min": lower is better; "info": reported, never compared
+#: (a confusion matrix, a count).
+Direction = Literal["max", "min", "info"]
+DIRECTIONS: tuple[str, ...] = ("max", "min", "info")
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a task's dataset builder receives.
+
+    Attributes:
+        settings: the task's own settings, an instance of ``TaskSpec.settings``
+            validated from the config (``tasks.<name>.settings``); ``None`` when the
+            task declares none.
+        data_path: the transactions table from the config's ``data.path``; ``None``
+            means "use your bundled default".
+        column_map: canonical column name -> the name in the user's file
+            (``{"InvoiceNo": "Invoice"}``), from ``data.columns``.
+        seed: the run's seed, for any sampling the builder does.
+    """
+
+    settings: Any
+    data_path: str | None = None
+    column_map: Mapping[str, str] = field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task's rows, one pandas frame per split (``train``, ``val``, ``test``).
+
+    Each frame holds at least the columns the task's schema names. A label that is
+    missing is ``NaN``: the loss masks it and metrics skip it.
+    """
+
+    splits: Mapping[str, pd.DataFrame]
+    #: Anything else the task's metrics or baselines need (ranking candidates, a
+    #: product catalogue); handed back unchanged in :attr:`EvalBatch.extras`.
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, split: str) -> pd.DataFrame:
+        return self.splits[split]
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """The sizes a head is built from.
+
+    Attributes:
+        hidden_size: width of the encoder's pooled text vector.
+        n_numeric: number of numeric features (each arrives standardised, with a
+            0/1 "was missing" flag beside it).
+        categorical_cardinalities: vocabulary size of each categorical feature
+            (index 0 is reserved for "unknown").
+        has_pair: whether a second text (``text_pair``) is encoded too.
+        n_outputs: width of the head's output (1 for regression/binary, the number
+            of classes or labels otherwise).
+    """
+
+    hidden_size: int
+    n_numeric: int
+    categorical_cardinalities: tuple[int, ...]
+    has_pair: bool
+    n_outputs: int
+
+
+@dataclass(frozen=True)
+class HeadInput:
+    """One batch as a head sees it. Tensors share the batch dimension ``B``.
+
+    Attributes:
+        text: ``(B, hidden)`` pooled encoder output of the task's text.
+        pair: ``(B, hidden)`` pooled output of ``text_pair``, or ``None``.
+        numeric: ``(B, n_numeric)`` standardised numeric features, missing set to 0.
+        numeric_missing: ``(B, n_numeric)`` 1.0 where the value was missing.
+        categorical: ``(B, n_categorical)`` int64 vocabulary indices.
+    """
+
+    text: torch.Tensor
+    pair: torch.Tensor | None
+    numeric: torch.Tensor
+    numeric_missing: torch.Tensor
+    categorical: torch.Tensor
+
+
+@dataclass(frozen=True)
+class EvalBatch:
+    """Everything a task's metrics function gets for one split.
+
+    Attributes:
+        split: ``"val"`` or ``"test"``.
+        frame: the split's rows (the task's frame, in order).
+        predictions: ``(n, n_outputs)`` model outputs after the kind's activation:
+            values for regression, probabilities otherwise.
+        labels: ``(n, n_label_columns)`` labels, ``NaN`` where missing.
+        score: scores any extra rows with the same model (same columns as
+            ``frame``) and returns their predictions -- e.g. ranking candidates.
+        extras: the task's :attr:`TaskData.extras`.
+    """
+
+    split: str
+    frame: pd.DataFrame
+    predictions: np.ndarray
+    labels: np.ndarray
+    score: Callable[[pd.DataFrame], np.ndarray]
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task, as a plugin registers it.
+
+    Attributes:
+        name: unique identifier (letters, digits, ``_``); used in configs and files.
+        kind: ``regression``, ``binary``, ``multiclass`` or ``multilabel``.
+        description: one line for ``shopmtl tasks``.
+        text: column holding the text fed to the shared encoder.
+        labels: label column(s). One column for regression, binary and multiclass
+            (the class index); one 0/1 column per label for multilabel.
+        build_dataset: ``BuildContext -> TaskData``.
+        metrics: ``EvalBatch -> {metric name: value}``. Use scikit-learn or
+            torchmetrics, and skip missing labels.
+        metric_directions: every metric name ``metrics`` returns, with ``"max"``,
+            ``"min"`` or ``"info"``.
+        primary_metric: the metric early stopping and model selection use.
+        text_pair: optional second text column, encoded by the same encoder.
+        numeric: numeric feature columns (``NaN`` = missing).
+        categorical: categorical feature columns (any hashable values).
+        keys: identifier columns carried into ``predict`` and ``data`` output.
+        classes: class names (multiclass) -- the label column holds their index.
+        settings: a dataclass type for ``tasks.<name>.settings`` in the config; its
+            defaults are the task's defaults.
+        build_head: ``HeadSpec -> nn.Module`` mapping a :class:`HeadInput` to
+            ``(B, n_outputs)`` raw outputs. Default: :func:`blocks.default_head`.
+        loss: ``(outputs, labels) -> scalar`` that ignores ``NaN`` labels.
+            Default: the kind's masked loss from :mod:`shopmtl.registry.blocks`.
+        decode: ``predictions -> DataFrame`` of columns a person reads (units, a
+            class name, label names, a probability). Default: by kind.
+        baselines: ``(TaskData, split) -> {baseline name: {metric: value}}``, the
+            trivial baselines shown beside the model's metrics.
+    """
+
+    name: str
+    kind: TaskKind
+    description: str
+    text: str
+    labels: tuple[str, ...]
+    build_dataset: Callable[[BuildContext], TaskData]
+    metrics: Callable[[EvalBatch], Mapping[str, Any]]
+    metric_directions: Mapping[str, Direction]
+    primary_metric: str
+    text_pair: str | None = None
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    settings: type | None = None
+    build_head: Callable[[HeadSpec], nn.Module] | None = None
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    decode: Callable[[np.ndarray], pd.DataFrame] | None = None
+    baselines: Callable[[TaskData, str], Mapping[str, Mapping[str, Any]]] | None = None
+
+    @property
+    def n_outputs(self) -> int:
+        """Width of the head's output for this task."""
+        if self.kind == "multiclass":
+            return len(self.classes)
+        if self.kind == "multilabel":
+            return len(self.labels)
+        return 1
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column a split frame must hold."""
+        pair = (self.text_pair,) if self.text_pair else ()
+        return (*self.keys, self.text, *pair, *self.numeric, *self.categorical, *self.labels)
+
+
+Register = Callable[[TaskSpec], None]
+"""The callback ``register_tasks`` hooks receive: call it once per task."""
