@@ -1,0 +1,145 @@
+"""Run directories and checkpoints: safetensors weights, JSON and YAML beside them.
+
+Layout of a model folder (``<run>/model`` holds the best model; ``<run>/checkpoints/last``
+adds the optimiser and trainer state needed by ``--resume``)::
+
+    encoder.safetensors        the shared encoder (LoRA adapters included)
+    heads/<task>.safetensors   one file per task, so a head can be dropped or swapped
+    features.json              per task: standardisation constants, vocabularies
+    backbone/                  the encoder's transformers config and tokenizer files
+
+Every folder is written to a temporary sibling and renamed into place, so an
+interrupted write never leaves a half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from shopmtl.core.features import FeatureState
+from shopmtl.core.model import MultiTaskModel
+
+MODEL_DIR = "model"
+LAST_CHECKPOINT = Path("checkpoints") / "last"
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield a temporary folder that replaces ``target`` only once the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    retired = None
+    if target.exists():
+        retired = target.with_name(f".{target.name}.old")
+        shutil.rmtree(retired, ignore_errors=True)
+        os.replace(target, retired)
+    os.replace(staging, target)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a file through a temporary sibling and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.replace(temporary, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def save_model_dir(
+    target: Path,
+    model: MultiTaskModel,
+    features: Mapping[str, FeatureState],
+    tokenizer: Any,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Write encoder, heads, feature states and backbone files into ``target`` atomically.
+
+    ``extra`` maps file names to JSON-able data written beside them (trainer state).
+    """
+    with atomic_dir(target) as staging:
+        write_model_files(staging, model, features, tokenizer)
+        for name, data in (extra or {}).items():
+            write_json(staging / name, data)
+
+
+def write_model_files(folder: Path, model: MultiTaskModel, features: Mapping[str, FeatureState], tokenizer: Any) -> None:
+    """The files of a model folder, written into an existing (staging) folder."""
+    save_model(model.encoder, str(folder / "encoder.safetensors"))
+    (folder / "heads").mkdir()
+    for name, head in model.heads.items():
+        save_model(head, str(folder / "heads" / f"{name}.safetensors"))
+    write_json(folder / "features.json", {name: state.to_dict() for name, state in features.items()})
+    model.encoder.backbone.config.save_pretrained(folder / "backbone")  # peft forwards .config
+    tokenizer.save_pretrained(folder / "backbone")
+
+
+def load_weights(folder: Path, model: MultiTaskModel, tasks: list[str] | None = None) -> None:
+    """Load encoder and head weights from a model folder into ``model`` (strict)."""
+    load_model(model.encoder, str(folder / "encoder.safetensors"))
+    for name in tasks if tasks is not None else list(model.heads):
+        path = folder / "heads" / f"{name}.safetensors"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: the run has no trained head for task '{name}'")
+        load_model(model.heads[name], str(path))
+
+
+def read_features(folder: Path) -> dict[str, FeatureState]:
+    """The per-task feature states saved in a model folder."""
+    data = read_json(folder / "features.json")
+    return {name: FeatureState.from_dict(state) for name, state in data.items()}
+
+
+def save_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> None:
+    """Optimiser state as safetensors (tensors) plus JSON (hyper-parameters, scalars)."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for index, slots in state["state"].items():
+        for key, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{key}"] = value
+    save_file(tensors, str(path.with_suffix(".safetensors")))
+    write_json(path.with_suffix(".json"), {"param_groups": state["param_groups"], "scalars": scalars})
+
+
+def load_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> None:
+    """Restore what :func:`save_optimizer` wrote."""
+    tensors = load_file(str(path.with_suffix(".safetensors")))
+    meta = read_json(path.with_suffix(".json"))
+    slots: dict[int, dict[str, Any]] = {}
+    for key, value in [*tensors.items(), *meta["scalars"].items()]:
+        index, _, name = key.partition(".")
+        slots.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})

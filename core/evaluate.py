@@ -1,0 +1,151 @@
+"""Evaluation and scoring: encode each distinct text once, then run the heads."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+
+from shopmtl.core.features import EncodedRows, encode_rows
+from shopmtl.core.model import MultiTaskModel
+from shopmtl.core.prepare import PreparedTask
+from shopmtl.core.textbank import TextBank
+from shopmtl.registry.blocks import activate
+from shopmtl.registry.contract import EvalBatch
+
+_HEAD_CHUNK = 8192  # rows per head call: heads are small, so large chunks are cheap
+
+
+class Scorer:
+    """Predictions of one model state, with pooled text vectors cached by text id.
+
+    The encoder is deterministic in eval mode, so a text needs encoding once per
+    evaluation however many rows (weeks, candidates, tasks) use it. Build a new
+    Scorer after the weights change.
+    """
+
+    def __init__(self, accelerator: Accelerator, model: MultiTaskModel, bank: TextBank, batch_size: int) -> None:
+        self.accelerator = accelerator
+        self.model = model
+        self.bank = bank
+        self.batch_size = batch_size
+        self._cache: dict[int, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def _embed(self, ids: Iterable[int]) -> None:
+        todo = np.array(sorted(set(int(i) for i in ids) - self._cache.keys()), dtype=np.int64)
+        if len(todo) == 0:
+            return
+        todo = todo[np.argsort(self.bank.lengths(todo), kind="stable")]  # similar lengths pad little
+        device = self.accelerator.device
+        for start in range(0, len(todo), self.batch_size):
+            chunk = todo[start : start + self.batch_size]
+            input_ids, mask = self.bank.pad(chunk)
+            with self.accelerator.autocast():
+                pooled = self.model.encoder(input_ids.to(device), mask.to(device)).float()
+            for text_id, vector in zip(chunk.tolist(), pooled):
+                self._cache[text_id] = vector
+
+    @torch.no_grad()
+    def predict_rows(self, task: PreparedTask, rows: EncodedRows, index: np.ndarray | None = None) -> np.ndarray:
+        """Activated predictions ``(n, n_outputs)`` for ``rows`` (or the subset ``index``)."""
+        index = np.arange(len(rows)) if index is None else index
+        out = np.zeros((len(index), task.spec.n_outputs), dtype=np.float32)
+        if len(index) == 0:
+            return out
+        self.model.eval()
+        device = self.accelerator.device
+        for start in range(0, len(index), _HEAD_CHUNK):
+            chunk = index[start : start + _HEAD_CHUNK]
+            text_ids = rows.text_ids[chunk]
+            pair_ids = rows.pair_ids[chunk] if rows.pair_ids is not None else None
+            needed = np.unique(text_ids if pair_ids is None else np.concatenate([text_ids, pair_ids]))
+            self._embed(needed)
+            pooled = torch.stack([self._cache[int(i)] for i in needed])
+            position = {int(t): k for k, t in enumerate(needed)}
+            batch: dict[str, torch.Tensor] = {
+                "text_pos": torch.tensor([position[int(t)] for t in text_ids]),
+                "numeric": torch.from_numpy(rows.numeric[chunk]),
+                "numeric_missing": torch.from_numpy(rows.numeric_missing[chunk]),
+                "categorical": torch.from_numpy(rows.categorical[chunk]),
+            }
+            if pair_ids is not None:
+                batch["pair_pos"] = torch.tensor([position[int(t)] for t in pair_ids])
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with self.accelerator.autocast():
+                raw = self.model.apply_head(task.name, pooled.to(device), batch)
+            out[start : start + len(chunk)] = activate(task.spec.kind, raw).cpu().numpy()
+        return out
+
+    def predict_sharded(self, task: PreparedTask, rows: EncodedRows) -> np.ndarray:
+        """Like :meth:`predict_rows`, each process taking a contiguous share, gathered in order."""
+        world = self.accelerator.num_processes
+        if world == 1:
+            return self.predict_rows(task, rows)
+        shares = np.array_split(np.arange(len(rows)), world)
+        mine = self.predict_rows(task, rows, shares[self.accelerator.process_index])
+        return np.concatenate(gather_object([mine]), axis=0)
+
+    def score_frame(self, task: PreparedTask, frame: pd.DataFrame) -> np.ndarray:
+        """Predictions for arbitrary rows with the task's columns (labels not needed)."""
+        return self.predict_rows(task, encode_rows(task.spec, frame, task.state, self.bank))
+
+
+def evaluate(
+    accelerator: Accelerator,
+    model: MultiTaskModel,
+    bank: TextBank,
+    tasks: Mapping[str, PreparedTask],
+    split: str,
+    batch_size: int,
+) -> dict[str, dict[str, Any]]:
+    """``{task: {metric: value}}`` on ``split``, identical on every process."""
+    scorer = Scorer(accelerator, model, bank, batch_size)
+    results: dict[str, dict[str, Any]] = {}
+    for name, task in tasks.items():
+        rows = task.rows[split]
+        batch = EvalBatch(
+            split=split,
+            frame=task.data[split],
+            predictions=scorer.predict_sharded(task, rows),
+            labels=rows.labels,
+            score=lambda frame, task=task: scorer.score_frame(task, frame),
+            extras=task.data.extras,
+        )
+        results[name] = to_plain(dict(task.spec.metrics(batch)))
+    model.train()
+    return results
+
+
+def to_plain(value: Any) -> Any:
+    """Metrics as JSON-ready Python values (NaN becomes None)."""
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [to_plain(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(float(value)) else float(value)
+    return value
+
+
+def selection_score(
+    metrics: Mapping[str, Mapping[str, Any]], tasks: Mapping[str, PreparedTask], chosen: Mapping[str, str]
+) -> float:
+    """The aggregate early stopping watches: mean of each task's selection metric, higher is better."""
+    scores = []
+    for name, task in tasks.items():
+        metric = chosen.get(name, task.spec.primary_metric)
+        value = metrics[name].get(metric)
+        if value is None:
+            continue
+        sign = -1.0 if task.spec.metric_directions.get(metric) == "min" else 1.0
+        scores.append(sign * float(value))
+    return float(np.mean(scores)) if scores else float("-inf")

@@ -1,0 +1,110 @@
+"""Load a trained run and use it: predict on new rows, re-evaluate a split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from accelerate import Accelerator
+from transformers import AutoTokenizer
+
+from shopmtl.core import checkpoint
+from shopmtl.core.config import Config, validate_config
+from shopmtl.core.encoder import build_encoder
+from shopmtl.core.evaluate import Scorer, evaluate
+from shopmtl.core.features import FeatureState, encode_rows, missing_columns
+from shopmtl.core.model import MultiTaskModel, build_model
+from shopmtl.core.prepare import PreparedTask, prepare_task
+from shopmtl.core.textbank import TextBank
+from shopmtl.registry.blocks import default_decode
+from shopmtl.registry.contract import HeadSpec, TaskData, TaskSpec
+
+
+class RunError(ValueError):
+    """A run directory is missing, incomplete, or needs a plugin that is not installed."""
+
+
+@dataclass
+class LoadedRun:
+    """A trained model ready to use, with everything needed to transform new rows."""
+
+    run_dir: Path
+    config: Config
+    specs: dict[str, TaskSpec]
+    features: dict[str, FeatureState]
+    model: MultiTaskModel
+    bank: TextBank
+    accelerator: Accelerator
+
+    def task(self, name: str) -> TaskSpec:
+        if name not in self.specs:
+            raise RunError(f"the run in {self.run_dir} has no task '{name}'; it has: {', '.join(self.specs)}")
+        return self.specs[name]
+
+
+def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
+    """Rebuild a run's model from its folder: config, backbone config, safetensors weights."""
+    run_dir = Path(run_dir)
+    folder = run_dir / checkpoint.MODEL_DIR
+    if not (run_dir / "config.yaml").is_file() or not (folder / "encoder.safetensors").is_file():
+        raise RunError(f"{run_dir} is not a finished shopmtl run (no config.yaml or model/encoder.safetensors)")
+    config = validate_config(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")), str(run_dir / "config.yaml"))
+    features = checkpoint.read_features(folder)
+    missing = [name for name in features if name not in registered]
+    if missing:
+        plugins = checkpoint.read_json(run_dir / "plugins.json").get("tasks", {}) if (run_dir / "plugins.json").is_file() else {}
+        needs = ", ".join(f"{t} (plugin {plugins.get(t, '?')})" for t in missing)
+        raise RunError(f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins")
+    specs = {name: registered[name] for name in features}
+    encoder = build_encoder(config.encoder, saved=folder / "backbone")
+    head_specs = {
+        name: HeadSpec(
+            hidden_size=encoder.hidden_size,
+            n_numeric=len(spec.numeric),
+            categorical_cardinalities=features[name].cardinalities(),
+            has_pair=spec.text_pair is not None,
+            n_outputs=spec.n_outputs,
+        )
+        for name, spec in specs.items()
+    }
+    model = build_model(encoder, specs, head_specs)
+    checkpoint.load_weights(folder, model)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")
+    accelerator = Accelerator(mixed_precision=config.training.mixed_precision if config.training.mixed_precision != "fp16" else "no")
+    model = model.to(accelerator.device)
+    return LoadedRun(run_dir, config, specs, features, model, TextBank(tokenizer, config.encoder.max_length), accelerator)
+
+
+def _prepared(run: LoadedRun, name: str, data: TaskData | None = None) -> PreparedTask:
+    empty = TaskData(splits={})
+    return PreparedTask(spec=run.specs[name], config=run.config.tasks.get(name), data=data or empty,
+                        state=run.features[name], rows={})
+
+
+def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
+    """``frame``'s columns followed by the task's prediction columns."""
+    spec = run.task(task)
+    missing = missing_columns(spec, frame, with_labels=False)
+    if missing:
+        raise RunError(
+            f"{source} lacks columns {missing} that task '{task}' needs "
+            f"(all of: {', '.join(c for c in spec.columns if c not in spec.labels)}); "
+            f"`shopmtl data {task} --output FILE` shows the expected layout"
+        )
+    rows = encode_rows(spec, frame, run.features[task], run.bank)
+    scorer = Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
+    predictions = scorer.predict_rows(_prepared(run, task), rows)
+    decoded = (spec.decode or default_decode(spec))(predictions)
+    decoded.index = frame.index
+    clashes = [c for c in decoded.columns if c in frame.columns]
+    return pd.concat([frame, decoded.rename(columns={c: f"{c}_predicted" for c in clashes})], axis=1)
+
+
+def evaluate_run(run: LoadedRun, split: str) -> dict[str, dict[str, Any]]:
+    """Rebuild each task's data with the run's settings and saved feature states; evaluate."""
+    tasks = {name: prepare_task(spec, run.config, run.bank, state=run.features[name]) for name, spec in run.specs.items()}
+    return evaluate(run.accelerator, run.model, run.bank, tasks, split, run.config.training.eval_batch_size)

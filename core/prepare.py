@@ -1,0 +1,124 @@
+"""From config and registered tasks to arrays the trainer can batch."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
+from shopmtl.core.features import EncodedRows, FeatureState, encode_rows, missing_columns
+from shopmtl.core.textbank import TextBank
+from shopmtl.registry.contract import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedTask:
+    """One task of a run: its spec, rows, feature state and encoded splits."""
+
+    spec: TaskSpec
+    config: TaskConfig
+    data: TaskData  # the (possibly subsampled) frames the model sees
+    state: FeatureState
+    rows: dict[str, EncodedRows]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def head_spec(self, hidden_size: int) -> HeadSpec:
+        """Sizes for building this task's head on an encoder of ``hidden_size``."""
+        return HeadSpec(
+            hidden_size=hidden_size,
+            n_numeric=len(self.spec.numeric),
+            categorical_cardinalities=self.state.cardinalities(),
+            has_pair=self.spec.text_pair is not None,
+            n_outputs=self.spec.n_outputs,
+        )
+
+
+def select_tasks(names: Iterable[str], registered: Mapping[str, TaskSpec]) -> dict[str, TaskSpec]:
+    """The registered tasks called ``names``; an unknown name gets the closest match."""
+    names = list(names)
+    unknown = [n for n in names if n not in registered]
+    if unknown:
+        lines = []
+        for name in unknown:
+            hint = closest_key(name, registered)
+            lines.append(f"unknown task '{name}' in tasks:" + (f" did you mean '{hint}'?" if hint else ""))
+        lines.append(f"registered tasks: {', '.join(registered) or 'none'} (see `shopmtl tasks`)")
+        raise ConfigError("\n".join(lines))
+    return {name: registered[name] for name in names}
+
+
+def task_settings(spec: TaskSpec, raw: Mapping[str, Any]) -> Any:
+    """Validate ``tasks.<name>.settings`` against the task's settings dataclass."""
+    if spec.settings is None:
+        if raw:
+            raise ConfigError(f"tasks.{spec.name}.settings: task '{spec.name}' takes no settings; remove them")
+        return None
+    valid = [f.name for f in dataclasses.fields(spec.settings)]
+    for key in raw:
+        if key not in valid:
+            hint = closest_key(key, valid)
+            raise ConfigError(
+                f"unknown key 'tasks.{spec.name}.settings.{key}'"
+                + (f": did you mean '{hint}'?" if hint else f"; valid keys: {', '.join(valid)}")
+            )
+    try:
+        return TypeAdapter(spec.settings).validate_python(dict(raw))
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ConfigError(f"tasks.{spec.name}.settings: {problems}") from None
+
+
+def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
+    """Call the task's dataset builder with its validated settings and check the result."""
+    task_config = config.tasks.get(spec.name, TaskConfig())
+    context = BuildContext(
+        settings=task_settings(spec, task_config.settings),
+        data_path=config.data.path,
+        column_map=dict(config.data.columns),
+        seed=config.seed,
+    )
+    data = spec.build_dataset(context)
+    for split in SPLITS:
+        if split not in data.splits:
+            raise ValueError(f"task '{spec.name}': build_dataset returned no '{split}' split; return train, val and test")
+        missing = missing_columns(spec, data.splits[split])
+        if missing:
+            raise ValueError(
+                f"task '{spec.name}': the {split} split lacks columns {missing} that the task's schema names; "
+                "add them to the frame or remove them from the TaskSpec"
+            )
+    return data
+
+
+def subsample(data: TaskData, task_config: TaskConfig, seed: int) -> TaskData:
+    """Cap train (random rows, by seed) and val/test (random rows) as the config asks."""
+    caps = {"train": task_config.max_train_examples}
+    caps.update(dict.fromkeys(("val", "test"), task_config.max_eval_examples))
+    splits = {}
+    for split, frame in data.splits.items():
+        cap = caps.get(split)
+        if cap is not None and len(frame) > cap:
+            frame = frame.sample(n=cap, random_state=seed).sort_index()
+        splits[split] = frame.reset_index(drop=True)
+    return TaskData(splits=splits, extras=data.extras)
+
+
+def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureState | None = None) -> PreparedTask:
+    """Build, subsample and encode one task; fit its feature state on train unless given."""
+    task_config = config.tasks.get(spec.name, TaskConfig())
+    data = subsample(build_task_data(spec, config), task_config, config.seed)
+    if len(data["train"]) == 0:
+        raise ValueError(f"task '{spec.name}' has no training rows: check its data and settings")
+    state = state or FeatureState.fit(spec, data["train"])
+    rows = {split: encode_rows(spec, frame, state, bank) for split, frame in data.splits.items()}
+    return PreparedTask(spec=spec, config=task_config, data=data, state=state, rows=rows)

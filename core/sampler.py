@@ -1,0 +1,90 @@
+"""Which task each batch comes from, and which rows: reproducible from (seed, step)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from shopmtl.core.config import SamplerConfig
+
+
+def task_probabilities(sizes: Mapping[str, int], config: SamplerConfig) -> dict[str, float]:
+    """Sampling probability of each task from its number of training rows.
+
+    ``proportional`` lets big tasks dominate; ``temperature`` (p ~ n^(1/T)) flattens
+    that so small tasks are not starved; ``uniform`` gives every task the same share.
+    """
+    n = np.array([max(1, sizes[name]) for name in sizes], dtype=np.float64)
+    if config.kind == "uniform":
+        weights = np.ones_like(n)
+    elif config.kind == "proportional":
+        weights = n
+    else:
+        weights = n ** (1.0 / config.temperature)
+    weights /= weights.sum()
+    return dict(zip(sizes, weights.tolist()))
+
+
+class TaskSampler:
+    """Draws (task, row indices) for each micro-batch.
+
+    Every process draws the same task for a micro-batch (distributed training needs
+    them in step), and a disjoint share of that task's shuffled rows. The whole
+    schedule is a function of the seed and the cursor state, so a resumed run
+    continues exactly where it stopped.
+    """
+
+    def __init__(
+        self,
+        sizes: Mapping[str, int],
+        config: SamplerConfig,
+        batch_size: int,
+        seed: int,
+        process_index: int = 0,
+        num_processes: int = 1,
+    ) -> None:
+        self.names = list(sizes)
+        self.sizes = dict(sizes)
+        self.probabilities = task_probabilities(sizes, config)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.process_index = process_index
+        self.num_processes = num_processes
+        self.draws = 0  # micro-batches drawn so far
+        self.cursor = dict.fromkeys(self.names, 0)  # rows consumed in the current epoch
+        self.epoch = dict.fromkeys(self.names, 0)
+        self._orders: dict[tuple[str, int], np.ndarray] = {}
+
+    def _order(self, name: str) -> np.ndarray:
+        key = (name, self.epoch[name])
+        if key not in self._orders:
+            self._orders = {k: v for k, v in self._orders.items() if k[0] != name}  # keep one epoch per task
+            rng = np.random.default_rng([self.seed, self.names.index(name), self.epoch[name]])
+            self._orders[key] = rng.permutation(self.sizes[name])
+        return self._orders[key]
+
+    def next(self) -> tuple[str, np.ndarray]:
+        """The next micro-batch's task and this process's row indices."""
+        rng = np.random.default_rng([self.seed, 1_000_003, self.draws])
+        name = self.names[rng.choice(len(self.names), p=[self.probabilities[n] for n in self.names])]
+        self.draws += 1
+        span = self.batch_size * self.num_processes
+        if self.cursor[name] + span > self.sizes[name] and self.cursor[name] > 0:
+            self.epoch[name] += 1  # drop the ragged tail: every process gets a full share
+            self.cursor[name] = 0
+        order = self._order(name)
+        start = self.cursor[name] + self.process_index * self.batch_size
+        index = order[start : start + self.batch_size]
+        if len(index) == 0:  # a task smaller than one global batch: wrap around
+            index = order[np.arange(start, start + self.batch_size) % len(order)]
+        self.cursor[name] += span
+        return name, index
+
+    def state_dict(self) -> dict:
+        return {"draws": self.draws, "cursor": dict(self.cursor), "epoch": dict(self.epoch)}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.draws = int(state["draws"])
+        self.cursor.update({k: int(v) for k, v in state["cursor"].items()})
+        self.epoch.update({k: int(v) for k, v in state["epoch"].items()})

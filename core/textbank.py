@@ -1,0 +1,54 @@
+"""Every distinct text of a run, tokenized once, padded per batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+
+class TextBank:
+    """Interns texts: each distinct string gets an id and is tokenized exactly once.
+
+    Tasks share texts (a product description appears in sales, price_bin and
+    recommend, week after week), so examples carry text *ids*, and a batch encodes
+    each distinct id once.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_length: int) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self._ids: dict[str, int] = {}
+        self._tokens: list[np.ndarray] = []
+        self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def ids_for(self, texts: Sequence[str]) -> np.ndarray:
+        """Ids of ``texts``, tokenizing (in one call) only those not seen before."""
+        texts = ["" if t is None or (isinstance(t, float) and np.isnan(t)) else str(t) for t in texts]
+        new = list(dict.fromkeys(t for t in texts if t not in self._ids))
+        if new:
+            encoded = self.tokenizer(new, truncation=True, max_length=self.max_length)["input_ids"]
+            for text, tokens in zip(new, encoded):
+                self._ids[text] = len(self._tokens)
+                self._tokens.append(np.asarray(tokens, dtype=np.int32))
+        return np.fromiter((self._ids[t] for t in texts), dtype=np.int64, count=len(texts))
+
+    def lengths(self, ids: np.ndarray) -> np.ndarray:
+        """Token counts of the given text ids."""
+        return np.fromiter((len(self._tokens[i]) for i in ids), dtype=np.int64, count=len(ids))
+
+    def pad(self, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """``input_ids`` and ``attention_mask`` for ``ids``, padded to the longest of them."""
+        rows = [self._tokens[i] for i in ids]
+        width = max((len(r) for r in rows), default=1)
+        input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for k, row in enumerate(rows):
+            input_ids[k, : len(row)] = row
+            mask[k, : len(row)] = 1
+        return torch.from_numpy(input_ids), torch.from_numpy(mask)
