@@ -61,6 +61,8 @@ def make_accelerator(config: Config, output_dir: Path) -> Accelerator:
     if config.training.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("training.mixed_precision=fp16 needs a GPU; use bf16 (fast on recent CPUs) or no")
     return Accelerator(
+        # Without a GPU, say so: accelerate then runs several processes on CPU over gloo.
+        cpu=not torch.cuda.is_available(),
         mixed_precision=config.training.mixed_precision,
         gradient_accumulation_steps=config.training.gradient_accumulation_steps,
         log_with=config.training.log_with or None,
