@@ -14,10 +14,11 @@ from typing import Any
 
 import click
 
-from shopmtl.core.config import Config, ConfigError, load_config
+from shopmtl.core.config import Config, TaskConfig, load_config
+from shopmtl.registry.manager import PluginError
 
 # Errors caused by input a person can fix: shown as one clear message, no traceback.
-_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, RuntimeError, KeyError)
+_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, RuntimeError, KeyError, PluginError)
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,10 +69,12 @@ def cli(block: tuple[str, ...], strict_plugins: bool) -> None:
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Run directory (default: runs/<run_name>).")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in the output directory.")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in the output directory.")
+@click.option("--task", "only_tasks", multiple=True, metavar="NAME",
+              help="Train only these tasks of the config (repeatable).")
 @click.pass_context
 @friendly_errors
 def train(ctx: click.Context, config_file: str | None, overrides: tuple[str, ...], output_dir: str | None,
-          resume: bool, overwrite: bool) -> None:
+          resume: bool, overwrite: bool, only_tasks: tuple[str, ...]) -> None:
     """Train the tasks of CONFIG_FILE jointly (default: all four built-in tasks on the bundled data).
 
     OVERRIDES are dotted KEY=VALUE pairs, e.g. training.max_steps=200 tasks.sales.weight=2.
@@ -85,6 +88,11 @@ def train(ctx: click.Context, config_file: str | None, overrides: tuple[str, ...
     if output_dir:
         config.output_dir = output_dir
     plugins = plugin_set(ctx, config)
+    if only_tasks:
+        from shopmtl.core.prepare import select_tasks
+
+        select_tasks(only_tasks, plugins.tasks)  # unknown names fail here, with the closest match
+        config.tasks = {name: config.tasks.get(name, TaskConfig()) for name in only_tasks}
     result = run_training(config, plugins, resume=resume, overwrite=overwrite)
     if result.metrics and _is_main_process():
         specs = {name: plugins.tasks[name] for name in result.metrics}

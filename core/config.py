@@ -156,6 +156,9 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
 
 def validate_config(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     """Validate plain data into a :class:`Config`, with errors people can act on."""
+    raw = dict(raw)
+    if isinstance(raw.get("tasks"), dict):  # `price_bin:` with no value in YAML means "defaults"
+        raw["tasks"] = {name: {} if value is None else value for name, value in raw["tasks"].items()}
     try:
         return Config.model_validate(raw)
     except ValidationError as error:

@@ -1,0 +1,464 @@
+"""Load shopmtl's plugins one at a time, so one broken plugin never takes the others down.
+
+The composition root (the CLI) calls :func:`load_plugins` once, handing it the
+built-in task modules as plain ``(name, module)`` pairs -- the registry never imports
+:mod:`shopmtl.plugins` itself. Third-party plugins come from the ``shopmtl``
+entry-point group of installed distributions::
+
+    plugins = load_plugins([("sales", sales), ("price_bin", price_bin)])
+    plugins.tasks            # {"sales": TaskSpec(...), ...}, valid tasks only
+    plugins.reports          # one PluginReport per plugin tried, errors included
+    plugins.notify("on_run_start", run=run_info)
+
+Each plugin goes through the same steps, and a failure at any step skips *that
+plugin* (its hooks and all its tasks) with a :class:`PluginWarning` naming it, the
+error, and how to fix or disable it; the others keep loading:
+
+1. import it (entry points only: ``ep.load()``);
+2. check ``SHOPMTL_HOOK_API`` if the module declares one (same major as
+   :data:`~shopmtl.registry.hookspecs.HOOK_API_VERSION`);
+3. register it with pluggy (unknown hook names and unknown arguments are refused);
+4. call its ``register_tasks`` alone, validating each task as it is registered
+   (:func:`~shopmtl.registry.validate.validate_task`, unique task names).
+
+A plugin is all-or-nothing: when one of its tasks is invalid, none of them is kept,
+so a run never trains half of a plugin.
+
+Selection, blocking and strictness:
+
+* ``SHOPMTL_PLUGINS`` (environment): unset -> every installed entry point;
+  ``"a,b"`` -> only the entry points named ``a`` and ``b``; ``""`` -> none, only the
+  built-ins. The ``only=`` argument, when given, replaces the variable.
+  Built-ins are always loaded unless blocked.
+* ``blocked=`` names (built-in or entry point) are not loaded at all, like
+  pytest's ``-p no:NAME``.
+* Strict mode turns every skipped plugin (and every failing observer hook, and every
+  name in the selection that matches no installed plugin) into a :class:`PluginError`.
+  It is on when ``strict=True`` is passed *or* ``SHOPMTL_STRICT_PLUGINS`` is set to
+  ``1``/``true``/``yes``/``on``; either one suffices, neither can switch the other off
+  (``0``/``false``/``no``/``off``/empty leave the argument in charge; any other
+  value is a :class:`PluginError`, so a typo cannot silently turn strictness off).
+
+Call observer hooks through :meth:`PluginSet.notify`, not ``pm.hook.on_...(...)``:
+pluggy's own call stops at the first plugin that raises.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import os
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pluggy
+
+from shopmtl.registry import hookspecs
+from shopmtl.registry.contract import TaskSpec
+from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP, HOOK_API_VERSION, PROJECT_NAME
+from shopmtl.registry.validate import validate_task
+
+__all__ = [
+    "ENV_PLUGINS",
+    "ENV_STRICT",
+    "OBSERVER_HOOKS",
+    "PluginError",
+    "PluginReport",
+    "PluginSet",
+    "PluginWarning",
+    "load_plugins",
+]
+
+#: Comma-separated entry-point plugin names to load; empty = none; unset = all.
+ENV_PLUGINS = "SHOPMTL_PLUGINS"
+#: ``1``/``true``/``yes``/``on`` make a broken plugin an error instead of a warning.
+ENV_STRICT = "SHOPMTL_STRICT_PLUGINS"
+
+#: Hooks that watch a run; :meth:`PluginSet.notify` calls them one plugin at a time.
+OBSERVER_HOOKS: tuple[str, ...] = ("on_run_start", "on_evaluation", "on_checkpoint_saved")
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+class PluginError(Exception):
+    """A plugin could not be loaded or a hook failed, in strict mode (or a bad setting)."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin was skipped, or one of its hooks failed; the run goes on without it."""
+
+
+@dataclass
+class PluginReport:
+    """What happened to one plugin, for ``shopmtl plugins``, the run header and checkpoints.
+
+    Attributes:
+        name: the plugin's name (the built-in's name, or the entry point's name).
+        version: its distribution's version (entry points), shopmtl's version
+            (built-ins), the module's ``__version__``, or ``"unknown"``.
+        source: ``"builtin"`` or ``"entry point"``.
+        distribution: the distribution that declares the entry point, else ``None``.
+        hooks: the hooks it implements.
+        tasks: the tasks it registered (kept only when ``error`` is ``None``).
+        error: why it was skipped, or ``None`` when it loaded.
+    """
+
+    name: str
+    version: str
+    source: str
+    distribution: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the plugin loaded (its hooks and tasks are active)."""
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``shopmtl plugins --json`` and checkpoint metadata."""
+        return asdict(self)
+
+
+@dataclass
+class PluginSet:
+    """The loaded plugins: the pluggy manager, the valid tasks, and a report per plugin.
+
+    Attributes:
+        pm: the :class:`pluggy.PluginManager`; only plugins that loaded are registered.
+        tasks: task name -> spec, valid tasks only, in registration order.
+        task_plugin: task name -> name of the plugin that registered it.
+        reports: one report per plugin tried, in load order (built-ins first).
+        skipped: plugin name -> why it was not tried (blocked, not selected).
+        strict: whether a failing observer hook raises :class:`PluginError`.
+    """
+
+    pm: pluggy.PluginManager
+    tasks: dict[str, TaskSpec] = field(default_factory=dict)
+    task_plugin: dict[str, str] = field(default_factory=dict)
+    reports: list[PluginReport] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    strict: bool = False
+
+    def _report(self, name: str) -> PluginReport | None:
+        return next((r for r in self.reports if r.name == name), None)
+
+    def versions(self) -> dict[str, str]:
+        """Plugin name -> version for every plugin that loaded (saved with checkpoints)."""
+        return {r.name: r.version for r in self.reports if r.ok}
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call every plugin's implementation of an observer hook, each on its own.
+
+        Implementations run in pluggy's order (``tryfirst``, then the last registered
+        first, then ``trylast``); each gets only the arguments it names (it may name
+        fewer than the spec). One that raises is reported by name with a :class:`PluginWarning`
+        and the others still run; in strict mode it raises :class:`PluginError`.
+
+        :param hook_name: one of :data:`OBSERVER_HOOKS`.
+        :param kwargs: every argument the hook's spec lists, by name.
+        :raises ValueError: unknown hook, or arguments that do not match its spec
+            (a bug in the caller, not in a plugin).
+        """
+        if hook_name not in OBSERVER_HOOKS:
+            raise ValueError(f"notify() calls observer hooks only ({', '.join(OBSERVER_HOOKS)}), not {hook_name!r}")
+        caller = getattr(self.pm.hook, hook_name)
+        expected = set(caller.spec.argnames)
+        if set(kwargs) != expected:
+            raise ValueError(
+                f"notify({hook_name!r}) needs exactly the arguments {sorted(expected)}, got {sorted(kwargs)}"
+            )
+        # pluggy's own call order: tryfirst, then the last registered first, then trylast
+        # (get_hookimpls() lists them the other way round).
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except Exception as exc:  # noqa: BLE001 -- isolate the plugin, report it by name
+                message = (
+                    f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}. "
+                    f"The run goes on; {_how_to_disable(self._report(impl.plugin_name), impl.plugin_name)}"
+                )
+                if self.strict:
+                    raise PluginError(message) from exc
+                warnings.warn(message, PluginWarning, stacklevel=2)
+
+
+def load_plugins(
+    builtins: Sequence[tuple[str, object]],
+    *,
+    strict: bool = False,
+    blocked: Iterable[str] = (),
+    only: Iterable[str] | None = None,
+    entry_points: Iterable[Any] | None = None,
+) -> PluginSet:
+    """Register the built-ins, then each selected entry-point plugin, one at a time.
+
+    :param builtins: ``(name, module)`` pairs, shopmtl's own task plugins, loaded first.
+    :param strict: raise :class:`PluginError` instead of skipping a broken plugin
+        (also switched on by ``SHOPMTL_STRICT_PLUGINS=1``).
+    :param blocked: plugin names (built-in or entry point) not to load, or one
+        comma-separated string; blocking wins over selection.
+    :param only: entry-point names to load (or one comma-separated string); replaces
+        ``SHOPMTL_PLUGINS``. ``None`` reads the variable; empty loads built-ins only.
+    :param entry_points: entry-point objects (``name``, ``value``, ``load()``,
+        optional ``dist``) to use instead of the installed ``shopmtl`` group (tests).
+    :returns: the :class:`PluginSet`; broken plugins appear in ``reports`` with ``error``.
+    """
+    strict = strict or _strict_from_env()
+    blocked = _names(blocked)
+    selected = _selection(only)
+    builtin_names = {name for name, _ in builtins}
+
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    result = PluginSet(pm=pm, strict=strict)
+    loader = _Loader(result, strict)
+
+    for name, module in builtins:
+        if name in blocked:
+            result.skipped[name] = "blocked"
+            pm.set_blocked(name)
+            continue
+        loader.load(name, lambda module=module: module, source="builtin", dist=None)
+
+    eps = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points)
+    seen: dict[str, str] = {}
+    for ep in eps:
+        if ep.name in seen and seen[ep.name] == ep.value:
+            continue  # the same distribution found twice on sys.path
+        seen[ep.name] = ep.value
+        if ep.name in blocked:
+            result.skipped[ep.name] = "blocked"
+            pm.set_blocked(ep.name)
+            continue
+        if selected is not None and ep.name not in selected:
+            result.skipped[ep.name] = f"not selected by {ENV_PLUGINS if only is None else 'only='}"
+            continue
+        loader.load(ep.name, ep.load, source="entry point", dist=getattr(ep, "dist", None), value=ep.value)
+
+    if selected:
+        missing = sorted(selected - set(seen) - builtin_names)  # built-ins always load
+        if missing:
+            installed = ", ".join(sorted(seen)) or "none"
+            loader.fail(
+                f"{ENV_PLUGINS if only is None else 'only='} names {', '.join(map(repr, missing))}, but no "
+                f"installed plugin has that name (installed entry points: {installed}): fix the name, or "
+                f"pip install the plugin's distribution"
+            )
+    return result
+
+
+# --------------------------------------------------------------------------- internals
+
+
+class _Loader:
+    """Takes one plugin through import, checks, registration and its tasks."""
+
+    def __init__(self, result: PluginSet, strict: bool) -> None:
+        self.result = result
+        self.strict = strict
+
+    def fail(self, message: str, cause: BaseException | None = None) -> None:
+        if self.strict:
+            raise PluginError(message) from cause
+        warnings.warn(message, PluginWarning, stacklevel=2)
+
+    def load(
+        self,
+        name: str,
+        importer: Callable[[], object],
+        *,
+        source: str,
+        dist: Any,
+        value: str | None = None,
+    ) -> None:
+        dist_name = _dist_name(dist)
+        report = PluginReport(name=name, version=_version(None, dist, source), source=source, distribution=dist_name)
+        self.result.reports.append(report)
+        if source == "builtin":
+            where = f"built-in plugin {name!r}"
+        else:
+            where = f"plugin {name!r} (entry point {value}" + (f" of {dist_name})" if dist_name else ")")
+
+        try:
+            plugin = importer()
+        except Exception as exc:  # noqa: BLE001 -- a plugin's import error is the plugin's
+            self._skip(report, f"could not be imported: {type(exc).__name__}: {exc}", where, exc)
+            return
+        report.version = _version(plugin, dist, source)
+
+        problem = _check_hook_api(plugin)
+        if problem:
+            self._skip(report, problem, where)
+            return
+
+        pm = self.result.pm
+        try:
+            pm.register(plugin, name=name)
+        except Exception as exc:  # noqa: BLE001 -- pluggy's validation errors, name clashes
+            self._skip(report, f"could not be registered: {type(exc).__name__}: {exc}", where, exc)
+            return
+        report.hooks = [caller.name for caller in pm.get_hookcallers(plugin) or ()]
+
+        problem = _check_hooks(pm, plugin, report.hooks)
+        if problem is None:
+            problem = self._collect_tasks(plugin, name, report)
+        if problem:
+            pm.unregister(plugin)
+            self._skip(report, problem, where)
+
+    def _collect_tasks(self, plugin: object, name: str, report: PluginReport) -> str | None:
+        """Call this plugin's register_tasks alone; keep its tasks only if all are valid."""
+        pending: dict[str, TaskSpec] = {}
+        problems: list[str] = []
+        open_ = True
+
+        def register(spec: TaskSpec) -> None:
+            if not open_:
+                raise PluginError(
+                    f"plugin {name!r} called register() after register_tasks returned: "
+                    "call it only from inside register_tasks"
+                )
+            task = getattr(spec, "name", None)
+            label = f"task {task!r}" if isinstance(task, str) else "a task"
+            found = validate_task(spec)
+            if isinstance(task, str) and task in pending:
+                found.append(f"the name {task!r} is registered twice by this plugin: give each task its own name")
+            elif isinstance(task, str) and task in self.result.tasks:
+                owner = self.result.task_plugin[task]
+                found.append(
+                    f"the name {task!r} is already taken by plugin {owner!r}: rename the task, or block "
+                    f"one of the two plugins (shopmtl --block {owner} or --block {name})"
+                )
+            if found:
+                problems.append(f"{label}: " + "; ".join(found))
+            elif isinstance(task, str):
+                pending[task] = spec
+
+        impls = [i for i in self.result.pm.hook.register_tasks.get_hookimpls() if i.plugin is plugin]
+        try:
+            for impl in impls:
+                impl.function(**{arg: register for arg in impl.argnames})
+        except Exception as exc:  # noqa: BLE001
+            return f"raised in register_tasks: {type(exc).__name__}: {exc}"
+        finally:
+            open_ = False
+        if problems:
+            return "registered invalid task(s):\n  - " + "\n  - ".join(problems)
+
+        report.tasks = list(pending)
+        for task, spec in pending.items():
+            self.result.tasks[task] = spec
+            self.result.task_plugin[task] = name
+        return None
+
+    def _skip(self, report: PluginReport, problem: str, where: str, cause: BaseException | None = None) -> None:
+        report.error = problem
+        report.tasks = []
+        self.fail(f"shopmtl {where} was skipped: {problem}\n  {_how_to_disable(report, report.name)}", cause)
+
+
+def _check_hook_api(plugin: object) -> str | None:
+    declared = getattr(plugin, "SHOPMTL_HOOK_API", None)
+    if declared is None:
+        return None
+    ours = HOOK_API_VERSION.split(".")[0]
+    theirs = str(declared).split(".")[0]
+    if not theirs.isdigit():
+        return f"declares SHOPMTL_HOOK_API = {declared!r}, which is not a version: write e.g. SHOPMTL_HOOK_API = '1.0'"
+    if theirs != ours:
+        return (
+            f"was written for shopmtl hook API {declared}, but this shopmtl provides hook API {HOOK_API_VERSION}: "
+            f"install a version of the plugin made for hook API {ours}.x, or a shopmtl that provides {declared}"
+        )
+    return None
+
+
+def _check_hooks(pm: pluggy.PluginManager, plugin: object, hooks: list[str]) -> str | None:
+    known = [name for name, caller in vars(pm.hook).items() if caller.has_spec()]
+    unknown = [
+        h
+        for h in hooks
+        if h not in known  # optionalhook=True: a hook of a newer shopmtl, fine to ignore
+        and not all(i.optionalhook for i in getattr(pm.hook, h).get_hookimpls() if i.plugin is plugin)
+    ]
+    if unknown:
+        hints = "".join(
+            f" (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(h, known, n=1)) else ""
+            for h in unknown[:1]
+        )
+        return (
+            f"implements unknown hook(s) {', '.join(map(repr, unknown))}{hints}: shopmtl's hooks are "
+            f"{', '.join(sorted(known))}"
+        )
+    for caller in pm.get_hookcallers(plugin) or ():
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
+                return f"declares {caller.name} as a wrapper: shopmtl's hooks are plain calls -- drop wrapper=True"
+    if not hooks:
+        return (
+            "implements no shopmtl hook: decorate its functions with @shopmtl.hookimpl, and point the entry "
+            "point at the module that defines them"
+        )
+    return None
+
+
+def _how_to_disable(report: PluginReport | None, name: str) -> str:
+    """How to run without plugin ``name``: what its source allows."""
+    block = f"block it (shopmtl --block {name}, or plugins.blocked: [{name}] in the config)"
+    if report is not None and report.source == "builtin":
+        return f"to run without it, {block}"
+    uninstall = f", or pip uninstall {report.distribution}" if report is not None and report.distribution else ""
+    return (
+        f"to run without it, leave {name!r} out of {ENV_PLUGINS} ({ENV_PLUGINS}= loads the built-ins only), "
+        f"{block}{uninstall}"
+    )
+
+
+def _dist_name(dist: Any) -> str | None:
+    if dist is None:
+        return None
+    try:
+        return dist.metadata["Name"] or getattr(dist, "name", None)
+    except Exception:  # noqa: BLE001 -- broken metadata must not break loading
+        return getattr(dist, "name", None)
+
+
+def _version(plugin: object, dist: Any, source: str) -> str:
+    if dist is not None and getattr(dist, "version", None):
+        return str(dist.version)
+    if source == "builtin":
+        import shopmtl  # the root package; imported here, when it has finished importing
+
+        return shopmtl.__version__
+    return str(getattr(plugin, "__version__", None) or "unknown")
+
+
+def _names(names: Iterable[str] | str) -> set[str]:
+    """Plugin names from an iterable, or from one comma-separated string."""
+    if isinstance(names, str):
+        names = names.split(",")
+    return {str(n).strip() for n in names if str(n).strip()}
+
+
+def _selection(only: Iterable[str] | str | None) -> set[str] | None:
+    """Entry-point names to load, or ``None`` for all of them."""
+    if only is not None:
+        return _names(only)
+    value = os.environ.get(ENV_PLUGINS)
+    return None if value is None else _names(value)
+
+
+def _strict_from_env() -> bool:
+    value = os.environ.get(ENV_STRICT, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise PluginError(
+        f"{ENV_STRICT}={os.environ[ENV_STRICT]!r} is not understood: set it to 1 (strict) or 0 (lenient), or unset it"
+    )

@@ -1,0 +1,355 @@
+"""Check a registered task before any data is read, with messages its author can act on.
+
+:func:`validate_task` returns a list of problems, empty when the task is fine. Each
+problem says what is wrong *and* how to fix it, because the person reading it is a
+plugin author who may never open shopmtl's source::
+
+    >>> validate_task(TaskSpec(name="Basket-Size", ...))
+    ["name 'Basket-Size' is not a valid task name: use lower-case letters, digits and
+      '_', starting with a letter (e.g. name='basket_size')"]
+
+The checks, in order: the schema (name, kind, columns, classes), the metrics
+(directions, primary metric), the callables, and finally a dry run of the head and
+the loss on a dummy batch of 4 rows with one label missing -- the cheapest way to
+catch a head whose width does not fit its loss, or a loss that turns ``NaN`` labels
+into a ``NaN`` loss, at registration rather than an hour into training.
+
+The dry run runs inside :func:`torch.random.fork_rng`, so validating tasks never
+changes the random state a later seeded run starts from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from shopmtl.registry.contract import DIRECTIONS, TASK_KINDS, TaskSpec
+
+__all__ = ["NAME_PATTERN", "check_head_and_loss", "validate_task"]
+
+#: What a task name looks like: it is used in configs, file names and metric keys.
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+
+#: Sizes of the dummy batch the head and the loss are tried on.
+_BATCH = 4
+_HIDDEN = 8
+_CARDINALITY = 3
+
+
+def validate_task(spec: Any) -> list[str]:
+    """Every problem with ``spec``, each a sentence saying what is wrong and how to fix it.
+
+    An empty list means the task can be registered. Checks that depend on an earlier
+    one (the head dry run needs a valid kind and label columns) are skipped when
+    that one failed, so every message is about a real cause, not a consequence.
+    """
+    if not isinstance(spec, TaskSpec):
+        return [
+            f"register() got {type(spec).__name__} {_short(spec)}, not a TaskSpec: "
+            "call register(shopmtl.TaskSpec(name=..., kind=..., ...))"
+        ]
+    schema = _check_kind(spec) + _check_columns(spec) + _check_classes(spec)
+    callables = _check_callables(spec)
+    problems = _check_name(spec) + schema + _check_metrics(spec) + callables + _check_settings(spec)
+    if not schema and not callables:
+        # The dry run needs a sound schema; on a broken one it would only repeat it.
+        problems += check_head_and_loss(spec)
+    return problems
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def _check_name(spec: TaskSpec) -> list[str]:
+    name = spec.name
+    if not isinstance(name, str) or not name:
+        return [
+            f"name {name!r} is empty or not a string: name the task with lower-case letters, digits "
+            "and '_', starting with a letter (e.g. name='basket_size')"
+        ]
+    if NAME_PATTERN.fullmatch(name):
+        return []
+    suggestion = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
+    if not suggestion or not suggestion[0].isalpha():
+        suggestion = f"task_{suggestion}".rstrip("_")
+    return [
+        f"name {name!r} is not a valid task name: use lower-case letters, digits and '_', "
+        f"starting with a letter (e.g. name={suggestion!r})"
+    ]
+
+
+def _check_kind(spec: TaskSpec) -> list[str]:
+    if spec.kind in TASK_KINDS:
+        return []
+    return [f"kind {spec.kind!r} is not a task kind: use one of {_choices(TASK_KINDS)}{_did_you_mean(spec.kind, TASK_KINDS)}"]
+
+
+def _check_columns(spec: TaskSpec) -> list[str]:
+    problems: list[str] = []
+    if not isinstance(spec.text, str) or not spec.text:
+        problems.append(f"text {spec.text!r} is not a column name: set text= to the column holding the text to encode")
+    if spec.text_pair is not None and (not isinstance(spec.text_pair, str) or not spec.text_pair):
+        problems.append(f"text_pair {spec.text_pair!r} is not a column name: set it to a column, or leave it None")
+
+    for field in ("labels", "numeric", "categorical", "keys"):
+        value = getattr(spec, field)
+        if isinstance(value, str):
+            problems.append(
+                f"{field} is the string {value!r}, not a tuple of column names: write {field}=({value!r},)"
+            )
+        elif not isinstance(value, (tuple, list)) or not all(isinstance(c, str) and c for c in value):
+            problems.append(f"{field} {value!r} must be a tuple of non-empty column names, e.g. {field}=('column',)")
+        elif len(set(value)) != len(value):
+            problems.append(f"{field} {tuple(value)!r} names a column twice: list each column once")
+    if problems:
+        return problems
+
+    if not spec.labels:
+        problems.append("labels is empty: name the label column(s), e.g. labels=('label',)")
+    elif spec.kind != "multilabel" and len(spec.labels) != 1 and spec.kind in TASK_KINDS:
+        problems.append(
+            f"kind {spec.kind!r} takes exactly one label column but labels has {len(spec.labels)} "
+            f"({', '.join(spec.labels)}): keep one column, or use kind='multilabel' for one 0/1 column per label"
+        )
+
+    inputs = {spec.text, *((spec.text_pair,) if spec.text_pair else ()), *spec.numeric, *spec.categorical}
+    leaked = [c for c in spec.labels if c in inputs]
+    if leaked:
+        problems.append(
+            f"column(s) {', '.join(map(repr, leaked))} are both a label and a model input: "
+            "the model would see its own answer -- remove them from text/text_pair/numeric/categorical"
+        )
+    both = sorted(set(spec.numeric) & set(spec.categorical))
+    if both:
+        problems.append(f"column(s) {', '.join(map(repr, both))} are both numeric and categorical: pick one")
+    return problems
+
+
+def _check_classes(spec: TaskSpec) -> list[str]:
+    classes = spec.classes
+    if isinstance(classes, str):
+        return [f"classes is the string {classes!r}, not a tuple of class names: write classes=('a', 'b', ...)"]
+    if not isinstance(classes, (tuple, list)):
+        return [f"classes {classes!r} must be a tuple of class names"]
+    if spec.kind != "multiclass":
+        return []
+    if len(classes) < 2:
+        return [
+            f"kind 'multiclass' needs at least 2 classes but classes={tuple(classes)!r}: list the class names "
+            "(the label column holds their index), or use kind='binary' for a yes/no task"
+        ]
+    if len(set(classes)) != len(classes):
+        return [f"classes {tuple(classes)!r} lists a class twice: class names must be unique"]
+    return []
+
+
+def _check_metrics(spec: TaskSpec) -> list[str]:
+    directions = spec.metric_directions
+    if not isinstance(directions, Mapping) or not directions:
+        return [
+            f"metric_directions {directions!r} must be a non-empty mapping of every metric name to "
+            f"{_choices(DIRECTIONS)}, e.g. metric_directions={{'mae': 'min'}}"
+        ]
+    problems = [
+        f"metric {metric!r} has direction {direction!r}: use {_choices(DIRECTIONS)} "
+        "('max' higher is better, 'min' lower is better, 'info' reported only)"
+        f"{_did_you_mean(direction, DIRECTIONS)}"
+        for metric, direction in directions.items()
+        if direction not in DIRECTIONS
+    ]
+    primary = spec.primary_metric
+    if primary not in directions:
+        problems.append(
+            f"primary_metric {primary!r} is not in metric_directions ({', '.join(map(repr, directions))}): "
+            f"set primary_metric to one of them, or add {primary!r} with its direction"
+            f"{_did_you_mean(primary, list(directions))}"
+        )
+    elif directions[primary] not in ("max", "min"):
+        problems.append(
+            f"primary_metric {primary!r} has direction {directions[primary]!r}, but model selection must compare "
+            "it: give it 'max' or 'min', or choose another primary_metric"
+        )
+    return problems
+
+
+def _check_callables(spec: TaskSpec) -> list[str]:
+    problems = []
+    for field in ("build_dataset", "metrics"):
+        if not callable(getattr(spec, field)):
+            problems.append(f"{field} is {_short(getattr(spec, field))}, not a callable: pass a function")
+    for field in ("build_head", "loss", "decode", "baselines"):
+        value = getattr(spec, field)
+        if value is not None and not callable(value):
+            problems.append(f"{field} is {_short(value)}, not a callable: pass a function, or None for the default")
+    return problems
+
+
+def _check_settings(spec: TaskSpec) -> list[str]:
+    settings = spec.settings
+    if settings is None:
+        return []
+    if not (isinstance(settings, type) and dataclasses.is_dataclass(settings)):
+        return [f"settings is {_short(settings)}, not a dataclass type: pass the class itself (settings=MySettings)"]
+    missing = [
+        f.name
+        for f in dataclasses.fields(settings)
+        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        return [
+            f"settings {settings.__name__} has field(s) without a default ({', '.join(missing)}): "
+            "give every field a default -- the defaults are the task's defaults when the config sets nothing"
+        ]
+    return []
+
+
+# ------------------------------------------------------------------------ dry run
+
+
+def check_head_and_loss(spec: TaskSpec) -> list[str]:
+    """Build the task's head, run it on a dummy batch and back-propagate its loss.
+
+    The batch has 4 rows, a hidden size of 8, one numeric column per ``spec.numeric``,
+    a vocabulary of 3 per categorical column, and its first label set to ``NaN`` (a
+    missing label the loss must skip). Expects a sound schema (see :func:`validate_task`).
+    """
+    import torch  # here, not at the top: `import shopmtl.registry.manager` stays light
+
+    from shopmtl.registry import blocks
+    from shopmtl.registry.contract import HeadInput, HeadSpec
+
+    n_out = spec.n_outputs
+    head_spec = HeadSpec(
+        hidden_size=_HIDDEN,
+        n_numeric=len(spec.numeric),
+        categorical_cardinalities=(_CARDINALITY,) * len(spec.categorical),
+        has_pair=spec.text_pair is not None,
+        n_outputs=n_out,
+    )
+    build_head = spec.build_head or blocks.default_head
+    loss_fn = spec.loss or blocks.DEFAULT_LOSSES[spec.kind]
+    head_name = "build_head" if spec.build_head else "the default head"
+    loss_name = "loss" if spec.loss else f"the default {spec.kind} loss"
+
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        gen = torch.Generator().manual_seed(0)
+        batch = HeadInput(
+            text=torch.randn(_BATCH, _HIDDEN, generator=gen),
+            pair=torch.randn(_BATCH, _HIDDEN, generator=gen) if spec.text_pair is not None else None,
+            numeric=torch.randn(_BATCH, len(spec.numeric), generator=gen),
+            numeric_missing=torch.zeros(_BATCH, len(spec.numeric)),
+            categorical=torch.randint(0, _CARDINALITY, (_BATCH, len(spec.categorical)), generator=gen),
+        )
+        labels = _dummy_labels(spec, gen)
+        where = (
+            f"(batch of {_BATCH}, hidden_size={_HIDDEN}, {len(spec.numeric)} numeric, "
+            f"{len(spec.categorical)} categorical, text_pair={'yes' if spec.text_pair else 'no'})"
+        )
+
+        try:
+            head = build_head(head_spec)
+        except Exception as exc:  # noqa: BLE001 -- any failure is the plugin's, and reported
+            return [f"{head_name} raised {_exc(exc)} when built from {head_spec}: it must accept a HeadSpec"]
+        if not isinstance(head, torch.nn.Module):
+            return [f"{head_name} returned {_short(head)}, not a torch.nn.Module: return an nn.Module"]
+        head.train()
+        try:
+            outputs = head(batch)
+        except Exception as exc:  # noqa: BLE001
+            return [
+                f"{head_name} raised {_exc(exc)} on a dummy batch {where}: its forward must take a "
+                "HeadInput and use HeadSpec's sizes (hidden_size, n_numeric, categorical_cardinalities, has_pair)"
+            ]
+        if not isinstance(outputs, torch.Tensor):
+            return [f"{head_name} returned {_short(outputs)}, not a tensor: return a ({_BATCH}, n_outputs) tensor"]
+        if tuple(outputs.shape) != (_BATCH, n_out):
+            return [
+                f"head returned shape {tuple(outputs.shape)} but kind {spec.kind!r} needs ({_BATCH}, {n_out}): "
+                f"make build_head output n_outputs=spec.n_outputs columns ({_why_n_outputs(spec)})"
+            ]
+
+        try:
+            loss = loss_fn(outputs, labels)
+        except Exception as exc:  # noqa: BLE001
+            return [
+                f"{loss_name} raised {_exc(exc)} on outputs {tuple(outputs.shape)} and labels "
+                f"{tuple(labels.shape)}: loss(outputs, labels) must take the head's (B, {n_out}) output and "
+                f"(B, {len(spec.labels)}) labels"
+            ]
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            return [f"{loss_name} returned {shape}, not a scalar tensor: reduce it, e.g. with .mean()"]
+        if not torch.isfinite(loss.detach()):
+            return [
+                f"{loss_name} returned {loss.item()} on a batch with one missing (NaN) label: skip missing "
+                "labels, e.g. labels[~torch.isnan(labels)] as shopmtl.registry.blocks.masked_mse does"
+            ]
+        if not loss.requires_grad:
+            return [f"{loss_name} is not connected to the head's outputs (no gradient): compute it from `outputs`"]
+        try:
+            loss.backward()
+        except Exception as exc:  # noqa: BLE001
+            return [f"backward() through {loss_name} and {head_name} failed with {_exc(exc)}"]
+
+        if spec.decode is not None:
+            return _check_decode(spec, blocks.activate(spec.kind, outputs.detach()).numpy())
+    return []
+
+
+def _check_decode(spec: TaskSpec, predictions: Any) -> list[str]:
+    try:
+        frame = spec.decode(predictions)
+    except Exception as exc:  # noqa: BLE001
+        return [f"decode raised {_exc(exc)} on predictions of shape {predictions.shape}: it takes (n, n_outputs)"]
+    if not hasattr(frame, "columns") or len(frame) != len(predictions):
+        return [f"decode returned {_short(frame)}: return a pandas DataFrame with one row per prediction"]
+    return []
+
+
+def _dummy_labels(spec: TaskSpec, gen: Any) -> Any:
+    import torch
+
+    n_cols = len(spec.labels)
+    if spec.kind == "regression":
+        labels = torch.randn(_BATCH, n_cols, generator=gen)
+    elif spec.kind == "multiclass":
+        labels = (torch.arange(_BATCH) % len(spec.classes)).float().reshape(_BATCH, 1)
+    else:  # binary, multilabel: 0/1
+        labels = torch.randint(0, 2, (_BATCH, n_cols), generator=gen).float()
+    labels[0, 0] = math.nan
+    return labels
+
+
+def _why_n_outputs(spec: TaskSpec) -> str:
+    if spec.kind == "multiclass":
+        return f"one per class: {len(spec.classes)}"
+    if spec.kind == "multilabel":
+        return f"one per label column: {len(spec.labels)}"
+    return f"a {spec.kind} task has 1"
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _choices(options: Any) -> str:
+    return ", ".join(repr(o) for o in options)
+
+
+def _did_you_mean(value: Any, options: Any) -> str:
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, [str(o) for o in options], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _exc(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

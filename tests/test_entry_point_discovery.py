@@ -1,0 +1,211 @@
+"""Third-party plugins found the way users get them: pip-installed distributions.
+
+The integration test creates a fresh virtual environment, really ``pip install``\\ s the
+example plugin (``examples/shopmtl-example-plugin``) and a deliberately broken plugin
+built on the fly, and runs :func:`shopmtl.registry.manager.load_plugins` in that
+environment's interpreter: the example is discovered through its ``shopmtl`` entry
+point with its distribution's version and task; the broken one is named and skipped,
+and strict mode fails on it. No network: ``--no-index --no-deps --no-build-isolation``.
+
+Why a bridge ``.pth`` besides ``--system-site-packages``: a venv created from inside
+another venv inherits the *base* interpreter's site-packages, not the outer venv's,
+where torch, pandas and the editable shopmtl live. The ``.pth`` file adds the running
+interpreter's site directories (with ``site.addsitedir``, so shopmtl's editable-install
+finder runs too) after the new venv's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import site
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "shopmtl-example-plugin"
+
+
+def _example_version() -> str:
+    match = re.search(r'^version\s*=\s*"([^"]+)"', (EXAMPLE / "pyproject.toml").read_text(), re.MULTILINE)
+    assert match, "examples/shopmtl-example-plugin/pyproject.toml declares no version"
+    return match.group(1)
+
+
+def _write_broken_plugin(root: Path) -> Path:
+    """A plugin distribution whose module raises ImportError when imported."""
+    (root / "shopmtl_broken").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        textwrap.dedent(
+            """\
+            [build-system]
+            requires = ["setuptools>=61"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "shopmtl-broken"
+            version = "6.6.6"
+
+            [project.entry-points.shopmtl]
+            broken = "shopmtl_broken.plugin"
+
+            [tool.setuptools]
+            packages = ["shopmtl_broken"]
+            """
+        )
+    )
+    (root / "shopmtl_broken" / "__init__.py").write_text("")
+    (root / "shopmtl_broken" / "plugin.py").write_text(
+        "raise ImportError(\"shopmtl_broken needs 'tensorflow', which is not installed\")\n"
+    )
+    return root
+
+
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, **kwargs)
+    if done.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, cmd))} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPMTL_")}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PIP_NO_INPUT"] = "1"
+    return env
+
+
+@pytest.fixture(scope="module")
+def plugin_venv(tmp_path_factory) -> Path:
+    """A fresh venv with the example plugin and the broken plugin pip-installed; its python."""
+    root = tmp_path_factory.mktemp("plugin_venv")
+    venv = root / "venv"
+    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    purelib = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    bridge = "".join(f"import site; site.addsitedir({d!r})\n" for d in site.getsitepackages() if Path(d).is_dir())
+    (purelib / "_shopmtl_test_bridge.pth").write_text(bridge)
+
+    env = _clean_env()
+    probe = subprocess.run(
+        [str(python), "-c", "import setuptools, pip, shopmtl, torch"], capture_output=True, text=True, env=env
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"the test venv cannot import setuptools/pip/shopmtl/torch from this interpreter:\n{probe.stderr}")
+
+    # Install from copies: an in-tree build would write build/ and *.egg-info into the repo.
+    example = shutil.copytree(
+        EXAMPLE, root / "src" / "example", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests")
+    )
+    broken = _write_broken_plugin(root / "src" / "broken")
+    _run(
+        [str(python), "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-build-isolation", str(example), str(broken)],
+        env=env,
+        cwd=root,
+    )
+    return python
+
+
+PROBE = textwrap.dedent(
+    """\
+    import json, os, warnings
+    from shopmtl.registry.manager import PluginError, PluginWarning, load_plugins
+
+    out = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plugins = load_plugins(())
+    out["reports"] = {r.name: r.to_dict() for r in plugins.reports}
+    out["task_plugin"] = plugins.task_plugin
+    out["versions"] = plugins.versions()
+    out["warnings"] = [str(w.message) for w in caught if issubclass(w.category, PluginWarning)]
+    import shopmtl_basket
+    out["basket_file"] = shopmtl_basket.__file__
+
+    try:
+        load_plugins((), strict=True)
+        out["strict"] = None
+    except PluginError as exc:
+        out["strict"] = str(exc)
+
+    os.environ["SHOPMTL_STRICT_PLUGINS"] = "1"
+    try:
+        load_plugins(())
+        out["strict_env"] = None
+    except PluginError as exc:
+        out["strict_env"] = str(exc)
+
+    os.environ["SHOPMTL_PLUGINS"] = "basket_size"  # still strict: the broken one is not even imported
+    out["selected"] = sorted(load_plugins(()).task_plugin)
+    print(json.dumps(out))
+    """
+)
+
+
+@pytest.mark.integration
+def test_installed_plugins_are_discovered_and_a_broken_one_is_isolated(plugin_venv):
+    done = _run([str(plugin_venv), "-c", PROBE], env=_clean_env(), cwd=plugin_venv.parent)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+
+    # The example: found through its entry point, from the installed distribution.
+    basket = out["reports"]["basket_size"]
+    assert basket["error"] is None
+    assert basket["source"] == "entry point"
+    assert basket["distribution"] == "shopmtl-basket"
+    assert basket["version"] == _example_version()
+    assert basket["tasks"] == ["basket_size"] and basket["hooks"] == ["register_tasks"]
+    assert out["task_plugin"]["basket_size"] == "basket_size"
+    assert out["versions"]["basket_size"] == _example_version()
+    assert Path(out["basket_file"]).is_relative_to(plugin_venv.parents[1]), "imported from the source tree, not the install"
+
+    # The broken one: named, skipped, and the run goes on.
+    broken = out["reports"]["broken"]
+    assert broken["distribution"] == "shopmtl-broken" and broken["version"] == "6.6.6"
+    assert broken["error"].startswith("could not be imported: ImportError") and "tensorflow" in broken["error"]
+    assert "broken" not in out["versions"]
+    (warning,) = [w for w in out["warnings"] if "'broken'" in w]
+    assert "plugin 'broken' (entry point shopmtl_broken.plugin of shopmtl-broken)" in warning
+    assert "pip uninstall shopmtl-broken" in warning
+
+    # Strict mode, by argument or environment, fails naming it.
+    for key in ("strict", "strict_env"):
+        assert out[key] is not None, f"{key}: strict mode did not fail on the broken plugin"
+        assert "plugin 'broken'" in out[key] and "tensorflow" in out[key]
+
+    assert out["selected"] == ["basket_size"]
+
+
+def test_example_plugin_is_a_valid_task_that_builds(tmp_path, monkeypatch):
+    """The example stays correct without installing it (fast, runs in every test session)."""
+    import numpy as np
+    import pandas as pd
+
+    from shopmtl import BuildContext
+    from shopmtl.registry.manager import load_plugins
+
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    from shopmtl_basket import plugin as basket
+
+    plugins = load_plugins([("basket_size", basket)], strict=True, entry_points=[])
+    assert plugins.task_plugin == {"basket_size": "basket_size"}
+
+    columns = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+    rows = [
+        [str(600000 + i), f"8{j}000", f"ITEM {j}", 2, "2011-03-01 09:00", 2.5, 13000.0, "Norway"]
+        for i in range(30)
+        for j in range(1 + i % 4)
+    ]
+    path = tmp_path / "lines.csv"
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    data = basket.BASKET_SIZE.build_dataset(BuildContext(settings=None, data_path=str(path)))
+    every = pd.concat([data[s] for s in ("train", "val", "test")])
+    assert len(every) == 30 and set(basket.BASKET_SIZE.columns) <= set(every.columns)
+    assert np.allclose(every.set_index("invoice").loc["600003", "label"], np.log1p(4))
+    baselines = basket.BASKET_SIZE.baselines(data, "train")
+    assert set(baselines) == {"train_mean", "train_median"}
