@@ -5,6 +5,7 @@ adds the optimiser and trainer state needed by ``--resume``)::
 
     encoder.safetensors        the shared encoder (LoRA adapters included)
     heads/<task>.safetensors   one file per task, so a head can be dropped or swapped
+    weighting.safetensors      a learnable loss weighting's parameters, if any
     features.json              per task: standardisation constants, vocabularies
     backbone/                  the encoder's transformers config and tokenizer files
 
@@ -98,6 +99,8 @@ def write_model_files(folder: Path, model: MultiTaskModel, features: Mapping[str
     (folder / "heads").mkdir()
     for name, head in model.heads.items():
         save_model(head, str(folder / "heads" / f"{name}.safetensors"))
+    if model.weighting is not None and any(True for _ in model.weighting.parameters()):
+        save_model(model.weighting, str(folder / "weighting.safetensors"))
     write_json(folder / "features.json", {name: state.to_dict() for name, state in features.items()})
     model.encoder.backbone.config.save_pretrained(folder / "backbone")  # peft forwards .config
     tokenizer.save_pretrained(folder / "backbone")
@@ -111,6 +114,9 @@ def load_weights(folder: Path, model: MultiTaskModel, tasks: list[str] | None = 
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: the run has no trained head for task '{name}'")
         load_model(model.heads[name], str(path))
+    weighting = folder / "weighting.safetensors"
+    if model.weighting is not None and weighting.is_file():
+        load_model(model.weighting, str(weighting))
 
 
 def read_features(folder: Path) -> dict[str, FeatureState]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from shopmtl.core.cli_group import PluginCommandGroup
 from shopmtl.core.config import Config, TaskConfig, load_config
 from shopmtl.registry.manager import PluginError
 
@@ -52,7 +53,7 @@ def plugin_set(ctx: click.Context, config: Config | None = None):
     return load_plugins(BUILTIN_PLUGINS, strict=strict, blocked=blocked)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PluginCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="shopmtl")
 @click.option("--block", "-p", multiple=True, metavar="PLUGIN",
               help="Do not load this plugin (repeatable). SHOPMTL_PLUGINS=a,b selects installed plugins; empty loads only the built-ins.")

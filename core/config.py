@@ -76,9 +76,15 @@ class TaskConfig(_Section):
 class SamplerConfig(_Section):
     """Which task the next batch comes from."""
 
-    # proportional: p ~ n_examples; temperature: p ~ n^(1/T); uniform: p = 1/n_tasks
-    kind: Literal["proportional", "temperature", "uniform"] = "temperature"
+    # A registered sampler (`shopmtl plugins` lists them). Built in: proportional
+    # (p ~ n_examples), temperature (p ~ n^(1/T)), uniform (p = 1/n_tasks).
+    kind: str = "temperature"
     temperature: float = Field(2.0, gt=0.0)
+    options: dict[str, Any] = {}  # passed to the sampler, with `temperature`
+
+    def sampler_options(self) -> dict[str, Any]:
+        """What the sampler factory receives."""
+        return {"temperature": self.temperature, **self.options}
 
 
 class TrainingConfig(_Section):
@@ -99,6 +105,10 @@ class TrainingConfig(_Section):
     # Model selection: per task, the metric to watch (default: the task's primary
     # metric); the aggregate is their mean, each oriented so that higher is better.
     selection_metrics: dict[str, str] = {}
+    # A registered loss weighting: static (tasks.<name>.weight) or uncertainty
+    # (Kendall et al. 2018: learned per-task log-variances), or a plugin's.
+    loss_weighting: str = "static"
+    loss_weighting_options: dict[str, Any] = {}
     log_every: int = Field(50, ge=1)
     log_with: list[str] = []  # accelerate trackers, e.g. [tensorboard]
     threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default

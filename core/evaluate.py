@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,7 @@ from shopmtl.core.model import MultiTaskModel
 from shopmtl.core.prepare import PreparedTask
 from shopmtl.core.textbank import TextBank
 from shopmtl.registry.blocks import activate
-from shopmtl.registry.contract import EvalBatch
+from shopmtl.registry.contract import EvalBatch, MetricSpec
 
 _HEAD_CHUNK = 8192  # rows per head call: heads are small, so large chunks are cheap
 
@@ -104,8 +104,12 @@ def evaluate(
     tasks: Mapping[str, PreparedTask],
     split: str,
     batch_size: int,
+    extra_metrics: Sequence[MetricSpec] = (),
 ) -> dict[str, dict[str, Any]]:
-    """``{task: {metric: value}}`` on ``split``, identical on every process."""
+    """``{task: {metric: value}}`` on ``split``, identical on every process.
+
+    ``extra_metrics`` are metrics plugins added to tasks (``register_metrics``).
+    """
     scorer = Scorer(accelerator, model, bank, batch_size)
     results: dict[str, dict[str, Any]] = {}
     for name, task in tasks.items():
@@ -118,7 +122,9 @@ def evaluate(
             score=lambda frame, task=task: scorer.score_frame(task, frame),
             extras=task.data.extras,
         )
-        results[name] = to_plain(dict(task.spec.metrics(batch)))
+        values = dict(task.spec.metrics(batch))
+        values.update({m.name: m.compute(batch) for m in extra_metrics if m.task == name})
+        results[name] = to_plain(values)
     model.train()
     return results
 
@@ -146,6 +152,6 @@ def selection_score(
         value = metrics[name].get(metric)
         if value is None:
             continue
-        sign = -1.0 if task.spec.metric_directions.get(metric) == "min" else 1.0
+        sign = -1.0 if task.spec.metric_directions.get(metric) == "min" else 1.0  # higher is better
         scores.append(sign * float(value))
     return float(np.mean(scores)) if scores else float("-inf")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -11,19 +11,32 @@ from shopmtl.core.encoder import TextEncoder
 from shopmtl.registry.blocks import default_head
 from shopmtl.registry.contract import HeadInput, HeadSpec, TaskSpec
 
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
 
 class MultiTaskModel(nn.Module):
     """Encodes a batch's distinct texts once and applies the batch's task head."""
 
-    def __init__(self, encoder: TextEncoder, heads: Mapping[str, nn.Module]) -> None:
+    def __init__(self, encoder: TextEncoder, heads: Mapping[str, nn.Module], weighting: nn.Module | None = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.heads = nn.ModuleDict(dict(heads))
+        # The loss weighting lives on the model so that learnable weightings are
+        # optimised, synchronised across processes and saved like any other weight.
+        self.weighting = weighting
 
-    def forward(self, task: str, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Raw outputs ``(B, n_outputs)`` of ``task``'s head for a batch from :func:`make_batch`."""
+    def forward(self, task: str, batch: Mapping[str, torch.Tensor], loss_fn: LossFn | None = None):
+        """Raw outputs ``(B, n_outputs)`` of ``task``'s head for a batch from :func:`make_batch`.
+
+        With ``loss_fn``, returns ``(outputs, task_loss, weighted_loss)`` instead: the
+        weighting runs inside ``forward`` so distributed training sees its parameters.
+        """
         pooled = self.encoder(batch["input_ids"], batch["attention_mask"])
-        return self.apply_head(task, pooled, batch)
+        outputs = self.apply_head(task, pooled, batch)
+        if loss_fn is None:
+            return outputs
+        loss = loss_fn(outputs, batch["labels"])
+        return outputs, loss, self.weighting(task, loss) if self.weighting is not None else loss
 
     def apply_head(self, task: str, pooled: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Run ``task``'s head on already-pooled texts (``batch`` holds positions into ``pooled``)."""
@@ -39,11 +52,11 @@ class MultiTaskModel(nn.Module):
 
 
 def build_model(
-    encoder: TextEncoder, tasks: Mapping[str, TaskSpec], head_specs: Mapping[str, HeadSpec]
+    encoder: TextEncoder,
+    tasks: Mapping[str, TaskSpec],
+    head_specs: Mapping[str, HeadSpec],
+    weighting: nn.Module | None = None,
 ) -> MultiTaskModel:
     """Attach each task's head (its own ``build_head``, or the default) to the encoder."""
-    heads = {}
-    for name, spec in tasks.items():
-        build_head = spec.build_head or default_head
-        heads[name] = build_head(head_specs[name])
-    return MultiTaskModel(encoder, heads)
+    heads = {name: (spec.build_head or default_head)(head_specs[name]) for name, spec in tasks.items()}
+    return MultiTaskModel(encoder, heads, weighting)

@@ -6,24 +6,39 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from shopmtl.core.config import SamplerConfig
+from shopmtl.core.config import ConfigError, SamplerConfig, closest_key
+from shopmtl.registry.contract import SamplerFactory
 
 
-def task_probabilities(sizes: Mapping[str, int], config: SamplerConfig) -> dict[str, float]:
-    """Sampling probability of each task from its number of training rows.
+def task_probabilities(
+    sizes: Mapping[str, int], config: SamplerConfig, samplers: Mapping[str, SamplerFactory] | None = None
+) -> dict[str, float]:
+    """Sampling probability of each task, from the registered sampler ``config.kind``.
 
-    ``proportional`` lets big tasks dominate; ``temperature`` (p ~ n^(1/T)) flattens
-    that so small tasks are not starved; ``uniform`` gives every task the same share.
+    ``samplers`` defaults to shopmtl's own (proportional, temperature, uniform); a run
+    passes its :attr:`PluginSet.samplers`, which include plugins' samplers.
     """
-    n = np.array([max(1, sizes[name]) for name in sizes], dtype=np.float64)
-    if config.kind == "uniform":
-        weights = np.ones_like(n)
-    elif config.kind == "proportional":
-        weights = n
-    else:
-        weights = n ** (1.0 / config.temperature)
-    weights /= weights.sum()
-    return dict(zip(sizes, weights.tolist()))
+    samplers = samplers if samplers is not None else _own_samplers()
+    if config.kind not in samplers:
+        hint = closest_key(config.kind, samplers)
+        raise ConfigError(
+            f"sampler.kind: no sampler named '{config.kind}'"
+            + (f"; did you mean '{hint}'?" if hint else "")
+            + f" Registered: {', '.join(samplers)}"
+        )
+    probabilities = dict(samplers[config.kind](dict(sizes), config.sampler_options()))
+    if set(probabilities) != set(sizes) or any(not np.isfinite(p) or p < 0 for p in probabilities.values()):
+        raise ValueError(f"sampler '{config.kind}' must return a probability >= 0 for each task, got {probabilities}")
+    total = sum(probabilities.values())
+    if total <= 0:
+        raise ValueError(f"sampler '{config.kind}' gave every task probability 0")
+    return {name: probabilities[name] / total for name in sizes}
+
+
+def _own_samplers() -> dict[str, SamplerFactory]:
+    from shopmtl.registry import defaults
+
+    return {"proportional": defaults.proportional, "temperature": defaults.temperature, "uniform": defaults.uniform}
 
 
 class TaskSampler:
@@ -38,7 +53,7 @@ class TaskSampler:
     def __init__(
         self,
         sizes: Mapping[str, int],
-        config: SamplerConfig,
+        probabilities: Mapping[str, float],
         batch_size: int,
         seed: int,
         process_index: int = 0,
@@ -46,7 +61,7 @@ class TaskSampler:
     ) -> None:
         self.names = list(sizes)
         self.sizes = dict(sizes)
-        self.probabilities = task_probabilities(sizes, config)
+        self.probabilities = dict(probabilities)
         self.batch_size = batch_size
         self.seed = seed
         self.process_index = process_index

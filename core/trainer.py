@@ -26,12 +26,12 @@ from tqdm.auto import tqdm
 
 from shopmtl.core import checkpoint
 from shopmtl.core.batching import make_batch, to_device
-from shopmtl.core.config import Config, ConfigError
+from shopmtl.core.config import Config, ConfigError, closest_key
 from shopmtl.core.encoder import build_encoder, load_tokenizer
 from shopmtl.core.evaluate import evaluate, selection_score, to_plain
 from shopmtl.core.model import MultiTaskModel, build_model
 from shopmtl.core.prepare import PreparedTask, prepare_task, select_tasks
-from shopmtl.core.sampler import TaskSampler
+from shopmtl.core.sampler import TaskSampler, task_probabilities
 from shopmtl.core.textbank import TextBank
 from shopmtl.registry.blocks import DEFAULT_LOSSES
 from shopmtl.registry.hookspecs import RunInfo
@@ -85,6 +85,18 @@ def check_output_dir(output_dir: Path, resume: bool, overwrite: bool) -> None:
         f"{output_dir} already holds a run. Pass --resume to continue it, --overwrite to replace it, "
         "or choose another folder (--output-dir, or run_name=NAME)."
     )
+
+
+def make_weighting(config: Config, plugins: PluginSet, tasks: list[str]) -> torch.nn.Module:
+    """The configured loss weighting (``training.loss_weighting``), from the registered ones."""
+    name = config.training.loss_weighting
+    if name not in plugins.loss_weightings:
+        hint = closest_key(name, plugins.loss_weightings)
+        raise ConfigError(f"training.loss_weighting: no weighting named '{name}'"
+                          + (f"; did you mean '{hint}'?" if hint else "")
+                          + f" Registered: {', '.join(plugins.loss_weightings)}")
+    weights = {t: config.tasks[t].weight if t in config.tasks else 1.0 for t in tasks}
+    return plugins.loss_weightings[name](tasks, weights, dict(config.training.loss_weighting_options))
 
 
 def loss_function(task: PreparedTask):
@@ -149,13 +161,15 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
         say(f"  task {name} ({spec.kind}): train/val/test rows {sizes} [{time.perf_counter() - started:.1f}s]")
 
     encoder = build_encoder(config.encoder)
-    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size) for n, t in tasks.items()})
+    weighting = make_weighting(config, plugins, list(tasks))
+    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size) for n, t in tasks.items()}, weighting)
     optimizer = torch.optim.AdamW(param_groups(model, config))
     total = config.training.max_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(total, config.training.warmup_ratio))
+    sizes = {n: len(t.rows["train"]) for n, t in tasks.items()}
     sampler = TaskSampler(
-        {n: len(t.rows["train"]) for n, t in tasks.items()},
-        config.sampler,
+        sizes,
+        task_probabilities(sizes, config.sampler, plugins.samplers),
         config.training.batch_size,
         config.seed,
         accelerator.process_index,
@@ -189,7 +203,7 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
 
     def validate_and_checkpoint() -> bool:
         """Validate, keep the best model, save a resumable checkpoint; True = stop early."""
-        metrics = evaluate(accelerator, core_model, bank, tasks, "val", config.training.eval_batch_size)
+        metrics = evaluate(accelerator, core_model, bank, tasks, "val", config.training.eval_batch_size, plugins.metrics)
         score = selection_score(metrics, tasks, config.training.selection_metrics)
         improved = score > state["best_score"] or not state["history"]  # the first one always counts
         if improved:
@@ -229,10 +243,9 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
                 name, index = sampler.next()
                 task = tasks[name]
                 batch = to_device(make_batch(task.rows["train"], index, bank), accelerator.device)
-                outputs = model(name, batch)
-                loss = loss_function(task)(outputs, batch["labels"]) * task.config.weight
-                accelerator.backward(loss)
-                running[name].append(float(loss.detach()))
+                _, task_loss, weighted_loss = model(name, batch, loss_function(task))
+                accelerator.backward(weighted_loss)
+                running[name].append(float(task_loss.detach()))
                 if accelerator.sync_gradients and config.training.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), config.training.max_grad_norm)
                 optimizer.step()
@@ -252,7 +265,7 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
     bar.close()
 
     checkpoint.load_weights(output_dir / checkpoint.MODEL_DIR, core_model)
-    metrics = {split: evaluate(accelerator, core_model, bank, tasks, split, config.training.eval_batch_size)
+    metrics = {split: evaluate(accelerator, core_model, bank, tasks, split, config.training.eval_batch_size, plugins.metrics)
                for split in ("val", "test")}
     plugins.notify("on_evaluation", run=run, step=state["best_step"], split="test", metrics=metrics["test"])
     by_task = {name: {split: metrics[split][name] for split in metrics} for name in tasks}

@@ -214,3 +214,29 @@ class TaskSpec:
 
 Register = Callable[[TaskSpec], None]
 """The callback ``register_tasks`` hooks receive: call it once per task."""
+
+
+SamplerFactory = Callable[[Mapping[str, int], Mapping[str, Any]], Mapping[str, float]]
+"""A task sampler: ``(train rows per task, sampler.options) -> probability per task``."""
+
+LossWeightingFactory = Callable[[Sequence[str], Mapping[str, float], Mapping[str, Any]], "nn.Module"]
+"""A loss weighting: ``(task names, static weights, options) -> nn.Module`` whose
+``forward(task, loss)`` returns the loss to back-propagate. Its parameters (if any) are
+trained with the heads and saved with the model."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """An extra metric a plugin adds to a task (registered with ``register_metrics``).
+
+    Attributes:
+        task: the task it applies to.
+        name: metric name, unique within the task.
+        direction: ``"max"``, ``"min"`` or ``"info"``.
+        compute: ``EvalBatch -> value``.
+    """
+
+    task: str
+    name: str
+    direction: Direction
+    compute: Callable[[EvalBatch], Any]

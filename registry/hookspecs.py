@@ -21,21 +21,21 @@ the ones it names), so a hook gaining an argument never breaks an older plugin.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from shopmtl.registry.contract import Register
+from shopmtl.registry.contract import LossWeightingFactory, MetricSpec, Register, SamplerFactory
 
 PROJECT_NAME = "shopmtl"
 ENTRY_POINT_GROUP = "shopmtl"
 
 #: Version of the hook API described in this module. Bumped (major) when a hook is
 #: removed or changes meaning; (minor) when a hook or an argument is added.
-HOOK_API_VERSION = "1.0"
+HOOK_API_VERSION = "1.1"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -104,4 +104,61 @@ def on_checkpoint_saved(run: RunInfo, path: Path, step: int) -> None:
     :param step: the optimiser step it holds.
 
     .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def register_samplers(register: Callable[[str, SamplerFactory], None]) -> None:
+    """Register task samplers: how often each task's batches come up.
+
+    ``register(name, factory)``; ``factory(sizes, options)`` gets the number of train
+    rows per task and the config's ``sampler.options`` and returns a probability per
+    task. A run picks one with ``sampler.kind: NAME``. shopmtl's own
+    ``proportional``, ``temperature`` and ``uniform`` are registered through this hook.
+
+    :param register: callback taking a name and a sampler factory.
+
+    .. versionadded:: 1.1
+    """
+
+
+@hookspec
+def register_loss_weightings(register: Callable[[str, LossWeightingFactory], None]) -> None:
+    """Register loss-weighting strategies that combine the tasks' losses.
+
+    ``register(name, factory)``; ``factory(tasks, weights, options)`` returns an
+    ``nn.Module`` whose ``forward(task, loss)`` gives the loss to back-propagate.
+    Learnable weightings keep their parameters in that module. A run picks one with
+    ``training.loss_weighting: NAME``. shopmtl's ``static`` and ``uncertainty``
+    (Kendall et al., 2018) are registered through this hook.
+
+    :param register: callback taking a name and a weighting factory.
+
+    .. versionadded:: 1.1
+    """
+
+
+@hookspec
+def register_metrics(register: Callable[[MetricSpec], None]) -> None:
+    """Add metrics to tasks, including tasks of other plugins.
+
+    ``register(MetricSpec(task=..., name=..., direction=..., compute=...))``;
+    ``compute`` receives the same :class:`~shopmtl.registry.contract.EvalBatch` as the
+    task's own metrics. A metric for a task that is not in the run is ignored.
+
+    :param register: callback taking a :class:`~shopmtl.registry.contract.MetricSpec`.
+
+    .. versionadded:: 1.1
+    """
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add subcommands to the ``shopmtl`` command line.
+
+    :param cli: the root :class:`click.Group`; call ``cli.add_command(command)``. A
+        plugin whose hook raises, or that reuses an existing command name, is
+        reported by name and its commands are left out.
+
+    .. versionadded:: 1.1
     """

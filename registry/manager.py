@@ -56,7 +56,7 @@ from typing import Any
 import pluggy
 
 from shopmtl.registry import hookspecs
-from shopmtl.registry.contract import TaskSpec
+from shopmtl.registry.contract import LossWeightingFactory, MetricSpec, SamplerFactory, TaskSpec
 from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP, HOOK_API_VERSION, PROJECT_NAME
 from shopmtl.registry.validate import validate_task
 
@@ -112,6 +112,8 @@ class PluginReport:
     distribution: str | None = None
     hooks: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
+    #: what else it registered: {"samplers": [...], "loss_weightings": [...], "metrics": [...]}
+    extensions: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
 
     @property
@@ -143,9 +145,38 @@ class PluginSet:
     reports: list[PluginReport] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     strict: bool = False
+    samplers: dict[str, SamplerFactory] = field(default_factory=dict)
+    loss_weightings: dict[str, LossWeightingFactory] = field(default_factory=dict)
+    metrics: list[MetricSpec] = field(default_factory=list)
 
     def _report(self, name: str) -> PluginReport | None:
         return next((r for r in self.reports if r.name == name), None)
+
+    def extra_metrics(self, task: str) -> list[MetricSpec]:
+        """Metrics other plugins added to ``task`` (``register_metrics``)."""
+        return [m for m in self.metrics if m.task == task]
+
+    def add_commands(self, cli: Any) -> None:
+        """Let each plugin add subcommands to ``cli`` (``register_commands``), one at a time.
+
+        A plugin whose hook raises, or that reuses a command name, is reported by name
+        and its commands are left out; the others' commands stay.
+        """
+        for impl in reversed(self.pm.hook.register_commands.get_hookimpls()):
+            name = self.pm.get_name(impl.plugin)
+            before = dict(cli.commands)
+            try:
+                impl.function(**{arg: cli for arg in impl.argnames})
+                clashes = [c for c in before if cli.commands.get(c) is not before[c]]
+                if clashes:
+                    raise ValueError(f"command name(s) {clashes} already exist: choose other names")
+            except Exception as exc:  # noqa: BLE001 -- isolate the plugin
+                cli.commands.clear()
+                cli.commands.update(before)
+                message = f"plugin {name!r} failed in register_commands: {type(exc).__name__}: {exc}"
+                if self.strict:
+                    raise PluginError(message) from exc
+                warnings.warn(message, PluginWarning, stacklevel=2)
 
     def versions(self) -> dict[str, str]:
         """Plugin name -> version for every plugin that loaded (saved with checkpoints)."""
@@ -218,6 +249,9 @@ def load_plugins(
     result = PluginSet(pm=pm, strict=strict)
     loader = _Loader(result, strict)
 
+    from shopmtl.registry import defaults  # shopmtl's own samplers and weightings, via the same hooks
+
+    loader.load("shopmtl", lambda: defaults, source="builtin", dist=None)
     for name, module in builtins:
         if name in blocked:
             result.skipped[name] = "blocked"
@@ -307,6 +341,8 @@ class _Loader:
         problem = _check_hooks(pm, plugin, report.hooks)
         if problem is None:
             problem = self._collect_tasks(plugin, name, report)
+        if problem is None:
+            problem = self._collect_extensions(plugin, name, report)
         if problem:
             pm.unregister(plugin)
             self._skip(report, problem, where)
@@ -354,6 +390,58 @@ class _Loader:
         for task, spec in pending.items():
             self.result.tasks[task] = spec
             self.result.task_plugin[task] = name
+        return None
+
+    def _collect_extensions(self, plugin: object, name: str, report: PluginReport) -> str | None:
+        """Samplers, loss weightings and metrics this plugin registers; all valid, or none kept."""
+        found: dict[str, dict[str, Any]] = {"samplers": {}, "loss_weightings": {}}
+        metrics: list[MetricSpec] = []
+        problems: list[str] = []
+
+        def named(kind: str):
+            def register(key: str, factory: Any) -> None:
+                existing = getattr(self.result, kind)
+                if not isinstance(key, str) or not key.isidentifier():
+                    problems.append(f"{kind[:-1]} name {key!r} must be an identifier")
+                elif not callable(factory):
+                    problems.append(f"{kind[:-1]} {key!r} is not callable: pass a function or class")
+                elif key in existing or key in found[kind]:
+                    problems.append(f"{kind[:-1]} {key!r} is already registered: choose another name")
+                else:
+                    found[kind][key] = factory
+            return register
+
+        def register_metric(spec: MetricSpec) -> None:
+            if not isinstance(spec, MetricSpec):
+                problems.append(f"register_metrics takes MetricSpec(...), got {type(spec).__name__}")
+            elif spec.direction not in ("max", "min", "info"):
+                problems.append(f"metric {spec.name!r}: direction must be 'max', 'min' or 'info', not {spec.direction!r}")
+            elif not callable(spec.compute):
+                problems.append(f"metric {spec.name!r}: compute is not callable")
+            else:
+                metrics.append(spec)
+
+        callbacks = {
+            "register_samplers": named("samplers"),
+            "register_loss_weightings": named("loss_weightings"),
+            "register_metrics": register_metric,
+        }
+        for hook, callback in callbacks.items():
+            for impl in getattr(self.result.pm.hook, hook).get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                try:
+                    impl.function(**{arg: callback for arg in impl.argnames})
+                except Exception as exc:  # noqa: BLE001
+                    return f"raised in {hook}: {type(exc).__name__}: {exc}"
+        if problems:
+            return "registered invalid extension(s):\n  - " + "\n  - ".join(problems)
+        self.result.samplers.update(found["samplers"])
+        self.result.loss_weightings.update(found["loss_weightings"])
+        self.result.metrics.extend(metrics)
+        report.extensions = {k: list(v) for k, v in found.items() if v}
+        if metrics:
+            report.extensions["metrics"] = [f"{m.task}.{m.name}" for m in metrics]
         return None
 
     def _skip(self, report: PluginReport, problem: str, where: str, cause: BaseException | None = None) -> None:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 import shopmtl
-from shopmtl import TaskSpec, hookimpl
+from shopmtl import HOOK_API_VERSION, TaskSpec, hookimpl
 from shopmtl.registry.manager import (
     ENV_PLUGINS,
     ENV_STRICT,
@@ -40,6 +40,12 @@ def _clean_env(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def third_party_reports(plugins):
+    """Reports of the plugins a test registered: shopmtl's own ("shopmtl") always loads first."""
+    assert plugins.reports[0].name == "shopmtl" and plugins.reports[0].ok
+    return plugins.reports[1:]
 
 
 def task(name: str = "toy", **changes) -> TaskSpec:
@@ -271,12 +277,12 @@ def test_builtins_register_their_tasks_and_are_reported():
     assert messages == []
     assert list(plugins.tasks) == ["a", "b", "c"]
     assert plugins.task_plugin == {"a": "first", "b": "first", "c": "second"}
-    report = plugins.reports[0]
+    report = third_party_reports(plugins)[0]
     assert report == PluginReport(
         name="first", version=shopmtl.__version__, source="builtin", distribution=None,
         hooks=["register_tasks"], tasks=["a", "b"], error=None,
     )
-    assert plugins.versions() == {"first": shopmtl.__version__, "second": shopmtl.__version__}
+    assert plugins.versions() == {"shopmtl": shopmtl.__version__, "first": shopmtl.__version__, "second": shopmtl.__version__}
     assert json.loads(json.dumps(report.to_dict()))["tasks"] == ["a", "b"]
 
 
@@ -298,9 +304,9 @@ def test_invalid_task_skips_the_plugin_naming_it_and_the_problem():
     assert "built-in plugin 'broken'" in message and "task 'bad'" in message and "did you mean 'regression'?" in message
     assert "block it (shopmtl --block broken" in message  # how to run without it
     assert ENV_PLUGINS not in message  # the selection variable does not apply to built-ins
-    report = plugins.reports[1]
+    report = third_party_reports(plugins)[1]
     assert report.error and report.tasks == []
-    assert plugins.versions() == {"good": shopmtl.__version__}
+    assert plugins.versions() == {"shopmtl": shopmtl.__version__, "good": shopmtl.__version__}
     # its other hooks are gone too
     assert [i.plugin_name for i in plugins.pm.hook.register_tasks.get_hookimpls()] == ["good"]
 
@@ -351,7 +357,7 @@ def test_hook_api_major_mismatch_is_refused_naming_both_versions():
     future.SHOPMTL_HOOK_API = "2.0"
     plugins, (message,) = quiet_load([("future", future)])
     assert plugins.tasks == {}
-    assert "hook API 2.0" in message and "hook API 1.0" in message
+    assert "hook API 2.0" in message and f"hook API {HOOK_API_VERSION}" in message
 
 
 def test_hook_api_same_major_is_accepted():
@@ -407,9 +413,9 @@ def test_entry_points_load_after_builtins_with_their_distribution_version():
     plugins, messages = quiet_load([("core", plugin("core", task("sales")))], entry_points=[ep])
     assert messages == []
     assert plugins.task_plugin == {"sales": "core", "returns": "acme"}
-    report = plugins.reports[1]
+    report = third_party_reports(plugins)[1]
     assert (report.source, report.distribution, report.version) == ("entry point", "acme-tasks", "2.3.1")
-    assert plugins.versions() == {"core": shopmtl.__version__, "acme": "2.3.1"}
+    assert plugins.versions() == {"shopmtl": shopmtl.__version__, "core": shopmtl.__version__, "acme": "2.3.1"}
 
 
 def test_broken_import_is_skipped_by_name_and_the_rest_loads():
@@ -470,7 +476,7 @@ def test_real_entry_point_objects(tmp_path, monkeypatch):
 def test_same_entry_point_seen_twice_loads_once():
     target = plugin("twice", task("t"))
     plugins, messages = quiet_load([], entry_points=[FakeEntryPoint("twice", target), FakeEntryPoint("twice", target)])
-    assert messages == [] and [r.name for r in plugins.reports] == ["twice"]
+    assert messages == [] and [r.name for r in third_party_reports(plugins)] == ["twice"]
 
 
 # ------------------------------------------------------------------ selection, blocking
@@ -537,7 +543,7 @@ def test_blocked_builtins_and_entry_points_are_not_loaded():
     assert list(plugins.tasks) == ["c", "alpha_task", "gamma_task"] and messages == []
     assert not eps[1].loaded
     assert plugins.skipped == {"extra": "blocked", "beta": "blocked"}
-    assert [r.name for r in plugins.reports] == ["core", "alpha", "gamma"]
+    assert [r.name for r in third_party_reports(plugins)] == ["core", "alpha", "gamma"]
     assert plugins.pm.is_blocked("beta")
 
 

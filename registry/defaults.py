@@ -1,0 +1,66 @@
+"""shopmtl's own samplers and loss weightings, registered through the public hooks.
+
+:func:`~shopmtl.registry.manager.load_plugins` always registers this module first
+(as plugin ``shopmtl``), the way pytest loads its own built-in plugins: a third-party
+sampler or weighting is registered exactly like these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from shopmtl.registry.hookspecs import hookimpl
+
+
+def _normalised(weights: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    weights = weights / weights.sum()
+    return dict(zip(names, weights.tolist()))
+
+
+def proportional(sizes: Mapping[str, int], options: Mapping[str, Any]) -> dict[str, float]:
+    """p ~ n: every training row is equally likely; big tasks dominate."""
+    return _normalised(np.array([max(1, n) for n in sizes.values()], dtype=np.float64), list(sizes))
+
+
+def temperature(sizes: Mapping[str, int], options: Mapping[str, Any]) -> dict[str, float]:
+    """p ~ n^(1/T) (``options.temperature``, default 2): small tasks are not starved."""
+    t = float(options.get("temperature", 2.0))
+    if t <= 0:
+        raise ValueError(f"sampler temperature must be > 0, got {t}")
+    sizes_ = np.array([max(1, n) for n in sizes.values()], dtype=np.float64)
+    return _normalised(sizes_ ** (1.0 / t), list(sizes))
+
+
+def uniform(sizes: Mapping[str, int], options: Mapping[str, Any]) -> dict[str, float]:
+    """Every task equally often."""
+    return _normalised(np.ones(len(sizes)), list(sizes))
+
+
+def static(tasks: Sequence[str], weights: Mapping[str, float], options: Mapping[str, Any]):
+    """Each task's loss times its configured weight (``tasks.<name>.weight``)."""
+    from shopmtl.registry.weightings import StaticWeighting  # torch loads only when training
+
+    return StaticWeighting(tasks, weights, options)
+
+
+def uncertainty(tasks: Sequence[str], weights: Mapping[str, float], options: Mapping[str, Any]):
+    """Learned per-task uncertainty (Kendall et al., 2018); see :class:`UncertaintyWeighting`."""
+    from shopmtl.registry.weightings import UncertaintyWeighting
+
+    return UncertaintyWeighting(tasks, weights, options)
+
+
+@hookimpl
+def register_samplers(register):
+    register("proportional", proportional)
+    register("temperature", temperature)
+    register("uniform", uniform)
+
+
+@hookimpl
+def register_loss_weightings(register):
+    register("static", static)
+    register("uncertainty", uncertainty)
