@@ -28,6 +28,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, load_model, save_file, save_model
 
+from shopmtl.core.config import Config, validate_config
 from shopmtl.core.features import FeatureState
 from shopmtl.core.model import MultiTaskModel
 
@@ -104,6 +105,57 @@ def write_model_files(folder: Path, model: MultiTaskModel, features: Mapping[str
     write_json(folder / "features.json", {name: state.to_dict() for name, state in features.items()})
     model.encoder.backbone.config.save_pretrained(folder / "backbone")  # peft forwards .config
     tokenizer.save_pretrained(folder / "backbone")
+
+
+def source_model_dir(run_dir: str | Path) -> Path:
+    """The model folder of a finished run, or a clear error."""
+    folder = Path(run_dir) / MODEL_DIR
+    if not (folder / "encoder.safetensors").is_file() or not (Path(run_dir) / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a finished shopmtl run (no model/encoder.safetensors or config.yaml)")
+    return folder
+
+
+def read_run_config(run_dir: Path) -> Config:
+    """A run's resolved ``config.yaml``, validated."""
+    path = run_dir / "config.yaml"
+    return validate_config(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+
+
+def load_encoder(folder: Path, encoder: torch.nn.Module) -> None:
+    """Load only the encoder weights of a model folder."""
+    load_model(encoder, str(folder / "encoder.safetensors"))
+
+
+def load_matching_heads(folder: Path, model: MultiTaskModel) -> list[str]:
+    """Load the source's heads for tasks this model also has, where the shapes agree."""
+    reused = []
+    for name, head in model.heads.items():
+        path = folder / "heads" / f"{name}.safetensors"
+        if not path.is_file():
+            continue
+        saved = load_file(str(path))
+        current = head.state_dict()
+        if saved.keys() == current.keys() and all(saved[k].shape == current[k].shape for k in saved):
+            head.load_state_dict(saved)
+            reused.append(name)
+    return reused
+
+
+def carry_heads(source: Path, target: Path) -> list[str]:
+    """Copy the source's heads (and feature states) for tasks ``target`` lacks."""
+    features = read_json(target / "features.json")
+    source_features = read_json(source / "features.json")
+    carried = []
+    for path in sorted((source / "heads").glob("*.safetensors")):
+        name = path.stem
+        if name in features or name not in source_features:
+            continue
+        shutil.copyfile(path, target / "heads" / path.name)
+        features[name] = source_features[name]
+        carried.append(name)
+    if carried:
+        write_json(target / "features.json", features)
+    return carried
 
 
 def load_weights(folder: Path, model: MultiTaskModel, tasks: list[str] | None = None) -> None:

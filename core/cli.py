@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from shopmtl.core import cli_plugins
 from shopmtl.core.cli_group import PluginCommandGroup
 from shopmtl.core.config import Config, TaskConfig, load_config
 from shopmtl.registry.manager import PluginError
@@ -72,10 +73,12 @@ def cli(block: tuple[str, ...], strict_plugins: bool) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace a run already in the output directory.")
 @click.option("--task", "only_tasks", multiple=True, metavar="NAME",
               help="Train only these tasks of the config (repeatable).")
+@click.option("--from", "init_from", type=click.Path(exists=True, file_okay=False), metavar="RUN_DIR",
+              help="Start from a trained run's encoder (add tasks to it; with encoder.freeze=true its other heads are kept).")
 @click.pass_context
 @friendly_errors
 def train(ctx: click.Context, config_file: str | None, overrides: tuple[str, ...], output_dir: str | None,
-          resume: bool, overwrite: bool, only_tasks: tuple[str, ...]) -> None:
+          resume: bool, overwrite: bool, only_tasks: tuple[str, ...], init_from: str | None) -> None:
     """Train the tasks of CONFIG_FILE jointly (default: all four built-in tasks on the bundled data).
 
     OVERRIDES are dotted KEY=VALUE pairs, e.g. training.max_steps=200 tasks.sales.weight=2.
@@ -88,6 +91,8 @@ def train(ctx: click.Context, config_file: str | None, overrides: tuple[str, ...
     config = load_config(config_file, overrides)
     if output_dir:
         config.output_dir = output_dir
+    if init_from:
+        config.init_from = init_from
     plugins = plugin_set(ctx, config)
     if only_tasks:
         from shopmtl.core.prepare import select_tasks
@@ -167,22 +172,8 @@ def data(ctx: click.Context, task_name: str, split: str, output_path: str, confi
     click.echo(f"wrote {len(frame)} {split} rows of '{task_name}' to {output_path}")
 
 
-@cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-@friendly_errors
-def plugins(ctx: click.Context, as_json: bool) -> None:
-    """List plugins: name, version, hooks, tasks (and why a broken one was skipped)."""
-    from shopmtl.core.report import render_table
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the table shows each problem
-        found = plugin_set(ctx)
-    if as_json:
-        click.echo(json.dumps([r.to_dict() for r in found.reports], indent=2))
-        return
-    rows = [[r.name, r.version, r.source, ", ".join(r.hooks), ", ".join(r.tasks), r.error or "ok"] for r in found.reports]
-    click.echo(render_table(["plugin", "version", "source", "hooks", "tasks", "status"], rows))
+cli.add_command(cli_plugins.plugins)
+cli.add_command(cli_plugins.new_plugin)
 
 
 @cli.command()

@@ -127,6 +127,10 @@ class Config(_Section):
     run_name: str = "default"
     output_dir: str | None = None  # None: runs/<run_name>
     seed: int = 42
+    # Start from a trained run (`shopmtl train --from RUN_DIR`): its encoder, and its
+    # heads for tasks trained again. With encoder.freeze=true the encoder stays as it
+    # was, so the source run's other heads stay valid and are carried into this run.
+    init_from: str | None = None
     encoder: EncoderConfig = EncoderConfig()
     data: DataConfig = DataConfig()
     tasks: dict[str, TaskConfig] = {}

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from accelerate import Accelerator
 from transformers import AutoTokenizer
 
 from shopmtl.core import checkpoint
-from shopmtl.core.config import Config, validate_config
+from shopmtl.core.config import Config
 from shopmtl.core.encoder import build_encoder
 from shopmtl.core.evaluate import Scorer, evaluate
 from shopmtl.core.features import FeatureState, encode_rows, missing_columns
@@ -48,15 +47,20 @@ class LoadedRun:
 def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
     """Rebuild a run's model from its folder: config, backbone config, safetensors weights."""
     run_dir = Path(run_dir)
-    folder = run_dir / checkpoint.MODEL_DIR
-    if not (run_dir / "config.yaml").is_file() or not (folder / "encoder.safetensors").is_file():
-        raise RunError(f"{run_dir} is not a finished shopmtl run (no config.yaml or model/encoder.safetensors)")
-    config = validate_config(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")), str(run_dir / "config.yaml"))
-    features = checkpoint.read_features(folder)
+    try:
+        folder = checkpoint.source_model_dir(run_dir)
+    except FileNotFoundError as error:
+        raise RunError(str(error)) from None
+    config = checkpoint.read_run_config(run_dir)
+    # The tasks are the heads on disk: deleting heads/<task>.safetensors drops a task,
+    # copying one from a run with the same encoder adds it.
+    heads = sorted(p.stem for p in (folder / "heads").glob("*.safetensors"))
+    saved_features = checkpoint.read_features(folder)
+    features = {name: saved_features[name] for name in heads if name in saved_features}
     missing = [name for name in features if name not in registered]
     if missing:
-        plugins = checkpoint.read_json(run_dir / "plugins.json").get("tasks", {}) if (run_dir / "plugins.json").is_file() else {}
-        needs = ", ".join(f"{t} (plugin {plugins.get(t, '?')})" for t in missing)
+        owners = checkpoint.read_json(run_dir / "plugins.json").get("tasks", {}) if (run_dir / "plugins.json").is_file() else {}
+        needs = ", ".join(f"{t} (plugin {owners.get(t, '?')})" for t in missing)
         raise RunError(f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins")
     specs = {name: registered[name] for name in features}
     encoder = build_encoder(config.encoder, saved=folder / "backbone")
@@ -71,7 +75,7 @@ def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
         for name, spec in specs.items()
     }
     model = build_model(encoder, specs, head_specs)
-    checkpoint.load_weights(folder, model)
+    checkpoint.load_weights(folder, model, list(specs))
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")
     accelerator = Accelerator(mixed_precision=config.training.mixed_precision if config.training.mixed_precision != "fp16" else "no")

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from transformers import AutoTokenizer
 from accelerate.utils import DistributedDataParallelKwargs
 from tqdm.auto import tqdm
 
@@ -99,6 +100,15 @@ def make_weighting(config: Config, plugins: PluginSet, tasks: list[str]) -> torc
     return plugins.loss_weightings[name](tasks, weights, dict(config.training.loss_weighting_options))
 
 
+def inherit_encoder(config: Config, source: Path) -> Config:
+    """The source run's encoder settings (the weights must fit them), keeping this run's freezing."""
+    source_config = checkpoint.read_run_config(source.parent)
+    encoder = source_config.encoder.model_copy(
+        update={"freeze": config.encoder.freeze, "freeze_embeddings": config.encoder.freeze_embeddings}
+    )
+    return config.model_copy(update={"encoder": encoder})
+
+
 def loss_function(task: PreparedTask):
     """The task's own loss, or its kind's masked default."""
     return task.spec.loss or DEFAULT_LOSSES[task.spec.kind]
@@ -151,7 +161,10 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
         if not report.error:
             say(f"  plugin {report.name} {report.version}: tasks {', '.join(report.tasks) or '-'}")
 
-    tokenizer = load_tokenizer(config.encoder.name)
+    source = checkpoint.source_model_dir(config.init_from) if config.init_from else None
+    if source is not None:
+        config = inherit_encoder(config, source)
+    tokenizer = load_tokenizer(config.encoder.name) if source is None else AutoTokenizer.from_pretrained(source / "backbone")
     bank = TextBank(tokenizer, config.encoder.max_length)
     tasks: dict[str, PreparedTask] = {}
     for name, spec in specs.items():
@@ -160,9 +173,14 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
         sizes = " / ".join(f"{len(tasks[name].data[s]):,}" for s in ("train", "val", "test"))
         say(f"  task {name} ({spec.kind}): train/val/test rows {sizes} [{time.perf_counter() - started:.1f}s]")
 
-    encoder = build_encoder(config.encoder)
+    encoder = build_encoder(config.encoder, saved=source / "backbone" if source else None)
+    if source is not None:
+        checkpoint.load_encoder(source, encoder)
     weighting = make_weighting(config, plugins, list(tasks))
     model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size) for n, t in tasks.items()}, weighting)
+    if source is not None:
+        reused = checkpoint.load_matching_heads(source, model)
+        say(f"started from {source}: encoder" + (f", heads {', '.join(reused)}" if reused else ""))
     optimizer = torch.optim.AdamW(param_groups(model, config))
     total = config.training.max_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(total, config.training.warmup_ratio))
@@ -265,6 +283,14 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
     bar.close()
 
     checkpoint.load_weights(output_dir / checkpoint.MODEL_DIR, core_model)
+    if source is not None and accelerator.is_main_process:
+        if any(p.requires_grad for p in core_model.encoder.parameters()):
+            say(f"the encoder was trained further, so the other heads of {source} were not carried over "
+                "(set encoder.freeze=true to add tasks to a trained model without changing it)")
+        else:
+            carried = checkpoint.carry_heads(source, output_dir / checkpoint.MODEL_DIR)
+            if carried:
+                say(f"carried over unchanged heads from {source}: {', '.join(carried)}")
     metrics = {split: evaluate(accelerator, core_model, bank, tasks, split, config.training.eval_batch_size, plugins.metrics)
                for split in ("val", "test")}
     plugins.notify("on_evaluation", run=run, step=state["best_step"], split="test", metrics=metrics["test"])
