@@ -337,6 +337,7 @@ class _Loader:
             self._skip(report, f"could not be registered: {type(exc).__name__}: {exc}", where, exc)
             return
         report.hooks = [caller.name for caller in pm.get_hookcallers(plugin) or ()]
+        _warn_deprecated_hooks(pm, plugin, where)
 
         problem = _check_hooks(pm, plugin, report.hooks)
         if problem is None:
@@ -448,6 +449,19 @@ class _Loader:
         report.error = problem
         report.tasks = []
         self.fail(f"shopmtl {where} was skipped: {problem}\n  {_how_to_disable(report, report.name)}", cause)
+
+
+def _warn_deprecated_hooks(pm: pluggy.PluginManager, plugin: object, where: str) -> None:
+    """Name the plugin when it implements a hook whose spec carries ``warn_on_impl``.
+
+    pluggy itself warns at the implementing function; this says which plugin it is,
+    which is what a person reading a run's log needs.
+    """
+    for caller in pm.get_hookcallers(plugin) or ():
+        deprecation = caller.spec.warn_on_impl if caller.spec is not None else None
+        if deprecation is not None:
+            warnings.warn(f"shopmtl {where} implements deprecated hook {caller.name}: {deprecation}",
+                          DeprecationWarning, stacklevel=3)
 
 
 def _check_hook_api(plugin: object) -> str | None:
