@@ -6,6 +6,7 @@ adds the optimiser and trainer state needed by ``--resume``)::
     encoder.safetensors        the shared encoder (LoRA adapters included)
     heads/<task>.safetensors   one file per task, so a head can be dropped or swapped
     weighting.safetensors      a learnable loss weighting's parameters, if any
+    sharing.safetensors        MMoE/PLE experts and gates, if the run used them
     features.json              per task: standardisation constants, vocabularies
     backbone/                  the encoder's transformers config and tokenizer files
 
@@ -100,8 +101,10 @@ def write_model_files(folder: Path, model: MultiTaskModel, features: Mapping[str
     (folder / "heads").mkdir()
     for name, head in model.heads.items():
         save_model(head, str(folder / "heads" / f"{name}.safetensors"))
-    if model.weighting is not None and any(True for _ in model.weighting.parameters()):
-        save_model(model.weighting, str(folder / "weighting.safetensors"))
+    for part in ("weighting", "sharing"):
+        module = getattr(model, part)
+        if module is not None and any(True for _ in module.parameters()):
+            save_model(module, str(folder / f"{part}.safetensors"))
     write_json(folder / "features.json", {name: state.to_dict() for name, state in features.items()})
     model.encoder.backbone.config.save_pretrained(folder / "backbone")  # peft forwards .config
     tokenizer.save_pretrained(folder / "backbone")
@@ -166,9 +169,10 @@ def load_weights(folder: Path, model: MultiTaskModel, tasks: list[str] | None = 
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: the run has no trained head for task '{name}'")
         load_model(model.heads[name], str(path))
-    weighting = folder / "weighting.safetensors"
-    if model.weighting is not None and weighting.is_file():
-        load_model(model.weighting, str(weighting))
+    for part in ("weighting", "sharing"):
+        module, path = getattr(model, part), folder / f"{part}.safetensors"
+        if module is not None and path.is_file():
+            load_model(module, str(path), strict=False)  # a dropped head leaves its gate unused
 
 
 def read_features(folder: Path) -> dict[str, FeatureState]:

@@ -118,7 +118,10 @@ def check(ctx: click.Context, name: str, no_data: bool, config_file: str | None,
             click.echo(f"  task {task_name}: ok" + (" (registration checks only: --no-data)" if no_data else ""))
 
     if not specs and not report.error:
-        click.echo("  registers no task" + (f" (hooks: {', '.join(report.hooks)})" if report.hooks else ""))
+        extensions = getattr(report, "extensions", None) or {}
+        added = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(names)}" for kind, names in extensions.items())
+        hooks = f"hooks: {', '.join(report.hooks)}" if report.hooks else ""
+        click.echo("  registers no task" + (f" ({added or hooks})" if added or hooks else ""))
     if failed or report.error:
         summary = f"{n_problems} problem(s) in {failed} of {len(specs)} task(s)" if failed else "the plugin did not load"
         click.echo(f"\n{summary}: fix them, then run `shopmtl plugins check {name}` again.", err=True)
@@ -131,7 +134,7 @@ def _not_loaded(found: Any, name: str) -> None:
     if name in found.skipped:
         reason = found.skipped[name]
         how = "drop it from --block / plugins.blocked" if reason == "blocked" else "add it to SHOPMTL_PLUGINS, or unset it"
-        raise click.ClickException(f"plugin {name!r} is installed but was not loaded ({reason}): {how}")
+        raise click.ClickException(f"plugin {name!r} is available but was not loaded ({reason}): {how}")
     owner = found.task_plugin.get(name)
     if owner is not None:
         raise click.ClickException(

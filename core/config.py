@@ -57,6 +57,15 @@ class EncoderConfig(_Section):
     lora: LoraConfig = LoraConfig()
 
 
+class SharingConfig(_Section):
+    """How the tasks share the encoder's pooled vector (see core/sharing.py)."""
+
+    kind: Literal["hard", "mmoe", "ple"] = "hard"
+    experts: int = Field(4, ge=1)  # shared experts (mmoe, ple)
+    task_experts: int = Field(1, ge=1)  # private experts per task (ple)
+    expert_hidden: int | None = Field(None, ge=1)  # None: the encoder's width
+
+
 class DataConfig(_Section):
     """The transactions table the built-in tasks read."""
 
@@ -109,6 +118,9 @@ class TrainingConfig(_Section):
     # (Kendall et al. 2018: learned per-task log-variances), or a plugin's.
     loss_weighting: str = "static"
     loss_weighting_options: dict[str, Any] = {}
+    # pcgrad: project conflicting task gradients on the shared parameters (Yu et al.
+    # 2020). Tasks meet within one optimiser step, so it needs gradient accumulation.
+    gradient_surgery: Literal["none", "pcgrad"] = "none"
     log_every: int = Field(50, ge=1)
     log_with: list[str] = []  # accelerate trackers, e.g. [tensorboard]
     threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
@@ -132,6 +144,7 @@ class Config(_Section):
     # was, so the source run's other heads stay valid and are carried into this run.
     init_from: str | None = None
     encoder: EncoderConfig = EncoderConfig()
+    sharing: SharingConfig = SharingConfig()
     data: DataConfig = DataConfig()
     tasks: dict[str, TaskConfig] = {}
     sampler: SamplerConfig = SamplerConfig()

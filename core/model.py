@@ -17,10 +17,17 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 class MultiTaskModel(nn.Module):
     """Encodes a batch's distinct texts once and applies the batch's task head."""
 
-    def __init__(self, encoder: TextEncoder, heads: Mapping[str, nn.Module], weighting: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        encoder: TextEncoder,
+        heads: Mapping[str, nn.Module],
+        weighting: nn.Module | None = None,
+        sharing: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.heads = nn.ModuleDict(dict(heads))
+        self.sharing = sharing  # None: hard sharing (every head sees the same pooled vector)
         # The loss weighting lives on the model so that learnable weightings are
         # optimised, synchronised across processes and saved like any other weight.
         self.weighting = weighting
@@ -40,6 +47,8 @@ class MultiTaskModel(nn.Module):
 
     def apply_head(self, task: str, pooled: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Run ``task``'s head on already-pooled texts (``batch`` holds positions into ``pooled``)."""
+        if self.sharing is not None:
+            pooled = self.sharing(task, pooled)
         pair_pos = batch.get("pair_pos")
         features = HeadInput(
             text=pooled[batch["text_pos"]],
@@ -56,7 +65,8 @@ def build_model(
     tasks: Mapping[str, TaskSpec],
     head_specs: Mapping[str, HeadSpec],
     weighting: nn.Module | None = None,
+    sharing: nn.Module | None = None,
 ) -> MultiTaskModel:
     """Attach each task's head (its own ``build_head``, or the default) to the encoder."""
     heads = {name: (spec.build_head or default_head)(head_specs[name]) for name, spec in tasks.items()}
-    return MultiTaskModel(encoder, heads, weighting)
+    return MultiTaskModel(encoder, heads, weighting, sharing)

@@ -16,6 +16,7 @@ from shopmtl.core.encoder import build_encoder
 from shopmtl.core.evaluate import Scorer, evaluate
 from shopmtl.core.features import FeatureState, encode_rows, missing_columns
 from shopmtl.core.model import MultiTaskModel, build_model
+from shopmtl.core.sharing import build_sharing
 from shopmtl.core.prepare import PreparedTask, prepare_task
 from shopmtl.core.textbank import TextBank
 from shopmtl.registry.blocks import default_decode
@@ -74,7 +75,7 @@ def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
         )
         for name, spec in specs.items()
     }
-    model = build_model(encoder, specs, head_specs)
+    model = build_model(encoder, specs, head_specs, sharing=build_sharing(config.sharing, list(features), encoder.hidden_size))
     checkpoint.load_weights(folder, model, list(specs))
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")

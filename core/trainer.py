@@ -28,10 +28,12 @@ from tqdm.auto import tqdm
 from shopmtl.core import checkpoint
 from shopmtl.core.batching import make_batch, to_device
 from shopmtl.core.config import Config, ConfigError, closest_key
+from shopmtl.core.gradients import PCGrad
 from shopmtl.core.encoder import build_encoder, load_tokenizer
 from shopmtl.core.evaluate import evaluate, selection_score, to_plain
 from shopmtl.core.model import MultiTaskModel, build_model
 from shopmtl.core.prepare import PreparedTask, prepare_task, select_tasks
+from shopmtl.core.sharing import build_sharing
 from shopmtl.core.sampler import TaskSampler, task_probabilities
 from shopmtl.core.textbank import TextBank
 from shopmtl.registry.blocks import DEFAULT_LOSSES
@@ -177,7 +179,8 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
     if source is not None:
         checkpoint.load_encoder(source, encoder)
     weighting = make_weighting(config, plugins, list(tasks))
-    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size) for n, t in tasks.items()}, weighting)
+    sharing = build_sharing(config.sharing, list(tasks), encoder.hidden_size)
+    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size) for n, t in tasks.items()}, weighting, sharing)
     if source is not None:
         reused = checkpoint.load_matching_heads(source, model)
         say(f"started from {source}: encoder" + (f", heads {', '.join(reused)}" if reused else ""))
@@ -204,6 +207,13 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
         scheduler.load_state_dict(saved["scheduler"])
         say(f"resumed from {last} at step {state['step']}")
 
+    surgery = None
+    if config.training.gradient_surgery == "pcgrad":
+        if config.training.gradient_accumulation_steps < 2:
+            raise ConfigError("training.gradient_surgery=pcgrad projects task gradients within one optimiser step: "
+                              f"set training.gradient_accumulation_steps to at least 2 (e.g. {len(tasks)}, one per task)")
+        shared = [p for n, p in model.named_parameters() if n.startswith(("encoder.", "sharing."))]
+        surgery = PCGrad(shared, seed=config.seed)
     model, optimizer = accelerator.prepare(model, optimizer)
     core_model: MultiTaskModel = accelerator.unwrap_model(model)
     run = RunInfo(
@@ -264,6 +274,10 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
                 _, task_loss, weighted_loss = model(name, batch, loss_function(task))
                 accelerator.backward(weighted_loss)
                 running[name].append(float(task_loss.detach()))
+                if surgery is not None:
+                    surgery.capture(name)
+                    if accelerator.sync_gradients:
+                        surgery.apply(lambda g: accelerator.reduce(g, "mean"))
                 if accelerator.sync_gradients and config.training.max_grad_norm:
                     accelerator.clip_grad_norm_(model.parameters(), config.training.max_grad_norm)
                 optimizer.step()
@@ -284,9 +298,9 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
 
     checkpoint.load_weights(output_dir / checkpoint.MODEL_DIR, core_model)
     if source is not None and accelerator.is_main_process:
-        if any(p.requires_grad for p in core_model.encoder.parameters()):
-            say(f"the encoder was trained further, so the other heads of {source} were not carried over "
-                "(set encoder.freeze=true to add tasks to a trained model without changing it)")
+        if any(p.requires_grad for p in core_model.encoder.parameters()) or core_model.sharing is not None:
+            say(f"the shared representation was trained further, so the other heads of {source} were not carried "
+                "over (set encoder.freeze=true, with sharing.kind=hard, to add tasks without changing it)")
         else:
             carried = checkpoint.carry_heads(source, output_dir / checkpoint.MODEL_DIR)
             if carried:

@@ -1,0 +1,146 @@
+"""Multi-task options: loss weightings, PCGrad, MMoE/PLE sharing, and plugin extensions."""
+
+from __future__ import annotations
+
+import click
+import pytest
+import torch
+from click.testing import CliRunner
+
+import toy_tasks
+from shopmtl import hookimpl
+from shopmtl.core.config import ConfigError, load_config
+from shopmtl.core.gradients import PCGrad
+from shopmtl.core.predict import evaluate_run, load_run
+from shopmtl.core.sampler import task_probabilities
+from shopmtl.core.trainer import train
+from shopmtl.registry.contract import MetricSpec
+from shopmtl.registry.manager import load_plugins
+from shopmtl.registry.weightings import UncertaintyWeighting
+
+SMOKE = "examples/configs/smoke.yaml"
+
+
+def toy_config(tmp_path, *overrides):
+    return load_config(SMOKE, ["tasks={}", f"output_dir={tmp_path}", "training.max_steps=12",
+                               "training.eval_every=6", *overrides])
+
+
+def test_pcgrad_removes_the_conflicting_component():
+    shared = torch.nn.Parameter(torch.zeros(2))
+    surgery = PCGrad([shared])
+    shared.grad = torch.tensor([1.0, 0.0])
+    surgery.capture("a")
+    shared.grad = torch.tensor([-1.0, 1.0])
+    surgery.capture("b")
+    surgery.apply()
+    # a projected off b: [1,0] - (-1/2)[-1,1] = [0.5, 0.5]; b off a: [-1,1] - (-1)[1,0] = [0, 1]
+    assert torch.allclose(shared.grad, torch.tensor([0.5, 1.5]))
+
+
+def test_pcgrad_leaves_agreeing_gradients_alone():
+    shared = torch.nn.Parameter(torch.zeros(2))
+    surgery = PCGrad([shared])
+    for task, grad in (("a", [1.0, 0.0]), ("b", [1.0, 1.0])):
+        shared.grad = torch.tensor(grad)
+        surgery.capture(task)
+    surgery.apply()
+    assert torch.allclose(shared.grad, torch.tensor([2.0, 1.0]))
+
+
+def test_uncertainty_weighting_follows_kendall():
+    weighting = UncertaintyWeighting(["a", "b"], {"a": 1.0, "b": 2.0}, {})
+    with torch.no_grad():
+        weighting.log_variance.copy_(torch.tensor([0.0, 1.0]))
+    loss = torch.tensor(3.0)
+    assert float(weighting("a", loss).detach()) == pytest.approx(3.0)
+    assert float(weighting("b", loss).detach()) == pytest.approx(2.0 * (torch.exp(torch.tensor(-1.0)) * 3.0 + 1.0))
+
+
+def test_pcgrad_needs_accumulation(tmp_path, toy_plugins):
+    with pytest.raises(ConfigError, match="gradient_accumulation_steps"):
+        train(toy_config(tmp_path, "training.gradient_surgery=pcgrad"), toy_plugins, progress=False)
+
+
+@pytest.mark.parametrize("options", [
+    ["training.loss_weighting=uncertainty"],
+    ["training.gradient_surgery=pcgrad", "training.gradient_accumulation_steps=2"],
+    ["sharing.kind=mmoe"],
+    ["sharing.kind=ple", "sharing.experts=2"],
+])
+def test_options_train_and_round_trip_through_safetensors(tmp_path, toy_plugins, options):
+    result = train(toy_config(tmp_path, *options), toy_plugins, progress=False)
+    assert result.metrics["toy_flag"]["test"]["auc"] > 0.6  # learns the toy signal, not chance
+    reloaded = evaluate_run(load_run(tmp_path, toy_plugins.tasks), "test")
+    for task, splits in result.metrics.items():
+        for metric, value in splits["test"].items():
+            assert reloaded[task][metric] == pytest.approx(value, abs=1e-6)
+    assert not list(tmp_path.rglob("*.bin")) and not list(tmp_path.rglob("*.pt"))
+
+
+class ExtensionPlugin:
+    """A third party's sampler, weighting, metric and command."""
+
+    @hookimpl
+    def register_samplers(self, register):
+        register("only_first", lambda sizes, options: {n: float(i == 0) for i, n in enumerate(sizes)})
+
+    @hookimpl
+    def register_loss_weightings(self, register):
+        register("halved", lambda tasks, weights, options: _Halved())
+
+    @hookimpl
+    def register_metrics(self, register):
+        register(MetricSpec(task="toy_flag", name="positive_rate", direction="info",
+                            compute=lambda batch: float((batch.predictions[:, 0] >= 0.5).mean())))
+
+    @hookimpl
+    def register_commands(self, cli):
+        @cli.command(name="hello")
+        def hello():
+            click.echo("hello from a plugin")
+
+
+class _Halved(torch.nn.Module):
+    def forward(self, task, loss):
+        return loss * 0.5
+
+
+def test_plugin_sampler_weighting_and_metric_are_used(tmp_path):
+    plugins = load_plugins([("toy", toy_tasks), ("ext", ExtensionPlugin())], only=[])
+    assert "only_first" in plugins.samplers and "halved" in plugins.loss_weightings
+    report = next(r for r in plugins.reports if r.name == "ext")
+    assert report.extensions["metrics"] == ["toy_flag.positive_rate"]
+    config = toy_config(tmp_path, "sampler.kind=only_first", "training.loss_weighting=halved")
+    result = train(config, plugins, progress=False)
+    assert 0.0 <= result.metrics["toy_flag"]["test"]["positive_rate"] <= 1.0
+    probabilities = task_probabilities({"toy_value": 10, "toy_flag": 10}, config.sampler, plugins.samplers)
+    assert probabilities == {"toy_value": 1.0, "toy_flag": 0.0}
+
+
+def test_unknown_sampler_names_the_closest(tmp_path, toy_plugins):
+    with pytest.raises(ConfigError, match="did you mean 'temperature'"):
+        train(toy_config(tmp_path, "sampler.kind=temprature"), toy_plugins, progress=False)
+
+
+def test_plugin_commands_join_the_cli_and_a_broken_one_is_isolated(monkeypatch):
+    from shopmtl.core import cli as cli_module
+
+    class Broken:
+        @hookimpl
+        def register_commands(self, cli):
+            raise RuntimeError("boom")
+
+    plugins = load_plugins([("ext", ExtensionPlugin()), ("broken", Broken())], only=[])
+    monkeypatch.setattr(cli_module, "plugin_set", lambda ctx, config=None: plugins)
+    monkeypatch.setattr(cli_module.cli, "_plugins_added", False)
+    before = dict(cli_module.cli.commands)
+    try:
+        with pytest.warns(UserWarning, match="'broken'.*boom"):
+            result = CliRunner().invoke(cli_module.cli, ["hello"])
+        assert result.exit_code == 0, result.output
+        assert "hello from a plugin" in result.output
+    finally:
+        cli_module.cli.commands.clear()
+        cli_module.cli.commands.update(before)
+        cli_module.cli._plugins_added = False
