@@ -1,0 +1,411 @@
+"""``recommend``: binary "will this customer buy this product" (TASKS.md, task 4).
+
+Customers and history text as in ``user_profile``. Positives: each distinct (customer,
+pool product) bought on/after the cutoff; negatives: 4 per positive, drawn by popularity
+from the pool minus the customer's positives on one ``default_rng(0)`` stream. Val and test
+also get ranking candidates: each positive with 99 popularity-drawn negatives, scored by
+the model at evaluation for HitRate@10 and NDCG@10. Split by customer key.
+
+``TaskData.extras`` layout::
+
+    {"pool": DataFrame[stock_code, description, popularity],   # sorted by stock_code
+     "ranking": {"val": DataFrame, "test": DataFrame}}
+
+A ranking frame has the split frame's columns plus ``query``: the index of the positive
+its row is ranked with; each query's first row is the positive (``label`` 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from shopmtl import hookimpl
+from shopmtl.plugins import retail
+from shopmtl.plugins.user_profile import customer_profiles
+from shopmtl.registry.contract import BuildContext, EvalBatch, Register, TaskData, TaskSpec
+
+if TYPE_CHECKING:  # scikit-learn loads only when a baseline runs
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+NUMERIC: tuple[str, ...] = ("log_popularity", "log_bought_before", "log_history_size")
+#: Ranking metrics look at the top K of each positive's candidate list.
+TOP_K = 10
+#: Probabilities are clipped to [EPS, 1 - EPS] before the log loss.
+EPS = 1e-6
+
+#: A baseline: rows -> probabilities.
+Predictor = Callable[[pd.DataFrame], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RecommendSettings:
+    """Settings of ``recommend``; the defaults are TASKS.md's (the reference figures need them)."""
+
+    #: History is everything before this instant; positives are bought on/after it.
+    cutoff: str = "2011-09-01 00:00"
+    #: Negatives drawn per positive (fewer when the customer's candidates run out).
+    negatives_per_positive: int = 4
+    #: Seed of the one stream that draws every customer's negatives. Not the run's seed:
+    #: the rows must not change from run to run.
+    negative_seed: int = 0
+    #: Negatives each val/test positive is ranked against.
+    ranking_negatives: int = 99
+    #: Seed of the ranking candidates' stream, fresh for each split.
+    ranking_seed: int = 1
+
+    def __post_init__(self) -> None:
+        pd.Timestamp(self.cutoff)  # a malformed date fails here, when the config is read
+        if self.negatives_per_positive < 1 or self.ranking_negatives < 1:
+            raise ValueError("recommend settings: negatives_per_positive and ranking_negatives must be >= 1")
+
+
+@dataclass(frozen=True)
+class _Universe:
+    """Everything the rows are drawn from, in index space (positions, not ids)."""
+
+    profiles: pd.DataFrame  # customer_id ascending, history, country
+    pool: pd.DataFrame  # stock_code ascending, description, popularity
+    positives: list[np.ndarray]  # per profile row: sorted pool positions bought on/after the cutoff
+    bought_before: pd.Series  # index pair key (customer row * n_pool + pool position) -> distinct invoices
+    history_size: np.ndarray  # per profile row: distinct products bought before the cutoff
+
+    def pair_rows(self, customer: np.ndarray, product: np.ndarray, label: np.ndarray) -> pd.DataFrame:
+        """The task's frame for (profile row, pool position, label) triples."""
+        pop = self.pool["popularity"].to_numpy(dtype=float)
+        key = customer.astype(np.int64) * len(self.pool) + product
+        invoices = self.bought_before.reindex(key).fillna(0).to_numpy(dtype=float)
+        return pd.DataFrame(
+            {
+                "customer_id": self.profiles["customer_id"].to_numpy()[customer],
+                "stock_code": self.pool["stock_code"].to_numpy()[product],
+                # object dtype: rows share the customer's one history string instead of copying it
+                "history": pd.Series(self.profiles["history"].to_numpy(dtype=object)[customer], dtype=object),
+                "description": pd.Series(self.pool["description"].to_numpy(dtype=object)[product], dtype=object),
+                "log_popularity": np.log1p(pop[product]),
+                "log_bought_before": np.log1p(invoices),
+                "log_history_size": np.log1p(self.history_size[customer].astype(float)),
+                "label": label.astype(float),
+            }
+        )
+
+    def candidates(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pool positions a customer's negatives come from, and their draw probabilities."""
+        allowed = np.ones(len(self.pool), dtype=bool)
+        allowed[self.positives[row]] = False
+        candidates = np.flatnonzero(allowed)
+        popularity = self.pool["popularity"].to_numpy()[candidates]
+        return candidates, popularity / popularity.sum()
+
+
+def build_recommend(ctx: BuildContext) -> TaskData:
+    """Customer-product rows of the context's file, split by customer key, with ranking candidates."""
+    settings: RecommendSettings = ctx.settings or RecommendSettings()
+    universe = _universe(ctx, pd.Timestamp(settings.cutoff))
+    customer, product, label = _draw_rows(universe, settings)
+    frame = universe.pair_rows(customer, product, label)
+    split = retail.split_customers(universe.profiles["customer_id"]).to_numpy()
+    row_split = split[customer]
+    splits = {s: frame[row_split == s].reset_index(drop=True) for s in ("train", "val", "test")}
+    ranking = {s: _ranking_frame(universe, settings, np.flatnonzero(split == s)) for s in ("val", "test")}
+    return TaskData(splits=splits, extras={"pool": universe.pool, "ranking": ranking})
+
+
+def _universe(ctx: BuildContext, cutoff: pd.Timestamp) -> _Universe:
+    customers = retail.customer_rows(retail.load_transactions(ctx.data_path, ctx.column_map))
+    profiles = customer_profiles(customers, cutoff)
+    before = customers[customers["invoice_date"] < cutoff]
+    after = customers[customers["invoice_date"] >= cutoff]
+
+    # Pool: every product with a known buyer before the cutoff (any customer, not only
+    # the task's), sorted by StockCode; popularity = its distinct buyers.
+    popularity = before.groupby("stock_code")["customer_id"].nunique().sort_index()
+    # Every row carries its product's description (over all cleaned rows), so any row will do.
+    names = before.drop_duplicates("stock_code").set_index("stock_code")["product_description"]
+    pool = pd.DataFrame(
+        {
+            "stock_code": popularity.index.to_numpy(),
+            "description": names.reindex(popularity.index).to_numpy(),
+            "popularity": popularity.to_numpy(dtype=np.int64),
+        }
+    )
+
+    row_of = pd.Series(np.arange(len(profiles)), index=profiles["customer_id"].to_numpy())
+    position_of = pd.Series(np.arange(len(pool)), index=pool["stock_code"].to_numpy())
+
+    # Positives: distinct (customer, pool product) on/after the cutoff. Products first sold
+    # after it are out: they could never be negatives, so they would leak the label.
+    bought = after[after["customer_id"].isin(row_of.index) & after["stock_code"].isin(position_of.index)]
+    pairs = pd.DataFrame(
+        {
+            "row": row_of.reindex(bought["customer_id"].to_numpy()).to_numpy(),
+            "position": position_of.reindex(bought["stock_code"].to_numpy()).to_numpy(),
+        }
+    ).drop_duplicates().sort_values(["row", "position"])
+    starts = np.searchsorted(pairs["row"].to_numpy(), np.arange(len(profiles) + 1))
+    position = pairs["position"].to_numpy()
+    positives = [position[starts[i] : starts[i + 1]] for i in range(len(profiles))]
+
+    # Inputs: distinct invoices per (customer, product) before the cutoff, distinct products per customer.
+    mine = before[before["customer_id"].isin(row_of.index)]
+    key = row_of.reindex(mine["customer_id"].to_numpy()).to_numpy() * len(pool) + position_of.reindex(
+        mine["stock_code"].to_numpy()
+    ).to_numpy()
+    invoices = pd.DataFrame({"key": key, "invoice": mine["invoice"].to_numpy()}).groupby("key")["invoice"].nunique()
+    history_size = mine.groupby("customer_id")["stock_code"].nunique().reindex(profiles["customer_id"])
+    history_size = history_size.fillna(0).to_numpy(dtype=np.int64)
+    return _Universe(profiles, pool, positives, invoices, history_size)
+
+
+def _draw_rows(universe: _Universe, settings: RecommendSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positives and negatives as (profile row, pool position, label) arrays, customer by customer."""
+    rng = np.random.default_rng(settings.negative_seed)
+    customer, product, label = [], [], []
+    # TASKS.md fixes the stream: one draw per customer in ascending id (size 0 included),
+    # so this loop over ~2,000 customers cannot be vectorised without changing the rows.
+    for row, positives in enumerate(universe.positives):
+        candidates, p = universe.candidates(row)
+        size = min(settings.negatives_per_positive * len(positives), len(candidates))
+        # A size-0 draw consumes nothing from the stream; only a customer who bought the
+        # whole pool (no candidates, where numpy would reject p) skips it.
+        negatives = rng.choice(candidates, size=size, replace=False, p=p) if len(candidates) else candidates
+        chosen = np.concatenate([positives, negatives])
+        customer.append(np.full(len(chosen), row))
+        product.append(chosen)
+        label.append(np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))]))
+    customer_a, product_a, label_a = (np.concatenate(x) for x in (customer, product, label))
+    order = np.lexsort((product_a, customer_a))  # rows by (customer, StockCode)
+    return customer_a[order], product_a[order].astype(np.int64), label_a[order]
+
+
+def _ranking_frame(universe: _Universe, settings: RecommendSettings, rows: np.ndarray) -> pd.DataFrame:
+    """Each positive of these customers with its ranking negatives, on a fresh seeded stream."""
+    rng = np.random.default_rng(settings.ranking_seed)
+    customer, product, label, query = [], [], [], []
+    n_query = 0
+    for row in rows:  # ascending customer id, then StockCode (pool order): TASKS.md's order
+        if len(universe.positives[row]) == 0:
+            continue
+        candidates, p = universe.candidates(row)
+        size = min(settings.ranking_negatives, len(candidates))
+        for positive in universe.positives[row]:
+            negatives = rng.choice(candidates, size=size, replace=False, p=p)
+            customer.append(np.full(size + 1, row))
+            product.append(np.concatenate([[positive], negatives]))
+            label.append(np.concatenate([[1.0], np.zeros(size)]))
+            query.append(np.full(size + 1, n_query))
+            n_query += 1
+    if not customer:
+        empty = np.zeros(0, dtype=np.int64)
+        frame = universe.pair_rows(empty, empty, empty.astype(float))
+        return frame.assign(query=empty)
+    frame = universe.pair_rows(np.concatenate(customer), np.concatenate(product).astype(np.int64), np.concatenate(label))
+    frame["query"] = np.concatenate(query)
+    return frame
+
+
+def ranking_metrics(scores: np.ndarray, query: np.ndarray, is_positive: np.ndarray, k: int = TOP_K) -> tuple[float, float]:
+    """HitRate@k and NDCG@k averaged over queries, ties at their expected value.
+
+    Each query has one positive. With ``g`` negatives scored above it and ``e`` tied with
+    it, its rank is uniform on ``g+1 ... g+e+1`` under random tie-breaking, so
+    ``HR = P(rank <= k)`` and ``NDCG = E[1/log2(rank+1); rank <= k]``.
+
+    Args:
+        scores: one score per candidate row.
+        query: the query (positive) each row belongs to, ``0 ... n_queries-1``.
+        is_positive: ``True`` on each query's positive row.
+
+    Returns:
+        ``(hit_rate, ndcg)`` averaged over the queries that have a positive (NaN if none).
+    """
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    query = np.asarray(query, dtype=np.int64).reshape(-1)
+    is_positive = np.asarray(is_positive, dtype=bool).reshape(-1)
+    n_queries = int(query.max()) + 1 if len(query) else 0
+    if n_queries == 0:
+        return float("nan"), float("nan")
+    positive_score = np.full(n_queries, np.nan)
+    positive_score[query[is_positive]] = scores[is_positive]
+    negative = ~is_positive
+    threshold = positive_score[query[negative]]
+    above = np.bincount(query[negative], weights=scores[negative] > threshold, minlength=n_queries)
+    tied = np.bincount(query[negative], weights=scores[negative] == threshold, minlength=n_queries)
+
+    # cumulative[r] = sum of 1/log2(i+1) for ranks i = 1..r (cumulative[0] = 0), capped at k.
+    cumulative = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
+    low = np.minimum(above, k).astype(int)  # ranks <= low are taken by higher negatives
+    high = np.minimum(above + tied + 1, k).astype(int)  # last rank the positive can take within k
+    hits = np.maximum(high - low, 0) / (tied + 1)
+    gains = np.where(high > low, cumulative[high] - cumulative[low], 0.0) / (tied + 1)
+    has_positive = ~np.isnan(positive_score)
+    if not has_positive.any():
+        return float("nan"), float("nan")
+    return float(hits[has_positive].mean()), float(gains[has_positive].mean())
+
+
+METRIC_DIRECTIONS: dict[str, str] = {"auc": "max", "log_loss": "min", "hit_rate_at_10": "max", "ndcg_at_10": "max"}
+
+
+def recommend_metrics(batch: EvalBatch) -> dict[str, float]:
+    """ROC-AUC and log loss on the split's rows; HitRate@10 and NDCG@10 on its ranking
+    candidates (``extras["ranking"][split]``, scored through ``batch.score``; NaN for a
+    split without them)."""
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    y = np.asarray(batch.labels, dtype=float).reshape(-1)
+    p = np.asarray(batch.predictions, dtype=float).reshape(-1)
+    present = ~np.isnan(y)
+    y, p = y[present].astype(int), np.clip(p[present], EPS, 1 - EPS)
+    both = len(np.unique(y)) == 2
+    out = {
+        "auc": float(roc_auc_score(y, p)) if both else float("nan"),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])) if len(y) else float("nan"),
+    }
+    ranking = batch.extras.get("ranking", {}).get(batch.split)
+    hit_rate = ndcg = float("nan")  # a split without ranking candidates (train) has none
+    if ranking is not None and len(ranking):
+        scores = np.asarray(batch.score(ranking), dtype=float).reshape(-1)
+        hit_rate, ndcg = ranking_metrics(scores, ranking["query"].to_numpy(), ranking["label"].to_numpy() == 1)
+    return {**out, "hit_rate_at_10": hit_rate, "ndcg_at_10": ndcg}
+
+
+def decode_recommend(predictions: np.ndarray) -> pd.DataFrame:
+    """``probability`` that the customer buys the product."""
+    from shopmtl.registry.blocks import decode_by_kind  # imports torch: only when decoding
+
+    return decode_by_kind("binary", predictions, ())
+
+
+def recommend_baselines(data: TaskData, split: str, *, classical: bool = True) -> dict[str, dict[str, float]]:
+    """TASKS.md's baselines on ``split``: popularity, "bought before by this customer" and,
+    when ``classical``, gradient boosting on the numeric inputs plus the TF-IDF cosine of
+    history and candidate description.
+
+    The one-feature baselines become probabilities through a logistic fit on train: a
+    monotone map, so AUC and the ranking metrics are those of the raw score, and the log
+    loss is meaningful. Popularity is fitted as the raw count of buyers, as TASKS.md names
+    it (on its log the train slope comes out slightly negative, which would rank the
+    *least* popular first); "bought before" is the 0/1 indicator.
+    """
+    from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
+
+    # One thread per native pool: OpenMP/BLAS threads spinning on busy cores (beside a
+    # training job) made these fits 5-30x slower in our measurements; alone, it costs ~1 s.
+    with threadpool_limits(1):
+        train = data["train"]
+        predictors: dict[str, Predictor] = {
+            "popularity": _fit_one_feature(train, _popularity),
+            "bought_before": _fit_one_feature(train, _bought_before),
+        }
+        if classical:
+            predictors["gradient_boosting"] = _fit_gradient_boosting(train)
+        return {name: _evaluate(predict, data, split) for name, predict in predictors.items()}
+
+
+def _popularity(frame: pd.DataFrame) -> np.ndarray:
+    """The candidate's distinct buyers before the cutoff (undoing the feature's log1p)."""
+    return np.rint(np.expm1(frame["log_popularity"].to_numpy(dtype=float)))
+
+
+def _bought_before(frame: pd.DataFrame) -> np.ndarray:
+    """1.0 when the customer bought the candidate before the cutoff."""
+    return (frame["log_bought_before"].to_numpy(dtype=float) > 0).astype(float)
+
+
+def _fit_one_feature(train: pd.DataFrame, feature: Predictor) -> Predictor:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression().fit(feature(train).reshape(-1, 1), train["label"].to_numpy(dtype=int))
+    return lambda f: model.predict_proba(feature(f).reshape(-1, 1))[:, 1]
+
+
+def _fit_gradient_boosting(train: pd.DataFrame) -> Predictor:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    # TF-IDF fitted on the train customers' histories (one per customer, not one per row).
+    vectorizer = TfidfVectorizer().fit(pd.unique(train["history"].to_numpy(dtype=object)))
+
+    def features(frame: pd.DataFrame) -> np.ndarray:
+        return np.column_stack([frame[list(NUMERIC)].to_numpy(dtype=float), _cosine(vectorizer, frame)])
+
+    model = HistGradientBoostingClassifier(random_state=0).fit(features(train), train["label"].to_numpy(dtype=int))
+    return lambda f: model.predict_proba(features(f))[:, 1]
+
+
+def _cosine(vectorizer: TfidfVectorizer, frame: pd.DataFrame) -> np.ndarray:
+    """Cosine of the TF-IDF vectors of each row's history and candidate description.
+
+    Texts are found through the keys (a customer has one history, a product one
+    description), so each distinct text is vectorised once and no long history string is
+    hashed per row; the (customers x products) product is small and computed densely.
+    """
+    customer, first_of_customer = _codes(frame["customer_id"])
+    product, first_of_product = _codes(frame["stock_code"])
+    histories = vectorizer.transform(frame["history"].to_numpy(dtype=object)[first_of_customer])
+    descriptions = vectorizer.transform(frame["description"].to_numpy(dtype=object)[first_of_product])
+    # TF-IDF rows are L2-normalised, so the dot product is the cosine.
+    return np.asarray((histories @ descriptions.T).toarray())[customer, product]
+
+
+def _codes(keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Integer code of each row's key, and the first row of each code."""
+    codes, _ = pd.factorize(keys.to_numpy())
+    _, first = np.unique(codes, return_index=True)
+    return codes, first
+
+
+def _evaluate(predict: Predictor, data: TaskData, split: str) -> dict[str, float]:
+    frame = data[split]
+    batch = EvalBatch(
+        split=split,
+        frame=frame,
+        predictions=np.asarray(predict(frame), dtype=float).reshape(-1, 1),
+        labels=frame[["label"]].to_numpy(dtype=float),
+        score=lambda extra: np.asarray(predict(extra), dtype=float).reshape(-1, 1),
+        extras=data.extras,
+    )
+    return recommend_metrics(batch)
+
+
+RECOMMEND = TaskSpec(
+    name="recommend",
+    kind="binary",
+    description="Whether a customer buys a product after the cutoff, from their history and its description",
+    text="history",
+    text_pair="description",
+    labels=("label",),
+    build_dataset=build_recommend,
+    metrics=recommend_metrics,
+    metric_directions=METRIC_DIRECTIONS,
+    primary_metric="auc",
+    numeric=NUMERIC,
+    keys=("customer_id", "stock_code"),
+    settings=RecommendSettings,
+    decode=decode_recommend,
+    baselines=recommend_baselines,
+)
+
+
+@hookimpl
+def register_tasks(register: Register) -> None:
+    """Register the ``recommend`` task."""
+    register(RECOMMEND)
+
+
+__all__ = [
+    "NUMERIC",
+    "RECOMMEND",
+    "RecommendSettings",
+    "build_recommend",
+    "decode_recommend",
+    "ranking_metrics",
+    "recommend_baselines",
+    "recommend_metrics",
+    "register_tasks",
+]
