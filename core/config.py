@@ -78,7 +78,10 @@ class TaskConfig(_Section):
 
     weight: float = Field(1.0, ge=0.0)  # multiplies the task's loss
     max_train_examples: int | None = Field(None, ge=1)  # random subset of train, by seed
-    max_eval_examples: int | None = Field(None, ge=1)  # first N rows of val/test
+    max_eval_examples: int | None = Field(None, ge=1)  # random N rows of val/test, by seed
+    # Batch rows that share their text in runs of up to N rows, so the text is encoded
+    # once for the run (recommend repeats a customer's history on every candidate).
+    group_rows: int | None = Field(None, ge=1)
     settings: dict[str, Any] = {}  # the task's own settings (see `shopmtl tasks`)
 
 

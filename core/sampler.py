@@ -41,6 +41,23 @@ def _own_samplers() -> dict[str, SamplerFactory]:
     return {"proportional": defaults.proportional, "temperature": defaults.temperature, "uniform": defaults.uniform}
 
 
+def grouped_order(order: np.ndarray, keys: np.ndarray, run: int, rng: np.random.Generator) -> np.ndarray:
+    """Reorder shuffled rows so rows sharing a key come in runs of up to ``run`` rows.
+
+    A batch then holds a few runs, so a text shared by a run (a customer's history in
+    recommend) is encoded once for all of them. Runs are shuffled, so every batch still
+    mixes several groups.
+    """
+    by_key = order[np.argsort(keys[order], kind="stable")]  # grouped, random within a group
+    sorted_keys = keys[by_key]
+    starts = np.r_[0, np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1]
+    group = np.cumsum(np.r_[0, (sorted_keys[1:] != sorted_keys[:-1]).astype(np.int64)])
+    position = np.arange(len(by_key)) - starts[group]
+    chunk = np.unique(np.stack([group, position // run], axis=1), axis=0, return_inverse=True)[1].reshape(-1)
+    rank = rng.permutation(chunk.max() + 1)
+    return by_key[np.argsort(rank[chunk], kind="stable")]
+
+
 class TaskSampler:
     """Draws (task, row indices) for each micro-batch.
 
@@ -58,6 +75,7 @@ class TaskSampler:
         seed: int,
         process_index: int = 0,
         num_processes: int = 1,
+        groups: Mapping[str, tuple[np.ndarray, int]] | None = None,
     ) -> None:
         self.names = list(sizes)
         self.sizes = dict(sizes)
@@ -70,13 +88,18 @@ class TaskSampler:
         self.cursor = dict.fromkeys(self.names, 0)  # rows consumed in the current epoch
         self.epoch = dict.fromkeys(self.names, 0)
         self._orders: dict[tuple[str, int], np.ndarray] = {}
+        # task -> (group key per row, rows per run): rows sharing a key come in runs
+        self.groups = dict(groups or {})
 
     def _order(self, name: str) -> np.ndarray:
         key = (name, self.epoch[name])
         if key not in self._orders:
             self._orders = {k: v for k, v in self._orders.items() if k[0] != name}  # keep one epoch per task
             rng = np.random.default_rng([self.seed, self.names.index(name), self.epoch[name]])
-            self._orders[key] = rng.permutation(self.sizes[name])
+            order = rng.permutation(self.sizes[name])
+            if name in self.groups:
+                order = grouped_order(order, *self.groups[name], rng)
+            self._orders[key] = order
         return self._orders[key]
 
     def next(self) -> tuple[str, np.ndarray]:

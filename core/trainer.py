@@ -195,6 +195,7 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
         config.seed,
         accelerator.process_index,
         accelerator.num_processes,
+        groups={n: (t.rows["train"].text_ids, t.config.group_rows) for n, t in tasks.items() if t.config.group_rows},
     )
     state = {"step": 0, "best_score": -math.inf, "best_step": 0, "bad_evals": 0, "history": []}
     last = output_dir / checkpoint.LAST_CHECKPOINT
