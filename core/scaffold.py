@@ -191,12 +191,10 @@ description = "shopmtl plugin: the __NAME__ task"
 readme = "README.md"
 requires-python = ">=3.10"
 authors = [{ name = "__AUTHOR__" }]
-classifiers = [
-    # PyPI accepts only registered classifiers: check https://pypi.org/classifiers/ for
-    # "Framework :: shopmtl" before you upload, and remove this line if it is not listed.
-    "Framework :: shopmtl",
-    "Programming Language :: Python :: 3",
-]
+# The keyword makes shopmtl plugins findable on PyPI (a trove classifier would have
+# to be registered with PyPI first, or uploads are rejected).
+keywords = ["shopmtl", "shopmtl-plugin"]
+classifiers = ["Programming Language :: Python :: 3"]
 dependencies = [
     "shopmtl>=__SHOPMTL_VERSION__",
     "numpy>=1.26",
@@ -450,7 +448,6 @@ python -m twine upload dist/*
 ```
 
 Once published, `pip install __DIST__` is all a user needs: shopmtl finds the task
-through the `shopmtl` entry point in `pyproject.toml`. Before uploading, check that
-the classifier `Framework :: shopmtl` is listed on https://pypi.org/classifiers/
-(PyPI rejects unknown classifiers) and remove it if it is not.
+through the `shopmtl` entry point in `pyproject.toml`; the `shopmtl-plugin` keyword
+lets people find it on PyPI.
 '''
