@@ -8,6 +8,7 @@ adds the optimiser and trainer state needed by ``--resume``)::
     weighting.safetensors      a learnable loss weighting's parameters, if any
     sharing.safetensors        MMoE/PLE experts and gates, if the run used them
     features.json              per task: standardisation constants, vocabularies
+    calibration.json           per task: what `calibrate` fitted on val (thresholds), if any
     backbone/                  the encoder's transformers config and tokenizer files
 
 Every folder is written to a temporary sibling and renamed into place, so an
@@ -34,6 +35,7 @@ from shopmtl.core.features import FeatureState
 from shopmtl.core.model import MultiTaskModel
 
 MODEL_DIR = "model"
+CALIBRATION = "calibration.json"  # what tasks' `calibrate` fitted on val, in the model folder
 LAST_CHECKPOINT = Path("checkpoints") / "last"
 
 
@@ -173,6 +175,12 @@ def load_weights(folder: Path, model: MultiTaskModel, tasks: list[str] | None = 
         module, path = getattr(model, part), folder / f"{part}.safetensors"
         if module is not None and path.is_file():
             load_model(module, str(path), strict=False)  # a dropped head leaves its gate unused
+
+
+def read_calibration(folder: Path) -> dict[str, Any]:
+    """Per-task calibration saved with a model (``{}`` when none was fitted)."""
+    path = folder / CALIBRATION
+    return read_json(path) if path.is_file() else {}
 
 
 def read_features(folder: Path) -> dict[str, FeatureState]:

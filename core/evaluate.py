@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -97,6 +97,26 @@ class Scorer:
         return self.predict_rows(task, encode_rows(task.spec, frame, task.state, self.bank))
 
 
+def eval_batches(
+    scorer: Scorer,
+    tasks: Mapping[str, PreparedTask],
+    split: str,
+    calibration: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Iterator[tuple[str, EvalBatch]]:
+    """Each task's :class:`EvalBatch` for ``split``, predictions gathered across processes."""
+    for name, task in tasks.items():
+        rows = task.rows[split]
+        yield name, EvalBatch(
+            split=split,
+            frame=task.data[split],
+            predictions=scorer.predict_sharded(task, rows),
+            labels=rows.labels,
+            score=lambda frame, task=task: scorer.score_frame(task, frame),
+            extras=task.data.extras,
+            calibration=(calibration or {}).get(name, {}),
+        )
+
+
 def evaluate(
     accelerator: Accelerator,
     model: MultiTaskModel,
@@ -105,28 +125,35 @@ def evaluate(
     split: str,
     batch_size: int,
     extra_metrics: Sequence[MetricSpec] = (),
+    calibration: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{task: {metric: value}}`` on ``split``, identical on every process.
 
-    ``extra_metrics`` are metrics plugins added to tasks (``register_metrics``).
+    ``extra_metrics`` are metrics plugins added to tasks (``register_metrics``);
+    ``calibration`` is what tasks' ``calibrate`` fitted (see :func:`calibrate`).
     """
-    scorer = Scorer(accelerator, model, bank, batch_size)
     results: dict[str, dict[str, Any]] = {}
-    for name, task in tasks.items():
-        rows = task.rows[split]
-        batch = EvalBatch(
-            split=split,
-            frame=task.data[split],
-            predictions=scorer.predict_sharded(task, rows),
-            labels=rows.labels,
-            score=lambda frame, task=task: scorer.score_frame(task, frame),
-            extras=task.data.extras,
-        )
-        values = dict(task.spec.metrics(batch))
+    for name, batch in eval_batches(Scorer(accelerator, model, bank, batch_size), tasks, split, calibration):
+        values = dict(tasks[name].spec.metrics(batch))
         values.update({m.name: m.compute(batch) for m in extra_metrics if m.task == name})
         results[name] = to_plain(values)
     model.train()
     return results
+
+
+def calibrate(
+    accelerator: Accelerator,
+    model: MultiTaskModel,
+    bank: TextBank,
+    tasks: Mapping[str, PreparedTask],
+    batch_size: int,
+) -> dict[str, dict[str, Any]]:
+    """Run each task's ``calibrate`` on the validation split; ``{task: calibration}``."""
+    wanted = {name: task for name, task in tasks.items() if task.spec.calibrate is not None}
+    scorer = Scorer(accelerator, model, bank, batch_size)
+    fitted = {name: to_plain(dict(wanted[name].spec.calibrate(batch))) for name, batch in eval_batches(scorer, wanted, "val")}
+    model.train()
+    return fitted
 
 
 def to_plain(value: Any) -> Any:

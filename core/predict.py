@@ -38,6 +38,7 @@ class LoadedRun:
     model: MultiTaskModel
     bank: TextBank
     accelerator: Accelerator
+    calibration: dict[str, Any]
 
     def task(self, name: str) -> TaskSpec:
         if name not in self.specs:
@@ -81,7 +82,8 @@ def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
     tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")
     accelerator = Accelerator(mixed_precision=config.training.mixed_precision if config.training.mixed_precision != "fp16" else "no")
     model = model.to(accelerator.device)
-    return LoadedRun(run_dir, config, specs, features, model, TextBank(tokenizer, config.encoder.max_length), accelerator)
+    bank = TextBank(tokenizer, config.encoder.max_length)
+    return LoadedRun(run_dir, config, specs, features, model, bank, accelerator, checkpoint.read_calibration(folder))
 
 
 def _prepared(run: LoadedRun, name: str, data: TaskData | None = None) -> PreparedTask:
@@ -103,7 +105,12 @@ def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = 
     rows = encode_rows(spec, frame, run.features[task], run.bank)
     scorer = Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
     predictions = scorer.predict_rows(_prepared(run, task), rows)
-    decoded = (spec.decode or default_decode(spec))(predictions)
+    if spec.decode is None:
+        decoded = default_decode(spec)(predictions)
+    elif spec.calibrate is not None:
+        decoded = spec.decode(predictions, run.calibration.get(task, {}))
+    else:
+        decoded = spec.decode(predictions)
     decoded.index = frame.index
     clashes = [c for c in decoded.columns if c in frame.columns]
     return pd.concat([frame, decoded.rename(columns={c: f"{c}_predicted" for c in clashes})], axis=1)
@@ -112,4 +119,5 @@ def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = 
 def evaluate_run(run: LoadedRun, split: str) -> dict[str, dict[str, Any]]:
     """Rebuild each task's data with the run's settings and saved feature states; evaluate."""
     tasks = {name: prepare_task(spec, run.config, run.bank, state=run.features[name]) for name, spec in run.specs.items()}
-    return evaluate(run.accelerator, run.model, run.bank, tasks, split, run.config.training.eval_batch_size)
+    return evaluate(run.accelerator, run.model, run.bank, tasks, split, run.config.training.eval_batch_size,
+                    calibration=run.calibration)

@@ -30,7 +30,7 @@ from shopmtl.core.batching import make_batch, to_device
 from shopmtl.core.config import Config, ConfigError, closest_key
 from shopmtl.core.gradients import PCGrad
 from shopmtl.core.encoder import build_encoder, load_tokenizer
-from shopmtl.core.evaluate import evaluate, selection_score, to_plain
+from shopmtl.core.evaluate import calibrate, evaluate, selection_score, to_plain
 from shopmtl.core.model import MultiTaskModel, build_model
 from shopmtl.core.prepare import PreparedTask, prepare_task, select_tasks
 from shopmtl.core.sharing import build_sharing
@@ -306,8 +306,11 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
             carried = checkpoint.carry_heads(source, output_dir / checkpoint.MODEL_DIR)
             if carried:
                 say(f"carried over unchanged heads from {source}: {', '.join(carried)}")
-    metrics = {split: evaluate(accelerator, core_model, bank, tasks, split, config.training.eval_batch_size, plugins.metrics)
-               for split in ("val", "test")}
+    calibration = calibrate(accelerator, core_model, bank, tasks, config.training.eval_batch_size)
+    if calibration and accelerator.is_main_process:
+        checkpoint.write_json(output_dir / checkpoint.MODEL_DIR / checkpoint.CALIBRATION, calibration)
+    metrics = {split: evaluate(accelerator, core_model, bank, tasks, split, config.training.eval_batch_size,
+                               plugins.metrics, calibration) for split in ("val", "test")}
     plugins.notify("on_evaluation", run=run, step=state["best_step"], split="test", metrics=metrics["test"])
     by_task = {name: {split: metrics[split][name] for split in metrics} for name in tasks}
     baselines = {name: task_baselines(task, "test") for name, task in tasks.items()} if accelerator.is_main_process else {}

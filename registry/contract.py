@@ -132,6 +132,7 @@ class EvalBatch:
         score: scores any extra rows with the same model (same columns as
             ``frame``) and returns their predictions -- e.g. ranking candidates.
         extras: the task's :attr:`TaskData.extras`.
+        calibration: what the task's ``calibrate`` fitted on val (``{}`` if none).
     """
 
     split: str
@@ -140,6 +141,7 @@ class EvalBatch:
     labels: np.ndarray
     score: Callable[[pd.DataFrame], np.ndarray]
     extras: Mapping[str, Any] = field(default_factory=dict)
+    calibration: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,11 @@ class TaskSpec:
             class name, label names, a probability). Default: by kind.
         baselines: ``(TaskData, split) -> {baseline name: {metric: value}}``, the
             trivial baselines shown beside the model's metrics.
+        calibrate: ``EvalBatch -> JSON-able dict`` fitted on the validation split of
+            the best model (decision thresholds, a temperature). It is saved with the
+            model (``calibration.json``), given to ``metrics`` as
+            :attr:`EvalBatch.calibration`, and to ``decode`` as a second argument: a
+            task with ``calibrate`` has ``decode(predictions, calibration)``.
     """
 
     name: str
@@ -195,6 +202,7 @@ class TaskSpec:
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     decode: Callable[[np.ndarray], pd.DataFrame] | None = None
     baselines: Callable[[TaskData, str], Mapping[str, Mapping[str, Any]]] | None = None
+    calibrate: Callable[[EvalBatch], Mapping[str, Any]] | None = None
 
     @property
     def n_outputs(self) -> int:

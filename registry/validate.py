@@ -181,7 +181,7 @@ def _check_callables(spec: TaskSpec) -> list[str]:
     for field in ("build_dataset", "metrics"):
         if not callable(getattr(spec, field)):
             problems.append(f"{field} is {_short(getattr(spec, field))}, not a callable: pass a function")
-    for field in ("build_head", "loss", "decode", "baselines"):
+    for field in ("build_head", "loss", "decode", "baselines", "calibrate"):
         value = getattr(spec, field)
         if value is not None and not callable(value):
             problems.append(f"{field} is {_short(value)}, not a callable: pass a function, or None for the default")
@@ -302,7 +302,8 @@ def check_head_and_loss(spec: TaskSpec) -> list[str]:
 
 def _check_decode(spec: TaskSpec, predictions: Any) -> list[str]:
     try:
-        frame = spec.decode(predictions)
+        # a task that calibrates decodes with what it fitted: decode(predictions, calibration)
+        frame = spec.decode(predictions, {}) if spec.calibrate is not None else spec.decode(predictions)
     except Exception as exc:  # noqa: BLE001
         return [f"decode raised {_exc(exc)} on predictions of shape {predictions.shape}: it takes (n, n_outputs)"]
     if not hasattr(frame, "columns") or len(frame) != len(predictions):
