@@ -17,12 +17,9 @@ interrupted write never leaves a half-written checkpoint behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,40 +29,12 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from shopmtl.core.config import Config, validate_config
 from shopmtl.core.features import FeatureState
+from shopmtl.core.files import atomic_dir, write_text_atomic
 from shopmtl.core.model import MultiTaskModel
 
 MODEL_DIR = "model"
 CALIBRATION = "calibration.json"  # what tasks' `calibrate` fitted on val, in the model folder
 LAST_CHECKPOINT = Path("checkpoints") / "last"
-
-
-@contextlib.contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder that replaces ``target`` only once the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    retired = None
-    if target.exists():
-        retired = target.with_name(f".{target.name}.old")
-        shutil.rmtree(retired, ignore_errors=True)
-        os.replace(target, retired)
-    os.replace(staging, target)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a file through a temporary sibling and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from shopmtl.core import cli_plugins
+from shopmtl.core.cli_report import report
 from shopmtl.core.cli_group import PluginCommandGroup
 from shopmtl.core.config import Config, TaskConfig, load_config
 from shopmtl.registry.manager import PluginError
@@ -123,8 +124,9 @@ def evaluate(ctx: click.Context, run_dir: str, split: str, as_json: bool) -> Non
     from shopmtl.core.predict import evaluate_run, load_run
     from shopmtl.core.report import metrics_table
 
-    run = load_run(run_dir, plugin_set(ctx).tasks)
-    metrics = evaluate_run(run, split)
+    plugins = plugin_set(ctx)
+    run = load_run(run_dir, plugins.tasks)
+    metrics = evaluate_run(run, split, plugins.metrics)
     click.echo(json.dumps(metrics, indent=2) if as_json else metrics_table(run.specs, metrics))
 
 
@@ -174,6 +176,7 @@ def data(ctx: click.Context, task_name: str, split: str, output_path: str, confi
 
 cli.add_command(cli_plugins.plugins)
 cli.add_command(cli_plugins.new_plugin)
+cli.add_command(report)
 
 
 @cli.command()

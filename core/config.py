@@ -128,6 +128,11 @@ class TrainingConfig(_Section):
     log_with: list[str] = []  # accelerate trackers, e.g. [tensorboard]
     threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
 
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        return "no" if value is False else value  # YAML reads a bare `no` as false
+
 
 class PluginsConfig(_Section):
     """Which plugins load."""

@@ -16,7 +16,7 @@ from shopmtl.core.features import EncodedRows, encode_rows
 from shopmtl.core.model import MultiTaskModel
 from shopmtl.core.prepare import PreparedTask
 from shopmtl.core.textbank import TextBank
-from shopmtl.registry.blocks import activate
+from shopmtl.registry.blocks import predict
 from shopmtl.registry.contract import EvalBatch, MetricSpec
 
 _HEAD_CHUNK = 8192  # rows per head call: heads are small, so large chunks are cheap
@@ -54,9 +54,9 @@ class Scorer:
 
     @torch.no_grad()
     def predict_rows(self, task: PreparedTask, rows: EncodedRows, index: np.ndarray | None = None) -> np.ndarray:
-        """Activated predictions ``(n, n_outputs)`` for ``rows`` (or the subset ``index``)."""
+        """Predictions ``(n, n_predictions)`` for ``rows`` (or the subset ``index``)."""
         index = np.arange(len(rows)) if index is None else index
-        out = np.zeros((len(index), task.spec.n_outputs), dtype=np.float32)
+        out = np.zeros((len(index), task.spec.n_predictions), dtype=np.float32)
         if len(index) == 0:
             return out
         self.model.eval()
@@ -80,7 +80,7 @@ class Scorer:
             batch = {k: v.to(device) for k, v in batch.items()}
             with self.accelerator.autocast():
                 raw = self.model.apply_head(task.name, pooled.to(device), batch)
-            out[start : start + len(chunk)] = activate(task.spec.kind, raw).cpu().numpy()
+            out[start : start + len(chunk)] = predict(task.spec, raw).cpu().numpy()
         return out
 
     def predict_sharded(self, task: PreparedTask, rows: EncodedRows) -> np.ndarray:

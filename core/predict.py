@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from accelerate import Accelerator
+
 from transformers import AutoTokenizer
 
 from shopmtl.core import checkpoint
+from shopmtl.core.runtime import fresh_accelerator
 from shopmtl.core.config import Config
 from shopmtl.core.encoder import build_encoder
 from shopmtl.core.evaluate import Scorer, evaluate
 from shopmtl.core.features import FeatureState, encode_rows, missing_columns
 from shopmtl.core.model import MultiTaskModel, build_model
 from shopmtl.core.sharing import build_sharing
-from shopmtl.core.prepare import PreparedTask, prepare_task
+from shopmtl.core.prepare import PreparedTask, configure_task, prepare_task
 from shopmtl.core.textbank import TextBank
 from shopmtl.registry.blocks import default_decode
-from shopmtl.registry.contract import HeadSpec, TaskData, TaskSpec
+from shopmtl.registry.contract import HeadSpec, MetricSpec, TaskData, TaskSpec
 
 
 class RunError(ValueError):
@@ -64,7 +67,7 @@ def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
         owners = checkpoint.read_json(run_dir / "plugins.json").get("tasks", {}) if (run_dir / "plugins.json").is_file() else {}
         needs = ", ".join(f"{t} (plugin {owners.get(t, '?')})" for t in missing)
         raise RunError(f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins")
-    specs = {name: registered[name] for name in features}
+    specs = {name: configure_task(registered[name], config) for name in features}  # head/loss as trained
     encoder = build_encoder(config.encoder, saved=folder / "backbone")
     head_specs = {
         name: HeadSpec(
@@ -80,7 +83,7 @@ def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
     checkpoint.load_weights(folder, model, list(specs))
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")
-    accelerator = Accelerator(mixed_precision=config.training.mixed_precision if config.training.mixed_precision != "fp16" else "no")
+    accelerator = fresh_accelerator(mixed_precision=config.training.mixed_precision if config.training.mixed_precision != "fp16" else "no")
     model = model.to(accelerator.device)
     bank = TextBank(tokenizer, config.encoder.max_length)
     return LoadedRun(run_dir, config, specs, features, model, bank, accelerator, checkpoint.read_calibration(folder))
@@ -116,8 +119,8 @@ def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = 
     return pd.concat([frame, decoded.rename(columns={c: f"{c}_predicted" for c in clashes})], axis=1)
 
 
-def evaluate_run(run: LoadedRun, split: str) -> dict[str, dict[str, Any]]:
+def evaluate_run(run: LoadedRun, split: str, extra_metrics: Sequence[MetricSpec] = ()) -> dict[str, dict[str, Any]]:
     """Rebuild each task's data with the run's settings and saved feature states; evaluate."""
     tasks = {name: prepare_task(spec, run.config, run.bank, state=run.features[name]) for name, spec in run.specs.items()}
     return evaluate(run.accelerator, run.model, run.bank, tasks, split, run.config.training.eval_batch_size,
-                    calibration=run.calibration)
+                    extra_metrics, run.calibration)

@@ -78,6 +78,26 @@ def task_settings(spec: TaskSpec, raw: Mapping[str, Any]) -> Any:
         raise ConfigError(f"tasks.{spec.name}.settings: {problems}") from None
 
 
+def configure_task(spec: TaskSpec, config: Config) -> TaskSpec:
+    """The task as the run's ``tasks.<name>.settings`` make it (``TaskSpec.configure``).
+
+    Returns ``spec`` itself for a task without ``configure``; the configured spec has
+    ``configure=None``, so configuring it again is a no-op.
+    """
+    if spec.configure is None:
+        return spec
+    task_config = config.tasks.get(spec.name, TaskConfig())
+    configured = spec.configure(task_settings(spec, task_config.settings))
+    if not isinstance(configured, TaskSpec):
+        raise ValueError(f"task '{spec.name}': configure returned {type(configured).__name__}, not a TaskSpec")
+    kept = ("name", "kind", "text", "text_pair", "labels", "numeric", "categorical", "classes", "settings")
+    changed = [f for f in kept if getattr(configured, f) != getattr(spec, f)]
+    if changed:
+        raise ValueError(f"task '{spec.name}': configure changed {', '.join(changed)}; it may change the head, "
+                         "loss, outputs and predict only")
+    return dataclasses.replace(configured, configure=None)
+
+
 def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
     """Call the task's dataset builder with its validated settings and check the result."""
     task_config = config.tasks.get(spec.name, TaskConfig())
@@ -114,7 +134,8 @@ def subsample(data: TaskData, task_config: TaskConfig, seed: int) -> TaskData:
 
 
 def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureState | None = None) -> PreparedTask:
-    """Build, subsample and encode one task; fit its feature state on train unless given."""
+    """Configure, build, subsample and encode one task; fit its feature state on train unless given."""
+    spec = configure_task(spec, config)
     task_config = config.tasks.get(spec.name, TaskConfig())
     data = subsample(build_task_data(spec, config), task_config, config.seed)
     if len(data["train"]) == 0:

@@ -114,7 +114,7 @@ class TaskSampler:
         order = self._order(name)
         start = self.cursor[name] + self.process_index * self.batch_size
         index = order[start : start + self.batch_size]
-        if len(index) == 0:  # a task smaller than one global batch: wrap around
+        if len(index) < self.batch_size:  # a task smaller than one global batch: wrap around
             index = order[np.arange(start, start + self.batch_size) % len(order)]
         self.cursor[name] += span
         return name, index

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from shopmtl.core.files import atomic_file
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -43,17 +43,10 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a table in the format its suffix names, atomically (no half-written file)."""
     path = Path(path)
     kind = table_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_file(path) as temporary:
         if kind == "csv":
             frame.to_csv(temporary, index=False)
         elif kind == "parquet":
             frame.to_parquet(temporary, index=False)
         else:
             frame.to_json(temporary, orient="records", lines=True, date_format="iso")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

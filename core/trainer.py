@@ -26,6 +26,7 @@ from accelerate.utils import DistributedDataParallelKwargs
 from tqdm.auto import tqdm
 
 from shopmtl.core import checkpoint
+from shopmtl.core.runtime import fresh_accelerator
 from shopmtl.core.batching import make_batch, to_device
 from shopmtl.core.config import Config, ConfigError, closest_key
 from shopmtl.core.gradients import PCGrad
@@ -63,7 +64,7 @@ def make_accelerator(config: Config, output_dir: Path) -> Accelerator:
     """An Accelerator for the config's precision, accumulation and trackers."""
     if config.training.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("training.mixed_precision=fp16 needs a GPU; use bf16 (fast on recent CPUs) or no")
-    return Accelerator(
+    return fresh_accelerator(
         # Without a GPU, say so: accelerate then runs several processes on CPU over gloo.
         cpu=not torch.cuda.is_available(),
         mixed_precision=config.training.mixed_precision,
@@ -180,7 +181,8 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
         checkpoint.load_encoder(source, encoder)
     weighting = make_weighting(config, plugins, list(tasks))
     sharing = build_sharing(config.sharing, list(tasks), encoder.hidden_size)
-    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size) for n, t in tasks.items()}, weighting, sharing)
+    model = build_model(encoder, {n: t.spec for n, t in tasks.items()},  # specs as configured by their settings
+                        {n: t.head_spec(encoder.hidden_size) for n, t in tasks.items()}, weighting, sharing)
     if source is not None:
         reused = checkpoint.load_matching_heads(source, model)
         say(f"started from {source}: encoder" + (f", heads {', '.join(reused)}" if reused else ""))
@@ -230,6 +232,8 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
         accelerator.init_trackers(config.run_name, config=flat_config(config))
     plugins.notify("on_run_start", run=run)
 
+    since_eval: dict[str, list[float]] = defaultdict(list)  # each task's training losses since the last validation
+
     def validate_and_checkpoint() -> bool:
         """Validate, keep the best model, save a resumable checkpoint; True = stop early."""
         metrics = evaluate(accelerator, core_model, bank, tasks, "val", config.training.eval_batch_size, plugins.metrics)
@@ -239,7 +243,9 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
             state.update(best_score=score, best_step=state["step"], bad_evals=0)
         else:
             state["bad_evals"] += 1
-        state["history"].append({"step": state["step"], "score": score, "val": metrics})
+        state["history"].append({"step": state["step"], "score": score, "val": metrics,
+                                 "train_loss": {t: sum(v) / len(v) for t, v in since_eval.items() if v}})
+        since_eval.clear()
         accelerator.log({f"val/{t}/{k}": v for t, m in metrics.items() for k, v in m.items()
                          if isinstance(v, float)}, step=state["step"])
         plugins.notify("on_evaluation", run=run, step=state["step"], split="val", metrics=metrics)
@@ -274,7 +280,9 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
                 batch = to_device(make_batch(task.rows["train"], index, bank), accelerator.device)
                 _, task_loss, weighted_loss = model(name, batch, loss_function(task))
                 accelerator.backward(weighted_loss)
-                running[name].append(float(task_loss.detach()))
+                loss_value = float(task_loss.detach())
+                running[name].append(loss_value)
+                since_eval[name].append(loss_value)
                 if surgery is not None:
                     surgery.capture(name)
                     if accelerator.sync_gradients:

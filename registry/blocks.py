@@ -103,6 +103,15 @@ def activate(kind: str, outputs: torch.Tensor) -> torch.Tensor:
     return outputs.sigmoid()
 
 
+def predict(task: TaskSpec, outputs: torch.Tensor) -> torch.Tensor:
+    """Raw head outputs -> predictions ``(B, n_predictions)``: the task's ``predict``, else
+    the kind's activation."""
+    if task.predict is not None:
+        out = task.predict(outputs.float()).float()
+        return out.unsqueeze(-1) if out.dim() == 1 else out
+    return activate(task.kind, outputs)
+
+
 def default_decode(task: TaskSpec) -> Callable[[np.ndarray], pd.DataFrame]:
     """Turn predictions into readable columns, by kind, for tasks that give no ``decode``."""
 
@@ -114,7 +123,9 @@ def default_decode(task: TaskSpec) -> Callable[[np.ndarray], pd.DataFrame]:
 
 def decode_by_kind(kind: str, predictions: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
     """Prediction columns for people: a value, a probability, a class name, label names."""
-    predictions = np.asarray(predictions, dtype=np.float64).reshape(len(predictions), -1)
+    predictions = np.asarray(predictions, dtype=np.float64)
+    if predictions.ndim == 1:
+        predictions = predictions[:, None]
     if kind == "regression":
         return pd.DataFrame({"prediction": predictions[:, 0]})
     if kind == "binary":

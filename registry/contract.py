@@ -90,7 +90,7 @@ class HeadSpec:
             (index 0 is reserved for "unknown").
         has_pair: whether a second text (``text_pair``) is encoded too.
         n_outputs: width of the head's output (1 for regression/binary, the number
-            of classes or labels otherwise).
+            of classes or labels otherwise; :attr:`TaskSpec.outputs` when the task sets it).
     """
 
     hidden_size: int
@@ -126,8 +126,9 @@ class EvalBatch:
     Attributes:
         split: ``"val"`` or ``"test"``.
         frame: the split's rows (the task's frame, in order).
-        predictions: ``(n, n_outputs)`` model outputs after the kind's activation:
-            values for regression, probabilities otherwise.
+        predictions: ``(n, n_predictions)`` model outputs after the task's ``predict``
+            or, by default, the kind's activation: values for regression, probabilities
+            otherwise (see :attr:`TaskSpec.n_predictions`).
         labels: ``(n, n_label_columns)`` labels, ``NaN`` where missing.
         score: scores any extra rows with the same model (same columns as
             ``frame``) and returns their predictions -- e.g. ranking candidates.
@@ -181,6 +182,17 @@ class TaskSpec:
             model (``calibration.json``), given to ``metrics`` as
             :attr:`EvalBatch.calibration`, and to ``decode`` as a second argument: a
             task with ``calibrate`` has ``decode(predictions, calibration)``.
+        outputs: width of the head's raw output when it is not the kind's (e.g. the
+            three parameters of a distribution); ``None``: the kind's width. A task
+            that sets it also sets ``predict``.
+        predict: ``raw outputs (B, n_outputs) -> predictions (B, n_predictions)``, the
+            values ``metrics`` and ``decode`` read (e.g. a distribution's mean).
+            Default: the kind's activation (:func:`blocks.activate`).
+        configure: ``settings -> TaskSpec``: the task as its validated settings make it
+            (a loss, head, ``outputs`` and ``predict`` chosen in the config). shopmtl
+            calls it once per run, before building the head, with the run's
+            ``tasks.<name>.settings``; the spec it returns must keep the name, kind,
+            columns and metrics. ``None``: settings only reach ``build_dataset``.
     """
 
     name: str
@@ -203,10 +215,20 @@ class TaskSpec:
     decode: Callable[[np.ndarray], pd.DataFrame] | None = None
     baselines: Callable[[TaskData, str], Mapping[str, Mapping[str, Any]]] | None = None
     calibrate: Callable[[EvalBatch], Mapping[str, Any]] | None = None
+    outputs: int | None = None
+    predict: Callable[[torch.Tensor], torch.Tensor] | None = None
+    configure: Callable[[Any], TaskSpec] | None = None
 
     @property
     def n_outputs(self) -> int:
-        """Width of the head's output for this task."""
+        """Width of the head's raw output for this task (``outputs``, or the kind's)."""
+        if self.outputs is not None:
+            return self.outputs
+        return self.n_predictions
+
+    @property
+    def n_predictions(self) -> int:
+        """Width of the predictions metrics read: 1, or one per class or label."""
         if self.kind == "multiclass":
             return len(self.classes)
         if self.kind == "multilabel":

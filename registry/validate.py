@@ -54,11 +54,29 @@ def validate_task(spec: Any) -> list[str]:
         ]
     schema = _check_kind(spec) + _check_columns(spec) + _check_classes(spec)
     callables = _check_callables(spec)
-    problems = _check_name(spec) + schema + _check_metrics(spec) + callables + _check_settings(spec)
+    settings = _check_settings(spec)
+    problems = _check_name(spec) + schema + _check_metrics(spec) + callables + settings
     if not schema and not callables:
         # The dry run needs a sound schema; on a broken one it would only repeat it.
         problems += check_head_and_loss(spec)
+        if spec.configure is not None and not settings and not problems:
+            problems += _check_configure(spec)
     return problems
+
+
+def _check_configure(spec: TaskSpec) -> list[str]:
+    """Configure the task with its default settings and dry-run the result."""
+    try:
+        configured = spec.configure(spec.settings() if spec.settings is not None else None)
+    except Exception as exc:  # noqa: BLE001
+        return [f"configure raised {_exc(exc)} on the default settings: it takes the task's settings instance"]
+    if not isinstance(configured, TaskSpec):
+        return [f"configure returned {_short(configured)}, not a TaskSpec: return e.g. dataclasses.replace(spec, loss=...)"]
+    kept = ("name", "kind", "text", "text_pair", "labels", "numeric", "categorical", "classes", "settings")
+    changed = [f for f in kept if getattr(configured, f) != getattr(spec, f)]
+    if changed:
+        return [f"configure changed {', '.join(changed)}: it may change the head, loss, outputs and predict only"]
+    return [f"with its default settings: {p}" for p in check_head_and_loss(dataclasses.replace(configured, configure=None))]
 
 
 # --------------------------------------------------------------------------- schema
@@ -181,10 +199,12 @@ def _check_callables(spec: TaskSpec) -> list[str]:
     for field in ("build_dataset", "metrics"):
         if not callable(getattr(spec, field)):
             problems.append(f"{field} is {_short(getattr(spec, field))}, not a callable: pass a function")
-    for field in ("build_head", "loss", "decode", "baselines", "calibrate"):
+    for field in ("build_head", "loss", "decode", "baselines", "calibrate", "predict", "configure"):
         value = getattr(spec, field)
         if value is not None and not callable(value):
             problems.append(f"{field} is {_short(value)}, not a callable: pass a function, or None for the default")
+    if spec.outputs is not None and (not isinstance(spec.outputs, int) or isinstance(spec.outputs, bool) or spec.outputs < 1):
+        problems.append(f"outputs {spec.outputs!r} must be a positive int (the head's width), or None for the kind's")
     return problems
 
 
@@ -295,8 +315,18 @@ def check_head_and_loss(spec: TaskSpec) -> list[str]:
         except Exception as exc:  # noqa: BLE001
             return [f"backward() through {loss_name} and {head_name} failed with {_exc(exc)}"]
 
+        n_pred = spec.n_predictions
+        try:
+            predictions = blocks.predict(spec, outputs.detach())
+        except Exception as exc:  # noqa: BLE001
+            return [
+                f"predict raised {_exc(exc)} on head outputs {tuple(outputs.shape)}: it must map the head's "
+                f"(B, {n_out}) raw outputs to ({_BATCH}, {n_pred}) predictions"
+            ]
+        if tuple(predictions.shape) != (_BATCH, n_pred):
+            return [f"predict returned shape {tuple(predictions.shape)}, but kind {spec.kind!r} needs ({_BATCH}, {n_pred})"]
         if spec.decode is not None:
-            return _check_decode(spec, blocks.activate(spec.kind, outputs.detach()).numpy())
+            return _check_decode(spec, predictions.numpy())
     return []
 
 
@@ -326,6 +356,8 @@ def _dummy_labels(spec: TaskSpec, gen: Any) -> Any:
 
 
 def _why_n_outputs(spec: TaskSpec) -> str:
+    if spec.outputs is not None:
+        return f"the spec sets outputs={spec.outputs}"
     if spec.kind == "multiclass":
         return f"one per class: {len(spec.classes)}"
     if spec.kind == "multilabel":
