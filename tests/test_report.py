@@ -192,6 +192,7 @@ def test_plots_follow_the_task_kind(built):
     pngs = {p.name for p in built.images}
     expected = {
         "selection_score.png",
+        "train_loss.png",  # the trainer records each task's mean training loss per evaluation
         *(f"{t}_val_curves.png" for t in ("toy_value", "toy_flag", "toy_class", "toy_labels", "toy_weekly")),
         "toy_value_predicted_vs_actual.png",  # regression without a time key: no trend view
         "toy_weekly_predicted_vs_actual.png", "toy_weekly_trend.png",  # regression with week + item keys
@@ -219,7 +220,7 @@ def test_page_holds_the_metrics_beside_the_baselines(built, run_dir):
     assert f"{record['tasks']['toy_class']['test']['accuracy']:.4f}" in table
     baseline = record["baselines"]["test"]["toy_weekly"]["lag_1"]["rmse"]
     assert f"{baseline:.4f}" in page.split('data-task="toy_weekly">')[1].split("</table>")[0]
-    assert "Training losses were not recorded" in page  # no train_loss in this run's history
+    assert all(set(entry["train_loss"]) <= set(record["tasks"]) for entry in record["history"])
 
 
 def test_training_loss_curves_when_recorded(run_dir, plugins, tmp_path):
@@ -241,6 +242,20 @@ def test_training_loss_curves_when_recorded(run_dir, plugins, tmp_path):
     assert "Prediction plots skipped" in written.index.read_text(encoding="utf-8")
 
 
+def test_run_without_recorded_losses_says_so(run_dir, plugins, tmp_path):
+    """Runs from before losses were recorded still get a report, with a note instead of the plot."""
+    from shopmtl.core.report_html import build_report
+
+    copy = _copy_run(run_dir, tmp_path)
+    record = json.loads((run_dir / "metrics.json").read_text())
+    for entry in record["history"]:
+        entry.pop("train_loss", None)
+    (copy / "metrics.json").write_text(json.dumps(record))
+    written = build_report(copy, plugins.tasks, predictions=False)
+    assert "train_loss.png" not in {p.name for p in written.images}
+    assert "Training losses were not recorded" in written.index.read_text(encoding="utf-8")
+
+
 def test_report_without_the_tasks_plugin_still_shows_metrics(run_dir, tmp_path):
     """Tasks no installed plugin provides: tables and curves from metrics.json, a note, no model."""
     from shopmtl.core.report_html import build_report
@@ -250,7 +265,7 @@ def test_report_without_the_tasks_plugin_still_shows_metrics(run_dir, tmp_path):
     written = build_report(copy, {})
     page = written.index.read_text(encoding="utf-8")
     assert "No installed plugin provides" in page
-    assert {p.name for p in written.images} == {"selection_score.png", *(f"{t}_val_curves.png" for t in json.loads(
+    assert {p.name for p in written.images} == {"selection_score.png", "train_loss.png", *(f"{t}_val_curves.png" for t in json.loads(
         (run_dir / "metrics.json").read_text())["tasks"])}
     assert '<table class="metrics" data-task="toy_class">' in page
 
