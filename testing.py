@@ -288,7 +288,7 @@ def _check_metrics_run(spec: TaskSpec, data: TaskData, split: str) -> list[str]:
     labels = np.column_stack(
         [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64) for c in spec.labels]
     ).reshape(len(frame), len(spec.labels))
-    n_out = spec.n_outputs
+    n_out = spec.n_predictions
 
     def predict(rows: Any) -> np.ndarray:
         rng = np.random.default_rng(len(rows))

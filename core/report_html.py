@@ -206,7 +206,7 @@ def _square_matrix(metrics: Mapping[str, Any], size: int) -> np.ndarray | None:
 
 
 def multiclass_confusion(task: TaskPredictions, folder: Path) -> list[Plot]:
-    size = task.spec.n_outputs
+    size = task.spec.n_predictions
     classes = list(task.spec.classes) or [str(i) for i in range(size)]
     matrix = _square_matrix(task.metrics, size)
     source = "as recorded in metrics.json"

@@ -1,0 +1,735 @@
+#!/usr/bin/env python
+"""Quality of shopmtl's multi-task model on the four built-in tasks (docs/tasks.md), against
+the baselines and against one single-task model per task.
+
+Run from the repository root (the shopmtl virtualenv active)::
+
+    python benchmarks/quality.py --profile smoke     # end-to-end check of this script, ~2 minutes
+    python benchmarks/quality.py --profile cpu       # real encoder, 3 seeds, sized for a 2-core CPU
+    python benchmarks/quality.py --profile full      # the default run as shipped, 3 seeds, for a GPU
+
+It writes one table of test metrics, mean +- std over the seeds, as markdown and JSON
+(``benchmarks/results/quality.{md,json}``; the smoke profile writes ``quality_smoke.*``):
+
+1. **Baselines**: each task's ``baselines(data, "test", classical=True)`` -- TASKS.md's
+   trivial baselines plus the classical peers (gradient boosting, TF-IDF + logistic
+   regression). They are deterministic (fixed ``random_state``) and fitted on the full
+   train split, so they run once, not per seed.
+2. **Single-task fine-tuning**: one model per task (``train`` with only that task), same
+   encoder and settings. Budget rule: the single-task model of task t gets exactly the
+   examples of t the joint run trains on -- ``round(p_t * S)`` steps of the same batch size,
+   where S is the joint run's steps and p_t its sampling probability of t (temperature
+   sampling over the capped train sizes); validations scale the same way.
+3. **The joint model** (the default config) and variants: uncertainty weighting, PCGrad
+   (gradient accumulation over 4 micro-batches, one per task, and S/4 optimiser steps, so the
+   same examples), MMoE, PLE, LoRA (r=8, encoder learning rate 5e-4: LoRA's usual, 10x the
+   full fine-tuning one) and the sales losses Poisson and ZILN.
+
+For every model row: the multi-task gain per task, Delta_t = +-(M_t - M_t^single) / M_t^single on
+the task's primary metric (sign flipped where lower is better: sales RMSE), and overall
+Delta_MTL = mean over tasks (Maninis et al., CVPR 2019), each paired by seed; trainable and
+total parameters; peak memory (GPU: peak allocated; CPU: peak RSS of this process during the
+run, VmHWM reset before each run) and wall time.
+
+user_profile: a model's micro/macro-F1 use per-label thresholds calibrated on val; the
+``@0.5`` columns are TASKS.md's fixed-threshold F1s, comparable with the baselines'.
+
+Runs go to ``--work-dir`` (default ``benchmarks/runs/quality-<profile>``, git-ignored); each
+leaves a ``result.json``, and ``--resume`` reuses those whose config is unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+TASKS: tuple[str, ...] = ("sales", "price_bin", "user_profile", "recommend")
+
+#: The table's metric columns: (task, metric, header). Lower is better where the task says "min".
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("sales", "rmse", "sales RMSE"),
+    ("sales", "mae", "sales MAE"),
+    ("sales", "mae_units", "sales MAE units"),
+    ("sales", "r2", "sales R²"),
+    ("price_bin", "accuracy", "price_bin acc"),
+    ("price_bin", "macro_f1", "price_bin macro-F1"),
+    ("user_profile", "micro_f1", "user_profile micro-F1"),
+    ("user_profile", "macro_f1", "user_profile macro-F1"),
+    ("user_profile", "micro_f1_at_05", "user_profile micro-F1@0.5"),
+    ("user_profile", "macro_f1_at_05", "user_profile macro-F1@0.5"),
+    ("user_profile", "map", "user_profile mAP"),
+    ("recommend", "auc", "recommend AUC"),
+    ("recommend", "log_loss", "recommend log loss"),
+    ("recommend", "hit_rate_at_10", "recommend HR@10"),
+    ("recommend", "ndcg_at_10", "recommend NDCG@10"),
+)
+LOWER_IS_BETTER = {("sales", "rmse"), ("sales", "mae"), ("sales", "mae_units"), ("recommend", "log_loss")}
+#: Display names of the plugins' baselines.
+BASELINE_NAMES = {
+    "lag_1": "lag-1",
+    "mean_lags_1_4": "mean of lags 1–4",
+    "gradient_boosting": "gradient boosting",
+    "majority": "majority class",
+    "tfidf_logreg": "TF-IDF + LR",
+    "train_label_prior": "train label prior",
+    "seen_in_history": "seen in own history",
+    "tfidf_country_logreg": "TF-IDF + country LR",
+    "popularity": "popularity",
+    "bought_before": "bought before",
+}
+#: Delta_MTL compares each task's primary metric (the one model selection uses).
+PRIMARY = {"sales": "rmse", "price_bin": "macro_f1", "user_profile": "map", "recommend": "auc"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A size of the benchmark: the base config, overrides and default seeds."""
+
+    description: str
+    config: str | None  # None: the built-in default run (core/defaults/default.yaml)
+    overrides: tuple[str, ...]
+    seeds: int
+    output: str  # results file stem under benchmarks/results
+
+
+# The cpu profile's size comes from a timing probe (one 50-step cpu-profile joint run on the
+# 2-core CPU, see HELP_EPILOG): 0.8-1.8 s per joint step and 15-20 s per full evaluation of
+# the four tasks (ranking candidates included) on an idle machine, three evaluations per run.
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        "tiny random encoder (examples/configs/smoke.yaml), 8 steps, 1 seed: checks the script end to end",
+        str(REPO / "examples" / "configs" / "smoke.yaml"),
+        ("training.max_steps=8", "training.eval_every=8", "training.early_stopping_patience=null"),
+        1,
+        "quality_smoke",
+    ),
+    "cpu": Profile(
+        "the default run (MiniLM, train caps sales/recommend 20,000 rows) cut to 100 steps with one "
+        "validation at the end; val and test in full",
+        None,
+        ("training.max_steps=100", "training.eval_every=100", "training.early_stopping_patience=null"),
+        3,
+        "quality",
+    ),
+    "full": Profile(
+        "the default run as shipped (core/defaults/default.yaml: 1000 steps, validation every 250)",
+        None,
+        (),
+        3,
+        "quality",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A joint-model variant: config overrides on top of the profile's."""
+
+    name: str
+    label: str
+    overrides: tuple[str, ...] = ()
+    accumulation: int = 1  # micro-batches per optimiser step; steps are divided by it
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant("joint", "joint (default: static weights, hard sharing)"),
+    Variant("uncertainty", "joint + uncertainty weighting", ("training.loss_weighting=uncertainty",)),
+    Variant("pcgrad", "joint + PCGrad (4 micro-batches/step)",
+            ("training.gradient_surgery=pcgrad", "training.gradient_accumulation_steps=4"), accumulation=4),
+    Variant("mmoe", "joint + MMoE", ("sharing.kind=mmoe",)),
+    Variant("ple", "joint + PLE", ("sharing.kind=ple",)),
+    Variant("lora", "joint + LoRA r=8", ("encoder.lora.enabled=true", "encoder.lora.r=8",
+                                          "training.learning_rate=5.0e-4")),
+    Variant("sales_poisson", "joint + sales Poisson loss", ("tasks.sales.settings.loss=poisson",)),
+    Variant("sales_ziln", "joint + sales ZILN loss", ("tasks.sales.settings.loss=zero_inflated_lognormal",)),
+)
+
+
+# --------------------------------------------------------------------------- measuring one run
+
+
+class PhaseTimer:
+    """An observer plugin: timestamps of the run's start, validations and checkpoints."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, float]] = []
+
+    def reset(self) -> None:
+        self.events = []
+
+    def _hooks(self):
+        from shopmtl import hookimpl
+
+        timer = self
+
+        class Hooks:
+            @hookimpl
+            def on_run_start(self, run):
+                timer.events.append(("start", time.perf_counter()))
+
+            @hookimpl
+            def on_evaluation(self, run, step, split, metrics):
+                timer.events.append((f"eval_{split}", time.perf_counter()))
+
+        return Hooks()
+
+
+class PeakMemory:
+    """Peak memory of the block: CUDA peak allocated, and this process's peak RSS.
+
+    The RSS peak is VmHWM after resetting it (``/proc/self/clear_refs``); where that is
+    not allowed, a thread samples VmRSS every 20 ms.
+    """
+
+    def __enter__(self) -> PeakMemory:
+        import torch
+
+        self.cuda = torch.cuda.is_available()
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        self.rss_before = _status_kib("VmRSS") / 1024
+        self._sampled = 0.0
+        self._stop = threading.Event()
+        self._thread = None
+        try:
+            with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+                handle.write("5")
+            self.reset_hwm = True
+        except OSError:
+            self.reset_hwm = False
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self._sampled = max(self._sampled, _status_kib("VmRSS") / 1024)
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak_rss = _status_kib("VmHWM") / 1024 if self.reset_hwm else max(self._sampled, self.rss_before)
+        self.peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if self.cuda else None
+
+
+def _status_kib(key: str) -> float:
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(f"{key}:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return float("nan")
+
+
+def count_parameters(run_dir: Path, tasks: Mapping[str, Any]) -> dict[str, int]:
+    """Trainable and total parameters of a finished run, rebuilt as ``predict`` loads it
+    (same freezing and LoRA wrapping, so ``requires_grad`` is as in training), plus the
+    learnable loss weighting when the run saved one."""
+    from safetensors.torch import load_file
+
+    from shopmtl.core.predict import load_run
+
+    run = load_run(run_dir, dict(tasks))
+    trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in run.model.parameters())
+    weighting = run_dir / "model" / "weighting.safetensors"
+    if weighting.is_file():
+        extra = sum(t.numel() for t in load_file(str(weighting)).values())
+        trainable, total = trainable + extra, total + extra
+    return {"trainable": int(trainable), "total": int(total)}
+
+
+def run_one(config: Any, plugins: Any, timer: PhaseTimer, run_dir: Path, resume: bool) -> dict[str, Any]:
+    """Train one model (or reuse its result), returning metrics, timings, memory and sizes."""
+    from shopmtl.core.trainer import train
+
+    fingerprint = config.model_dump(mode="json")
+    saved = run_dir / "result.json"
+    if resume and saved.is_file():
+        result = json.loads(saved.read_text())
+        if result.get("config") == fingerprint:
+            print(f"    reusing {saved}", flush=True)
+            return result
+    timer.reset()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    with PeakMemory() as memory:
+        trained = train(config, plugins, overwrite=True, progress=False)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    events = timer.events
+    start = next((t for name, t in events if name == "start"), started)
+    validations = [t for name, t in events if name == "eval_val"]
+    result = {
+        "config": fingerprint,
+        "metrics": trained.metrics,  # task -> split -> metric
+        "best_step": trained.best_step,
+        "steps": trained.steps,
+        "wall_s": wall,
+        "cpu_s": cpu,  # CPU time of this process (all threads): wall on a shared machine is noisier
+        "prepare_s": start - started,  # data, encoder and model set-up before the first step
+        "train_and_validate_s": (validations[-1] - start) if validations else None,
+        "validations": len(validations),
+        # seconds after the call: "start" (first step), "eval_val" (each validation; the last
+        # one is the best model's, after training), "eval_test" (after the final val and test)
+        "events": [(name, t - started) for name, t in events],
+        "peak_rss_mib": memory.peak_rss,
+        "rss_before_mib": memory.rss_before,
+        "peak_gpu_mib": memory.peak_gpu,
+        "parameters": count_parameters(run_dir, plugins.tasks),
+    }
+    saved.write_text(json.dumps(result, indent=1) + "\n")
+    gc.collect()  # the run's model and optimiser: gone before the next run's peak is measured
+    return result
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+@dataclass
+class Plan:
+    """The configs of every run, and the rules that sized them."""
+
+    joint: dict[str, Any] = field(default_factory=dict)  # variant -> Config
+    single: dict[str, Any] = field(default_factory=dict)  # task -> Config
+    probabilities: dict[str, float] = field(default_factory=dict)
+    train_sizes: dict[str, int] = field(default_factory=dict)
+    single_steps: dict[str, int] = field(default_factory=dict)
+
+
+def base_config(profile: Profile, args: argparse.Namespace, seed_offset: int, extra: Sequence[str] = ()) -> Any:
+    from shopmtl.core.config import load_config
+
+    overrides = list(profile.overrides)
+    if args.max_steps:
+        overrides += [f"training.max_steps={args.max_steps}", f"training.eval_every={args.max_steps}"]
+    config = load_config(profile.config, [*overrides, *extra])
+    return config.model_copy(update={"seed": config.seed + seed_offset})
+
+
+def _with(config: Any, **changes: Any) -> Any:
+    """A validated copy of ``config`` with top-level and ``training`` changes."""
+    from shopmtl.core.config import validate_config
+
+    raw = config.model_dump(mode="json")
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        if name:
+            raw[section][name] = value
+        else:
+            raw[section] = value
+    return validate_config(raw, source="benchmarks/quality.py")
+
+
+def make_plan(profile: Profile, args: argparse.Namespace, seed_offset: int, variants: Sequence[Variant],
+              sizes: Mapping[str, int], plugins: Any, work: Path) -> Plan:
+    from shopmtl.core.sampler import task_probabilities
+
+    plan = Plan(train_sizes=dict(sizes))
+    seed_dir = f"seed{seed_offset}"
+    for variant in variants:
+        config = base_config(profile, args, seed_offset, variant.overrides)
+        steps = max(1, round(config.training.max_steps / variant.accumulation))
+        every = max(1, round(config.training.eval_every / variant.accumulation))
+        plan.joint[variant.name] = _with(config, training__max_steps=steps, training__eval_every=every,
+                                         output_dir=str(work / variant.name / seed_dir), run_name=variant.name)
+    base = base_config(profile, args, seed_offset)
+    plan.probabilities = task_probabilities(sizes, base.sampler, plugins.samplers)
+    for task in TASKS if not args.no_single_task else ():
+        p = plan.probabilities[task]
+        steps = max(1, round(p * base.training.max_steps))
+        every = max(1, round(p * base.training.eval_every))
+        plan.single_steps[task] = steps
+        tasks = {task: base.tasks[task].model_dump(mode="json")}
+        plan.single[task] = _with(base, tasks=tasks, training__max_steps=steps, training__eval_every=every,
+                                  output_dir=str(work / f"single_{task}" / seed_dir), run_name=f"single_{task}")
+    return plan
+
+
+def train_sizes(profile: Profile, args: argparse.Namespace, plugins: Any) -> tuple[dict[str, int], dict[str, Any]]:
+    """Train rows per task as the joint run sees them (after its caps), and the task data
+    (full splits) for the baselines."""
+    from shopmtl.core.prepare import build_task_data
+
+    config = base_config(profile, args, 0)
+    sizes, data = {}, {}
+    for task in TASKS:
+        data[task] = build_task_data(plugins.tasks[task], config)
+        cap = config.tasks[task].max_train_examples
+        sizes[task] = min(len(data[task]["train"]), cap) if cap else len(data[task]["train"])
+    return sizes, data
+
+
+def run_baselines(profile: Profile, args: argparse.Namespace, plugins: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Every task's baselines on test: fitted on the full train split, evaluated on the test
+    rows the models are evaluated on (all of them, unless the profile caps test rows)."""
+    from shopmtl.core.config import TaskConfig
+    from shopmtl.core.evaluate import to_plain
+    from shopmtl.core.prepare import subsample
+
+    config = base_config(profile, args, 0)
+    out = {}
+    for task in TASKS:
+        started = time.perf_counter()
+        capped = subsample(data[task], TaskConfig(max_eval_examples=config.tasks[task].max_eval_examples), config.seed)
+        out[task] = to_plain(dict(plugins.tasks[task].baselines(capped, "test", classical=True)))
+        print(f"  baselines {task}: {', '.join(out[task])} [{time.perf_counter() - started:.1f}s]", flush=True)
+    return out
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def mean_std(values: Sequence[float | None]) -> dict[str, Any]:
+    got = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not got:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": statistics.fmean(got), "std": statistics.stdev(got) if len(got) > 1 else 0.0, "n": len(got)}
+
+
+def relative_gain(task: str, value: float | None, single: float | None) -> float | None:
+    """Maninis et al.'s relative improvement of one task, in %, sign-corrected."""
+    if value is None or single is None or single == 0:
+        return None
+    sign = -1.0 if (task, PRIMARY[task]) in LOWER_IS_BETTER else 1.0
+    return 100.0 * sign * (value - single) / abs(single)
+
+
+def aggregate(baselines: Mapping[str, Any], runs: Mapping[str, Any], variants: Sequence[Variant],
+              seeds: Sequence[int]) -> dict[str, Any]:
+    """Rows of the table: metric -> mean/std, plus per-variant gains and costs."""
+    rows: list[dict[str, Any]] = []
+    for task in TASKS:
+        for name, metrics in baselines.get(task, {}).items():
+            label = BASELINE_NAMES.get(name, name.replace("_", " "))
+            rows.append({"group": "baseline", "name": f"{task}: {label}", "key": f"baseline/{task}/{name}",
+                         "metrics": {f"{task}/{m}": mean_std([v]) for m, v in metrics.items() if _scalar(v)}})
+
+    def test_value(run: Mapping[str, Any], task: str, metric: str) -> float | None:
+        return run["metrics"].get(task, {}).get("test", {}).get(metric)
+
+    single_runs = {task: [runs.get(("single", task, s)) for s in seeds] for task in TASKS}
+    if any(r for rs in single_runs.values() for r in rs):
+        metrics = {}
+        for task in TASKS:
+            done = [r for r in single_runs[task] if r]
+            for metric in _metric_names(done, task):
+                metrics[f"{task}/{metric}"] = mean_std([test_value(r, task, metric) for r in done])
+        cost = [[r for r in (single_runs[t][i] for t in TASKS) if r] for i in range(len(seeds))]
+        rows.append({"group": "single-task", "name": "single-task fine-tuning (one model per task)", "key": "single",
+                     "metrics": metrics,
+                     "parameters": _sum_params(cost[0]) if cost and cost[0] else None,
+                     "peak_rss_mib": mean_std([max(r["peak_rss_mib"] for r in c) for c in cost if c]),
+                     "rss_growth_mib": mean_std([max(r["peak_rss_mib"] - r["rss_before_mib"] for r in c)
+                                                 for c in cost if c]),
+                     "peak_gpu_mib": mean_std([max((r["peak_gpu_mib"] or 0) for r in c) for c in cost if c]),
+                     "wall_s": mean_std([sum(r["wall_s"] for r in c) for c in cost if c])})
+
+    for variant in variants:
+        done = [runs.get(("joint", variant.name, s)) for s in seeds]
+        if not any(done):
+            continue
+        metrics = {}
+        for task in TASKS:
+            for metric in _metric_names([r for r in done if r], task):
+                metrics[f"{task}/{metric}"] = mean_std([test_value(r, task, metric) for r in done if r])
+        gains: dict[str, list[float]] = {task: [] for task in TASKS}
+        overall: list[float] = []
+        for run, seed in zip(done, seeds):
+            if not run:
+                continue
+            per_task = {}
+            for task in TASKS:
+                single = runs.get(("single", task, seed))
+                gain = relative_gain(task, test_value(run, task, PRIMARY[task]),
+                                     test_value(single, task, PRIMARY[task]) if single else None)
+                if gain is not None:
+                    gains[task].append(gain)
+                    per_task[task] = gain
+            if len(per_task) == len(TASKS):
+                overall.append(statistics.fmean(per_task.values()))
+        first = next(r for r in done if r)
+        rows.append({"group": "multi-task", "name": variant.label, "key": f"joint/{variant.name}", "metrics": metrics,
+                     "gain_pct": {task: mean_std(g) for task, g in gains.items()},
+                     "delta_mtl_pct": mean_std(overall),
+                     "parameters": first["parameters"],
+                     "peak_rss_mib": mean_std([r["peak_rss_mib"] for r in done if r]),
+                     "rss_growth_mib": mean_std([r["peak_rss_mib"] - r["rss_before_mib"] for r in done if r]),
+                     "peak_gpu_mib": mean_std([r["peak_gpu_mib"] for r in done if r and r["peak_gpu_mib"] is not None]),
+                     "wall_s": mean_std([r["wall_s"] for r in done if r])})
+    return {"rows": rows}
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (int, float))
+
+
+def _metric_names(runs: Sequence[Mapping[str, Any]], task: str) -> list[str]:
+    names: list[str] = []
+    for run in runs:
+        for metric, value in run["metrics"].get(task, {}).get("test", {}).items():
+            if metric not in names and _scalar(value):
+                names.append(metric)
+    return names
+
+
+def _sum_params(runs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    return {k: sum(r["parameters"][k] for r in runs) for k in ("trainable", "total")}
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def fmt(stat: Mapping[str, Any] | None, show_std: bool) -> str:
+    if not stat or stat.get("mean") is None:
+        return "—"
+    mean, std = stat["mean"], stat["std"]
+    digits = 1 if abs(mean) >= 100 else 2 if abs(mean) >= 10 else 3
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if show_std and stat["n"] > 1 else f"{mean:.{digits}f}"
+
+
+def percent(stat: Mapping[str, Any] | None, show_std: bool) -> str:
+    if not stat or stat.get("mean") is None:
+        return "—"
+    return f"{stat['mean']:+.1f} ± {stat['std']:.1f}" if show_std and stat["n"] > 1 else f"{stat['mean']:+.1f}"
+
+
+def whole(stat: Mapping[str, Any] | None) -> str:
+    return "—" if not stat or stat.get("mean") is None else f"{stat['mean']:,.0f}"
+
+
+def count(n: int | None) -> str:
+    if n is None:
+        return "—"
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
+
+
+def markdown(report: Mapping[str, Any]) -> str:
+    rows = report["table"]["rows"]
+    n_seeds = len(report["seeds"])
+    lines = [
+        f"# shopmtl quality benchmark — profile `{report['profile']}`",
+        "",
+        f"{report['profile_description']}. Seeds: {', '.join(map(str, report['seeds']))}; "
+        f"test split; mean ± std over seeds (sample std) for the trained models; baselines are "
+        f"deterministic, fitted once on the full train split. Device: {report['environment']['device']}. "
+        f"Generated {report['generated']} by `benchmarks/quality.py` in {report['total_wall_s'] / 60:.1f} min.",
+        "",
+        "↓ lower is better. user_profile: the models' micro/macro-F1 use per-label thresholds "
+        "calibrated on val; `@0.5` are TASKS.md's fixed-threshold F1s (the baselines' only ones).",
+        "",
+    ]
+    headers = ["method"] + [h + (" ↓" if (t, m) in LOWER_IS_BETTER else "") for t, m, h in COLUMNS]
+    lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        cells = [("**" + row["name"] + "**") if row["group"] != "baseline" else row["name"]]
+        for task, metric, _ in COLUMNS:
+            stat = row["metrics"].get(f"{task}/{metric}")
+            if row["group"] == "baseline" and metric.endswith("_at_05"):
+                stat = row["metrics"].get(f"{task}/{metric[: -len('_at_05')]}")  # baselines: 0.5 already
+            cells.append(fmt(stat, n_seeds > 1))
+        lines.append("| " + " | ".join(cells) + " |")
+
+    lines += [
+        "",
+        "## Multi-task gain and cost",
+        "",
+        "Δ_t: relative improvement of the task's primary metric over its single-task model, in % "
+        "(sales RMSE, sign-flipped so that > 0 is better; price_bin macro-F1; user_profile mAP; recommend AUC), "
+        "paired by seed. Δ_MTL: mean of the four (Maninis et al. 2019). "
+        f"Single-task budget: {report['single_task_rule']}",
+        "",
+    ]
+    cuda = report["environment"]["cuda"]
+    memory_header = "peak GPU MiB" if cuda else "peak RSS MiB (+ growth in run)"
+    headers = ["model", *(f"Δ {t} %" for t in TASKS), "Δ_MTL %", "trainable params", "total params",
+               memory_header, "wall s"]
+    lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        if row["group"] == "baseline":
+            continue
+        gains = row.get("gain_pct", {})
+        params = row.get("parameters") or {}
+        if cuda:
+            memory = whole(row.get("peak_gpu_mib"))
+        else:
+            memory = f"{whole(row.get('peak_rss_mib'))} (+{whole(row.get('rss_growth_mib'))})"
+        cells = [row["name"], *(percent(gains.get(t), n_seeds > 1) if gains else "ref." for t in TASKS),
+                 percent(row.get("delta_mtl_pct"), n_seeds > 1) if gains else "ref.",
+                 count(params.get("trainable")), count(params.get("total")), memory, whole(row.get("wall_s"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Single-task row: parameters summed over the four models (four encoders), peak memory the "
+        "largest of the four, wall time their sum. "
+        + ("Peak GPU memory: torch's peak allocated during the run."
+           if cuda else "Peak RSS: this process's VmHWM during the run (reset before it), which includes "
+           "what earlier runs left resident; the + figure is the growth over the RSS at the run's start."),
+        "",
+        f"Single-task steps per task: {', '.join(f'{t} {n}' for t, n in report['single_task_steps'].items())} "
+        f"(sampling probabilities {', '.join(f'{t} {p:.3f}' for t, p in report['probabilities'].items())}; "
+        f"train rows seen by the joint run {', '.join(f'{t} {n:,}' for t, n in report['train_sizes'].items())}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def environment() -> dict[str, Any]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": cuda,
+        "device": torch.cuda.get_device_name(0) if cuda else f"CPU, {os.cpu_count()} cores ({platform.processor() or platform.machine()})",
+        "threads": torch.get_num_threads(),
+    }
+
+
+HELP_EPILOG = """\
+profiles:
+  smoke  tiny random encoder (examples/configs/smoke.yaml: 256 train rows per task, capped val/test,
+         19 ranking negatives), 8 steps, 1 seed. Checks this script end to end in about 2 minutes on a
+         quiet 2-core CPU; its numbers mean nothing.
+  cpu    the default run (all-MiniLM-L6-v2, max_length 128, batch 32, bf16) with its train caps
+         (sales and recommend: 20,000 random train rows each; price_bin and user_profile in full),
+         cut from 1000 to 100 steps of 32 examples with a single validation at the end (no early
+         stopping); single-task models get their share of those steps. Val and test are NOT
+         subsampled (TASKS.md's splits, 99 ranking negatives).
+         Estimated wall time on this 2-core CPU (AMD EPYC, avx512_bf16) when idle: ~1.5 h
+         (range 1.0-1.9 h) for 3 seeds x (8 joint variants + 4 single-task models) = 36 runs;
+         baselines and data add ~1 min. Per seed: 9 joint-run equivalents (the four single-task
+         models together cost about one joint run) x (100 steps x 0.8-1.8 s + 3 evaluations x
+         15-20 s + ~15 s set-up).
+         Timing probe (one 50-step cpu-profile joint run): 6.4 min wall on the shared machine
+         (load average ~5: the probe got 0.66 of a core on average; 255 s CPU time, which threads
+         spinning on busy cores inflate) -> at most ~3 min idle, i.e. <= ~1.8 s per step and ~20 s
+         per evaluation (3 per run: the validation, the final val, test). The default config's
+         own figure (1000 steps in ~15 min on 2 cores) puts a step at ~0.8 s: the low end.
+         A busy machine is slower; --max-steps S rescales (each step adds 20-50 s: 27 joint-run equivalents).
+  full   the default run as shipped (1000 steps, validation every 250, early stopping), 3 seeds;
+         meant for a GPU.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Quality of the multi-task model vs baselines and single-task models (test split).",
+        epilog=HELP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=list(PROFILES), default="smoke")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the profile's)")
+    parser.add_argument("--variants", default=",".join(v.name for v in VARIANTS),
+                        help="comma-separated joint variants (default: all): " + ", ".join(v.name for v in VARIANTS))
+    parser.add_argument("--no-single-task", action="store_true", help="skip the single-task models (no Δ_MTL)")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the baselines")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="joint steps S (one validation at the end); single-task steps follow the budget rule")
+    parser.add_argument("--work-dir", type=Path, default=None, help="run folders (default benchmarks/runs/quality-<profile>)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="results stem, writes STEM.md and STEM.json (default benchmarks/results/quality[_smoke])")
+    parser.add_argument("--resume", action="store_true", help="reuse finished runs whose config is unchanged")
+    args = parser.parse_args(argv)
+
+    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
+    from shopmtl.registry.manager import load_plugins
+
+    profile = PROFILES[args.profile]
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    known = {v.name: v for v in VARIANTS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    variants = [known[n] for n in names]
+    n_seeds = args.seeds or profile.seeds
+    work = (args.work_dir or REPO / "benchmarks" / "runs" / f"quality-{args.profile}").resolve()
+    output = args.output or RESULTS / profile.output
+    timer = PhaseTimer()
+    plugins = load_plugins([*BUILTIN_PLUGINS, ("quality_timer", timer._hooks())], only=[])
+    started = time.perf_counter()
+
+    print(f"quality benchmark, profile {args.profile}: {profile.description}", flush=True)
+    sizes, data = train_sizes(profile, args, plugins)
+    baselines = {} if args.no_baselines else run_baselines(profile, args, plugins, data)
+    del data
+
+    runs: dict[tuple[str, str, int], dict[str, Any]] = {}
+    seeds: list[int] = []
+    plan = None
+    for k in range(n_seeds):
+        plan = make_plan(profile, args, k, variants, sizes, plugins, work)
+        configs = [*plan.joint.values(), *plan.single.values()]
+        if not configs:
+            parser.error("nothing to train: choose --variants, or drop --no-single-task")
+        seeds.append(configs[0].seed)
+        jobs = [("single", task, config) for task, config in plan.single.items()]
+        jobs += [("joint", name, config) for name, config in plan.joint.items()]
+        for kind, name, config in jobs:
+            run_dir = config.resolved_output_dir()
+            print(f"[seed {config.seed}] {kind} {name}: {config.training.max_steps} steps "
+                  f"-> {run_dir}", flush=True)
+            result = run_one(config, plugins, timer, run_dir, args.resume)
+            runs[(kind, name, config.seed)] = result
+            summary = " | ".join(f"{t} {PRIMARY[t]}={result['metrics'][t]['test'].get(PRIMARY[t]):.4f}"
+                                 for t in TASKS if t in result["metrics"])
+            print(f"    {result['wall_s']:.0f}s | {summary}", flush=True)
+
+    assert plan is not None
+    rule = ("the single-task model of task t trains round(p_t × S) steps of the same batch size "
+            f"(S = {base_config(profile, args, 0).training.max_steps} joint steps, p_t = the joint run's "
+            "sampling probability of t), so it sees as many examples of t as the joint run; validations scale alike.")
+    report = {
+        "profile": args.profile,
+        "profile_description": profile.description,
+        "overrides": list(profile.overrides) + ([f"training.max_steps={args.max_steps}"] if args.max_steps else []),
+        "seeds": seeds,
+        "variants": {v.name: {"label": v.label, "overrides": list(v.overrides), "accumulation": v.accumulation}
+                     for v in variants},
+        "single_task_rule": rule,
+        "single_task_steps": plan.single_steps,
+        "probabilities": plan.probabilities,
+        "train_sizes": sizes,
+        "primary_metrics": PRIMARY,
+        "baselines": baselines,
+        "table": aggregate(baselines, runs, variants, seeds),
+        "runs": [{"kind": kind, "name": name, "seed": seed, **{k: v for k, v in r.items() if k != "config"}}
+                 for (kind, name, seed), r in runs.items()],
+        "environment": environment(),
+        "generated": _dt.datetime.now().isoformat(timespec="seconds"),
+        "total_wall_s": time.perf_counter() - started,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    text = markdown(report)
+    output.with_suffix(".md").write_text(text)
+    print()
+    print(text)
+    print(f"wrote {output.with_suffix('.md')} and {output.with_suffix('.json')} "
+          f"({report['total_wall_s'] / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,840 @@
+#!/usr/bin/env python
+"""Throughput of shopmtl's joint training against a plain loop, four HF Trainer runs and the hardware.
+
+Run from the repository root (the shopmtl virtualenv active)::
+
+    python benchmarks/throughput.py                       # the full run, about 10 minutes on 2 CPU cores
+    python benchmarks/throughput.py --quick               # a 1-2 minute sanity run (tiny sizes)
+    python benchmarks/throughput.py --json benchmarks/results/throughput.json
+
+Every measured variant runs in its own subprocess (fresh memory, so its peak RSS -- VmHWM
+of ``/proc/self/status`` -- is its own), launched from this parent one after the other;
+the parent prints the table of ratios. All variants see the same data: the four built-in
+tasks' train frames, subsampled to ``--examples-per-task`` rows each by the run's seed, the
+same sequence-length cap and batch size. One *sample* is one training example of a task,
+whatever the path.
+
+Variants
+  shopmtl         ``shopmtl.core.trainer.train`` of the four tasks jointly (the default config plus
+                  overrides; evaluation only at the last step, on a few rows).
+  plain           the same model (``build_encoder``/``build_model``) and the very same batches
+                  (precomputed with shopmtl's sampler and ``make_batch``) in a hand-written
+                  accelerate loop: forward, backward, clip, AdamW, schedule -- nothing else.
+  trainer-fixed   four ``transformers.Trainer`` fine-tunes, one subprocess per task, each padding to
+                  ``max_length`` (the usual recipe), fp32.
+  trainer-best    the same four with their best settings: dynamic padding and bf16.
+  matmul          the peak of a large square matmul in bf16 and fp32 on this machine.
+  predict         rows/s of ``predict_frame`` (what ``shopmtl predict`` runs) per task against a bare
+                  encoder forward pass (tokenize, pad per batch, bf16 forward, mean-pool) over the
+                  same rows; plus the ``shopmtl predict`` command end to end.
+  scale           shopmtl's joint training at 1x, 4x and 16x the rows (one epoch each, so the steps
+                  grow with the rows): wall time, loop time and peak RSS.
+
+Equal work: the joint run takes ``--steps`` steps of ``--batch-size`` (default: one epoch of
+the four tasks, ``4 * examples / batch``); the task drawn at each step is replayed here from
+shopmtl's sampler, and each Trainer run gets exactly as many steps of the same batch size as
+its task got in the joint run, so every variant trains on the same number of samples.
+
+Times. ``loop`` is the steady training-loop time: each variant timestamps the end of every
+forward pass (shopmtl through a loss-weighting plugin, the plain loop inline, the Trainer
+runs inside the model's forward); ``loop = (last - first) * steps / (steps - 1)``, so it
+leaves out the first step's one-off costs and measures all variants at the same phase.
+``wall`` is the subprocess's whole life as the parent sees it (interpreter start, imports,
+data, tokenization, model loading, training, and for shopmtl the final evaluation, baselines
+and checkpoints it always does). The four Trainer runs' loops and walls are summed.
+
+FLOP/s. Training FLOPs = 6 x non-embedding encoder parameters x tokens (the usual 6N
+estimate; attention's own FLOPs, ~5 % at 128 tokens, and the tiny heads are left out), with
+tokens counted as the encoder sees them: the padded ``input_ids`` of every step. The peak is
+the best of a few 4096x4096 matmuls in the same dtype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TASKS: tuple[str, ...] = ("sales", "price_bin", "user_profile", "recommend")
+REPO = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------- helpers (both sides)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set (VmHWM), MiB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def loop_seconds(stamps: list[float]) -> float:
+    """Steady loop time from per-step forward-end timestamps: (last - first) * n / (n - 1)."""
+    if len(stamps) < 2:
+        return float("nan")
+    return (stamps[-1] - stamps[0]) * len(stamps) / (len(stamps) - 1)
+
+
+def shopmtl_overrides(plan: dict[str, Any], examples: int, steps: int, output_dir: str, timed: bool) -> list[str]:
+    """The default config's overrides for a benchmark run of ``examples`` rows per task."""
+    overrides = [f"output_dir={output_dir}", f"seed={plan['seed']}", f"encoder.max_length={plan['max_length']}",
+                 f"training.batch_size={plan['batch_size']}", f"training.max_steps={steps}",
+                 f"training.eval_every={steps}", f"training.log_every={steps}",
+                 f"training.mixed_precision={plan['precision']}",
+                 # Throughput, not quality: evaluate once, at the end, on a few rows (the run
+                 # cannot skip its final evaluation); 1 ranking negative keeps recommend's
+                 # ranking frame (scored in full, whatever max_eval_examples says) small.
+                 "tasks.recommend.settings.ranking_negatives=1"]
+    for task in TASKS:
+        overrides += [f"tasks.{task}.max_train_examples={examples}", f"tasks.{task}.max_eval_examples={plan['eval_examples']}"]
+    if timed:
+        overrides.append("training.loss_weighting=bench_timed_static")
+    return overrides
+
+
+# --------------------------------------------------------------------------- workers (subprocesses)
+
+
+def _task_frames(plan: dict[str, Any], examples: int):
+    """The train frames every variant trains on: the plugins' datasets, subsampled as shopmtl does."""
+    from shopmtl.core.config import load_config
+    from shopmtl.core.prepare import build_task_data, subsample
+    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
+    from shopmtl.registry.manager import load_plugins
+
+    config = load_config(None, shopmtl_overrides(plan, examples, 1, "/nonexistent", timed=False))
+    plugins = load_plugins(BUILTIN_PLUGINS)
+    return config, plugins
+
+
+class _BenchTimer:
+    """A plugin that timestamps the run: run start, every training forward, evaluations.
+
+    Every training micro-batch calls the loss weighting once, right after the forward
+    pass and the loss, so a weighting that records the time and multiplies by the static
+    weight is a per-step hook (evaluation never calls it).
+    """
+
+    def __init__(self) -> None:
+        self.run_start: float | None = None
+        self.evaluations: list[tuple[str, int, float]] = []
+        self.stamps: list[float] = []
+        self.tasks: list[str] = []
+
+    def make_plugin(self):
+        import torch
+        from torch import nn
+
+        from shopmtl import hookimpl
+
+        timer = self
+
+        class TimedStatic(nn.Module):
+            def __init__(self, tasks, weights, options) -> None:
+                super().__init__()
+                self.weights = {t: float(weights.get(t, 1.0)) for t in tasks}
+
+            def forward(self, task: str, loss: torch.Tensor) -> torch.Tensor:
+                timer.stamps.append(time.perf_counter())
+                timer.tasks.append(task)
+                return loss * self.weights[task]
+
+        class Plugin:
+            @hookimpl
+            def register_loss_weightings(self, register):
+                register("bench_timed_static", TimedStatic)
+
+            @hookimpl
+            def on_run_start(self, run):
+                timer.run_start = time.perf_counter()
+
+            @hookimpl
+            def on_evaluation(self, run, step, split, metrics):
+                timer.evaluations.append((split, step, time.perf_counter()))
+
+        return Plugin()
+
+
+def worker_shopmtl(plan: dict[str, Any], examples: int, steps: int, output_dir: str) -> dict[str, Any]:
+    """Variant 1: shopmtl's joint training through its public API."""
+    started = time.perf_counter()
+    import torch
+
+    from shopmtl.core.config import load_config
+    from shopmtl.core.trainer import train
+    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
+    from shopmtl.registry.manager import load_plugins
+
+    torch.set_num_threads(plan["threads"])
+    imported = time.perf_counter()
+    timer = _BenchTimer()
+    plugins = load_plugins([*BUILTIN_PLUGINS, ("bench_timer", timer.make_plugin())], strict=True)
+    config = load_config(None, shopmtl_overrides(plan, examples, steps, output_dir, timed=True))
+    result = train(config, plugins, overwrite=True, progress=False)
+    finished = time.perf_counter()
+    val = [t for split, step, t in timer.evaluations if split == "val"]
+    return {
+        "steps": result.steps,
+        "samples": result.steps * plan["batch_size"],
+        "task_sequence": timer.tasks,
+        "loop_s": loop_seconds(timer.stamps),
+        "imports_s": imported - started,
+        "setup_s": (timer.run_start or finished) - imported,  # data, tokenization, model
+        "after_loop_s": finished - timer.stamps[-1],  # last backward, evaluation, baselines, checkpoints
+        # what follows the loop: evaluations, baselines, checkpoints (less one mean step: the last backward)
+        "final_eval_s": finished - timer.stamps[-1] - loop_seconds(timer.stamps) / max(1, len(timer.stamps)),
+        "first_eval_at_s": (val[0] - timer.stamps[-1]) if val else None,
+        "train_call_s": finished - imported,
+        "output_dir": output_dir,
+    }
+
+
+def _plain_batches(plan: dict[str, Any], examples: int, steps: int):
+    """shopmtl's prepared tasks and the exact micro-batches its trainer draws (same sampler, seed)."""
+    from shopmtl.core.batching import make_batch
+    from shopmtl.core.encoder import load_tokenizer
+    from shopmtl.core.prepare import prepare_task, select_tasks
+    from shopmtl.core.sampler import TaskSampler, task_probabilities
+    from shopmtl.core.textbank import TextBank
+
+    config, plugins = _task_frames(plan, examples)
+    specs = select_tasks(config.tasks or plugins.tasks, plugins.tasks)
+    bank = TextBank(load_tokenizer(config.encoder.name), config.encoder.max_length)
+    tasks = {name: prepare_task(spec, config, bank) for name, spec in specs.items()}
+    sizes = {n: len(t.rows["train"]) for n, t in tasks.items()}
+    sampler = TaskSampler(sizes, task_probabilities(sizes, config.sampler, plugins.samplers), config.training.batch_size,
+                          config.seed, groups={n: (t.rows["train"].text_ids, t.config.group_rows)
+                                                for n, t in tasks.items() if t.config.group_rows})
+    batches = []
+    for _ in range(steps):
+        name, index = sampler.next()
+        batches.append((name, make_batch(tasks[name].rows["train"], index, bank)))
+    return config, specs, tasks, batches
+
+
+def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, Any]:
+    """Variant 2: the same model and batches in a hand-written accelerate loop, nothing else."""
+    import torch
+    from accelerate import Accelerator
+
+    from shopmtl.core.encoder import build_encoder
+    from shopmtl.core.model import build_model
+    from shopmtl.registry.blocks import DEFAULT_LOSSES
+
+    torch.set_num_threads(plan["threads"])
+    config, specs, tasks, batches = _plain_batches(plan, examples, steps)
+    torch.manual_seed(config.seed)
+    encoder = build_encoder(config.encoder)
+    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size) for n, t in tasks.items()})
+    training = config.training
+    groups = {(part, d): {"params": [], "lr": lr, "weight_decay": training.weight_decay if d else 0.0}
+              for part, lr in (("encoder", training.learning_rate), ("heads", training.head_learning_rate))
+              for d in (True, False)}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            part = "encoder" if name.startswith("encoder.") else "heads"
+            groups[(part, param.ndim >= 2 and "norm" not in name.lower())]["params"].append(param)
+    optimizer = torch.optim.AdamW([g for g in groups.values() if g["params"]])
+    warmup = max(1, int(steps * training.warmup_ratio))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+    accelerator = Accelerator(cpu=True, mixed_precision=config.training.mixed_precision)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    losses = {name: DEFAULT_LOSSES[spec.kind] for name, spec in specs.items()}
+    padded = [int(b["input_ids"].numel()) for _, b in batches]
+    real = [int(b["attention_mask"].sum()) for _, b in batches]
+    texts = [int(b["input_ids"].shape[0]) for _, b in batches]
+    stamps: list[float] = []
+    model.train()
+    for name, batch in batches:
+        _, loss, _ = model(name, batch, losses[name])
+        stamps.append(time.perf_counter())
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    backbone = accelerator.unwrap_model(model).encoder.backbone
+    non_embedding = sum(p.numel() for n, p in backbone.named_parameters()
+                        if not n.startswith(("embeddings.", "pooler.")))
+    return {
+        "steps": len(batches),
+        "samples": len(batches) * training.batch_size,
+        "task_sequence": [name for name, _ in batches],
+        "loop_s": loop_seconds(stamps),
+        "padded_tokens": padded,
+        "real_tokens": real,
+        "texts_encoded": texts,
+        "non_embedding_params": non_embedding,
+    }
+
+
+def _numeric_features(spec, train, frame):
+    """Standardised numerics (missing -> 0, plus a missing flag) and categorical indices, fitted on train."""
+    import numpy as np
+    import pandas as pd
+
+    numeric = np.zeros((len(frame), len(spec.numeric)), dtype=np.float32)
+    missing = np.zeros_like(numeric)
+    for j, column in enumerate(spec.numeric):
+        fit = pd.to_numeric(train[column], errors="coerce").astype(float)
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+        std = float(fit.std()) if fit.notna().sum() > 1 else 1.0
+        numeric[:, j] = np.where(np.isnan(values), 0.0, (values - float(fit.mean())) / (std or 1.0))
+        missing[:, j] = np.isnan(values)
+    vocabularies = [{v: k + 1 for k, v in enumerate(sorted(train[c].dropna().astype(str).unique()))}
+                    for c in spec.categorical]
+    categorical = np.array([[vocab.get(str(v), 0) for v in frame[c]] for c, vocab in zip(spec.categorical, vocabularies)],
+                           dtype=np.int64).T.reshape(len(frame), len(spec.categorical))
+    return numeric, missing, categorical, [len(v) + 1 for v in vocabularies]
+
+
+def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, fixed: bool, bf16: bool,
+                   output_dir: str) -> dict[str, Any]:
+    """Variant 3: one HF ``Trainer`` fine-tune of one task, the usual way (or with its best settings)."""
+    started = time.perf_counter()
+    import numpy as np
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+    from transformers import AutoModel, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
+
+    from shopmtl.core.encoder import resolve_encoder_path
+    from shopmtl.core.prepare import build_task_data, subsample
+
+    torch.set_num_threads(plan["threads"])
+    config, plugins = _task_frames(plan, examples)
+    spec = plugins.tasks[task]
+    train = subsample(build_task_data(spec, config), config.tasks[task], config.seed)["train"]
+    path = resolve_encoder_path(config.encoder.name)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    max_length = plan["max_length"]
+    padding = "max_length" if fixed else False
+    texts = train[spec.text].fillna("").astype(str).tolist()
+    if spec.text_pair:  # the usual cross-encoder input: [CLS] history [SEP] description [SEP]
+        pairs = train[spec.text_pair].fillna("").astype(str).tolist()
+        encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length, padding=padding)
+    else:
+        encoded = tokenizer(texts, truncation=True, max_length=max_length, padding=padding)
+    numeric, missing, categorical, cardinalities = _numeric_features(spec, train, train)
+    labels = train[list(spec.labels)].to_numpy(dtype=np.float32)
+    rows = [{"input_ids": encoded["input_ids"][i], "token_type_ids": encoded["token_type_ids"][i],
+             "attention_mask": encoded["attention_mask"][i],
+             "numeric": numeric[i], "numeric_missing": missing[i], "categorical": categorical[i], "labels": labels[i]}
+            for i in range(len(train))]
+    seen: dict[str, int] = {"padded": 0, "real": 0, "batches": 0}
+    pad_id = tokenizer.pad_token_id or 0
+
+    def collate(features):
+        width = max_length if fixed else max(len(f["input_ids"]) for f in features)
+        ids = torch.full((len(features), width), pad_id, dtype=torch.long)
+        types = torch.zeros_like(ids)
+        mask = torch.zeros_like(ids)
+        for k, f in enumerate(features):
+            n = len(f["input_ids"])
+            ids[k, :n] = torch.tensor(f["input_ids"])
+            types[k, :n] = torch.tensor(f["token_type_ids"])
+            mask[k, :n] = torch.tensor(f["attention_mask"])
+        seen["padded"] += ids.numel()
+        seen["real"] += int(mask.sum())
+        seen["batches"] += 1
+        stack = lambda key, dtype: torch.from_numpy(np.stack([f[key] for f in features])).to(dtype)  # noqa: E731
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
+                "numeric": stack("numeric", torch.float32), "numeric_missing": stack("numeric_missing", torch.float32),
+                "categorical": stack("categorical", torch.long), "labels": stack("labels", torch.float32)}
+
+    stamps: list[float] = []
+
+    class TaskModel(nn.Module):
+        """Encoder, mean pooling, the same MLP head as shopmtl's default, the kind's loss."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = AutoModel.from_pretrained(path)
+            hidden = self.encoder.config.hidden_size
+            self.embeddings = nn.ModuleList(nn.Embedding(c, min(16, max(2, c))) for c in cardinalities)
+            width = hidden + 2 * len(spec.numeric) + sum(e.embedding_dim for e in self.embeddings)
+            self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(width, 256), nn.GELU(), nn.Dropout(0.1),
+                                      nn.Linear(256, spec.n_outputs))
+
+        def forward(self, input_ids, attention_mask, token_type_ids, numeric, numeric_missing, categorical, labels=None):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+            m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1).float() / m.sum(1).float().clamp(min=1.0)
+            parts = [pooled, numeric, numeric_missing] + [e(categorical[:, i]) for i, e in enumerate(self.embeddings)]
+            logits = self.head(torch.cat([p.to(pooled.dtype) for p in parts], dim=-1))
+            loss = None
+            if labels is not None:
+                present = ~torch.isnan(labels)
+                if spec.kind == "multiclass":
+                    loss = F.cross_entropy(logits.float(), labels.reshape(-1).long())
+                elif spec.kind == "regression":
+                    loss = F.mse_loss(logits.float().reshape(labels.shape)[present], labels[present])
+                else:
+                    loss = F.binary_cross_entropy_with_logits(logits.float().reshape(labels.shape)[present], labels[present])
+                if self.training:
+                    stamps.append(time.perf_counter())
+            return {"loss": loss, "logits": logits}
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            seen["train_begin"] = time.perf_counter()
+
+        def on_train_end(self, args, state, control, **kwargs):
+            seen["train_end"] = time.perf_counter()
+
+    torch.manual_seed(config.seed)
+    model = TaskModel()
+    args = TrainingArguments(
+        output_dir=output_dir, per_device_train_batch_size=plan["batch_size"], max_steps=steps,
+        learning_rate=config.training.learning_rate, weight_decay=config.training.weight_decay,
+        warmup_steps=config.training.warmup_ratio, max_grad_norm=config.training.max_grad_norm,
+        bf16=bf16, use_cpu=True, report_to=[], save_strategy="no", eval_strategy="no", logging_strategy="no",
+        remove_unused_columns=False, disable_tqdm=True, dataloader_pin_memory=False, seed=config.seed,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate, callbacks=[Clock()])
+    ready = time.perf_counter()
+    trainer.train()
+    finished = time.perf_counter()
+    steps_done = trainer.state.global_step
+    per_batch_padded = seen["padded"] / max(1, seen["batches"])
+    per_batch_real = seen["real"] / max(1, seen["batches"])
+    return {
+        "task": task,
+        "steps": steps_done,
+        "samples": steps_done * plan["batch_size"],
+        # one step gives no interval: fall back to the whole train() call (first-step costs included)
+        "loop_s": loop_seconds(stamps) if len(stamps) > 1 else seen["train_end"] - seen["train_begin"],
+        "train_call_s": finished - ready,
+        "setup_s": ready - started,
+        "padded_tokens_total": per_batch_padded * steps_done,
+        "real_tokens_total": per_batch_real * steps_done,
+        "optimizer": type(trainer.optimizer.optimizer if hasattr(trainer.optimizer, "optimizer") else trainer.optimizer).__name__,
+    }
+
+
+def worker_matmul(plan: dict[str, Any]) -> dict[str, Any]:
+    """Variant 4's denominator: the best of a few large square matmuls per dtype, FLOP/s."""
+    import torch
+
+    torch.set_num_threads(plan["threads"])
+    out = {}
+    n = plan["matmul_size"]
+    for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        torch.mm(a, b)
+        best = math.inf
+        for _ in range(plan["matmul_repeats"]):
+            t = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - t)
+        out[name] = 2 * n**3 / best
+    return {"peak_flops": out, "size": n}
+
+
+def worker_predict(plan: dict[str, Any], run_dir: str, rows: int, inputs_dir: str) -> dict[str, Any]:
+    """Variant 5: ``predict_frame`` per task against a bare encoder forward over the same rows."""
+    import numpy as np
+    import torch
+    from transformers import AutoTokenizer
+
+    from shopmtl.core.predict import load_run, predict_frame
+    from shopmtl.core.prepare import build_task_data
+    from shopmtl.core.textbank import TextBank
+    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
+    from shopmtl.registry.manager import load_plugins
+
+    torch.set_num_threads(plan["threads"])
+    plugins = load_plugins(BUILTIN_PLUGINS)
+    run = load_run(run_dir, plugins.tasks)
+    tokenizer = AutoTokenizer.from_pretrained(Path(run_dir) / "model" / "backbone")
+    encoder = run.model.encoder.backbone  # the run's own trained backbone, bare: no pooling module, no heads
+    batch_size = run.config.training.eval_batch_size
+    max_length = run.config.encoder.max_length
+    dtype = torch.bfloat16 if run.config.training.mixed_precision == "bf16" else torch.float32
+
+    def bare(texts: list[str]) -> None:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            for start in range(0, len(texts), batch_size):
+                tok = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=max_length,
+                                return_tensors="pt")
+                hidden = encoder(**tok).last_hidden_state
+                mask = tok["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                _ = ((hidden * mask).sum(1).float() / mask.sum(1).float().clamp(min=1.0)).numpy()
+
+    results = {}
+    for task in TASKS:
+        spec = plugins.tasks[task]
+        test = build_task_data(spec, run.config)["test"]
+        frame = test.sample(n=min(rows, len(test)), random_state=0).reset_index(drop=True)
+        frame = frame.drop(columns=[c for c in spec.labels if c in frame.columns])
+        frame.to_parquet(Path(inputs_dir) / f"{task}.parquet")
+        texts = frame[spec.text].fillna("").astype(str).tolist()
+        if spec.text_pair:
+            texts += frame[spec.text_pair].fillna("").astype(str).tolist()
+        # warm both paths up once (oneDNN kernels), then time them interleaved, best of `repeats`
+        run.bank = TextBank(run.bank.tokenizer, max_length)
+        predict_frame(run, task, frame.head(8))
+        bare(texts[:8])
+        shop, plain = math.inf, math.inf
+        for _ in range(plan["predict_repeats"]):
+            run.bank = TextBank(run.bank.tokenizer, max_length)  # a fresh bank: nothing tokenized yet
+            t = time.perf_counter()
+            predict_frame(run, task, frame)
+            shop = min(shop, time.perf_counter() - t)
+            t = time.perf_counter()
+            bare(texts)
+            plain = min(plain, time.perf_counter() - t)
+        ids = run.bank.ids_for(texts)
+        results[task] = {"rows": len(frame), "texts": len(texts), "distinct_texts": int(len(np.unique(ids))),
+                         "shopmtl_s": shop, "bare_s": plain}
+    return {"tasks": results}
+
+
+def worker_trainers(plan: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``--quick`` only: several Trainer fine-tunes in one process, one after the other."""
+    out = []
+    for params in runs:
+        started = time.perf_counter()
+        result = worker_trainer(plan, **params)
+        out.append({**result, "wall_s": time.perf_counter() - started})
+    return {"per_task": out}
+
+
+def worker_main(argv: list[str]) -> None:
+    """``throughput.py --worker NAME SPEC.json OUT.json``: run one variant, write its result."""
+    name, spec_path, out_path = argv
+    spec = json.loads(Path(spec_path).read_text())
+    plan, params = spec["plan"], spec["params"]
+    fn = {"shopmtl": worker_shopmtl, "plain": worker_plain, "trainer": worker_trainer, "trainers": worker_trainers, "matmul": worker_matmul,
+          "predict": worker_predict}[name]
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    result = fn(plan, **params)
+    result["peak_rss_mib"] = peak_rss_mib()
+    Path(out_path).write_text(json.dumps(result))
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def launch(name: str, plan: dict[str, Any], params: dict[str, Any], workdir: Path, log: Path) -> dict[str, Any]:
+    """Run one worker subprocess; its result plus the parent's view: wall time and load averages."""
+    tag = f"{name}-{len(list(workdir.glob('*.spec.json')))}"
+    spec_path, out_path = workdir / f"{tag}.spec.json", workdir / f"{tag}.out.json"
+    spec_path.write_text(json.dumps({"plan": plan, "params": params}))
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    with open(log, "a", encoding="utf-8") as sink:
+        sink.write(f"\n===== {tag} {params}\n")
+        sink.flush()
+        code = subprocess.call([sys.executable, __file__, "--worker", name, str(spec_path), str(out_path)],
+                               stdout=sink, stderr=sink, cwd=REPO, env={**os.environ, "TQDM_DISABLE": "1"})
+    wall = time.perf_counter() - started
+    if code != 0 or not out_path.is_file():
+        raise SystemExit(f"worker {tag} failed (exit {code}); see {log}")
+    result = json.loads(out_path.read_text())
+    result.update(wall_s=wall, load_before=load_before, load_after=os.getloadavg()[0])
+    return result
+
+
+def schedule(plan: dict[str, Any], examples: int, steps: int) -> list[str]:
+    """The task of each joint step, replayed from shopmtl's sampler (sizes = the subsampled train rows)."""
+    from shopmtl.core.config import load_config
+    from shopmtl.core.sampler import TaskSampler, task_probabilities
+
+    config = load_config(None, shopmtl_overrides(plan, examples, steps, "/nonexistent", timed=False))
+    sizes = {t: min(examples, plan["train_rows"][t]) for t in TASKS}
+    sampler = TaskSampler(sizes, task_probabilities(sizes, config.sampler), config.training.batch_size, config.seed)
+    return [sampler.next()[0] for _ in range(steps)]
+
+
+def train_rows() -> dict[str, int]:
+    """Train rows of each task before subsampling (cheap: read from a cache file after the first call)."""
+    cache = Path(tempfile.gettempdir()) / "shopmtl_bench_train_rows.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    from shopmtl.core.config import load_config
+    from shopmtl.core.prepare import build_task_data
+    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
+    from shopmtl.registry.manager import load_plugins
+
+    config = load_config(None, ["tasks.recommend.settings.ranking_negatives=1"])
+    plugins = load_plugins(BUILTIN_PLUGINS)
+    rows = {t: len(build_task_data(plugins.tasks[t], config)["train"]) for t in TASKS}
+    cache.write_text(json.dumps(rows))
+    return rows
+
+
+def machine() -> dict[str, Any]:
+    import torch
+    import transformers
+
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+    mem = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    return {"cpu": model, "nproc": os.cpu_count(), "ram_gib": round(mem / 1024**2, 1),
+            "isa": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
+            "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
+            "torch_threads": torch.get_num_threads()}
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b and not math.isnan(b) else float("nan")
+
+
+def report(results: dict[str, Any]) -> str:
+    """The printed table of variants and ratios."""
+    plan, r = results["plan"], results["runs"]
+    lines = []
+    fmt = "{:<30} {:>8} {:>8} {:>10} {:>8} {:>13} {:>9}"
+    lines.append(f"shopmtl throughput | {plan['examples_per_task']} examples/task, batch {plan['batch_size']}, "
+                 f"{plan['steps']} steps ({plan['samples']} samples), max_length {plan['max_length']}, "
+                 f"{plan['threads']} torch threads | {results['machine']['cpu']}, {results['machine']['nproc']} cores")
+    lines.append("")
+    lines.append(fmt.format("variant", "samples", "loop s", "samples/s", "wall s", "wall-eval s", "peak MiB"))
+    order = [("shopmtl", "1 shopmtl joint (bf16)"), ("plain", "2 plain accelerate loop"),
+             ("trainer-fixed", "3a 4x Trainer, pad 128, fp32"), ("trainer-best", "3b 4x Trainer, dynamic, bf16")]
+    for key, label in order:
+        if key in r:
+            v = r[key]
+            lines.append(fmt.format(label, v["samples"], f"{v['loop_s']:.1f}", f"{v['samples'] / v['loop_s']:.1f}",
+                                    f"{v['wall_s']:.1f}", f"{v['wall_s'] - v.get('final_eval_s', 0.0):.1f}",
+                                    f"{v['peak_rss_mib']:.0f}"))
+    for key in ("trainer-fixed", "trainer-best"):
+        if key in r:
+            lines.append(f"   {key} per task (steps, loop s, wall s): " + ", ".join(
+                f"{t['task']} {t['steps']}/{t['loop_s']:.1f}/{t['wall_s']:.1f}" for t in r[key]["per_task"]))
+    lines.append("")
+    d = results["derived"]
+    target = lambda ok: "MET" if ok else "NOT MET"  # noqa: E731
+    lines.append("ratios                                                   measured   target")
+    if "overhead" in d:
+        lines.append(f"1/2 shopmtl vs plain loop, samples/s                     {d['overhead']:.3f}x    >= 0.95x  {target(d['overhead'] >= 0.95)}")
+    for key, label in (("trainer-fixed", "fixed-padding fp32"), ("trainer-best", "best-settings bf16")):
+        if f"wall_vs_{key}" in d:
+            goal = 1 / 3 if key == "trainer-fixed" else 1.0
+            lines.append(f"1/3 joint vs 4x Trainer {label:<19} wall {d[f'wall_vs_{key}']:.3f}    "
+                         f"{'<= 0.333' if goal < 1 else '<  1.000'}   {target(d[f'wall_vs_{key}'] <= goal)}")
+            for kind in ("wall_noeval", "loop"):
+                label2 = {"wall_noeval": "wall-eval", "loop": "loop"}[kind]
+                lines.append(f"{'':>46}{label2:>9} {d[f'{kind}_vs_{key}']:.3f}    "
+                             f"{'<= 0.333' if goal < 1 else '<  1.000'}   {target(d[f'{kind}_vs_{key}'] <= goal)}")
+    if "mfu_bf16" in d:
+        lines.append(f"4   shopmtl training FLOP/s vs bf16 matmul peak          {d['mfu_bf16']:.3f}     >= 0.50   {target(d['mfu_bf16'] >= 0.5)}")
+        lines.append(f"    ({d['achieved_flops'] / 1e9:.1f} GFLOP/s achieved = 6 x {d['non_embedding_params'] / 1e6:.2f}M params x "
+                     f"{d['tokens_per_s']:.0f} padded tokens/s ({d['real_token_share']:.0%} real); peak bf16 "
+                     f"{d['peak_bf16'] / 1e9:.1f}, fp32 {d['peak_fp32'] / 1e9:.1f} GFLOP/s)")
+        for key in ("plain", "trainer-fixed", "trainer-best"):
+            if f"mfu_{key}" in d:
+                lines.append(f"    {key}: {d[f'flops_{key}'] / 1e9:.1f} GFLOP/s = {d[f'mfu_{key}']:.3f} of its dtype's peak")
+    if "predict" in r:
+        lines.append("5   prediction rows/s, predict_frame vs bare encoder (bf16), and `shopmtl predict` end to end:")
+        for task, v in r["predict"]["tasks"].items():
+            cli = r.get("predict_cli", {}).get(task)
+            cli_text = f", CLI {v['rows'] / cli:.0f} rows/s ({cli:.1f} s)" if cli else ""
+            lines.append(f"    {task:<13} {v['rows']:>5} rows ({v['distinct_texts']:>4} distinct of {v['texts']:>5} texts): "
+                         f"shopmtl {v['rows'] / v['shopmtl_s']:>7.0f}  bare {v['rows'] / v['bare_s']:>7.0f}  "
+                         f"ratio {v['bare_s'] / v['shopmtl_s']:>5.2f}x  (>= 0.9x {target(v['bare_s'] / v['shopmtl_s'] >= 0.9)})"
+                         f"{cli_text}")
+    if "scale" in r:
+        lines.append("6   scale: shopmtl joint training, one epoch of N rows per task (steps grow with N)")
+        base = r["scale"][0]
+        for v in r["scale"]:
+            lines.append(f"    {v['factor']:>2}x  {v['examples']:>5} rows/task {v['steps']:>4} steps  wall {v['wall_s']:6.1f} s "
+                         f"(loop {v['loop_s']:6.1f} s, {1000 * v['loop_s'] / v['samples']:.1f} ms/sample, "
+                         f"x{ratio(v['loop_s'] / v['samples'], base['loop_s'] / base['samples']):.2f} of 1x)  "
+                         f"fixed {v['wall_s'] - v['loop_s']:5.1f} s  peak {v['peak_rss_mib']:.0f} MiB")
+    lines.append("")
+    lines.append(f"load average during the runs: {min(results['loads']):.1f} - {max(results['loads']):.1f} "
+                 f"(2 cores; above ~2.5 others' work competes with the benchmark)")
+    return "\n".join(lines)
+
+
+def derive(results: dict[str, Any]) -> dict[str, Any]:
+    r, d = results["runs"], {}
+    if "shopmtl" in r and "plain" in r:
+        d["overhead"] = ratio(r["shopmtl"]["samples"] / r["shopmtl"]["loop_s"], r["plain"]["samples"] / r["plain"]["loop_s"])
+    for key in ("trainer-fixed", "trainer-best"):
+        if "shopmtl" in r and key in r:
+            d[f"wall_vs_{key}"] = ratio(r["shopmtl"]["wall_s"], r[key]["wall_s"])
+            d[f"loop_vs_{key}"] = ratio(r["shopmtl"]["loop_s"], r[key]["loop_s"])
+            d[f"wall_noeval_vs_{key}"] = ratio(r["shopmtl"]["wall_s"] - r["shopmtl"]["final_eval_s"], r[key]["wall_s"])
+    if "matmul" in r and "plain" in r and "shopmtl" in r:
+        p = r["plain"]
+        tokens = sum(p["padded_tokens"][1:])  # the steps the steady loop time covers
+        n = p["non_embedding_params"]
+        steady = r["shopmtl"]["loop_s"] * (len(p["padded_tokens"]) - 1) / len(p["padded_tokens"])
+        d["tokens_per_s"] = tokens / steady
+        d["real_token_share"] = sum(p["real_tokens"][1:]) / tokens
+        d["non_embedding_params"] = n
+        d["achieved_flops"] = 6 * n * d["tokens_per_s"]
+        d["peak_bf16"], d["peak_fp32"] = r["matmul"]["peak_flops"]["bf16"], r["matmul"]["peak_flops"]["fp32"]
+        d["mfu_bf16"] = d["achieved_flops"] / d["peak_bf16"]
+        steady_plain = p["loop_s"] * (len(p["padded_tokens"]) - 1) / len(p["padded_tokens"])
+        d["flops_plain"] = 6 * n * tokens / steady_plain
+        d["mfu_plain"] = d["flops_plain"] / d["peak_bf16"]
+        for key, peak in (("trainer-fixed", "peak_fp32"), ("trainer-best", "peak_bf16")):
+            if key in r:
+                d[f"flops_{key}"] = 6 * n * sum(t["padded_tokens_total"] for t in r[key]["per_task"]) / r[key]["loop_s"]
+                d[f"mfu_{key}"] = d[f"flops_{key}"] / d[peak]
+    return d
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        sys.path.insert(0, str(REPO))
+        worker_main(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples-per-task", type=int, default=256, help="training rows of each task (default 256)")
+    parser.add_argument("--max-length", type=int, default=128, help="token cap per text, and the Trainer's fixed padding")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="joint steps (default: one epoch, 4 * examples / batch); the Trainer runs share them out")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads in every variant (default: all cores)")
+    parser.add_argument("--predict-rows", type=int, default=None, help="test rows per task to predict (default: examples)")
+    parser.add_argument("--scale", default="1,4,16", help="row multipliers of the scale runs ('' to skip)")
+    parser.add_argument("--scale-base", type=int, default=None, help="rows per task at 1x (default: examples / 8)")
+    parser.add_argument("--skip", default="", help="comma-separated variants to leave out (e.g. trainer-fixed,scale)")
+    parser.add_argument("--repeats", type=int, default=1, help="run shopmtl and plain this many times, interleaved; keep the best")
+    parser.add_argument("--quick", action="store_true", help="a 1-2 minute sanity run: tiny sizes, no scale or CLI runs")
+    parser.add_argument("--json", type=Path, help="write every measurement and the table here")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (run dirs, worker logs)")
+    args = parser.parse_args()
+
+    if args.quick:
+        args.examples_per_task, args.batch_size = 32, 8
+        args.steps = args.steps or 8
+        args.scale = ""
+        args.predict_rows = args.predict_rows or 32
+    examples = args.examples_per_task
+    steps = args.steps or max(2, len(TASKS) * examples // args.batch_size)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.quick:
+        skip.add("predict-cli")
+    threads = args.threads or (os.cpu_count() or 1)
+    load = os.getloadavg()[0]
+    if threads > 1 and load > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: load average {load:.1f} on {os.cpu_count()} cores: other processes compete for the cores, and "
+              f"torch's {threads} OpenMP threads stall on each other when one of them is descheduled (10-25x slower "
+              "small kernels measured here); pass --threads 1 for numbers that hold up beside other work", flush=True)
+    plan = {
+        "examples_per_task": examples, "max_length": args.max_length, "batch_size": args.batch_size, "steps": steps,
+        "samples": steps * args.batch_size, "seed": 42, "precision": "bf16", "threads": threads,
+        "eval_examples": 16 if args.quick else 64, "matmul_size": 2048 if args.quick else 4096,
+        "matmul_repeats": 3 if args.quick else 5, "predict_repeats": 1 if args.quick else 2,
+        "train_rows": train_rows(),
+    }
+    seq = schedule(plan, examples, steps)
+    plan["task_steps"] = {t: seq.count(t) for t in TASKS}
+    workdir = Path(tempfile.mkdtemp(prefix="shopmtl-bench-"))
+    log = workdir / "workers.log"
+    results: dict[str, Any] = {"plan": plan, "machine": machine(),
+                               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                               "command": " ".join([Path(sys.executable).name, *sys.argv]), "runs": {}, "loads": []}
+    runs = results["runs"]
+    print(f"scratch folder {workdir} (worker output in {log})", flush=True)
+    print(f"plan: {steps} joint steps of {args.batch_size}; per task {plan['task_steps']}", flush=True)
+    t_all = time.perf_counter()
+
+    def step(label: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+        print(f"  running {label} ...", end="", flush=True)
+        out = launch(name, plan, params, workdir, log)
+        results["loads"] += [out["load_before"], out["load_after"]]
+        print(f" {out['wall_s']:.1f} s (load {out['load_before']:.1f} -> {out['load_after']:.1f})", flush=True)
+        return out
+
+    if "matmul" not in skip:
+        runs["matmul"] = step("matmul peak", "matmul", {})
+    run_dir = str(workdir / "run-shopmtl")
+    for k in range(args.repeats):  # interleaved: shopmtl, plain, shopmtl, plain, ...
+        out = step(f"1 shopmtl (#{k + 1})", "shopmtl", {"examples": examples, "steps": steps,
+                                                        "output_dir": run_dir if k == 0 else str(workdir / f"run-{k}")})
+        if "shopmtl" not in runs or out["loop_s"] < runs["shopmtl"]["loop_s"]:
+            runs["shopmtl"] = {**out, "output_dir": run_dir}
+        if "plain" not in skip:
+            out = step(f"2 plain loop (#{k + 1})", "plain", {"examples": examples, "steps": steps})
+            if "plain" not in runs or out["loop_s"] < runs["plain"]["loop_s"]:
+                runs["plain"] = out
+    if "plain" in runs and runs["plain"]["task_sequence"] != runs["shopmtl"]["task_sequence"]:
+        raise SystemExit("the plain loop did not draw the same tasks as shopmtl's trainer: the comparison is void")
+    if runs["shopmtl"]["task_sequence"] != seq:
+        raise SystemExit("shopmtl drew other tasks than the replayed schedule: the Trainer runs would not match")
+    for key, fixed, bf16 in (("trainer-fixed", True, False), ("trainer-best", False, True)):
+        if key in skip:
+            continue
+        params = [{"examples": examples, "task": task, "steps": plan["task_steps"][task], "fixed": fixed, "bf16": bf16,
+                   "output_dir": str(workdir / f"{key}-{task}")} for task in TASKS if plan["task_steps"][task]]
+        if args.quick:  # one process for the four runs: less start-up, walls measured inside it
+            out = step(f"3 {key} (4 tasks, one process)", "trainers", {"runs": params})
+            per_task = [{**t, "peak_rss_mib": out["peak_rss_mib"]} for t in out["per_task"]]
+        else:  # the usual way: one script, one process per task
+            per_task = [step(f"3 {key} {p['task']}", "trainer", p) for p in params]
+        runs[key] = {"per_task": per_task, "samples": sum(t["samples"] for t in per_task),
+                     "loop_s": sum(t["loop_s"] for t in per_task), "wall_s": sum(t["wall_s"] for t in per_task),
+                     "peak_rss_mib": max(t["peak_rss_mib"] for t in per_task)}
+    if "predict" not in skip:
+        inputs = workdir / "predict-inputs"
+        inputs.mkdir()
+        runs["predict"] = step("5 predict", "predict", {"run_dir": run_dir, "rows": args.predict_rows or examples,
+                                                        "inputs_dir": str(inputs)})
+        if "predict-cli" not in skip:
+            runs["predict_cli"] = {}
+            for task in TASKS:
+                print(f"  running 5 shopmtl predict --task {task} ...", end="", flush=True)
+                t = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "shopmtl.core.cli", "predict", run_dir, "--task", task,
+                                "--input", str(inputs / f"{task}.parquet"), "--output", str(inputs / f"{task}.out.parquet")],
+                               check=True, cwd=REPO, capture_output=True)
+                runs["predict_cli"][task] = time.perf_counter() - t
+                print(f" {runs['predict_cli'][task]:.1f} s", flush=True)
+    factors = [int(f) for f in args.scale.split(",") if f.strip()] if "scale" not in skip else []
+    if factors:
+        base = args.scale_base or max(args.batch_size, examples // 8)
+        runs["scale"] = []
+        for factor in factors:
+            n = base * factor
+            sizes = {t: min(n, plan["train_rows"][t]) for t in TASKS}
+            s = max(2, sum(sizes.values()) // args.batch_size)
+            out = step(f"6 scale {factor}x ({n} rows/task, {s} steps)", "shopmtl",
+                       {"examples": n, "steps": s, "output_dir": str(workdir / f"scale-{factor}")})
+            out.pop("task_sequence", None)
+            runs["scale"].append({**out, "factor": factor, "examples": n})
+    for key in ("shopmtl", "plain"):
+        if key in runs:
+            runs[key]["task_sequence"] = "".join(str(TASKS.index(t)) for t in runs[key]["task_sequence"])
+    results["derived"] = derive(results)
+    results["total_s"] = time.perf_counter() - t_all
+    text = report(results)
+    results["table"] = text
+    print("\n" + text)
+    print(f"\n(total {results['total_s']:.0f} s)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+        print(f"wrote {args.json}")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
