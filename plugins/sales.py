@@ -27,6 +27,7 @@ import pandas as pd
 from shopmtl import hookimpl
 from shopmtl.plugins import retail
 from shopmtl.registry.contract import BuildContext, EvalBatch, Register, TaskData, TaskSpec
+from shopmtl.registry.blocks import log1p_regression_metrics
 
 if TYPE_CHECKING:  # torch loads when a loss is used, not when the plugin is registered
     import torch
@@ -175,20 +176,7 @@ def _median_price(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) ->
 
 def sales_metrics(batch: EvalBatch) -> dict[str, float]:
     """RMSE, MAE (log1p scale), MAE in units and R²; predictions clipped at 0 first."""
-    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
-
-    y = np.asarray(batch.labels, dtype=float).reshape(len(batch.labels), -1)[:, 0]
-    pred = np.asarray(batch.predictions, dtype=float).reshape(len(batch.predictions), -1)[:, 0]
-    present = ~np.isnan(y)
-    y, pred = y[present], np.clip(pred[present], 0.0, None)
-    if len(y) == 0:
-        return {name: float("nan") for name in METRIC_DIRECTIONS}
-    return {
-        "rmse": float(root_mean_squared_error(y, pred)),
-        "mae": float(mean_absolute_error(y, pred)),
-        "mae_units": float(mean_absolute_error(np.expm1(y), np.expm1(pred))),
-        "r2": float(r2_score(y, pred)) if len(y) > 1 else float("nan"),
-    }
+    return log1p_regression_metrics(batch.labels, batch.predictions, unit="units")
 
 
 METRIC_DIRECTIONS: dict[str, str] = {"rmse": "min", "mae": "min", "mae_units": "min", "r2": "max"}

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec, hookimpl
+from shopmtl.registry.blocks import log1p_regression_metrics
 
 #: The hook API this plugin is written for; shopmtl refuses it if the major differs.
 SHOPMTL_HOOK_API = "1.0"
@@ -69,20 +70,7 @@ METRIC_DIRECTIONS: dict[str, str] = {"rmse": "min", "mae": "min", "mae_products"
 
 def basket_metrics(batch: EvalBatch) -> dict[str, float]:
     """RMSE and MAE on the log1p scale, MAE in products, R²; missing labels skipped."""
-    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
-
-    y = np.asarray(batch.labels, dtype=float).reshape(len(batch.labels), -1)[:, 0]
-    pred = np.asarray(batch.predictions, dtype=float).reshape(len(batch.predictions), -1)[:, 0]
-    present = ~np.isnan(y)
-    y, pred = y[present], np.clip(pred[present], 0.0, None)
-    if len(y) == 0:
-        return {name: float("nan") for name in METRIC_DIRECTIONS}
-    return {
-        "rmse": float(root_mean_squared_error(y, pred)),
-        "mae": float(mean_absolute_error(y, pred)),
-        "mae_products": float(mean_absolute_error(np.expm1(y), np.expm1(pred))),
-        "r2": float(r2_score(y, pred)) if len(y) > 1 else float("nan"),
-    }
+    return log1p_regression_metrics(batch.labels, batch.predictions, unit="products")
 
 
 def decode_basket_size(predictions: np.ndarray) -> pd.DataFrame:
