@@ -209,3 +209,30 @@ def test_example_plugin_is_a_valid_task_that_builds(tmp_path, monkeypatch):
     assert np.allclose(every.set_index("invoice").loc["600003", "label"], np.log1p(4))
     baselines = basket.BASKET_SIZE.baselines(data, "train")
     assert set(baselines) == {"train_mean", "train_median"}
+
+
+@pytest.mark.integration
+def test_installed_plugin_is_listed_by_the_cli_and_trains_jointly_with_a_builtin(plugin_venv, tmp_path):
+    """What a user does after `pip install shopmtl-basket`: see it, then train it with a built-in task."""
+    shopmtl = [str(plugin_venv), "-m", "shopmtl.core.cli"]
+    env = {**_clean_env(), "SHOPMTL_PLUGINS": "basket_size"}  # leave the deliberately broken one out
+    listed = json.loads(_run([*shopmtl, "plugins", "--json"], env=env, cwd=tmp_path).stdout)
+    basket = next(p for p in listed if p["name"] == "basket_size")
+    assert basket["version"] == _example_version() and basket["distribution"] == "shopmtl-basket"
+    assert basket["tasks"] == ["basket_size"] and basket["error"] is None
+
+    run_dir = tmp_path / "joint"
+    done = _run(
+        [*shopmtl, "train", str(REPO / "examples" / "configs" / "smoke.yaml"), "--task", "basket_size",
+         "--task", "price_bin", "--output-dir", str(run_dir), "tasks.basket_size.max_train_examples=256",
+         "tasks.basket_size.max_eval_examples=128"],
+        env=env, cwd=tmp_path,
+    )
+    assert "basket_size (regression)" in done.stdout and "price_bin (multiclass)" in done.stdout
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["tasks"]) == {"basket_size", "price_bin"}
+    assert metrics["tasks"]["basket_size"]["test"]["rmse"] is not None
+    assert sorted(p.name for p in (run_dir / "model" / "heads").iterdir()) == [
+        "basket_size.safetensors", "price_bin.safetensors"]
+    owners = json.loads((run_dir / "plugins.json").read_text())["tasks"]
+    assert owners == {"basket_size": "basket_size", "price_bin": "price_bin"}
