@@ -97,7 +97,7 @@ def plugin_venv(tmp_path_factory) -> Path:
         [str(python), "-c", "import setuptools, pip, shopmtl, torch"], capture_output=True, text=True, env=env
     )
     if probe.returncode != 0:
-        pytest.skip(f"the test venv cannot import setuptools/pip/shopmtl/torch from this interpreter:\n{probe.stderr}")
+        pytest.fail(f"the test venv cannot import setuptools/pip/shopmtl/torch from this interpreter:\n{probe.stderr}")
 
     # Install from copies: an in-tree build would write build/ and *.egg-info into the repo.
     example = shutil.copytree(

@@ -201,7 +201,6 @@ def test_cli_evaluate_json(toy_cli, toy_run):
 
 @pytest.fixture
 def builtin_cli(monkeypatch):
-    pytest.importorskip("shopmtl.plugins.builtin", reason="the built-in plugins are not written yet")
     monkeypatch.setenv("SHOPMTL_PLUGINS", "")  # the built-ins only, whatever else is installed
     monkeypatch.delenv("SHOPMTL_STRICT_PLUGINS", raising=False)
 

@@ -102,7 +102,7 @@ def _fresh_venv(root: Path) -> Path:
     probe = subprocess.run([str(python), "-c", "import setuptools, pip, pytest, shopmtl, torch"],
                            capture_output=True, text=True, env=_clean_env())
     if probe.returncode != 0:
-        pytest.skip(f"the test venv cannot import setuptools/pip/pytest/shopmtl/torch:\n{probe.stderr}")
+        pytest.fail(f"the test venv cannot import setuptools/pip/pytest/shopmtl/torch:\n{probe.stderr}")
     return python
 
 

@@ -34,13 +34,14 @@ BIN = Path(sys.executable).parent
 
 
 def _builtins():
-    return pytest.importorskip("shopmtl.plugins.builtin", reason="the built-in plugins are not written yet")
+    import shopmtl.plugins.builtin
+
+    return shopmtl.plugins.builtin
 
 
 def _script(name: str) -> str:
     found = shutil.which(name, path=str(BIN)) or shutil.which(name)
-    if not found:
-        pytest.skip(f"the {name!r} console script is not installed")
+    assert found, f"the {name!r} console script is not installed: pip install -e . puts it beside python"
     return found
 
 
