@@ -7,7 +7,6 @@ import itertools
 import math
 import re
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,9 +19,7 @@ from shopmtl.plugins.builtin import BUILTIN_PLUGINS
 from shopmtl.registry import hookspecs
 from shopmtl.registry.validate import validate_task
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-RAW_2011 = SHARED_DATA / "online_retail_2010_2011.parquet"
-RAW_2010 = SHARED_DATA / "online_retail_ii_2009_2010.parquet"
+from independent_retail import RAW_2010, RAW_2011, independent_clean
 MAP_2010 = {"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}
 SPLITS = ("train", "val", "test")
 CUTOFF = pd.Timestamp("2011-09-01")
@@ -42,20 +39,7 @@ def clean() -> pd.DataFrame:
     """TASKS.md's cleaning of the raw shared file, written out plainly."""
     if not RAW_2011.is_file():
         pytest.skip("../shared/data is not available")
-    raw = pd.read_parquet(RAW_2011)
-    codes = raw["StockCode"].astype(str).str.strip().str.upper()
-    text = raw["Description"].astype(str).str.strip()
-    fees = {"POST", "DOT", "M", "C2", "D", "S", "B", "CRUK", "PADS", "AMAZONFEE", "BANK CHARGES"}
-    keep = (
-        (raw["Quantity"] > 0)
-        & (raw["UnitPrice"] > 0)
-        & ~raw["InvoiceNo"].astype(str).str.startswith("C")
-        & (text != "nan")
-        & ~codes.isin(fees)
-        & ~codes.str.startswith(("ADJUST", "TEST", "GIFT_"))
-    )
-    out = raw[keep].copy()
-    out["StockCode"], out["Description"] = codes[keep], text[keep]
+    out = independent_clean(pd.read_parquet(RAW_2011))
     out["week"] = out["InvoiceDate"].dt.to_period("W-SUN").dt.start_time
     return out
 

@@ -10,12 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from independent_retail import RAW_2010, RAW_2011, independent_clean
 from shopmtl.plugins import retail
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-RAW_2011 = SHARED_DATA / "online_retail_2010_2011.parquet"
-RAW_2010 = SHARED_DATA / "online_retail_ii_2009_2010.parquet"
 MAP_2010 = {"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}
 SHA_2011 = "518b36c8452f511e938535aebce2c3ea051432fe999bd85e81720ebb07af5931"
 
@@ -34,27 +32,6 @@ def independent_raw() -> pd.DataFrame:
     if not RAW_2011.is_file():
         pytest.skip("../shared/data is not available")
     return pd.read_parquet(RAW_2011)
-
-
-def independent_clean(raw: pd.DataFrame) -> pd.DataFrame:
-    """TASKS.md's cleaning written out plainly, without the loader's code."""
-    codes = raw["StockCode"].astype(str).str.strip().str.upper()
-    text = raw["Description"].astype(str).str.strip()
-    fees = {"POST", "DOT", "M", "C2", "D", "S", "B", "CRUK", "PADS", "AMAZONFEE", "BANK CHARGES"}
-    keep = (
-        (raw["Quantity"] > 0)
-        & (raw["UnitPrice"] > 0)
-        & ~raw["InvoiceNo"].astype(str).str.startswith("C")
-        & raw["Description"].notna()
-        & (text != "nan")
-        & ~codes.isin(fees)
-        & ~codes.str.startswith("ADJUST")
-        & ~codes.str.startswith("TEST")
-        & ~codes.str.startswith("GIFT_")
-    )
-    out = raw[keep].copy()
-    out["StockCode"], out["Description"] = codes[keep], text[keep]
-    return out
 
 
 def test_bundled_file_is_the_published_one() -> None:
