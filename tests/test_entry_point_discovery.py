@@ -17,16 +17,13 @@ finder runs too) after the new venv's own.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import site
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from venvs import clean_env, fresh_venv, run
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "shopmtl-example-plugin"
@@ -67,44 +64,19 @@ def _write_broken_plugin(root: Path) -> Path:
     return root
 
 
-def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, **kwargs)
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, cmd))} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPMTL_")}
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    env["PIP_NO_INPUT"] = "1"
-    return env
-
-
 @pytest.fixture(scope="module")
 def plugin_venv(tmp_path_factory) -> Path:
     """A fresh venv with the example plugin and the broken plugin pip-installed; its python."""
     root = tmp_path_factory.mktemp("plugin_venv")
-    venv = root / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
-    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    purelib = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
-    bridge = "".join(f"import site; site.addsitedir({d!r})\n" for d in site.getsitepackages() if Path(d).is_dir())
-    (purelib / "_shopmtl_test_bridge.pth").write_text(bridge)
-
-    env = _clean_env()
-    probe = subprocess.run(
-        [str(python), "-c", "import setuptools, pip, shopmtl, torch"], capture_output=True, text=True, env=env
-    )
-    if probe.returncode != 0:
-        pytest.fail(f"the test venv cannot import setuptools/pip/shopmtl/torch from this interpreter:\n{probe.stderr}")
+    python = fresh_venv(root)
+    env = clean_env()
 
     # Install from copies: an in-tree build would write build/ and *.egg-info into the repo.
     example = shutil.copytree(
         EXAMPLE, root / "src" / "example", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests")
     )
     broken = _write_broken_plugin(root / "src" / "broken")
-    _run(
+    run(
         [str(python), "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-build-isolation", str(example), str(broken)],
         env=env,
         cwd=root,
@@ -150,7 +122,7 @@ PROBE = textwrap.dedent(
 
 @pytest.mark.integration
 def test_installed_plugins_are_discovered_and_a_broken_one_is_isolated(plugin_venv):
-    done = _run([str(plugin_venv), "-c", PROBE], env=_clean_env(), cwd=plugin_venv.parent)
+    done = run([str(plugin_venv), "-c", PROBE], env=clean_env(), cwd=plugin_venv.parent)
     out = json.loads(done.stdout.strip().splitlines()[-1])
 
     # The example: found through its entry point, from the installed distribution.
@@ -215,14 +187,14 @@ def test_example_plugin_is_a_valid_task_that_builds(tmp_path, monkeypatch):
 def test_installed_plugin_is_listed_by_the_cli_and_trains_jointly_with_a_builtin(plugin_venv, tmp_path):
     """What a user does after `pip install shopmtl-basket`: see it, then train it with a built-in task."""
     shopmtl = [str(plugin_venv), "-m", "shopmtl.core.cli"]
-    env = {**_clean_env(), "SHOPMTL_PLUGINS": "basket_size"}  # leave the deliberately broken one out
-    listed = json.loads(_run([*shopmtl, "plugins", "--json"], env=env, cwd=tmp_path).stdout)
+    env = {**clean_env(), "SHOPMTL_PLUGINS": "basket_size"}  # leave the deliberately broken one out
+    listed = json.loads(run([*shopmtl, "plugins", "--json"], env=env, cwd=tmp_path).stdout)
     basket = next(p for p in listed if p["name"] == "basket_size")
     assert basket["version"] == _example_version() and basket["distribution"] == "shopmtl-basket"
     assert basket["tasks"] == ["basket_size"] and basket["error"] is None
 
     run_dir = tmp_path / "joint"
-    done = _run(
+    done = run(
         [*shopmtl, "train", str(REPO / "examples" / "configs" / "smoke.yaml"), "--task", "basket_size",
          "--task", "price_bin", "--output-dir", str(run_dir), "tasks.basket_size.max_train_examples=256",
          "tasks.basket_size.max_eval_examples=128"],

@@ -15,14 +15,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import site
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from venvs import clean_env, fresh_venv, run
 
 from shopmtl.core.scaffold import create_plugin, folder_name, plugin_files
 from shopmtl.registry.manager import ENV_PLUGINS, ENV_STRICT, load_plugins
@@ -78,32 +75,8 @@ def _context(settings):
 # ------------------------------------------------------------------- integration
 
 
-def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, **kwargs)
-    if done.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, cmd))} failed ({done.returncode}):\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}")
-    return done
-
-
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPMTL_") and k != "PYTHONPATH"}
-    env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
-    return env
-
-
 def _fresh_venv(root: Path) -> Path:
-    """A venv that sees this interpreter's packages (see the module docstring); its python."""
-    venv = root / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
-    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    purelib = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
-    bridge = "".join(f"import site; site.addsitedir({d!r})\n" for d in site.getsitepackages() if Path(d).is_dir())
-    (purelib / "_shopmtl_test_bridge.pth").write_text(bridge)
-    probe = subprocess.run([str(python), "-c", "import setuptools, pip, pytest, shopmtl, torch"],
-                           capture_output=True, text=True, env=_clean_env())
-    if probe.returncode != 0:
-        pytest.fail(f"the test venv cannot import setuptools/pip/pytest/shopmtl/torch:\n{probe.stderr}")
-    return python
+    return fresh_venv(root, needs="setuptools, pip, pytest, shopmtl, torch")
 
 
 DISCOVER = textwrap.dedent(
@@ -128,18 +101,18 @@ DISCOVER = textwrap.dedent(
 
 @pytest.mark.integration
 def test_scaffolded_plugin_installs_passes_its_tests_and_is_discovered(tmp_path):
-    env = _clean_env()
+    env = clean_env()
     target = create_plugin(NAME, tmp_path / "src")
     python = _fresh_venv(tmp_path)
-    _run([str(python), "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-build-isolation", str(target)],
+    run([str(python), "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-build-isolation", str(target)],
          env=env, cwd=tmp_path)
 
     # The generated tests, run by the venv's pytest on the *installed* package: -I keeps
     # the source folder off sys.path, so a file missing from the wheel (the CSV) fails here.
-    tests = _run([str(python), "-I", "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=env, cwd=target)
+    tests = run([str(python), "-I", "-m", "pytest", "-q", "-p", "no:cacheprovider"], env=env, cwd=target)
     assert "5 passed" in tests.stdout, tests.stdout
 
-    done = _run([str(python), "-I", "-c", DISCOVER, NAME], env=env, cwd=tmp_path)
+    done = run([str(python), "-I", "-c", DISCOVER, NAME], env=env, cwd=tmp_path)
     out = json.loads(done.stdout.strip().splitlines()[-1])
     report = out["report"]
     assert report["error"] is None, report["error"]
