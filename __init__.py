@@ -10,6 +10,7 @@ Everything else lives in :mod:`shopmtl.registry` (the plugin contract) and
 
 from shopmtl.registry.contract import (
     BuildContext,
+    DerivedFeatures,
     EvalBatch,
     HeadSpec,
     TaskData,
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "HOOK_API_VERSION",
     "BuildContext",
+    "DerivedFeatures",
     "EvalBatch",
     "HeadSpec",
     "TaskData",

@@ -105,11 +105,9 @@ class Profile:
     overrides: tuple[str, ...]
     seeds: int
     output: str  # results file stem under benchmarks/results
+    variant_seeds: int | None = None  # seeds of the variants other than "joint" (None: all)
 
 
-# The cpu profile's size comes from a timing probe (one 50-step cpu-profile joint run on the
-# 2-core CPU, see HELP_EPILOG): 0.8-1.8 s per joint step and 15-20 s per full evaluation of
-# the four tasks (ranking candidates included) on an idle machine, three evaluations per run.
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         "tiny random encoder (examples/configs/smoke.yaml), 8 steps, 1 seed: checks the script end to end",
@@ -119,15 +117,17 @@ PROFILES: dict[str, Profile] = {
         "quality_smoke",
     ),
     "cpu": Profile(
-        "the default run (MiniLM, train caps sales/recommend 20,000 rows) cut to 100 steps with one "
-        "validation at the end; val and test in full",
+        "the default run as shipped (core/defaults/default.yaml: all-MiniLM-L6-v2, train caps sales/recommend "
+        "20,000 rows, validation every 250 steps); the joint model and the single-task models with 3 seeds, the "
+        "other variants with 1 (--variant-seeds); val and test in full",
         None,
-        ("training.max_steps=100", "training.eval_every=100", "training.early_stopping_patience=null"),
+        (),
         3,
         "quality",
+        variant_seeds=1,
     ),
     "full": Profile(
-        "the default run as shipped (core/defaults/default.yaml: 1000 steps, validation every 250)",
+        "the default run as shipped (core/defaults/default.yaml), every model with 3 seeds; meant for a GPU",
         None,
         (),
         3,
@@ -322,6 +322,8 @@ def base_config(profile: Profile, args: argparse.Namespace, seed_offset: int, ex
     overrides = list(profile.overrides)
     if args.max_steps:
         overrides += [f"training.max_steps={args.max_steps}", f"training.eval_every={args.max_steps}"]
+    if args.threads:
+        overrides.append(f"training.threads={args.threads}")
     config = load_config(profile.config, [*overrides, *extra])
     return config.model_copy(update={"seed": config.seed + seed_offset})
 
@@ -353,7 +355,8 @@ def make_plan(profile: Profile, args: argparse.Namespace, seed_offset: int, vari
         plan.joint[variant.name] = _with(config, training__max_steps=steps, training__eval_every=every,
                                          output_dir=str(work / variant.name / seed_dir), run_name=variant.name)
     base = base_config(profile, args, seed_offset)
-    plan.probabilities = task_probabilities(sizes, base.sampler, plugins.samplers)
+    plan.probabilities = task_probabilities(sizes, base.sampler, plugins.samplers,
+                                            {n: t.sample_weight for n, t in base.tasks.items()})
     for task in TASKS if not args.no_single_task else ():
         p = plan.probabilities[task]
         steps = max(1, round(p * base.training.max_steps))
@@ -541,7 +544,10 @@ def markdown(report: Mapping[str, Any]) -> str:
     headers = ["method"] + [h + (" ↓" if (t, m) in LOWER_IS_BETTER else "") for t, m, h in COLUMNS]
     lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
-        cells = [("**" + row["name"] + "**") if row["group"] != "baseline" else row["name"]]
+        seeds_of_row = max((stat.get("n", 0) for stat in row["metrics"].values()), default=0)
+        name = row["name"] + (f" ({seeds_of_row} seed{'s' if seeds_of_row > 1 else ''})"
+                              if row["group"] != "baseline" and 0 < seeds_of_row < n_seeds else "")
+        cells = [("**" + name + "**") if row["group"] != "baseline" else name]
         for task, metric, _ in COLUMNS:
             stat = row["metrics"].get(f"{task}/{metric}")
             if row["group"] == "baseline" and metric.endswith("_at_05"):
@@ -651,6 +657,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None,
                         help="results stem, writes STEM.md and STEM.json (default benchmarks/results/quality[_smoke])")
     parser.add_argument("--resume", action="store_true", help="reuse finished runs whose config is unchanged")
+    parser.add_argument("--variant-seeds", type=int, default=None,
+                        help="train the variants other than 'joint' for the first K seeds only "
+                             "(default: the profile's; cpu: 1)")
+    parser.add_argument("--seed-offsets", default=None,
+                        help="comma-separated seed offsets this process trains (default: all, 0..seeds-1); "
+                             "split seeds over processes, then run once more with --resume to write the table")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per run (training.threads): 1 lets two processes share 2 cores")
     args = parser.parse_args(argv)
 
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS
@@ -664,6 +678,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(known)}")
     variants = [known[n] for n in names]
     n_seeds = args.seeds or profile.seeds
+    variant_seeds = args.variant_seeds or profile.variant_seeds or n_seeds
+    offsets = [int(k) for k in args.seed_offsets.split(",")] if args.seed_offsets else list(range(n_seeds))
     work = (args.work_dir or REPO / "benchmarks" / "runs" / f"quality-{args.profile}").resolve()
     output = args.output or RESULTS / profile.output
     timer = PhaseTimer()
@@ -678,14 +694,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: dict[tuple[str, str, int], dict[str, Any]] = {}
     seeds: list[int] = []
     plan = None
-    for k in range(n_seeds):
+    for k in offsets:
         plan = make_plan(profile, args, k, variants, sizes, plugins, work)
         configs = [*plan.joint.values(), *plan.single.values()]
         if not configs:
             parser.error("nothing to train: choose --variants, or drop --no-single-task")
         seeds.append(configs[0].seed)
         jobs = [("single", task, config) for task, config in plan.single.items()]
-        jobs += [("joint", name, config) for name, config in plan.joint.items()]
+        jobs += [("joint", name, config) for name, config in plan.joint.items() if name == "joint" or k < variant_seeds]
         for kind, name, config in jobs:
             run_dir = config.resolved_output_dir()
             print(f"[seed {config.seed}] {kind} {name}: {config.training.max_steps} steps "

@@ -235,14 +235,15 @@ def _plain_batches(plan: dict[str, Any], examples: int, steps: int):
     bank = TextBank(load_tokenizer(config.encoder.name), config.encoder.max_length)
     tasks = {name: prepare_task(spec, config, bank) for name, spec in specs.items()}
     sizes = {n: len(t.rows["train"]) for n, t in tasks.items()}
-    sampler = TaskSampler(sizes, task_probabilities(sizes, config.sampler, plugins.samplers), config.training.batch_size,
+    weights = {n: t.config.sample_weight for n, t in tasks.items()}
+    sampler = TaskSampler(sizes, task_probabilities(sizes, config.sampler, plugins.samplers, weights), config.training.batch_size,
                           config.seed, groups={n: (t.rows["train"].text_ids, t.config.group_rows)
                                                 for n, t in tasks.items() if t.config.group_rows})
     batches = []
     for _ in range(steps):
         name, index = sampler.next()
-        batches.append((name, make_batch(tasks[name].rows["train"], index, bank)))
-    return config, specs, tasks, batches
+        batches.append((name, make_batch(tasks[name].rows["train"], index, bank, tasks[name].config.bag_of_words)))
+    return config, specs, tasks, batches, bank
 
 
 def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, Any]:
@@ -250,22 +251,25 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
     import torch
     from accelerate import Accelerator
 
+    from shopmtl.core.batching import text_buckets
     from shopmtl.core.encoder import build_encoder
     from shopmtl.core.model import build_model
-    from shopmtl.registry.blocks import DEFAULT_LOSSES
+    from shopmtl.registry.blocks import DEFAULT_LOSSES, wide_parameters
 
     torch.set_num_threads(plan["threads"])
-    config, specs, tasks, batches = _plain_batches(plan, examples, steps)
+    config, specs, tasks, batches, bank = _plain_batches(plan, examples, steps)
     torch.manual_seed(config.seed)
     encoder = build_encoder(config.encoder)
-    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size) for n, t in tasks.items()})
+    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size, bank) for n, t in tasks.items()})
     training = config.training
     groups = {(part, d): {"params": [], "lr": lr, "weight_decay": training.weight_decay if d else 0.0}
-              for part, lr in (("encoder", training.learning_rate), ("heads", training.head_learning_rate))
+              for part, lr in (("encoder", training.learning_rate), ("heads", training.head_learning_rate),
+                               ("wide", training.wide_learning_rate))
               for d in (True, False)}
+    wide = {id(p) for p in wide_parameters(model)}
     for name, param in model.named_parameters():
         if param.requires_grad:
-            part = "encoder" if name.startswith("encoder.") else "heads"
+            part = "encoder" if name.startswith("encoder.") else "wide" if id(param) in wide else "heads"
             groups[(part, param.ndim >= 2 and "norm" not in name.lower())]["params"].append(param)
     optimizer = torch.optim.AdamW([g for g in groups.values() if g["params"]])
     warmup = max(1, int(steps * training.warmup_ratio))
@@ -274,9 +278,9 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
     accelerator = Accelerator(cpu=True, mixed_precision=config.training.mixed_precision)
     model, optimizer = accelerator.prepare(model, optimizer)
     losses = {name: DEFAULT_LOSSES[spec.kind] for name, spec in specs.items()}
-    padded = [int(b["input_ids"].numel()) for _, b in batches]
-    real = [int(b["attention_mask"].sum()) for _, b in batches]
-    texts = [int(b["input_ids"].shape[0]) for _, b in batches]
+    padded = [sum(int(ids.numel()) for ids, _ in text_buckets(b)) for _, b in batches]
+    real = [sum(int(mask.sum()) for _, mask in text_buckets(b)) for _, b in batches]
+    texts = [sum(int(ids.shape[0]) for ids, _ in text_buckets(b)) for _, b in batches]
     stamps: list[tuple[float, float]] = []
     model.train()
     for name, batch in batches:
@@ -589,7 +593,9 @@ def schedule(plan: dict[str, Any], examples: int, steps: int) -> list[str]:
 
     config = load_config(None, shopmtl_overrides(plan, examples, steps, "/nonexistent", timed=False))
     sizes = {t: min(examples, plan["train_rows"][t]) for t in TASKS}
-    sampler = TaskSampler(sizes, task_probabilities(sizes, config.sampler), config.training.batch_size, config.seed)
+    weights = {t: config.tasks[t].sample_weight for t in TASKS if t in config.tasks}
+    sampler = TaskSampler(sizes, task_probabilities(sizes, config.sampler, None, weights), config.training.batch_size,
+                          config.seed)
     return [sampler.next()[0] for _ in range(steps)]
 
 

@@ -77,11 +77,17 @@ class TaskConfig(_Section):
     """One task's place in the run."""
 
     weight: float = Field(1.0, ge=0.0)  # multiplies the task's loss
+    # Multiplies the sampler's probability of drawing this task's batch (then renormalised):
+    # more batches for a task that is cheap per step (short texts) or under-trained.
+    sample_weight: float = Field(1.0, ge=0.0)
     max_train_examples: int | None = Field(None, ge=1)  # random subset of train, by seed
     max_eval_examples: int | None = Field(None, ge=1)  # random N rows of val/test, by seed
     # Batch rows that share their text in runs of up to N rows, so the text is encoded
     # once for the run (recommend repeats a customer's history on every candidate).
     group_rows: int | None = Field(None, ge=1)
+    # Give the head the texts' token ids too: the default head adds a linear bag-of-words
+    # term (a fastText-style "wide" text path) beside the encoder's pooled vector.
+    bag_of_words: bool = True
     settings: dict[str, Any] = {}  # the task's own settings (see `shopmtl tasks`)
 
 
@@ -107,6 +113,9 @@ class TrainingConfig(_Section):
     max_steps: int = Field(1000, ge=1)  # optimiser steps
     learning_rate: float = Field(5e-5, gt=0.0)  # encoder
     head_learning_rate: float = Field(1e-3, gt=0.0)  # heads are new: they learn faster
+    # The default head's linear paths (numeric features, bag of words): a linear model over
+    # thousands of sparse inputs needs larger steps than the MLP.
+    wide_learning_rate: float = Field(1e-2, gt=0.0)
     weight_decay: float = Field(0.01, ge=0.0)
     warmup_ratio: float = Field(0.06, ge=0.0, le=1.0)  # linear warm-up, then linear decay
     gradient_accumulation_steps: int = Field(1, ge=1)

@@ -77,6 +77,8 @@ class Scorer:
             }
             if pair_ids is not None:
                 batch["pair_pos"] = torch.tensor([position[int(t)] for t in pair_ids])
+            if task.name in self.model.token_tasks:
+                batch["tokens"] = self.bank.pad(needed)[0]
             batch = {k: v.to(device) for k, v in batch.items()}
             with self.accelerator.autocast():
                 raw = self.model.apply_head(task.name, pooled.to(device), batch)
@@ -126,14 +128,18 @@ def evaluate(
     batch_size: int,
     extra_metrics: Sequence[MetricSpec] = (),
     calibration: Mapping[str, Mapping[str, Any]] | None = None,
+    scorer: Scorer | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{task: {metric: value}}`` on ``split``, identical on every process.
 
     ``extra_metrics`` are metrics plugins added to tasks (``register_metrics``);
     ``calibration`` is what tasks' ``calibrate`` fitted (see :func:`calibrate`).
+    ``scorer``: reuse one whose model state is the current one (its cached text vectors
+    carry over, e.g. from calibration to val to test); default: a fresh one.
     """
+    scorer = scorer or Scorer(accelerator, model, bank, batch_size)
     results: dict[str, dict[str, Any]] = {}
-    for name, batch in eval_batches(Scorer(accelerator, model, bank, batch_size), tasks, split, calibration):
+    for name, batch in eval_batches(scorer, tasks, split, calibration):
         values = dict(tasks[name].spec.metrics(batch))
         values.update({m.name: m.compute(batch) for m in extra_metrics if m.task == name})
         results[name] = to_plain(values)
@@ -147,10 +153,12 @@ def calibrate(
     bank: TextBank,
     tasks: Mapping[str, PreparedTask],
     batch_size: int,
+    scorer: Scorer | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run each task's ``calibrate`` on the validation split; ``{task: calibration}``."""
+    """Run each task's ``calibrate`` on the validation split; ``{task: calibration}``
+    (``scorer`` as in :func:`evaluate`)."""
     wanted = {name: task for name, task in tasks.items() if task.spec.calibrate is not None}
-    scorer = Scorer(accelerator, model, bank, batch_size)
+    scorer = scorer or Scorer(accelerator, model, bank, batch_size)
     fitted = {name: to_plain(dict(wanted[name].spec.calibrate(batch))) for name, batch in eval_batches(scorer, wanted, "val")}
     model.train()
     return fitted

@@ -72,8 +72,30 @@ def missing_columns(spec: TaskSpec, frame: pd.DataFrame, *, with_labels: bool = 
     return [c for c in needed if c not in frame.columns]
 
 
+def with_derived(spec: TaskSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` plus the task's derived feature columns (:attr:`TaskSpec.derive`), if any."""
+    if spec.derive is None:
+        return frame
+    try:
+        derived = spec.derive.compute(frame)
+    except Exception as error:
+        raise ValueError(f"task '{spec.name}': its derive.compute failed on {len(frame):,} rows: "
+                         f"{type(error).__name__}: {error}") from error
+    wrong = sorted(set(spec.derive.columns) ^ set(getattr(derived, "columns", ())))
+    if wrong or len(derived) != len(frame):
+        raise ValueError(f"task '{spec.name}': derive.compute must return one row per input row with exactly the "
+                         f"columns {list(spec.derive.columns)}; it returned {len(derived)} rows, columns off by {wrong}")
+    return frame.assign(**{c: derived[c].to_numpy() for c in spec.derive.columns})
+
+
 def encode_rows(spec: TaskSpec, frame: pd.DataFrame, state: FeatureState, bank: TextBank) -> EncodedRows:
-    """Arrays for every row of ``frame``; labels absent from the frame become NaN."""
+    """Arrays for every row of ``frame``; labels absent from the frame become NaN.
+
+    Derived feature columns (:attr:`TaskSpec.derive`) are computed here when the frame
+    lacks them, so callers pass the raw inputs only.
+    """
+    if spec.derive is not None and any(c not in frame.columns for c in spec.derive.columns):
+        frame = with_derived(spec, frame)
     n = len(frame)
     numeric = np.zeros((n, len(spec.numeric)), dtype=np.float32)
     missing = np.zeros_like(numeric)

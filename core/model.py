@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
+from shopmtl.core.batching import text_buckets
 from shopmtl.core.encoder import TextEncoder
 from shopmtl.registry.blocks import default_head
 from shopmtl.registry.contract import HeadInput, HeadSpec, TaskSpec
@@ -23,10 +24,12 @@ class MultiTaskModel(nn.Module):
         heads: Mapping[str, nn.Module],
         weighting: nn.Module | None = None,
         sharing: nn.Module | None = None,
+        token_tasks: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.heads = nn.ModuleDict(dict(heads))
+        self.token_tasks = token_tasks  # tasks whose heads read token ids (HeadSpec.vocab_size)
         self.sharing = sharing  # None: hard sharing (every head sees the same pooled vector)
         # The loss weighting lives on the model so that learnable weightings are
         # optimised, synchronised across processes and saved like any other weight.
@@ -38,7 +41,8 @@ class MultiTaskModel(nn.Module):
         With ``loss_fn``, returns ``(outputs, task_loss, weighted_loss)`` instead: the
         weighting runs inside ``forward`` so distributed training sees its parameters.
         """
-        pooled = self.encoder(batch["input_ids"], batch["attention_mask"])
+        # One encoder call per length bucket: short texts are not padded to the long ones.
+        pooled = torch.cat([self.encoder(ids, mask) for ids, mask in text_buckets(batch)])
         outputs = self.apply_head(task, pooled, batch)
         if loss_fn is None:
             return outputs
@@ -50,12 +54,15 @@ class MultiTaskModel(nn.Module):
         if self.sharing is not None:
             pooled = self.sharing(task, pooled)
         pair_pos = batch.get("pair_pos")
+        tokens = batch.get("tokens")  # (n_distinct, L) ids, for heads that read them
         features = HeadInput(
             text=pooled[batch["text_pos"]],
             pair=pooled[pair_pos] if pair_pos is not None else None,
             numeric=batch["numeric"],
             numeric_missing=batch["numeric_missing"],
             categorical=batch["categorical"],
+            text_tokens=tokens[batch["text_pos"]] if tokens is not None else None,
+            pair_tokens=tokens[pair_pos] if tokens is not None and pair_pos is not None else None,
         )
         return self.heads[task](features)
 
@@ -69,4 +76,5 @@ def build_model(
 ) -> MultiTaskModel:
     """Attach each task's head (its own ``build_head``, or the default) to the encoder."""
     heads = {name: (spec.build_head or default_head)(head_specs[name]) for name, spec in tasks.items()}
-    return MultiTaskModel(encoder, heads, weighting, sharing)
+    token_tasks = frozenset(name for name in tasks if head_specs[name].vocab_size)
+    return MultiTaskModel(encoder, heads, weighting, sharing, token_tasks)

@@ -14,16 +14,16 @@ from transformers import AutoTokenizer
 
 from shopmtl.core import checkpoint
 from shopmtl.core.runtime import fresh_accelerator
-from shopmtl.core.config import Config
+from shopmtl.core.config import Config, TaskConfig
 from shopmtl.core.encoder import build_encoder
 from shopmtl.core.evaluate import Scorer, evaluate
 from shopmtl.core.features import FeatureState, encode_rows, missing_columns
 from shopmtl.core.model import MultiTaskModel, build_model
 from shopmtl.core.sharing import build_sharing
-from shopmtl.core.prepare import PreparedTask, configure_task, prepare_task
+from shopmtl.core.prepare import PreparedTask, configure_task, head_spec_for, prepare_task
 from shopmtl.core.textbank import TextBank
 from shopmtl.registry.blocks import default_decode
-from shopmtl.registry.contract import HeadSpec, MetricSpec, TaskData, TaskSpec
+from shopmtl.registry.contract import MetricSpec, TaskData, TaskSpec
 
 
 class RunError(ValueError):
@@ -69,23 +69,17 @@ def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
         raise RunError(f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins")
     specs = {name: configure_task(registered[name], config) for name in features}  # head/loss as trained
     encoder = build_encoder(config.encoder, saved=folder / "backbone")
+    tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")
+    bank = TextBank(tokenizer, config.encoder.max_length)
     head_specs = {
-        name: HeadSpec(
-            hidden_size=encoder.hidden_size,
-            n_numeric=len(spec.numeric),
-            categorical_cardinalities=features[name].cardinalities(),
-            has_pair=spec.text_pair is not None,
-            n_outputs=spec.n_outputs,
-        )
+        name: head_spec_for(spec, features[name], config.tasks.get(name, TaskConfig()), encoder.hidden_size, bank)
         for name, spec in specs.items()
     }
     model = build_model(encoder, specs, head_specs, sharing=build_sharing(config.sharing, list(features), encoder.hidden_size))
     checkpoint.load_weights(folder, model, list(specs))
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")
     accelerator = fresh_accelerator(mixed_precision=config.training.mixed_precision if config.training.mixed_precision != "fp16" else "no")
     model = model.to(accelerator.device)
-    bank = TextBank(tokenizer, config.encoder.max_length)
     return LoadedRun(run_dir, config, specs, features, model, bank, accelerator, checkpoint.read_calibration(folder))
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
-from shopmtl.core.features import EncodedRows, FeatureState, encode_rows, missing_columns
+from shopmtl.core.features import EncodedRows, FeatureState, encode_rows, missing_columns, with_derived
 from shopmtl.core.textbank import TextBank
 from shopmtl.registry.contract import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
 
@@ -32,15 +32,22 @@ class PreparedTask:
     def name(self) -> str:
         return self.spec.name
 
-    def head_spec(self, hidden_size: int) -> HeadSpec:
+    def head_spec(self, hidden_size: int, bank: TextBank) -> HeadSpec:
         """Sizes for building this task's head on an encoder of ``hidden_size``."""
-        return HeadSpec(
-            hidden_size=hidden_size,
-            n_numeric=len(self.spec.numeric),
-            categorical_cardinalities=self.state.cardinalities(),
-            has_pair=self.spec.text_pair is not None,
-            n_outputs=self.spec.n_outputs,
-        )
+        return head_spec_for(self.spec, self.state, self.config or TaskConfig(), hidden_size, bank)
+
+
+def head_spec_for(spec: TaskSpec, state: FeatureState, config: TaskConfig, hidden_size: int, bank: TextBank) -> HeadSpec:
+    """The :class:`HeadSpec` of ``spec`` with fitted ``state``, as training and loading build it."""
+    return HeadSpec(
+        hidden_size=hidden_size,
+        n_numeric=len(spec.numeric),
+        categorical_cardinalities=state.cardinalities(),
+        has_pair=spec.text_pair is not None,
+        n_outputs=spec.n_outputs,
+        vocab_size=bank.vocab_size if config.bag_of_words else 0,
+        pad_token_id=bank.pad_id,
+    )
 
 
 def select_tasks(names: Iterable[str], registered: Mapping[str, TaskSpec]) -> dict[str, TaskSpec]:
@@ -138,6 +145,8 @@ def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureS
     spec = configure_task(spec, config)
     task_config = config.tasks.get(spec.name, TaskConfig())
     data = subsample(build_task_data(spec, config), task_config, config.seed)
+    if spec.derive is not None:  # once per split, so the state is fitted on the derived train columns
+        data = TaskData(splits={s: with_derived(spec, f) for s, f in data.splits.items()}, extras=data.extras)
     if len(data["train"]) == 0:
         raise ValueError(f"task '{spec.name}' has no training rows: check its data and settings")
     state = state or FeatureState.fit(spec, data["train"])

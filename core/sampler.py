@@ -11,12 +11,17 @@ from shopmtl.registry.contract import SamplerFactory
 
 
 def task_probabilities(
-    sizes: Mapping[str, int], config: SamplerConfig, samplers: Mapping[str, SamplerFactory] | None = None
+    sizes: Mapping[str, int],
+    config: SamplerConfig,
+    samplers: Mapping[str, SamplerFactory] | None = None,
+    sample_weights: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """Sampling probability of each task, from the registered sampler ``config.kind``.
 
     ``samplers`` defaults to shopmtl's own (proportional, temperature, uniform); a run
     passes its :attr:`PluginSet.samplers`, which include plugins' samplers.
+    ``sample_weights`` (``tasks.<name>.sample_weight``, default 1) multiply the sampler's
+    probabilities before they are renormalised.
     """
     samplers = samplers if samplers is not None else _own_samplers()
     if config.kind not in samplers:
@@ -29,9 +34,10 @@ def task_probabilities(
     probabilities = dict(samplers[config.kind](dict(sizes), config.sampler_options()))
     if set(probabilities) != set(sizes) or any(not np.isfinite(p) or p < 0 for p in probabilities.values()):
         raise ValueError(f"sampler '{config.kind}' must return a probability >= 0 for each task, got {probabilities}")
+    probabilities = {name: p * float((sample_weights or {}).get(name, 1.0)) for name, p in probabilities.items()}
     total = sum(probabilities.values())
     if total <= 0:
-        raise ValueError(f"sampler '{config.kind}' gave every task probability 0")
+        raise ValueError(f"sampler '{config.kind}' with tasks.<name>.sample_weight gave every task probability 0")
     return {name: probabilities[name] / total for name in sizes}
 
 

@@ -23,6 +23,7 @@ class TextBank:
         self._ids: dict[str, int] = {}
         self._tokens: list[np.ndarray] = []
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+        self.vocab_size = len(tokenizer)  # added tokens included
 
     def __len__(self) -> int:
         return len(self._tokens)

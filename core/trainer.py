@@ -31,13 +31,13 @@ from shopmtl.core.batching import make_batch, to_device
 from shopmtl.core.config import Config, ConfigError, closest_key
 from shopmtl.core.gradients import PCGrad
 from shopmtl.core.encoder import build_encoder, load_tokenizer
-from shopmtl.core.evaluate import calibrate, evaluate, selection_score, to_plain
+from shopmtl.core.evaluate import Scorer, calibrate, evaluate, selection_score, to_plain
 from shopmtl.core.model import MultiTaskModel, build_model
 from shopmtl.core.prepare import PreparedTask, prepare_task, select_tasks
 from shopmtl.core.sharing import build_sharing
 from shopmtl.core.sampler import TaskSampler, task_probabilities
 from shopmtl.core.textbank import TextBank
-from shopmtl.registry.blocks import DEFAULT_LOSSES
+from shopmtl.registry.blocks import DEFAULT_LOSSES, wide_parameters
 from shopmtl.registry.hookspecs import RunInfo
 from shopmtl.registry.manager import PluginSet
 
@@ -118,15 +118,18 @@ def loss_function(task: PreparedTask):
 
 
 def param_groups(model: MultiTaskModel, config: Config) -> list[dict[str, Any]]:
-    """AdamW groups: encoder vs heads learning rates; no decay on biases and norms."""
+    """AdamW groups: encoder, heads and the heads' wide paths each at their learning rate;
+    no decay on biases and norms."""
+    wide = {id(p) for p in wide_parameters(model)}
     groups: dict[tuple[str, bool], list[torch.nn.Parameter]] = defaultdict(list)
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        part = "encoder" if name.startswith("encoder.") else "heads"
+        part = "encoder" if name.startswith("encoder.") else "wide" if id(param) in wide else "heads"
         decay = param.ndim >= 2 and "norm" not in name.lower()
         groups[(part, decay)].append(param)
-    rates = {"encoder": config.training.learning_rate, "heads": config.training.head_learning_rate}
+    rates = {"encoder": config.training.learning_rate, "heads": config.training.head_learning_rate,
+             "wide": config.training.wide_learning_rate}
     return [
         {"params": params, "lr": rates[part], "weight_decay": config.training.weight_decay if decay else 0.0}
         for (part, decay), params in groups.items()
@@ -182,7 +185,7 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
     weighting = make_weighting(config, plugins, list(tasks))
     sharing = build_sharing(config.sharing, list(tasks), encoder.hidden_size)
     model = build_model(encoder, {n: t.spec for n, t in tasks.items()},  # specs as configured by their settings
-                        {n: t.head_spec(encoder.hidden_size) for n, t in tasks.items()}, weighting, sharing)
+                        {n: t.head_spec(encoder.hidden_size, bank) for n, t in tasks.items()}, weighting, sharing)
     if source is not None:
         reused = checkpoint.load_matching_heads(source, model)
         say(f"started from {source}: encoder" + (f", heads {', '.join(reused)}" if reused else ""))
@@ -192,7 +195,7 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
     sizes = {n: len(t.rows["train"]) for n, t in tasks.items()}
     sampler = TaskSampler(
         sizes,
-        task_probabilities(sizes, config.sampler, plugins.samplers),
+        task_probabilities(sizes, config.sampler, plugins.samplers, {n: t.config.sample_weight for n, t in tasks.items()}),
         config.training.batch_size,
         config.seed,
         accelerator.process_index,
@@ -277,7 +280,8 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
                 torch.manual_seed(config.seed * 1_000_003 + sampler.draws * 7919 + accelerator.process_index)
                 name, index = sampler.next()
                 task = tasks[name]
-                batch = to_device(make_batch(task.rows["train"], index, bank), accelerator.device)
+                batch = to_device(make_batch(task.rows["train"], index, bank, name in core_model.token_tasks),
+                                  accelerator.device)
                 _, task_loss, weighted_loss = model(name, batch, loss_function(task))
                 accelerator.backward(weighted_loss)
                 loss_value = float(task_loss.detach())
@@ -314,11 +318,14 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
             carried = checkpoint.carry_heads(source, output_dir / checkpoint.MODEL_DIR)
             if carried:
                 say(f"carried over unchanged heads from {source}: {', '.join(carried)}")
-    calibration = calibrate(accelerator, core_model, bank, tasks, config.training.eval_batch_size)
+    # The final weights are fixed from here on: one Scorer encodes each text once for
+    # calibration, val and test together (val's texts and the products every split shares).
+    scorer = Scorer(accelerator, core_model, bank, config.training.eval_batch_size)
+    calibration = calibrate(accelerator, core_model, bank, tasks, config.training.eval_batch_size, scorer)
     if calibration and accelerator.is_main_process:
         checkpoint.write_json(output_dir / checkpoint.MODEL_DIR / checkpoint.CALIBRATION, calibration)
     metrics = {split: evaluate(accelerator, core_model, bank, tasks, split, config.training.eval_batch_size,
-                               plugins.metrics, calibration) for split in ("val", "test")}
+                               plugins.metrics, calibration, scorer) for split in ("val", "test")}
     plugins.notify("on_evaluation", run=run, step=state["best_step"], split="test", metrics=metrics["test"])
     by_task = {name: {split: metrics[split][name] for split in metrics} for name in tasks}
     baselines = {name: task_baselines(task, "test") for name, task in tasks.items()} if accelerator.is_main_process else {}

@@ -24,7 +24,7 @@ import pandas as pd
 
 from shopmtl import hookimpl
 from shopmtl.plugins import retail
-from shopmtl.registry.contract import BuildContext, EvalBatch, MetricSpec, Register, TaskData, TaskSpec
+from shopmtl.registry.contract import BuildContext, DerivedFeatures, EvalBatch, MetricSpec, Register, TaskData, TaskSpec
 
 #: A baseline: rows -> predictions (the task's activated outputs).
 Predictor = Callable[[pd.DataFrame], np.ndarray]
@@ -56,6 +56,48 @@ def label_matrix(descriptions: pd.Series) -> np.ndarray:
     return np.column_stack(
         [upper.str.contains(rf"\b{re.escape(word)}\b", regex=True).to_numpy(dtype=bool) for word in LABELS]
     ).astype(float)
+
+
+#: How many of a history's newest items the "recent" shares look at.
+RECENT_ITEMS = 10
+#: Derived numeric features per label word: the share of the history's items that carry
+#: it, the log1p count of them, and the share among the newest RECENT_ITEMS items.
+HISTORY_FEATURES: tuple[str, ...] = (
+    *(f"history_share_{w}" for w in LABELS),
+    *(f"history_count_{w}" for w in LABELS),
+    *(f"recent_share_{w}" for w in LABELS),
+    "history_items",
+)
+
+
+def history_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """How often each label word occurs in the whole history (:data:`HISTORY_FEATURES`).
+
+    The encoder reads the first ``encoder.max_length`` tokens of a history -- the newest
+    10-20 of a customer's often hundred-odd products -- so these counts carry the rest:
+    what a customer has always bought is the best single predictor of what they buy
+    next (TASKS.md's "seen in own history" baseline). Computed from the history text
+    alone, so ``predict`` input needs nothing more.
+    """
+    items = frame["history"].fillna("").astype(str).str.split(HISTORY_SEPARATOR, regex=False)
+    exploded = items.explode()
+    owner = exploded.index.to_numpy()
+    descriptions = exploded.fillna("").astype(str)
+    distinct = pd.Series(descriptions.unique())
+    hits = pd.DataFrame(label_matrix(distinct), index=distinct.to_numpy()).reindex(descriptions.to_numpy()).to_numpy(copy=True)
+    hits[(descriptions == "").to_numpy()] = 0.0  # an empty history has no items
+    position = exploded.groupby(level=0).cumcount().to_numpy()
+    per_row = pd.DataFrame(hits, columns=list(LABELS))
+    per_row["_row"] = owner
+    counts = per_row.groupby("_row", sort=False).sum().reindex(frame.index)
+    recent = per_row[position < RECENT_ITEMS].groupby("_row", sort=False).sum().reindex(frame.index)
+    n_items = items.map(lambda xs: sum(1 for x in xs if x)).to_numpy(dtype=float)
+    n_recent = np.minimum(n_items, RECENT_ITEMS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(n_items[:, None] > 0, counts.to_numpy() / n_items[:, None], 0.0)
+        recent_share = np.where(n_recent[:, None] > 0, recent.to_numpy() / n_recent[:, None], 0.0)
+    values = np.hstack([share, np.log1p(counts.to_numpy()), recent_share, np.log1p(n_items)[:, None]])
+    return pd.DataFrame(values, columns=list(HISTORY_FEATURES), index=frame.index)
 
 
 def customer_profiles(customers: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
@@ -309,12 +351,14 @@ USER_PROFILE = TaskSpec(
     metrics=user_profile_metrics,
     metric_directions=METRIC_DIRECTIONS,
     primary_metric="map",
+    numeric=HISTORY_FEATURES,
     categorical=("country",),
     keys=("customer_id",),
     settings=UserProfileSettings,
     decode=decode_user_profile,
     baselines=user_profile_baselines,
     calibrate=calibrate_user_profile,
+    derive=DerivedFeatures(HISTORY_FEATURES, history_features),
 )
 
 #: TASKS.md's F1s at the fixed threshold 0.5, beside the calibrated ones, so a model's

@@ -91,6 +91,9 @@ class HeadSpec:
         has_pair: whether a second text (``text_pair``) is encoded too.
         n_outputs: width of the head's output (1 for regression/binary, the number
             of classes or labels otherwise; :attr:`TaskSpec.outputs` when the task sets it).
+        vocab_size: the tokenizer's vocabulary size when the head gets the texts' token
+            ids (:attr:`HeadInput.text_tokens`, ``tasks.<name>.bag_of_words``); 0 when not.
+        pad_token_id: the id that pads ``text_tokens``/``pair_tokens``.
     """
 
     hidden_size: int
@@ -98,6 +101,8 @@ class HeadSpec:
     categorical_cardinalities: tuple[int, ...]
     has_pair: bool
     n_outputs: int
+    vocab_size: int = 0
+    pad_token_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,10 @@ class HeadInput:
         numeric: ``(B, n_numeric)`` standardised numeric features, missing set to 0.
         numeric_missing: ``(B, n_numeric)`` 1.0 where the value was missing.
         categorical: ``(B, n_categorical)`` int64 vocabulary indices.
+        text_tokens: ``(B, L)`` int64 token ids of each row's text, padded with
+            :attr:`HeadSpec.pad_token_id`, when :attr:`HeadSpec.vocab_size` is set;
+            else ``None``.
+        pair_tokens: the same for ``text_pair``, or ``None``.
     """
 
     text: torch.Tensor
@@ -117,6 +126,8 @@ class HeadInput:
     numeric: torch.Tensor
     numeric_missing: torch.Tensor
     categorical: torch.Tensor
+    text_tokens: torch.Tensor | None = None
+    pair_tokens: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +154,21 @@ class EvalBatch:
     score: Callable[[pd.DataFrame], np.ndarray]
     extras: Mapping[str, Any] = field(default_factory=dict)
     calibration: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DerivedFeatures:
+    """Feature columns computed from a task's raw input columns (:attr:`TaskSpec.derive`).
+
+    Attributes:
+        columns: the columns ``compute`` returns; each must be one of the task's
+            ``numeric`` or ``categorical`` columns.
+        compute: ``frame -> DataFrame`` with exactly ``columns``, one row per input
+            row (same index). It reads only input columns, never labels.
+    """
+
+    columns: tuple[str, ...]
+    compute: Callable[[pd.DataFrame], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -193,6 +219,11 @@ class TaskSpec:
             calls it once per run, before building the head, with the run's
             ``tasks.<name>.settings``; the spec it returns must keep the name, kind,
             columns and metrics. ``None``: settings only reach ``build_dataset``.
+        derive: :class:`DerivedFeatures`: feature columns the task computes from its
+            other input columns, on every frame -- train, evaluation and ``predict``
+            input alike -- so callers pass only the raw inputs. Use it for what the
+            encoder cannot see, e.g. counts over a history longer than
+            ``encoder.max_length``.
     """
 
     name: str
@@ -218,6 +249,7 @@ class TaskSpec:
     outputs: int | None = None
     predict: Callable[[torch.Tensor], torch.Tensor] | None = None
     configure: Callable[[Any], TaskSpec] | None = None
+    derive: DerivedFeatures | None = None
 
     @property
     def n_outputs(self) -> int:
@@ -237,9 +269,11 @@ class TaskSpec:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Every column a split frame must hold."""
+        """Every column a split frame must hold (derived ones are added, not required)."""
         pair = (self.text_pair,) if self.text_pair else ()
-        return (*self.keys, self.text, *pair, *self.numeric, *self.categorical, *self.labels)
+        derived = set(self.derive.columns) if self.derive else set()
+        every = (*self.keys, self.text, *pair, *self.numeric, *self.categorical, *self.labels)
+        return tuple(c for c in every if c not in derived)
 
 
 Register = Callable[[TaskSpec], None]

@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shopmtl.registry.contract import DIRECTIONS, TASK_KINDS, TaskSpec
+from shopmtl.registry.contract import DIRECTIONS, TASK_KINDS, DerivedFeatures, TaskSpec
 
 __all__ = ["NAME_PATTERN", "check_head_and_loss", "validate_task"]
 
@@ -144,7 +144,23 @@ def _check_columns(spec: TaskSpec) -> list[str]:
     both = sorted(set(spec.numeric) & set(spec.categorical))
     if both:
         problems.append(f"column(s) {', '.join(map(repr, both))} are both numeric and categorical: pick one")
-    return problems
+    return problems + _check_derive(spec)
+
+
+def _check_derive(spec: TaskSpec) -> list[str]:
+    derive = spec.derive
+    if derive is None:
+        return []
+    if not isinstance(derive, DerivedFeatures) or not callable(derive.compute):
+        return [f"derive {derive!r} is not a DerivedFeatures: write derive=DerivedFeatures(columns=(...), compute=fn)"]
+    features = {*spec.numeric, *spec.categorical}
+    if isinstance(derive.columns, str) or not derive.columns:
+        return ["derive.columns must be a non-empty tuple of column names"]
+    stray = [c for c in derive.columns if c not in features]
+    if stray:
+        return [f"derive.columns {stray} are not numeric or categorical features of the task: "
+                "add them to numeric= or categorical= so the model reads them"]
+    return []
 
 
 def _check_classes(spec: TaskSpec) -> list[str]:

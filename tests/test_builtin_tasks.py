@@ -15,6 +15,7 @@ import pytest
 
 from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec
 from shopmtl.plugins import price_bin, recommend, retail, sales, user_profile
+from shopmtl.core.features import with_derived
 from shopmtl.plugins.builtin import BUILTIN_PLUGINS
 from shopmtl.registry import hookspecs
 from shopmtl.registry.validate import validate_task
@@ -129,7 +130,7 @@ def test_primary_metrics() -> None:
 def test_frames_hold_the_schema(datasets: dict[str, TaskData], name: str) -> None:
     spec = SPECS[name]
     for split in SPLITS:
-        frame = datasets[name][split]
+        frame = with_derived(spec, datasets[name][split])  # user_profile's history counts
         assert set(spec.columns) <= set(frame.columns), split
         assert len(frame) > 0
         for column in (*spec.numeric, *spec.labels):
@@ -301,6 +302,15 @@ def test_user_profile_matches_an_independent_recount(
         assert frame.at[customer, "history"] == " ; ".join(order)
         counts = mine["Country"].value_counts()
         assert frame.at[customer, "country"] == min(c for c, n in counts.items() if n == counts.max())
+
+        # The derived features: label words counted over the whole history, and its newest 10 items.
+        derived = user_profile.history_features(frame.loc[[customer]]).iloc[0]
+        assert derived["history_items"] == pytest.approx(np.log1p(len(order)))
+        for word, pattern in patterns.items():
+            hits = [bool(pattern.search(n.upper())) for n in order]
+            assert derived[f"history_share_{word}"] == pytest.approx(sum(hits) / len(order)), word
+            assert derived[f"history_count_{word}"] == pytest.approx(np.log1p(sum(hits))), word
+            assert derived[f"recent_share_{word}"] == pytest.approx(sum(hits[:10]) / min(10, len(order))), word
 
 
 def test_user_profile_baselines_reproduce_the_reference(test_baselines: dict[str, dict]) -> None:

@@ -76,7 +76,8 @@ def test_every_hook_has_a_section_naming_its_arguments(hook):
 
 
 @pytest.mark.parametrize(
-    "cls", [contract.TaskSpec, contract.BuildContext, contract.EvalBatch, contract.MetricSpec],
+    "cls", [contract.TaskSpec, contract.BuildContext, contract.EvalBatch, contract.MetricSpec, contract.HeadSpec,
+            contract.HeadInput, contract.DerivedFeatures],
     ids=lambda c: getattr(c, "__name__", "missing"),
 )
 def test_every_contract_field_is_documented(cls):

@@ -25,10 +25,10 @@ from torch.nn import functional as F
 from shopmtl import BuildContext, TaskData, hookimpl
 from shopmtl.core import checkpoint
 from shopmtl.core import cli as cli_module
-from shopmtl.core.batching import make_batch
+from shopmtl.core.batching import bucket_split, make_batch, text_buckets
 from shopmtl.core.cli import cli
 from shopmtl.core.config import SamplerConfig, load_config
-from shopmtl.core.encoder import load_tokenizer
+from shopmtl.core.encoder import build_encoder, load_tokenizer
 from shopmtl.core.features import FeatureState, encode_rows
 from shopmtl.core.predict import RunError, evaluate_run, load_run, predict_frame
 from shopmtl.core.sampler import TaskSampler, task_probabilities
@@ -473,6 +473,11 @@ def _pair_frame(texts, others):
                          "shop": ["uk"] * n, "value": [1.0] * n, "flag": [1.0] * n})
 
 
+def _bucket_rows(batch):
+    """The batch's distinct texts as token lists, in position order across its buckets."""
+    return [ids[mask.bool()].tolist() for ids_b, mask_b in text_buckets(batch) for ids, mask in zip(ids_b, mask_b)]
+
+
 def test_make_batch_encodes_each_distinct_text_once(tokenizer):
     bank = TextBank(tokenizer, max_length=48)
     texts = ["red mug", "red mug", "blue bag", "red mug", "green heart card", "blue bag"]
@@ -484,17 +489,15 @@ def test_make_batch_encodes_each_distinct_text_once(tokenizer):
     index = np.array([0, 1, 3, 5, 2])
     batch = make_batch(rows, index, bank)
     distinct = {texts[i] for i in index} | {others[i] for i in index}
+    assert "input_ids_1" not in batch  # similar lengths: one bucket
     assert batch["input_ids"].shape[0] == len(distinct) < 2 * len(index)
     assert batch["text_pos"].shape == batch["pair_pos"].shape == (len(index),)
     assert batch["labels"].shape == (len(index), 1)
 
-    def decoded(position):
-        row = batch["input_ids"][position][batch["attention_mask"][position].bool()]
-        return row.tolist()
-
+    decoded = _bucket_rows(batch)
     for k, i in enumerate(index):
-        assert decoded(batch["text_pos"][k]) == tokenizer(texts[i])["input_ids"]
-        assert decoded(batch["pair_pos"][k]) == tokenizer(others[i])["input_ids"]
+        assert decoded[batch["text_pos"][k]] == tokenizer(texts[i])["input_ids"]
+        assert decoded[batch["pair_pos"][k]] == tokenizer(others[i])["input_ids"]
 
     # Padding is dynamic: the width is the longest text of this batch, not max_length.
     longest = max(len(tokenizer(t)["input_ids"]) for t in distinct)
@@ -504,6 +507,46 @@ def test_make_batch_encodes_each_distinct_text_once(tokenizer):
 
     narrow = make_batch(rows, np.array([0, 1]), bank)  # "red mug" / "mug", "bag"
     assert narrow["input_ids"].shape == (3, max(len(tokenizer(t)["input_ids"]) for t in ("red mug", "mug", "bag")))
+
+
+def test_make_batch_pads_long_and_short_texts_in_separate_buckets(tokenizer):
+    # A recommend-like batch: long histories paired with short product names.
+    bank = TextBank(tokenizer, max_length=64)
+    histories = ["red mug ; blue bag ; green heart card ; glass candle holder ; paper cake case " * 3,
+                 "white hanging heart t-light holder ; wall clock ; rose necklace " * 3]
+    texts = [histories[i % 2] for i in range(6)]
+    others = ["mug", "bag", "red mug", "heart card", "glass", "candle"]
+    frame = _pair_frame(texts, others)
+    rows = encode_rows(TOY_BINARY, frame, FeatureState.fit(TOY_BINARY, frame), bank)
+    batch = make_batch(rows, np.arange(6), bank)
+
+    short, long = text_buckets(batch)
+    assert short[0].shape[0] == len(set(others)) and long[0].shape[0] == 2
+    widest = max(len(tokenizer(t, truncation=True, max_length=64)["input_ids"]) for t in histories)
+    assert short[0].shape[1] == max(len(tokenizer(t)["input_ids"]) for t in others) < long[0].shape[1] == widest
+    decoded = _bucket_rows(batch)
+    for k in range(6):
+        assert decoded[batch["text_pos"][k]] == tokenizer(texts[k], truncation=True, max_length=64)["input_ids"]
+        assert decoded[batch["pair_pos"][k]] == tokenizer(others[k])["input_ids"]
+
+    # With tokens=True, every distinct text's ids in position order, for heads that read tokens.
+    tokens = make_batch(rows, np.arange(6), bank, tokens=True)["tokens"]
+    assert [row[row != bank.pad_id].tolist() for row in tokens] == decoded
+
+    # The split is only made where it saves padding (at least MIN_BUCKET_SAVING of the tokens).
+    assert bucket_split(np.array([5, 6, 7, 8])) == 0
+    assert bucket_split(np.array([3, 4, 4, 60, 64])) == 3
+    assert bucket_split(np.array([7])) == 0
+
+    # Encoding the buckets separately gives the pooled vectors of one tensor padded to the longest.
+    encoder = build_encoder(load_config(SMOKE_CONFIG).encoder).eval()
+    flat_ids = torch.nn.utils.rnn.pad_sequence([torch.tensor(r) for r in decoded], batch_first=True,
+                                               padding_value=bank.pad_id)
+    flat_mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(r), dtype=torch.long) for r in decoded], batch_first=True)
+    with torch.no_grad():
+        separate = torch.cat([encoder(ids, mask) for ids, mask in text_buckets(batch)])
+        together = encoder(flat_ids, flat_mask)
+    torch.testing.assert_close(separate, together, atol=1e-5, rtol=1e-4)
 
 
 def test_make_batch_truncates_to_max_length_and_omits_missing_pair(tokenizer):
@@ -516,4 +559,46 @@ def test_make_batch_truncates_to_max_length_and_omits_missing_pair(tokenizer):
     assert batch["numeric"].shape == batch["numeric_missing"].shape == (2, 1)
     assert batch["categorical"].shape == (2, 1)
     long_batch = make_batch(rows, np.array([0, 1]), bank)
-    assert long_batch["input_ids"].shape == (2, 12)  # the long text is capped at max_length
+    assert [ids.shape for ids, _ in text_buckets(long_batch)] == [(1, 3), (1, 12)]  # capped at max_length
+
+
+def test_feature_head_wide_path_starts_at_zero_and_learns():
+    from shopmtl.registry.blocks import FeatureHead
+    from shopmtl.registry.contract import HeadInput, HeadSpec
+
+    torch.manual_seed(0)
+    head = FeatureHead(HeadSpec(hidden_size=8, n_numeric=2, categorical_cardinalities=(3,), has_pair=False, n_outputs=1))
+    x = HeadInput(text=torch.randn(16, 8), pair=None, numeric=torch.randn(16, 2), numeric_missing=torch.zeros(16, 2),
+                  categorical=torch.zeros(16, 1, dtype=torch.long))
+    head.eval()
+    assert torch.equal(head.wide.weight, torch.zeros_like(head.wide.weight))
+    before = head(x)
+    # At initialisation the head is exactly its MLP; the wide path gets gradient from the start.
+    mlp_only = head.mlp(torch.cat([x.text, x.numeric, x.numeric_missing, head.embeddings[0](x.categorical[:, 0])], dim=-1))
+    torch.testing.assert_close(before, mlp_only)
+    F.mse_loss(before, 3.0 * x.numeric[:, :1]).backward()
+    assert head.wide.weight.grad[0, 0] < 0  # pushed towards the +3 slope on the first feature
+    # A head without numeric or categorical features has no wide path.
+    plain = FeatureHead(HeadSpec(hidden_size=8, n_numeric=0, categorical_cardinalities=(), has_pair=True, n_outputs=2))
+    assert plain.wide is None and plain.text_bag is None
+
+
+def test_feature_head_bag_of_words_averages_token_weights():
+    from shopmtl.registry.blocks import FeatureHead, wide_parameters
+    from shopmtl.registry.contract import HeadInput, HeadSpec
+
+    head = FeatureHead(HeadSpec(hidden_size=8, n_numeric=0, categorical_cardinalities=(), has_pair=True,
+                                n_outputs=2, vocab_size=10, pad_token_id=0)).eval()
+    assert set(map(id, wide_parameters(head))) == {id(head.text_bag.weight), id(head.pair_bag.weight)}
+    text, pair = torch.randn(2, 8), torch.randn(2, 8)
+    tokens = torch.tensor([[3, 4, 0], [5, 0, 0]])
+    with torch.no_grad():
+        head.text_bag.weight.copy_(torch.arange(20.0).reshape(10, 2))
+        without = head(HeadInput(text=text, pair=pair, numeric=torch.zeros(2, 0), numeric_missing=torch.zeros(2, 0),
+                                 categorical=torch.zeros(2, 0, dtype=torch.long)))
+        with_tokens = head(HeadInput(text=text, pair=pair, numeric=torch.zeros(2, 0), numeric_missing=torch.zeros(2, 0),
+                                     categorical=torch.zeros(2, 0, dtype=torch.long), text_tokens=tokens,
+                                     pair_tokens=tokens))
+    # Mean of the rows of tokens 3 and 4 ((6, 7) and (8, 9)) and of token 5; padding left out.
+    # The pair's bag is still zero.
+    torch.testing.assert_close(with_tokens - without, torch.tensor([[7.0, 8.0], [10.0, 11.0]]))

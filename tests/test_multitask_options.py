@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
+import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
 
 import toy_tasks
-from shopmtl import hookimpl
+from shopmtl import DerivedFeatures, hookimpl
 from shopmtl.core.config import ConfigError, load_config
 from shopmtl.core.gradients import PCGrad
-from shopmtl.core.predict import evaluate_run, load_run
+from shopmtl.core.features import encode_rows, with_derived
+from shopmtl.core.predict import evaluate_run, load_run, predict_frame
 from shopmtl.core.sampler import task_probabilities
 from shopmtl.core.trainer import train
 from shopmtl.registry.contract import MetricSpec
 from shopmtl.registry.manager import load_plugins
+from shopmtl.registry.validate import validate_task
 from shopmtl.registry.weightings import UncertaintyWeighting
 
 SMOKE = "examples/configs/smoke.yaml"
@@ -144,3 +149,58 @@ def test_plugin_commands_join_the_cli_and_a_broken_one_is_isolated(monkeypatch):
         cli_module.cli.commands.clear()
         cli_module.cli.commands.update(before)
         cli_module.cli._plugins_added = False
+
+
+def test_sample_weight_scales_a_tasks_share_of_batches(tmp_path, toy_plugins):
+    config = toy_config(tmp_path, "sampler.kind=uniform", "tasks.toy_value.sample_weight=3",
+                        "tasks.toy_flag.sample_weight=1")
+    weights = {name: task.sample_weight for name, task in config.tasks.items()}
+    probabilities = task_probabilities({"toy_value": 10, "toy_flag": 10}, config.sampler, None, weights)
+    assert probabilities == pytest.approx({"toy_value": 0.75, "toy_flag": 0.25})
+    with pytest.raises(ValueError, match="sample_weight gave every task probability 0"):
+        task_probabilities({"toy_value": 10}, config.sampler, None, {"toy_value": 0.0})
+    with pytest.raises(Exception, match="sample_weight"):
+        toy_config(tmp_path, "tasks.toy_value.sample_weight=-1")
+
+
+def _word_count(frame):
+    return pd.DataFrame({"text_words": frame["text"].str.split().str.len().astype(float)}, index=frame.index)
+
+
+TOY_DERIVED = dataclasses.replace(
+    toy_tasks.TOY_REGRESSION, name="toy_words", numeric=("x", "text_words"),
+    derive=DerivedFeatures(("text_words",), _word_count),
+)
+
+
+class DerivedPlugin:
+    @hookimpl
+    def register_tasks(self, register):
+        register(TOY_DERIVED)
+
+
+def test_derived_features_are_computed_for_training_and_prediction(tmp_path):
+    plugins = load_plugins([("derived", DerivedPlugin())], only=[])
+    assert plugins.tasks["toy_words"].columns == ("row_id", "text", "x", "shop", "value")  # not text_words
+    result = train(toy_config(tmp_path, "tasks={toy_words: {}}"), plugins, progress=False)
+    run = load_run(result.output_dir, plugins.tasks)
+    state = run.features["toy_words"]
+    # Fitted on the derived train column: the toy texts are two words each.
+    assert state.numeric_mean[1] == pytest.approx(2.0) and state.numeric_std[1] == pytest.approx(1.0)
+    raw = pd.DataFrame({"row_id": [1, 2], "text": ["red mug", "blue"], "x": [0.5, 0.5], "shop": ["uk", "uk"]})
+    predicted = predict_frame(run, "toy_words", raw)
+    assert list(predicted.columns[:4]) == list(raw.columns) and "text_words" not in predicted.columns
+    rows = encode_rows(TOY_DERIVED, raw, state, run.bank)
+    assert rows.numeric[:, 1].tolist() == pytest.approx([0.0, -1.0])  # (2-2)/1, (1-2)/1
+
+
+def test_derive_is_validated_and_its_failures_name_the_task():
+    stray = dataclasses.replace(TOY_DERIVED, numeric=("x",))
+    assert any("text_words" in p and "numeric= or categorical=" in p for p in validate_task(stray))
+    assert any("DerivedFeatures" in p for p in validate_task(dataclasses.replace(TOY_DERIVED, derive=_word_count)))
+    broken = dataclasses.replace(TOY_DERIVED, derive=DerivedFeatures(("text_words",), lambda f: f[["nope"]]))
+    with pytest.raises(ValueError, match=r"task 'toy_words': its derive.compute failed on 1 rows: KeyError"):
+        with_derived(broken, pd.DataFrame({"text": ["a b"]}))
+    wrong = dataclasses.replace(TOY_DERIVED, derive=DerivedFeatures(("text_words",), lambda f: f[["text"]]))
+    with pytest.raises(ValueError, match="exactly the columns"):
+        with_derived(wrong, pd.DataFrame({"text": ["a b"]}))
