@@ -118,7 +118,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "cpu": Profile(
         "the default run as shipped (core/defaults/default.yaml: all-MiniLM-L6-v2, train caps sales/recommend "
-        "20,000 rows, validation every 250 steps); the joint model and the single-task models with 3 seeds, the "
+        "20,000 rows, 1,200 steps, validation every 300); the joint model and the single-task models with 3 seeds, the "
         "other variants with 1 (--variant-seeds); val and test in full",
         None,
         (),
@@ -620,24 +620,15 @@ profiles:
   smoke  tiny random encoder (examples/configs/smoke.yaml: 256 train rows per task, capped val/test,
          19 ranking negatives), 8 steps, 1 seed. Checks this script end to end in about 2 minutes on a
          quiet 2-core CPU; its numbers mean nothing.
-  cpu    the default run (all-MiniLM-L6-v2, max_length 128, batch 32, bf16) with its train caps
-         (sales and recommend: 20,000 random train rows each; price_bin and user_profile in full),
-         cut from 1000 to 100 steps of 32 examples with a single validation at the end (no early
-         stopping); single-task models get their share of those steps. Val and test are NOT
-         subsampled (TASKS.md's splits, 99 ranking negatives).
-         Estimated wall time on this 2-core CPU (AMD EPYC, avx512_bf16) when idle: ~1.5 h
-         (range 1.0-1.9 h) for 3 seeds x (8 joint variants + 4 single-task models) = 36 runs;
-         baselines and data add ~1 min. Per seed: 9 joint-run equivalents (the four single-task
-         models together cost about one joint run) x (100 steps x 0.8-1.8 s + 3 evaluations x
-         15-20 s + ~15 s set-up).
-         Timing probe (one 50-step cpu-profile joint run): 6.4 min wall on the shared machine
-         (load average ~5: the probe got 0.66 of a core on average; 255 s CPU time, which threads
-         spinning on busy cores inflate) -> at most ~3 min idle, i.e. <= ~1.8 s per step and ~20 s
-         per evaluation (3 per run: the validation, the final val, test). The default config's
-         own figure (1000 steps in ~15 min on 2 cores) puts a step at ~0.8 s: the low end.
-         A busy machine is slower; --max-steps S rescales (each step adds 20-50 s: 27 joint-run equivalents).
-  full   the default run as shipped (1000 steps, validation every 250, early stopping), 3 seeds;
-         meant for a GPU.
+  cpu    the default run as shipped (core/defaults/default.yaml: all-MiniLM-L6-v2, max_length 128,
+         batch 32, bf16, 1,200 steps, validation every 300, train caps of 20,000 random rows for
+         sales and recommend; price_bin and user_profile in full; val and test NOT subsampled:
+         TASKS.md's splits, 99 ranking negatives). The joint model and the four single-task models
+         with 3 seeds, the other variants with 1 (--variant-seeds 3 for all).
+         Measured on this 2-core CPU (AMD EPYC, avx512_bf16), 2026-11-23: two processes side by
+         side with --threads 1 (OMP_WAIT_POLICY=PASSIVE), one seed set each, then one --resume
+         call for the table: see benchmarks/RESULTS.md for the commands and the wall time.
+  full   the same runs, every variant with 3 seeds; meant for a GPU.
 """
 
 

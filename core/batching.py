@@ -57,6 +57,7 @@ def make_batch(rows: EncodedRows, index: np.ndarray, bank: TextBank, tokens: boo
     batch = {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
+        "text_ids": torch.from_numpy(unique.astype(np.int64)),  # bank ids, in position order
         "text_pos": inverse[: len(index)],
         "numeric": torch.from_numpy(rows.numeric[index]),
         "numeric_missing": torch.from_numpy(rows.numeric_missing[index]),

@@ -132,23 +132,29 @@ def evaluate(ctx: click.Context, run_dir: str, split: str, as_json: bool) -> Non
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--task", "task_name", required=True, help="Task whose head predicts.")
+@click.option("--task", "task_names", required=True, multiple=True,
+              help="Task whose head predicts; repeat for several tasks in one pass.")
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="CSV, Parquet or JSONL rows.")
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the rows plus prediction columns (same format as the input).")
 @click.pass_context
 @friendly_errors
-def predict(ctx: click.Context, run_dir: str, task_name: str, input_path: str, output_path: str) -> None:
-    """Predict TASK for every row of INPUT with the model of RUN_DIR."""
-    from shopmtl.core.predict import load_run, predict_frame
+def predict(ctx: click.Context, run_dir: str, task_names: tuple[str, ...], input_path: str, output_path: str) -> None:
+    """Predict TASK for every row of INPUT with the model of RUN_DIR.
+
+    Repeat --task to predict several tasks that read the same columns in one pass (each
+    distinct text encoded once); their columns are then named TASK.COLUMN.
+    """
+    from shopmtl.core.predict import load_run, predict_tasks
     from shopmtl.core.tableio import read_table, table_format, write_table
 
     if table_format(input_path) != table_format(output_path):
         raise click.BadParameter(f"--output must have the input's format ({table_format(input_path)})", param_hint="--output")
     run = load_run(run_dir, plugin_set(ctx).tasks)
     frame = read_table(input_path)
-    write_table(predict_frame(run, task_name, frame, source=input_path), output_path)
-    click.echo(f"wrote {len(frame)} rows with predictions of '{task_name}' to {output_path}")
+    tasks = list(dict.fromkeys(task_names))
+    write_table(predict_tasks(run, tasks, frame, source=input_path), output_path)
+    click.echo(f"wrote {len(frame)} rows with predictions of {', '.join(repr(t) for t in tasks)} to {output_path}")
 
 
 @cli.command()

@@ -34,6 +34,39 @@ class MultiTaskModel(nn.Module):
         # The loss weighting lives on the model so that learnable weightings are
         # optimised, synchronised across processes and saved like any other weight.
         self.weighting = weighting
+        # With a frozen encoder a text's vector never changes: encode it once, reuse it in
+        # every later batch (see cache_frozen_encoder). Text id -> pooled vector.
+        self._frozen_cache: dict[int, torch.Tensor] | None = None
+
+    def cache_frozen_encoder(self) -> bool:
+        """Start reusing pooled vectors across batches if no encoder weight trains.
+
+        The cached vectors are the encoder's eval-mode outputs (no dropout): with frozen
+        weights the encoder is a fixed feature extractor. Returns whether caching is on.
+        """
+        if any(p.requires_grad for p in self.encoder.parameters()):
+            self._frozen_cache = None
+            return False
+        if self._frozen_cache is None:
+            self._frozen_cache = {}
+        return True
+
+    def encode_batch(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Pooled vectors of the batch's distinct texts, in position order."""
+        buckets = text_buckets(batch)
+        if self._frozen_cache is None or "text_ids" not in batch:
+            # One encoder call per length bucket: short texts are not padded to the long ones.
+            return torch.cat([self.encoder(ids, mask) for ids, mask in buckets])
+        cache, ids = self._frozen_cache, batch["text_ids"].tolist()
+        if any(i not in cache for i in ids):
+            was_training = self.encoder.training
+            self.encoder.eval()
+            with torch.no_grad():
+                fresh = torch.cat([self.encoder(i, m) for i, m in buckets])
+            self.encoder.train(was_training)
+            for text_id, vector in zip(ids, fresh):
+                cache.setdefault(text_id, vector)
+        return torch.stack([cache[i] for i in ids])
 
     def forward(self, task: str, batch: Mapping[str, torch.Tensor], loss_fn: LossFn | None = None):
         """Raw outputs ``(B, n_outputs)`` of ``task``'s head for a batch from :func:`make_batch`.
@@ -41,8 +74,7 @@ class MultiTaskModel(nn.Module):
         With ``loss_fn``, returns ``(outputs, task_loss, weighted_loss)`` instead: the
         weighting runs inside ``forward`` so distributed training sees its parameters.
         """
-        # One encoder call per length bucket: short texts are not padded to the long ones.
-        pooled = torch.cat([self.encoder(ids, mask) for ids, mask in text_buckets(batch)])
+        pooled = self.encode_batch(batch)
         outputs = self.apply_head(task, pooled, batch)
         if loss_fn is None:
             return outputs

@@ -89,8 +89,13 @@ def _prepared(run: LoadedRun, name: str, data: TaskData | None = None) -> Prepar
                         state=run.features[name], rows={})
 
 
-def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
-    """``frame``'s columns followed by the task's prediction columns."""
+def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = "input",
+                  scorer: Scorer | None = None) -> pd.DataFrame:
+    """``frame``'s columns followed by the task's prediction columns.
+
+    ``scorer``: share one between calls on the same run (:func:`predict_tasks`), so a text
+    several tasks read is encoded once.
+    """
     spec = run.task(task)
     missing = missing_columns(spec, frame, with_labels=False)
     if missing:
@@ -100,7 +105,7 @@ def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = 
             f"`shopmtl data {task} --output FILE` shows the expected layout"
         )
     rows = encode_rows(spec, frame, run.features[task], run.bank)
-    scorer = Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
+    scorer = scorer or Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
     predictions = scorer.predict_rows(_prepared(run, task), rows)
     if spec.decode is None:
         decoded = default_decode(spec)(predictions)
@@ -111,6 +116,22 @@ def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = 
     decoded.index = frame.index
     clashes = [c for c in decoded.columns if c in frame.columns]
     return pd.concat([frame, decoded.rename(columns={c: f"{c}_predicted" for c in clashes})], axis=1)
+
+
+def predict_tasks(run: LoadedRun, tasks: Sequence[str], frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
+    """``frame``'s columns followed by each task's prediction columns, named ``<task>.<column>``.
+
+    One encoder pass serves every task: each distinct text of the frame (a product
+    description that ``sales`` and ``price_bin`` both read) is encoded once.
+    """
+    if len(tasks) == 1:
+        return predict_frame(run, tasks[0], frame, source)
+    scorer = Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
+    parts = [frame]
+    for task in tasks:
+        predicted = predict_frame(run, task, frame, source, scorer)
+        parts.append(predicted.iloc[:, len(frame.columns):].add_prefix(f"{task}."))
+    return pd.concat(parts, axis=1)
 
 
 def evaluate_run(run: LoadedRun, split: str, extra_metrics: Sequence[MetricSpec] = ()) -> dict[str, dict[str, Any]]:

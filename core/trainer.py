@@ -269,6 +269,8 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
         patience = config.training.early_stopping_patience
         return patience is not None and state["bad_evals"] >= patience
 
+    if core_model.cache_frozen_encoder():
+        say("encoder frozen: each text is encoded once and its vector reused in later batches")
     model.train()
     running: dict[str, list[float]] = defaultdict(list)
     bar = tqdm(total=total, initial=state["step"], disable=not (progress and accelerator.is_local_main_process),

@@ -66,3 +66,37 @@ def test_pretrained_default_encoder_loads_offline_and_embeds_meaningfully(monkey
     # Pretrained weights put two near-identical product names far closer than unrelated ones;
     # a randomly initialised model does not separate them like this.
     assert similar > 0.8 and similar - unrelated > 0.3
+
+
+def test_a_frozen_encoder_encodes_each_text_once_across_batches():
+    import numpy as np
+
+    from shopmtl.core.batching import make_batch
+    from shopmtl.core.features import EncodedRows
+    from shopmtl.core.model import MultiTaskModel
+
+    config = EncoderConfig(random_init=True, freeze=True)
+    tokenizer = load_tokenizer(config.name)
+    bank = TextBank(tokenizer, 32)
+    text_ids = bank.ids_for(["red mug", "blue bag", "green heart card", "red mug"])
+    rows = EncodedRows(text_ids=text_ids, pair_ids=None, numeric=np.zeros((4, 0), np.float32),
+                       numeric_missing=np.zeros((4, 0), np.float32), categorical=np.zeros((4, 0), np.int64),
+                       labels=np.zeros((4, 1), np.float32))
+    model = MultiTaskModel(build_encoder(config), {})
+    calls: list[int] = []
+    model.encoder.register_forward_hook(lambda module, args, out: calls.append(out.shape[0]))
+    first, second = make_batch(rows, np.array([0, 1]), bank), make_batch(rows, np.array([1, 2, 3]), bank)
+    with torch.no_grad():
+        reference = model.eval().encode_batch(second)  # before caching: an encoder call every time
+    assert model.cache_frozen_encoder()
+    model.train()  # training mode: the cache still holds the dropout-free (eval-mode) vectors
+    a = model.encode_batch(first)
+    b = model.encode_batch(second)  # "green heart card" is new: its batch is encoded
+    again = model.encode_batch(second)  # all three cached now: no encoder call
+    assert calls == [3, 2, 3]
+    torch.testing.assert_close(b, reference)
+    torch.testing.assert_close(again, reference)
+    assert a.shape == (2, model.encoder.hidden_size)
+    # A trainable encoder is never cached.
+    trainable = MultiTaskModel(build_encoder(EncoderConfig(random_init=True)), {})
+    assert not trainable.cache_frozen_encoder()

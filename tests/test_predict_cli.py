@@ -19,7 +19,7 @@ from toy_tasks import build
 from shopmtl import BuildContext
 from shopmtl.core import cli as cli_module
 from shopmtl.core.cli import cli
-from shopmtl.core.predict import RunError, load_run, predict_frame
+from shopmtl.core.predict import RunError, load_run, predict_frame, predict_tasks
 from shopmtl.core.tableio import TableFormatError, read_table, table_format, write_table
 
 FORMATS = ["csv", "parquet", "jsonl"]
@@ -157,6 +157,29 @@ def test_cli_predict(toy_cli, toy_run, new_rows, tmp_path, kind):
     assert f"wrote {len(new_rows)} rows" in result.output
     out = _read_as(target, kind)
     assert list(out.columns) == [*new_rows.columns, "prediction"] and len(out) == len(new_rows)
+
+
+def test_cli_predicts_several_tasks_in_one_encoder_pass(toy_cli, toy_run, loaded, new_rows, tmp_path):
+    source, target = tmp_path / "rows.csv", tmp_path / "scored.csv"
+    write_table(new_rows, source)
+    result = toy_cli("predict", toy_run.output_dir, "--task", "toy_value", "--task", "toy_flag",
+                     "--input", source, "--output", target)
+    assert result.exit_code == 0, result.output
+    assert "'toy_value', 'toy_flag'" in result.output
+    out = read_table(target)
+    assert list(out.columns) == [*new_rows.columns, "toy_value.prediction", "toy_flag.probability"]
+    # The same values as one task at a time.
+    alone = predict_frame(loaded, "toy_flag", new_rows)
+    np.testing.assert_allclose(out["toy_flag.probability"], alone["probability"], rtol=1e-5)
+    # Each distinct text is encoded once for both tasks: count the texts the encoder sees.
+    seen: list[int] = []
+    hook = loaded.model.encoder.register_forward_hook(lambda module, args, output: seen.append(output.shape[0]))
+    try:
+        predict_tasks(loaded, ["toy_value", "toy_flag"], new_rows)
+    finally:
+        hook.remove()
+    distinct = set(new_rows["text"]) | set(new_rows["other"])
+    assert sum(seen) == len(distinct)
 
 
 def test_cli_predict_errors(toy_cli, toy_run, new_rows, tmp_path):
