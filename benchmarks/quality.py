@@ -535,7 +535,9 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"{report['profile_description']}. Seeds: {', '.join(map(str, report['seeds']))}; "
         f"test split; mean ± std over seeds (sample std) for the trained models; baselines are "
         f"deterministic, fitted once on the full train split. Device: {report['environment']['device']}. "
-        f"Generated {report['generated']} by `benchmarks/quality.py` in {report['total_wall_s'] / 60:.1f} min.",
+        f"Generated {report['generated']} by `benchmarks/quality.py` "
+        + (f"from finished runs (`--report-only`); the runs' wall times sum to {report['runs_wall_s'] / 60:.0f} min."
+           if report.get("report_only") else f"in {report['total_wall_s'] / 60:.1f} min."),
         "",
         "↓ lower is better. user_profile: the models' micro/macro-F1 use per-label thresholds "
         "calibrated on val; `@0.5` are TASKS.md's fixed-threshold F1s (the baselines' only ones).",
@@ -654,6 +656,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed-offsets", default=None,
                         help="comma-separated seed offsets this process trains (default: all, 0..seeds-1); "
                              "split seeds over processes, then run once more with --resume to write the table")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: write the table from the runs already finished in --work-dir "
+                             "(each run's result.json keeps the config it ran with)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads per run (training.threads): 1 lets two processes share 2 cores")
     args = parser.parse_args(argv)
@@ -695,6 +700,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         jobs += [("joint", name, config) for name, config in plan.joint.items() if name == "joint" or k < variant_seeds]
         for kind, name, config in jobs:
             run_dir = config.resolved_output_dir()
+            if args.report_only:
+                if (run_dir / "result.json").is_file():
+                    runs[(kind, name, config.seed)] = json.loads((run_dir / "result.json").read_text())
+                continue
             print(f"[seed {config.seed}] {kind} {name}: {config.training.max_steps} steps "
                   f"-> {run_dir}", flush=True)
             result = run_one(config, plugins, timer, run_dir, args.resume)
@@ -726,6 +735,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "environment": environment(),
         "generated": _dt.datetime.now().isoformat(timespec="seconds"),
         "total_wall_s": time.perf_counter() - started,
+        "report_only": args.report_only,
+        "runs_wall_s": sum(r["wall_s"] for r in runs.values()),
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
