@@ -18,6 +18,7 @@ interrupted write never leaves a half-written checkpoint behind.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -93,6 +94,22 @@ def read_run_config(run_dir: Path) -> Config:
     """A run's resolved ``config.yaml``, validated."""
     path = run_dir / "config.yaml"
     return validate_config(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+
+
+def saved_adapters(folder: Path) -> list[str]:
+    """Names of the LoRA adapters in a model folder's encoder (``default`` for a shared one)."""
+    from safetensors import safe_open
+
+    names: list[str] = []
+    with safe_open(str(folder / "encoder.safetensors"), framework="pt") as weights:
+        for key in weights.keys():
+            match = _ADAPTER_KEY.search(key)
+            if match and match.group(1) not in names:
+                names.append(match.group(1))
+    return names
+
+
+_ADAPTER_KEY = re.compile(r"\.lora_A\.([^.]+)\.weight$")
 
 
 def load_encoder(folder: Path, encoder: torch.nn.Module) -> None:

@@ -36,6 +36,9 @@ class LoraConfig(_Section):
     alpha: int = Field(16, ge=1)
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
     target_modules: list[str] = ["query", "value"]  # BERT-style attention projections
+    # One adapter per task (peft multi-adapter), switched by the batch's task: the frozen
+    # base encoder is still shared, each task adapts it on its own.
+    per_task: bool = False
 
 
 class EncoderConfig(_Section):

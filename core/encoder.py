@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -78,12 +79,35 @@ def load_backbone(config: EncoderConfig, saved: Path | None = None) -> nn.Module
 
 
 class TextEncoder(nn.Module):
-    """A transformers backbone plus pooling: token ids in, one vector per text out."""
+    """A transformers backbone plus pooling: token ids in, one vector per text out.
 
-    def __init__(self, backbone: nn.Module, pooling: str = "mean") -> None:
+    With per-task LoRA adapters (``adapters``), :meth:`use_adapter` selects the one the
+    next forward passes run through.
+    """
+
+    def __init__(self, backbone: nn.Module, pooling: str = "mean", adapters: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.backbone = backbone
         self.pooling = pooling
+        self.adapters = adapters
+        self._active: str | None = adapters[0] if adapters else None
+
+    def adapter_for(self, task: str) -> str | None:
+        """The adapter ``task``'s texts run through (``None``: the one shared encoder)."""
+        return task if task in self.adapters else None
+
+    def use_adapter(self, task: str) -> None:
+        """Route the next forward passes through ``task``'s adapter, when there are per-task ones."""
+        adapter = self.adapter_for(task)
+        if adapter is None or adapter == self._active:
+            return
+        trainable = {name for name, p in self.backbone.named_parameters() if p.requires_grad}
+        self.backbone.set_adapter(adapter)
+        # peft freezes the inactive adapters; keep every adapter trainable as it was, so the
+        # optimiser (built once) updates each task's adapter on that task's batches.
+        for name, param in self.backbone.named_parameters():
+            param.requires_grad_(name in trainable)
+        self._active = adapter
 
     @property
     def hidden_size(self) -> int:
@@ -99,8 +123,11 @@ class TextEncoder(nn.Module):
         return summed / mask.sum(dim=1).float().clamp(min=1.0)
 
 
-def build_encoder(config: EncoderConfig, saved: Path | None = None) -> TextEncoder:
-    """Load the backbone and apply the config's freezing and LoRA choices."""
+def build_encoder(config: EncoderConfig, saved: Path | None = None, tasks: Sequence[str] = ()) -> TextEncoder:
+    """Load the backbone and apply the config's freezing and LoRA choices.
+
+    ``tasks``: the adapters to create when ``lora.per_task`` is set (one per task).
+    """
     backbone = load_backbone(config, saved)
     if config.freeze_embeddings:
         backbone.get_input_embeddings().weight.requires_grad_(False)
@@ -116,5 +143,15 @@ def build_encoder(config: EncoderConfig, saved: Path | None = None) -> TextEncod
             lora_dropout=config.lora.dropout,
             target_modules=list(config.lora.target_modules),
         )
-        backbone = get_peft_model(backbone, lora)  # freezes everything but the adapters
+        if not config.lora.per_task:
+            backbone = get_peft_model(backbone, lora)  # freezes everything but the adapters
+            return TextEncoder(backbone, config.pooling)
+        if not tasks:
+            raise ValueError("encoder.lora.per_task needs the run's task names to create one adapter each")
+        backbone = get_peft_model(backbone, lora, adapter_name=tasks[0])
+        for task in tasks[1:]:
+            backbone.add_adapter(task, lora)
+        for name, param in backbone.named_parameters():
+            param.requires_grad_("lora_" in name)  # every task's adapter trains, nothing else
+        return TextEncoder(backbone, config.pooling, tuple(tasks))
     return TextEncoder(backbone, config.pooling)

@@ -35,13 +35,16 @@ class Scorer:
         self.model = model
         self.bank = bank
         self.batch_size = batch_size
-        self._cache: dict[int, torch.Tensor] = {}
+        self._cache: dict[str | None, dict[int, torch.Tensor]] = {}  # adapter -> text id -> vector
 
     @torch.no_grad()
-    def _embed(self, ids: Iterable[int]) -> None:
-        todo = np.array(sorted(set(int(i) for i in ids) - self._cache.keys()), dtype=np.int64)
+    def _embed(self, ids: Iterable[int], task: str) -> dict[int, torch.Tensor]:
+        """Pooled vectors of text ``ids`` as ``task`` sees them (its adapter, if it has its own)."""
+        cache = self._cache.setdefault(self.model.encoder.adapter_for(task), {})
+        todo = np.array(sorted(set(int(i) for i in ids) - cache.keys()), dtype=np.int64)
         if len(todo) == 0:
-            return
+            return cache
+        self.model.encoder.use_adapter(task)
         todo = todo[np.argsort(self.bank.lengths(todo), kind="stable")]  # similar lengths pad little
         device = self.accelerator.device
         for start in range(0, len(todo), self.batch_size):
@@ -50,7 +53,8 @@ class Scorer:
             with self.accelerator.autocast():
                 pooled = self.model.encoder(input_ids.to(device), mask.to(device)).float()
             for text_id, vector in zip(chunk.tolist(), pooled):
-                self._cache[text_id] = vector
+                cache[text_id] = vector
+        return cache
 
     @torch.no_grad()
     def predict_rows(self, task: PreparedTask, rows: EncodedRows, index: np.ndarray | None = None) -> np.ndarray:
@@ -66,8 +70,8 @@ class Scorer:
             text_ids = rows.text_ids[chunk]
             pair_ids = rows.pair_ids[chunk] if rows.pair_ids is not None else None
             needed = np.unique(text_ids if pair_ids is None else np.concatenate([text_ids, pair_ids]))
-            self._embed(needed)
-            pooled = torch.stack([self._cache[int(i)] for i in needed])
+            cache = self._embed(needed, task.name)
+            pooled = torch.stack([cache[int(i)] for i in needed])
             position = {int(t): k for k, t in enumerate(needed)}
             batch: dict[str, torch.Tensor] = {
                 "text_pos": torch.tensor([position[int(t)] for t in text_ids]),

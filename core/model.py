@@ -74,6 +74,7 @@ class MultiTaskModel(nn.Module):
         With ``loss_fn``, returns ``(outputs, task_loss, weighted_loss)`` instead: the
         weighting runs inside ``forward`` so distributed training sees its parameters.
         """
+        self.encoder.use_adapter(task)
         pooled = self.encode_batch(batch)
         outputs = self.apply_head(task, pooled, batch)
         if loss_fn is None:

@@ -68,7 +68,7 @@ def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
         needs = ", ".join(f"{t} (plugin {owners.get(t, '?')})" for t in missing)
         raise RunError(f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins")
     specs = {name: configure_task(registered[name], config) for name in features}  # head/loss as trained
-    encoder = build_encoder(config.encoder, saved=folder / "backbone")
+    encoder = build_encoder(config.encoder, saved=folder / "backbone", tasks=checkpoint.saved_adapters(folder))
     tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")
     bank = TextBank(tokenizer, config.encoder.max_length)
     head_specs = {

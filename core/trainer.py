@@ -106,6 +106,9 @@ def make_weighting(config: Config, plugins: PluginSet, tasks: list[str]) -> torc
 def inherit_encoder(config: Config, source: Path) -> Config:
     """The source run's encoder settings (the weights must fit them), keeping this run's freezing."""
     source_config = checkpoint.read_run_config(source.parent)
+    if source_config.encoder.lora.per_task:
+        raise ConfigError(f"init_from {source.parent}: that run has one LoRA adapter per task, so there is no "
+                          "single encoder to start from; start from a run without encoder.lora.per_task")
     encoder = source_config.encoder.model_copy(
         update={"freeze": config.encoder.freeze, "freeze_embeddings": config.encoder.freeze_embeddings}
     )
@@ -179,7 +182,7 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
         sizes = " / ".join(f"{len(tasks[name].data[s]):,}" for s in ("train", "val", "test"))
         say(f"  task {name} ({spec.kind}): train/val/test rows {sizes} [{time.perf_counter() - started:.1f}s]")
 
-    encoder = build_encoder(config.encoder, saved=source / "backbone" if source else None)
+    encoder = build_encoder(config.encoder, saved=source / "backbone" if source else None, tasks=list(tasks))
     if source is not None:
         checkpoint.load_encoder(source, encoder)
     weighting = make_weighting(config, plugins, list(tasks))
