@@ -155,6 +155,9 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("ple", "joint + PLE", ("sharing.kind=ple",)),
     Variant("lora", "joint + LoRA r=8", ("encoder.lora.enabled=true", "encoder.lora.r=8",
                                           "training.learning_rate=1.0e-3")),
+    Variant("lora_per_task", "joint + LoRA r=8, one adapter per task",
+            ("encoder.lora.enabled=true", "encoder.lora.r=8", "encoder.lora.per_task=true",
+             "training.learning_rate=1.0e-3")),
     Variant("sales_poisson", "joint + sales Poisson loss", ("tasks.sales.settings.loss=poisson",)),
     Variant("sales_ziln", "joint + sales ZILN loss", ("tasks.sales.settings.loss=zero_inflated_lognormal",)),
 )

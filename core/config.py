@@ -139,6 +139,10 @@ class TrainingConfig(_Section):
     log_every: int = Field(50, ge=1)
     log_with: list[str] = []  # accelerate trackers, e.g. [tensorboard]
     threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
+    # torch.compile the encoder with this backend ("inductor" for speed; "aot_eager" checks
+    # the graph without a C++ toolchain); None: eager. Shapes vary by batch, so the graph is
+    # compiled with dynamic shapes; the first steps pay the compilation.
+    compile: str | None = None
 
     @field_validator("mixed_precision", mode="before")
     @classmethod

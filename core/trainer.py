@@ -272,6 +272,10 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
         patience = config.training.early_stopping_patience
         return patience is not None and state["bad_evals"] >= patience
 
+    if config.training.compile:
+        # In place (nn.Module.compile): parameter names, and so checkpoints, stay unchanged.
+        core_model.encoder.backbone.compile(backend=config.training.compile, dynamic=True)
+        say(f"encoder compiled with torch.compile (backend {config.training.compile})")
     if core_model.cache_frozen_encoder():
         say("encoder frozen: each text is encoded once and its vector reused in later batches")
     model.train()

@@ -283,6 +283,20 @@ def test_per_task_lora_adapters_train_separately_and_round_trip(toy_plugins, tmp
         train(toy_config(tmp_path / "next", f"init_from={out}"), toy_plugins, progress=False)
 
 
+def test_compiled_encoder_trains_and_saves_plain_names(toy_plugins, tmp_path, capsys):
+    """training.compile: the encoder runs through torch.compile (aot_eager here: no C++
+    toolchain needed in the test) and the checkpoint keeps the eager parameter names."""
+    out = tmp_path / "compiled"
+    result = train(toy_config(out, "training.max_steps=3", "training.eval_every=3", "training.compile=aot_eager"),
+                   toy_plugins, progress=False)
+    assert "encoder compiled with torch.compile (backend aot_eager)" in capsys.readouterr().out
+    with safe_open(str(out / "model" / "encoder.safetensors"), framework="pt") as handle:
+        keys = list(handle.keys())
+    assert keys and not any("_orig_mod" in k for k in keys)
+    run = load_run(out, toy_plugins.tasks)  # an eager model loads the compiled run's weights
+    assert evaluate_run(run, "test") == {t: s["test"] for t, s in result.metrics.items()}
+
+
 def test_load_run_errors_are_clear(toy_run, tmp_path):
     with pytest.raises(RunError, match="not a finished shopmtl run"):
         load_run(tmp_path, toy_run.plugins.tasks)
