@@ -50,6 +50,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from shopmtl.registry.contract import SPLITS, BuildContext, EvalBatch, TaskData, TaskSpec
+from shopmtl.registry.derived import with_derived
 from shopmtl.registry.validate import validate_task
 
 if TYPE_CHECKING:
@@ -197,6 +198,11 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
                 f"the {split} split lacks column(s) {', '.join(map(repr, missing))} that the TaskSpec names "
                 f"(it has {', '.join(map(repr, list(frame.columns)[:12]))}): add them to the frame, or fix the TaskSpec"
             )
+            continue
+        try:
+            frame = with_derived(spec, frame)  # the derived feature columns the model reads
+        except ValueError as exc:
+            problems.append(f"the {split} split: {exc}")
             continue
         frames[split] = frame
         problems += _check_frame(spec, split, frame)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from shopmtl.core.textbank import TextBank
 from shopmtl.registry.contract import TaskSpec
+from shopmtl.registry.derived import with_derived
 
 
 @dataclass
@@ -70,22 +71,6 @@ def missing_columns(spec: TaskSpec, frame: pd.DataFrame, *, with_labels: bool = 
     """Columns the task's schema needs that ``frame`` lacks."""
     needed = spec.columns if with_labels else tuple(c for c in spec.columns if c not in spec.labels)
     return [c for c in needed if c not in frame.columns]
-
-
-def with_derived(spec: TaskSpec, frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` plus the task's derived feature columns (:attr:`TaskSpec.derive`), if any."""
-    if spec.derive is None:
-        return frame
-    try:
-        derived = spec.derive.compute(frame)
-    except Exception as error:
-        raise ValueError(f"task '{spec.name}': its derive.compute failed on {len(frame):,} rows: "
-                         f"{type(error).__name__}: {error}") from error
-    wrong = sorted(set(spec.derive.columns) ^ set(getattr(derived, "columns", ())))
-    if wrong or len(derived) != len(frame):
-        raise ValueError(f"task '{spec.name}': derive.compute must return one row per input row with exactly the "
-                         f"columns {list(spec.derive.columns)}; it returned {len(derived)} rows, columns off by {wrong}")
-    return frame.assign(**{c: derived[c].to_numpy() for c in spec.derive.columns})
 
 
 def encode_rows(spec: TaskSpec, frame: pd.DataFrame, state: FeatureState, bank: TextBank) -> EncodedRows:

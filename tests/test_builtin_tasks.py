@@ -3,6 +3,7 @@ recomputed here with plain pandas from the raw file (independently of the plugin
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -13,7 +14,7 @@ import pandas as pd
 import pluggy
 import pytest
 
-from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec
+from shopmtl import BuildContext, DerivedFeatures, EvalBatch, TaskData, TaskSpec
 from shopmtl.plugins import price_bin, recommend, retail, sales, user_profile
 from shopmtl.core.features import with_derived
 from shopmtl.plugins.builtin import BUILTIN_PLUGINS
@@ -505,3 +506,17 @@ def test_tasks_build_on_the_2009_2010_file_a_year_earlier() -> None:
             assert data["train"]["week"].min() == pd.Timestamp("2010-01-04")
         if name == "price_bin":
             assert len(pd.concat([data[s] for s in SPLITS])) == retail.load_transactions(RAW_2010, MAP_2010)["stock_code"].nunique()
+
+
+def test_the_plugin_kit_passes_user_profile_with_its_derived_features() -> None:
+    """``shopmtl plugins check`` / ``check_task`` build the dataset and check the derived
+    numeric columns (which the built frame does not hold) like any other."""
+    from shopmtl.testing import check_task
+
+    assert check_task(user_profile.USER_PROFILE) == []
+    broken = dataclasses.replace(
+        user_profile.USER_PROFILE,
+        derive=DerivedFeatures(user_profile.HISTORY_FEATURES, lambda frame: frame[["no_such_column"]]),
+    )
+    problems = check_task(broken)
+    assert problems and all("derive.compute failed" in p and "KeyError" in p for p in problems)
