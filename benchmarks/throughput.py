@@ -112,9 +112,9 @@ def shopmtl_overrides(plan: dict[str, Any], examples: int, steps: int, output_di
                  f"training.eval_every={steps}", f"training.log_every={steps}",
                  f"training.mixed_precision={plan['precision']}",
                  # Throughput, not quality: evaluate once, at the end, on a few rows (the run
-                 # cannot skip its final evaluation); 1 ranking negative keeps recommend's
-                 # ranking frame (scored in full, whatever max_eval_examples says) small.
-                 "tasks.recommend.settings.ranking_negatives=1"]
+                 # cannot skip its final evaluation); recommend then ranks only the positives
+                 # among those rows.
+                 ]
     for task in TASKS:
         overrides += [f"tasks.{task}.max_train_examples={examples}", f"tasks.{task}.max_eval_examples={plan['eval_examples']}"]
     if timed:
@@ -339,11 +339,13 @@ def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, f
 
     from shopmtl.core.encoder import resolve_encoder_path
     from shopmtl.core.prepare import build_task_data, subsample
+    from shopmtl.registry.derived import with_derived
 
     torch.set_num_threads(plan["threads"])
     config, plugins = _task_frames(plan, examples)
     spec = plugins.tasks[task]
     train = subsample(build_task_data(spec, config), config.tasks[task], config.seed)["train"]
+    train = with_derived(spec, train)  # user_profile's history counts, as shopmtl computes them
     path = resolve_encoder_path(config.encoder.name)
     tokenizer = AutoTokenizer.from_pretrained(path)
     max_length = plan["max_length"]
@@ -384,7 +386,8 @@ def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, f
     stamps: list[tuple[float, float]] = []
 
     class TaskModel(nn.Module):
-        """Encoder, mean pooling, the same MLP head as shopmtl's default, the kind's loss."""
+        """Encoder, mean pooling, the MLP of shopmtl's default head (its linear paths, well under 1 % of a
+        step, left out), the kind's loss."""
 
         def __init__(self) -> None:
             super().__init__()

@@ -251,10 +251,23 @@ def ranking_metrics(scores: np.ndarray, query: np.ndarray, is_positive: np.ndarr
 METRIC_DIRECTIONS: dict[str, str] = {"auc": "max", "log_loss": "min", "hit_rate_at_10": "max", "ndcg_at_10": "max"}
 
 
+def evaluated_queries(ranking: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """The ranking rows whose query's positive is a positive row of ``frame``.
+
+    On a full split that is every query; when ``max_eval_examples`` subsamples the split,
+    the ranking shrinks with it, so a capped evaluation stays cheap.
+    """
+    positives = frame.loc[frame["label"] == 1, ["customer_id", "stock_code"]]
+    first = ranking.groupby("query", sort=False).head(1)  # each query's first row is its positive
+    kept = first.merge(positives.drop_duplicates(), on=["customer_id", "stock_code"], how="inner")["query"]
+    return ranking if len(kept) == len(first) else ranking[ranking["query"].isin(kept)]
+
+
 def recommend_metrics(batch: EvalBatch) -> dict[str, float]:
     """ROC-AUC and log loss on the split's rows; HitRate@10 and NDCG@10 on its ranking
     candidates (``extras["ranking"][split]``, scored through ``batch.score``; NaN for a
-    split without them)."""
+    split without them), for the positives among the evaluated rows (all of them unless
+    the split was subsampled: :func:`evaluated_queries`)."""
     from sklearn.metrics import log_loss, roc_auc_score
 
     y = np.asarray(batch.labels, dtype=float).reshape(-1)
@@ -268,6 +281,8 @@ def recommend_metrics(batch: EvalBatch) -> dict[str, float]:
     }
     ranking = batch.extras.get("ranking", {}).get(batch.split)
     hit_rate = ndcg = float("nan")  # a split without ranking candidates (train) has none
+    if ranking is not None and len(ranking):
+        ranking = evaluated_queries(ranking, batch.frame)
     if ranking is not None and len(ranking):
         scores = np.asarray(batch.score(ranking), dtype=float).reshape(-1)
         hit_rate, ndcg = ranking_metrics(scores, ranking["query"].to_numpy(), ranking["label"].to_numpy() == 1)

@@ -477,6 +477,22 @@ def test_recommend_metrics_score_the_ranking_candidates(datasets: dict[str, Task
         EvalBatch("train", train, train[["label"]].to_numpy(), train[["label"]].to_numpy(), lambda f: None, data.extras)
     )
     assert set(no_ranking) == set(perfect) and math.isnan(no_ranking["hit_rate_at_10"])
+
+    # A subsampled split (max_eval_examples) ranks only the positives among its rows.
+    ranking = data.extras["ranking"]["val"]
+    assert recommend.evaluated_queries(ranking, frame) is ranking  # the full split: every query
+    sample = frame.sample(n=200, random_state=0)
+    kept = recommend.evaluated_queries(ranking, sample)
+    firsts = kept.groupby("query").head(1)
+    assert (firsts["label"] == 1).all()
+    assert set(zip(firsts["customer_id"], firsts["stock_code"])) == set(
+        zip(*sample.loc[sample["label"] == 1, ["customer_id", "stock_code"]].to_numpy().T))
+    assert kept.groupby("query").size().eq(ranking.groupby("query").size().loc[firsts["query"]].to_numpy()).all()
+    scored: list[int] = []
+    recommend.recommend_metrics(EvalBatch("val", sample, sample[["label"]].to_numpy(dtype=float),
+                                          sample[["label"]].to_numpy(), lambda f: scored.append(len(f)) or
+                                          f[["label"]].to_numpy(dtype=float), data.extras))
+    assert scored == [len(kept)] and len(kept) < len(ranking) / 10
     assert recommend.decode_recommend(np.array([[0.25]]))["probability"].tolist() == [0.25]
 
 
