@@ -271,7 +271,7 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
         if param.requires_grad:
             part = "encoder" if name.startswith("encoder.") else "wide" if id(param) in wide else "heads"
             groups[(part, param.ndim >= 2 and "norm" not in name.lower())]["params"].append(param)
-    optimizer = torch.optim.AdamW([g for g in groups.values() if g["params"]])
+    optimizer = torch.optim.AdamW([g for g in groups.values() if g["params"]], fused=True)  # as shopmtl
     warmup = max(1, int(steps * training.warmup_ratio))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))

@@ -192,7 +192,8 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
     if source is not None:
         reused = checkpoint.load_matching_heads(source, model)
         say(f"started from {source}: encoder" + (f", heads {', '.join(reused)}" if reused else ""))
-    optimizer = torch.optim.AdamW(param_groups(model, config))
+    # fused: one kernel per parameter group instead of several per tensor (CPU and GPU)
+    optimizer = torch.optim.AdamW(param_groups(model, config), fused=True)
     total = config.training.max_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_linear(total, config.training.warmup_ratio))
     sizes = {n: len(t.rows["train"]) for n, t in tasks.items()}
