@@ -82,7 +82,7 @@ def check(ctx: click.Context, name: str, no_data: bool, config_file: str | None,
     once. OVERRIDES are dotted KEY=VALUE pairs applied to --config.
     """
     from shopmtl.core.config import load_config
-    from shopmtl.testing import check_task
+    from shopmtl.core.taskcheck import check_task
 
     config = load_config(config_file, overrides) if (config_file or overrides) else None
     found = _load(ctx, config)
