@@ -256,11 +256,14 @@ def count_parameters(run_dir: Path, tasks: Mapping[str, Any]) -> dict[str, int]:
     run = load_run(run_dir, dict(tasks))
     trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in run.model.parameters())
+    # The encoder's share: what LoRA's "<= 5 % of the trainable parameters" is about (the
+    # heads, with their bag-of-words paths, train in full in every variant).
+    encoder_trainable = sum(p.numel() for p in run.model.encoder.parameters() if p.requires_grad)
     weighting = run_dir / "model" / "weighting.safetensors"
     if weighting.is_file():
         extra = sum(t.numel() for t in load_file(str(weighting)).values())
         trainable, total = trainable + extra, total + extra
-    return {"trainable": int(trainable), "total": int(total)}
+    return {"trainable": int(trainable), "total": int(total), "encoder_trainable": int(encoder_trainable)}
 
 
 def run_one(config: Any, plugins: Any, timer: PhaseTimer, run_dir: Path, resume: bool) -> dict[str, Any]:
@@ -499,7 +502,8 @@ def _metric_names(runs: Sequence[Mapping[str, Any]], task: str) -> list[str]:
 
 
 def _sum_params(runs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    return {k: sum(r["parameters"][k] for r in runs) for k in ("trainable", "total")}
+    keys = ("trainable", "total", "encoder_trainable")
+    return {k: sum(r["parameters"].get(k, 0) for r in runs) for k in keys}
 
 
 # --------------------------------------------------------------------------- markdown
@@ -572,8 +576,8 @@ def markdown(report: Mapping[str, Any]) -> str:
     ]
     cuda = report["environment"]["cuda"]
     memory_header = "peak GPU MiB" if cuda else "peak RSS MiB (+ growth in run)"
-    headers = ["model", *(f"Δ {t} %" for t in TASKS), "Δ_MTL %", "trainable params", "total params",
-               memory_header, "wall s"]
+    headers = ["model", *(f"Δ {t} %" for t in TASKS), "Δ_MTL %", "trainable params", "of which encoder",
+               "total params", memory_header, "wall s"]
     lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
         if row["group"] == "baseline":
@@ -586,7 +590,8 @@ def markdown(report: Mapping[str, Any]) -> str:
             memory = f"{whole(row.get('peak_rss_mib'))} (+{whole(row.get('rss_growth_mib'))})"
         cells = [row["name"], *(percent(gains.get(t), n_seeds > 1) if gains else "ref." for t in TASKS),
                  percent(row.get("delta_mtl_pct"), n_seeds > 1) if gains else "ref.",
-                 count(params.get("trainable")), count(params.get("total")), memory, whole(row.get("wall_s"))]
+                 count(params.get("trainable")), count(params.get("encoder_trainable")), count(params.get("total")),
+                 memory, whole(row.get("wall_s"))]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -705,7 +710,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_dir = config.resolved_output_dir()
             if args.report_only:
                 if (run_dir / "result.json").is_file():
-                    runs[(kind, name, config.seed)] = json.loads((run_dir / "result.json").read_text())
+                    result = json.loads((run_dir / "result.json").read_text())
+                    if "encoder_trainable" not in result["parameters"]:  # results of an older script
+                        result["parameters"] = count_parameters(run_dir, plugins.tasks)
+                    runs[(kind, name, config.seed)] = result
                 continue
             print(f"[seed {config.seed}] {kind} {name}: {config.training.max_steps} steps "
                   f"-> {run_dir}", flush=True)
