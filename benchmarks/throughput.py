@@ -74,67 +74,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-TASKS: tuple[str, ...] = ("sales", "price_bin", "user_profile", "recommend")
-REPO = Path(__file__).resolve().parent.parent
-
-
-# --------------------------------------------------------------------------- helpers (both sides)
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident set (VmHWM), MiB."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def now() -> tuple[float, float]:
-    """(wall clock, this process's CPU time): with one torch thread the CPU time is the work
-    done, whatever else runs on the machine; the wall clock also counts waiting for a core."""
-    return time.perf_counter(), time.process_time()
-
-
-def loop_seconds(stamps: list[tuple[float, float]], which: int = 0) -> float:
-    """Steady loop time (0: wall, 1: CPU) from per-step forward-end stamps: (last - first) * n / (n - 1)."""
-    if len(stamps) < 2:
-        return float("nan")
-    return (stamps[-1][which] - stamps[0][which]) * len(stamps) / (len(stamps) - 1)
-
-
-def shopmtl_overrides(plan: dict[str, Any], examples: int, steps: int, output_dir: str, timed: bool) -> list[str]:
-    """The default config's overrides for a benchmark run of ``examples`` rows per task."""
-    overrides = [f"output_dir={output_dir}", f"seed={plan['seed']}", f"encoder.max_length={plan['max_length']}",
-                 f"training.batch_size={plan['batch_size']}", f"training.max_steps={steps}",
-                 f"training.eval_every={steps}", f"training.log_every={steps}",
-                 f"training.mixed_precision={plan['precision']}",
-                 # Throughput, not quality: evaluate once, at the end, on a few rows (the run
-                 # cannot skip its final evaluation); recommend then ranks only the positives
-                 # among those rows.
-                 ]
-    for task in TASKS:
-        overrides += [f"tasks.{task}.max_train_examples={examples}", f"tasks.{task}.max_eval_examples={plan['eval_examples']}"]
-    if timed:
-        overrides.append("training.loss_weighting=bench_timed_static")
-    return overrides
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its sibling modules
+from throughput_common import REPO, TASKS, loop_seconds, now, peak_rss_mib, shopmtl_overrides, task_frames  # noqa: E402
+from throughput_report import derive, report  # noqa: E402
+from throughput_trainer import worker_trainer, worker_trainers  # noqa: E402
 
 
 # --------------------------------------------------------------------------- workers (subprocesses)
-
-
-def _task_frames(plan: dict[str, Any], examples: int):
-    """The train frames every variant trains on: the plugins' datasets, subsampled as shopmtl does."""
-    from shopmtl.core.config import load_config
-    from shopmtl.core.prepare import build_task_data, subsample
-    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-    from shopmtl.registry.manager import load_plugins
-
-    config = load_config(None, shopmtl_overrides(plan, examples, 1, "/nonexistent", timed=False))
-    plugins = load_plugins(BUILTIN_PLUGINS)
-    return config, plugins
 
 
 class _BenchTimer:
@@ -230,7 +176,7 @@ def _plain_batches(plan: dict[str, Any], examples: int, steps: int):
     from shopmtl.core.sampler import TaskSampler, task_probabilities
     from shopmtl.core.textbank import TextBank
 
-    config, plugins = _task_frames(plan, examples)
+    config, plugins = task_frames(plan, examples)
     specs = select_tasks(config.tasks or plugins.tasks, plugins.tasks)
     bank = TextBank(load_tokenizer(config.encoder.name), config.encoder.max_length)
     tasks = {name: prepare_task(spec, config, bank) for name, spec in specs.items()}
@@ -304,155 +250,6 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
         "real_tokens": real,
         "texts_encoded": texts,
         "non_embedding_params": non_embedding,
-    }
-
-
-def _numeric_features(spec, train, frame):
-    """Standardised numerics (missing -> 0, plus a missing flag) and categorical indices, fitted on train."""
-    import numpy as np
-    import pandas as pd
-
-    numeric = np.zeros((len(frame), len(spec.numeric)), dtype=np.float32)
-    missing = np.zeros_like(numeric)
-    for j, column in enumerate(spec.numeric):
-        fit = pd.to_numeric(train[column], errors="coerce").astype(float)
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-        std = float(fit.std()) if fit.notna().sum() > 1 else 1.0
-        numeric[:, j] = np.where(np.isnan(values), 0.0, (values - float(fit.mean())) / (std or 1.0))
-        missing[:, j] = np.isnan(values)
-    vocabularies = [{v: k + 1 for k, v in enumerate(sorted(train[c].dropna().astype(str).unique()))}
-                    for c in spec.categorical]
-    categorical = np.array([[vocab.get(str(v), 0) for v in frame[c]] for c, vocab in zip(spec.categorical, vocabularies)],
-                           dtype=np.int64).T.reshape(len(frame), len(spec.categorical))
-    return numeric, missing, categorical, [len(v) + 1 for v in vocabularies]
-
-
-def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, fixed: bool, bf16: bool,
-                   output_dir: str) -> dict[str, Any]:
-    """Variant 3: one HF ``Trainer`` fine-tune of one task, the usual way (or with its best settings)."""
-    started = time.perf_counter()
-    import numpy as np
-    import torch
-    from torch import nn
-    from torch.nn import functional as F
-    from transformers import AutoModel, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
-
-    from shopmtl.core.encoder import resolve_encoder_path
-    from shopmtl.core.prepare import build_task_data, subsample
-    from shopmtl.registry.derived import with_derived
-
-    torch.set_num_threads(plan["threads"])
-    config, plugins = _task_frames(plan, examples)
-    spec = plugins.tasks[task]
-    train = subsample(build_task_data(spec, config), config.tasks[task], config.seed)["train"]
-    train = with_derived(spec, train)  # user_profile's history counts, as shopmtl computes them
-    path = resolve_encoder_path(config.encoder.name)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    max_length = plan["max_length"]
-    padding = "max_length" if fixed else False
-    texts = train[spec.text].fillna("").astype(str).tolist()
-    if spec.text_pair:  # the usual cross-encoder input: [CLS] history [SEP] description [SEP]
-        pairs = train[spec.text_pair].fillna("").astype(str).tolist()
-        encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length, padding=padding)
-    else:
-        encoded = tokenizer(texts, truncation=True, max_length=max_length, padding=padding)
-    numeric, missing, categorical, cardinalities = _numeric_features(spec, train, train)
-    labels = train[list(spec.labels)].to_numpy(dtype=np.float32)
-    rows = [{"input_ids": encoded["input_ids"][i], "token_type_ids": encoded["token_type_ids"][i],
-             "attention_mask": encoded["attention_mask"][i],
-             "numeric": numeric[i], "numeric_missing": missing[i], "categorical": categorical[i], "labels": labels[i]}
-            for i in range(len(train))]
-    seen: dict[str, int] = {"padded": 0, "real": 0, "batches": 0}
-    pad_id = tokenizer.pad_token_id or 0
-
-    def collate(features):
-        width = max_length if fixed else max(len(f["input_ids"]) for f in features)
-        ids = torch.full((len(features), width), pad_id, dtype=torch.long)
-        types = torch.zeros_like(ids)
-        mask = torch.zeros_like(ids)
-        for k, f in enumerate(features):
-            n = len(f["input_ids"])
-            ids[k, :n] = torch.tensor(f["input_ids"])
-            types[k, :n] = torch.tensor(f["token_type_ids"])
-            mask[k, :n] = torch.tensor(f["attention_mask"])
-        seen["padded"] += ids.numel()
-        seen["real"] += int(mask.sum())
-        seen["batches"] += 1
-        stack = lambda key, dtype: torch.from_numpy(np.stack([f[key] for f in features])).to(dtype)  # noqa: E731
-        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
-                "numeric": stack("numeric", torch.float32), "numeric_missing": stack("numeric_missing", torch.float32),
-                "categorical": stack("categorical", torch.long), "labels": stack("labels", torch.float32)}
-
-    stamps: list[tuple[float, float]] = []
-
-    class TaskModel(nn.Module):
-        """Encoder, mean pooling, the MLP of shopmtl's default head (its linear paths, well under 1 % of a
-        step, left out), the kind's loss."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.encoder = AutoModel.from_pretrained(path)
-            hidden = self.encoder.config.hidden_size
-            self.embeddings = nn.ModuleList(nn.Embedding(c, min(16, max(2, c))) for c in cardinalities)
-            width = hidden + 2 * len(spec.numeric) + sum(e.embedding_dim for e in self.embeddings)
-            self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(width, 256), nn.GELU(), nn.Dropout(0.1),
-                                      nn.Linear(256, spec.n_outputs))
-
-        def forward(self, input_ids, attention_mask, token_type_ids, numeric, numeric_missing, categorical, labels=None):
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                  token_type_ids=token_type_ids).last_hidden_state
-            m = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1).float() / m.sum(1).float().clamp(min=1.0)
-            parts = [pooled, numeric, numeric_missing] + [e(categorical[:, i]) for i, e in enumerate(self.embeddings)]
-            logits = self.head(torch.cat([p.to(pooled.dtype) for p in parts], dim=-1))
-            loss = None
-            if labels is not None:
-                present = ~torch.isnan(labels)
-                if spec.kind == "multiclass":
-                    loss = F.cross_entropy(logits.float(), labels.reshape(-1).long())
-                elif spec.kind == "regression":
-                    loss = F.mse_loss(logits.float().reshape(labels.shape)[present], labels[present])
-                else:
-                    loss = F.binary_cross_entropy_with_logits(logits.float().reshape(labels.shape)[present], labels[present])
-                if self.training:
-                    stamps.append(now())
-            return {"loss": loss, "logits": logits}
-
-    class Clock(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
-            seen["train_begin"] = now()
-
-        def on_train_end(self, args, state, control, **kwargs):
-            seen["train_end"] = now()
-
-    torch.manual_seed(config.seed)
-    model = TaskModel()
-    args = TrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=plan["batch_size"], max_steps=steps,
-        learning_rate=config.training.learning_rate, weight_decay=config.training.weight_decay,
-        warmup_steps=config.training.warmup_ratio, max_grad_norm=config.training.max_grad_norm,
-        bf16=bf16, use_cpu=True, report_to=[], save_strategy="no", eval_strategy="no", logging_strategy="no",
-        remove_unused_columns=False, disable_tqdm=True, dataloader_pin_memory=False, seed=config.seed,
-    )
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate, callbacks=[Clock()])
-    ready = time.perf_counter()
-    trainer.train()
-    finished = time.perf_counter()
-    steps_done = trainer.state.global_step
-    per_batch_padded = seen["padded"] / max(1, seen["batches"])
-    per_batch_real = seen["real"] / max(1, seen["batches"])
-    return {
-        "task": task,
-        "steps": steps_done,
-        "samples": steps_done * plan["batch_size"],
-        # one step gives no interval: fall back to the whole train() call (first-step costs included)
-        "loop_s": loop_seconds(stamps) if len(stamps) > 1 else seen["train_end"][0] - seen["train_begin"][0],
-        "loop_cpu_s": loop_seconds(stamps, 1) if len(stamps) > 1 else seen["train_end"][1] - seen["train_begin"][1],
-        "train_call_s": finished - ready,
-        "setup_s": ready - started,
-        "padded_tokens_total": per_batch_padded * steps_done,
-        "real_tokens_total": per_batch_real * steps_done,
-        "optimizer": type(trainer.optimizer.optimizer if hasattr(trainer.optimizer, "optimizer") else trainer.optimizer).__name__,
     }
 
 
@@ -535,17 +332,6 @@ def worker_predict(plan: dict[str, Any], run_dir: str, rows: int, inputs_dir: st
         results[task] = {"rows": len(frame), "texts": len(texts), "distinct_texts": int(len(np.unique(ids))),
                          "shopmtl_s": shop, "bare_s": plain, "shopmtl_cpu_s": shop_cpu, "bare_cpu_s": plain_cpu}
     return {"tasks": results}
-
-
-def worker_trainers(plan: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """``--quick`` only: several Trainer fine-tunes in one process, one after the other."""
-    out = []
-    for params in runs:
-        started = now()
-        result = worker_trainer(plan, **params)
-        finished = now()
-        out.append({**result, "wall_s": finished[0] - started[0], "cpu_s": finished[1] - started[1]})
-    return {"per_task": out}
 
 
 def worker_main(argv: list[str]) -> None:
@@ -635,141 +421,6 @@ def machine() -> dict[str, Any]:
             "isa": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
             "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
             "torch_threads": torch.get_num_threads()}
-
-
-def ratio(a: float, b: float) -> float:
-    return a / b if b and not math.isnan(b) else float("nan")
-
-
-def _verdict(values: tuple[float, float], ok) -> str:
-    return "  ".join(("met" if ok(v) else "NOT met") if not math.isnan(v) else "n/a" for v in values)
-
-
-def report(results: dict[str, Any]) -> str:
-    """The printed table of variants and ratios."""
-    plan, r, d = results["plan"], results["runs"], results["derived"]
-    lines = []
-    lines.append(f"shopmtl throughput | {plan['examples_per_task']} examples/task, batch {plan['batch_size']}, "
-                 f"{plan['steps']} steps ({plan['samples']} samples), max_length {plan['max_length']}, "
-                 f"{plan['threads']} torch thread(s) | {results['machine']['cpu']}, {results['machine']['nproc']} cores")
-    lines.append("")
-    fmt = "{:<29} {:>7} {:>7} {:>7} {:>9} {:>9} {:>7} {:>7} {:>9} {:>8}"
-    lines.append(fmt.format("variant", "samples", "loop s", "loop", "samples/s", "samples/", "wall s", "CPU s",
-                            "wall-eval", "peak MiB"))
-    lines.append(fmt.format("", "", "wall", "CPU s", "wall", "CPU-s", "", "", "s", ""))
-    order = [("shopmtl", "1  shopmtl joint (bf16)"), ("plain", "2  plain accelerate loop"),
-             ("trainer-fixed", "3a 4x Trainer, pad 128, fp32"), ("trainer-best", "3b 4x Trainer, dynamic, bf16")]
-    for key, label in order:
-        if key in r:
-            v = r[key]
-            lines.append(fmt.format(label, v["samples"], f"{v['loop_s']:.1f}", f"{v['loop_cpu_s']:.1f}",
-                                    f"{v['samples'] / v['loop_s']:.1f}", f"{v['samples'] / v['loop_cpu_s']:.1f}",
-                                    f"{v['wall_s']:.1f}", f"{v['cpu_s']:.1f}",
-                                    f"{v['wall_s'] - v.get('final_eval_s', 0.0):.1f}", f"{v['peak_rss_mib']:.0f}"))
-    for key in ("trainer-fixed", "trainer-best"):
-        if key in r:
-            lines.append(f"   {key} per task (steps / loop wall s / loop CPU s / wall s): " + ", ".join(
-                f"{t['task']} {t['steps']}/{t['loop_s']:.1f}/{t['loop_cpu_s']:.1f}/{t['wall_s']:.1f}"
-                for t in r[key]["per_task"]))
-    if "shopmtl" in r:
-        v = r["shopmtl"]
-        lines.append(f"   shopmtl run: imports {v['imports_s']:.1f} s, data+tokenize+model {v['setup_s']:.1f} s, loop "
-                     f"{v['loop_s']:.1f} s, final evaluation/baselines/checkpoints {v['final_eval_s']:.1f} s")
-    lines.append("")
-    lines.append(f"{'ratios (shopmtl / other)':<58} {'wall':>6} {'CPU':>6}  target    verdict (wall, CPU)")
-    row = "{:<58} {:>6} {:>6}  {:<9} {}"
-    f3 = lambda x: "n/a" if x is None or math.isnan(x) else f"{x:.3f}"  # noqa: E731
-    if "overhead" in d:
-        pair = (d["overhead"], d["overhead_cpu"])
-        lines.append(row.format("1/2  samples/s vs the plain loop", f3(pair[0]), f3(pair[1]), ">= 0.95",
-                                _verdict(pair, lambda x: x >= 0.95)))
-    for key, label, goal in (("trainer-fixed", "3a", 1 / 3), ("trainer-best", "3b", 1.0)):
-        if f"loop_vs_{key}" not in d:
-            continue
-        text = "<= 0.333" if goal < 1 else "< 1"
-        ok = (lambda x, g=goal: x <= g) if goal < 1 else (lambda x: x < 1)
-        for kind, what in (("loop", "training-loop time"), ("run", "whole run"), ("run_noeval", "whole run less final eval")):
-            pair = (d[f"{kind}_vs_{key}"], d[f"{kind}_cpu_vs_{key}"])
-            lines.append(row.format(f"1/{label} {what} vs 4x Trainer {'pad-128 fp32' if label == '3a' else 'best'}",
-                                    f3(pair[0]), f3(pair[1]), text, _verdict(pair, ok)))
-    if "mfu" in d:
-        pair = (d["mfu"], d["mfu_cpu"])
-        lines.append(row.format("4    training FLOP/s vs bf16 matmul peak", f3(pair[0]), f3(pair[1]), ">= 0.50",
-                                _verdict(pair, lambda x: x >= 0.5)))
-        lines.append(f"     6 x {d['non_embedding_params'] / 1e6:.2f}M non-embedding params x {d['tokens']:,} padded tokens "
-                     f"({d['real_token_share']:.0%} real) = {d['flops'] / 1e12:.2f} TFLOP in the timed steps: "
-                     f"{d['achieved'] / 1e9:.1f} GFLOP/s wall, {d['achieved_cpu'] / 1e9:.1f} per CPU-s; matmul peak "
-                     f"bf16 {d['peak_bf16'] / 1e9:.1f} / fp32 {d['peak_fp32'] / 1e9:.1f} GFLOP/s")
-        for key in ("plain", "trainer-fixed", "trainer-best"):
-            if f"mfu_{key}" in d:
-                lines.append(f"     {key}: {d[f'mfu_{key}']:.3f} of its dtype's peak (CPU-time basis "
-                             f"{d[f'mfu_cpu_{key}']:.3f}), {d[f'tokens_{key}']:,} padded tokens")
-    if "predict" in r:
-        lines.append("5    rows/s: predict_frame (what `shopmtl predict` runs) vs a bare bf16 encoder pass; target >= 0.9")
-        for task, v in r["predict"]["tasks"].items():
-            pair = (v["bare_s"] / v["shopmtl_s"], v["bare_cpu_s"] / v["shopmtl_cpu_s"])
-            cli = r.get("predict_cli", {}).get(task)
-            cli_text = f"; CLI end to end {v['rows'] / cli:.0f} rows/s ({cli:.1f} s)" if cli else ""
-            lines.append(row.format(f"     {task:<12} {v['rows']:>4} rows, {v['distinct_texts']:>4} distinct of "
-                                    f"{v['texts']:>4} texts", f3(pair[0]), f3(pair[1]), ">= 0.9",
-                                    _verdict(pair, lambda x: x >= 0.9)))
-            lines.append(f"{'':<18}shopmtl {v['rows'] / v['shopmtl_s']:.0f} rows/s, bare {v['rows'] / v['bare_s']:.0f} "
-                         f"rows/s{cli_text}")
-    if "scale" in r:
-        lines.append("6    scale: shopmtl joint training, one epoch of N rows per task (steps grow with N)")
-        base = r["scale"][0]
-        per = lambda v, k: v[k] / v["samples"]  # noqa: E731
-        for v in r["scale"]:
-            lines.append(f"     {v['factor']:>2}x {v['examples']:>5} rows/task {v['steps']:>4} steps: wall {v['wall_s']:6.1f} s "
-                         f"= fixed {v['wall_s'] - v['loop_s']:5.1f} s + loop {v['loop_s']:6.1f} s; loop "
-                         f"{1000 * per(v, 'loop_s'):.1f} ms/sample wall (x{per(v, 'loop_s') / per(base, 'loop_s'):.2f} of 1x), "
-                         f"{1000 * per(v, 'loop_cpu_s'):.1f} CPU (x{per(v, 'loop_cpu_s') / per(base, 'loop_cpu_s'):.2f}); "
-                         f"peak {v['peak_rss_mib']:.0f} MiB")
-    lines.append("")
-    lines.append(f"load average during the runs: {min(results['loads']):.1f} - {max(results['loads']):.1f} "
-                 f"(2 cores: above ~1 other work shares the cores; the CPU-time columns do not count the waiting)")
-    return "\n".join(lines)
-
-
-def derive(results: dict[str, Any]) -> dict[str, Any]:
-    """Ratios on both bases: wall clock and CPU time."""
-    r, d = results["runs"], {}
-    shop = r.get("shopmtl")
-    if shop and "plain" in r:
-        p = r["plain"]
-        d["overhead"] = ratio(shop["samples"] / shop["loop_s"], p["samples"] / p["loop_s"])
-        d["overhead_cpu"] = ratio(shop["samples"] / shop["loop_cpu_s"], p["samples"] / p["loop_cpu_s"])
-    for key in ("trainer-fixed", "trainer-best"):
-        if shop and key in r:
-            o = r[key]
-            d[f"loop_vs_{key}"] = ratio(shop["loop_s"], o["loop_s"])
-            d[f"loop_cpu_vs_{key}"] = ratio(shop["loop_cpu_s"], o["loop_cpu_s"])
-            d[f"run_vs_{key}"] = ratio(shop["wall_s"], o["wall_s"])
-            d[f"run_cpu_vs_{key}"] = ratio(shop["cpu_s"], o["cpu_s"])
-            d[f"run_noeval_vs_{key}"] = ratio(shop["wall_s"] - shop["final_eval_s"], o["wall_s"])
-            d[f"run_noeval_cpu_vs_{key}"] = ratio(shop["cpu_s"] - shop["final_eval_cpu_s"], o["cpu_s"])
-    if "matmul" in r and "plain" in r and shop:
-        p, peak = r["plain"], r["matmul"]["peak_flops"]
-        n = p["non_embedding_params"]
-        steps = len(p["padded_tokens"])
-        tokens = sum(p["padded_tokens"][1:])  # the steps the steady loop time covers
-        d.update(non_embedding_params=n, tokens=tokens, real_token_share=sum(p["real_tokens"][1:]) / tokens,
-                 flops=6 * n * tokens, peak_bf16=peak["bf16"], peak_fp32=peak["fp32"])
-        covered = (steps - 1) / steps
-        d["achieved"] = d["flops"] / (shop["loop_s"] * covered)
-        d["achieved_cpu"] = d["flops"] / (shop["loop_cpu_s"] * covered)
-        d["mfu"] = d["achieved"] / peak["bf16"]
-        d["mfu_cpu"] = d["achieved_cpu"] / peak["bf16_per_cpu_s"]
-        d["mfu_plain"] = d["flops"] / (p["loop_s"] * covered) / peak["bf16"]
-        d["mfu_cpu_plain"] = d["flops"] / (p["loop_cpu_s"] * covered) / peak["bf16_per_cpu_s"]
-        d["tokens_plain"] = tokens
-        for key, dtype in (("trainer-fixed", "fp32"), ("trainer-best", "bf16")):
-            if key in r:
-                total = sum(t["padded_tokens_total"] for t in r[key]["per_task"])
-                d[f"tokens_{key}"] = int(total)
-                d[f"mfu_{key}"] = 6 * n * total / r[key]["loop_s"] / peak[dtype]
-                d[f"mfu_cpu_{key}"] = 6 * n * total / r[key]["loop_cpu_s"] / peak[f"{dtype}_per_cpu_s"]
-    return d
 
 
 def main() -> None:

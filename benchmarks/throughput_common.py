@@ -1,0 +1,63 @@
+"""What the throughput benchmark's parent and its worker subprocesses share: clocks, the
+peak-RSS reader, and the config and data every variant trains on."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+TASKS: tuple[str, ...] = ("sales", "price_bin", "user_profile", "recommend")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set (VmHWM), MiB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def now() -> tuple[float, float]:
+    """(wall clock, this process's CPU time): with one torch thread the CPU time is the work
+    done, whatever else runs on the machine; the wall clock also counts waiting for a core."""
+    return time.perf_counter(), time.process_time()
+
+
+def loop_seconds(stamps: list[tuple[float, float]], which: int = 0) -> float:
+    """Steady loop time (0: wall, 1: CPU) from per-step forward-end stamps: (last - first) * n / (n - 1)."""
+    if len(stamps) < 2:
+        return float("nan")
+    return (stamps[-1][which] - stamps[0][which]) * len(stamps) / (len(stamps) - 1)
+
+
+def shopmtl_overrides(plan: dict[str, Any], examples: int, steps: int, output_dir: str, timed: bool) -> list[str]:
+    """The default config's overrides for a benchmark run of ``examples`` rows per task."""
+    overrides = [f"output_dir={output_dir}", f"seed={plan['seed']}", f"encoder.max_length={plan['max_length']}",
+                 f"training.batch_size={plan['batch_size']}", f"training.max_steps={steps}",
+                 f"training.eval_every={steps}", f"training.log_every={steps}",
+                 f"training.mixed_precision={plan['precision']}",
+                 # Throughput, not quality: evaluate once, at the end, on a few rows (the run
+                 # cannot skip its final evaluation); recommend then ranks only the positives
+                 # among those rows.
+                 ]
+    for task in TASKS:
+        overrides += [f"tasks.{task}.max_train_examples={examples}", f"tasks.{task}.max_eval_examples={plan['eval_examples']}"]
+    if timed:
+        overrides.append("training.loss_weighting=bench_timed_static")
+    return overrides
+
+
+def task_frames(plan: dict[str, Any], examples: int):
+    """The train frames every variant trains on: the plugins' datasets, subsampled as shopmtl does."""
+    from shopmtl.core.config import load_config
+    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
+    from shopmtl.registry.manager import load_plugins
+
+    config = load_config(None, shopmtl_overrides(plan, examples, 1, "/nonexistent", timed=False))
+    plugins = load_plugins(BUILTIN_PLUGINS)
+    return config, plugins
