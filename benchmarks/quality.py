@@ -22,8 +22,8 @@ It writes one table of test metrics, mean +- std over the seeds, as markdown and
    sampling over the capped train sizes); validations scale the same way.
 3. **The joint model** (the default config) and variants: uncertainty weighting, PCGrad
    (gradient accumulation over 4 micro-batches, one per task, and S/4 optimiser steps, so the
-   same examples), MMoE, PLE, LoRA (r=8, encoder learning rate 1e-3: LoRA's usual, 5x the
-   full fine-tuning one) and the sales losses Poisson and ZILN.
+   same examples), MMoE, PLE, LoRA (r=12 on every linear layer, encoder learning rate 1e-3:
+   LoRA's usual, 5x the full fine-tuning one) and the sales losses Poisson and ZILN.
 
 For every model row: the multi-task gain per task, Delta_t = +-(M_t - M_t^single) / M_t^single on
 the task's primary metric (sign flipped where lower is better: sales RMSE), and overall
@@ -111,6 +111,10 @@ class Variant:
     accumulation: int = 1  # micro-batches per optimiser step; steps are divided by it
 
 
+# LoRA r=12 on every linear layer of the encoder (the config's default target_modules):
+# 498k adapter weights, 4.5 % of what full fine-tuning trains, the most under the 5 %.
+LORA = ("encoder.lora.enabled=true", "encoder.lora.r=12", "encoder.lora.alpha=24", "training.learning_rate=1.0e-3")
+
 VARIANTS: tuple[Variant, ...] = (
     Variant("joint", "joint (default: static weights, hard sharing)"),
     Variant("uncertainty", "joint + uncertainty weighting", ("training.loss_weighting=uncertainty",)),
@@ -118,11 +122,8 @@ VARIANTS: tuple[Variant, ...] = (
             ("training.gradient_surgery=pcgrad", "training.gradient_accumulation_steps=4"), accumulation=4),
     Variant("mmoe", "joint + MMoE", ("sharing.kind=mmoe",)),
     Variant("ple", "joint + PLE", ("sharing.kind=ple",)),
-    Variant("lora", "joint + LoRA r=8", ("encoder.lora.enabled=true", "encoder.lora.r=8",
-                                          "training.learning_rate=1.0e-3")),
-    Variant("lora_per_task", "joint + LoRA r=8, one adapter per task",
-            ("encoder.lora.enabled=true", "encoder.lora.r=8", "encoder.lora.per_task=true",
-             "training.learning_rate=1.0e-3")),
+    Variant("lora", "joint + LoRA r=12", LORA),
+    Variant("lora_per_task", "joint + LoRA r=12, one adapter per task", (*LORA, "encoder.lora.per_task=true")),
     Variant("sales_poisson", "joint + sales Poisson loss", ("tasks.sales.settings.loss=poisson",)),
     Variant("sales_ziln", "joint + sales ZILN loss", ("tasks.sales.settings.loss=zero_inflated_lognormal",)),
 )
