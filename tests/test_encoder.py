@@ -50,6 +50,17 @@ def test_lora_trains_only_adapters_and_freeze_trains_nothing():
     assert not any(p.requires_grad for p in frozen.parameters())
 
 
+def test_default_lora_adapts_every_linear_layer_of_each_block_and_not_the_pooler():
+    from peft.tuners.lora import LoraLayer
+
+    encoder = build_encoder(EncoderConfig(random_init=True, random_init_layers=2, lora={"enabled": True, "r": 4}))
+    adapted = {name.split("base_model.model.", 1)[-1] for name, module in encoder.named_modules()
+               if isinstance(module, LoraLayer)}
+    per_block = {"attention.self.query", "attention.self.key", "attention.self.value",
+                 "attention.output.dense", "intermediate.dense", "output.dense"}
+    assert adapted == {f"encoder.layer.{i}.{part}" for i in range(2) for part in per_block}
+
+
 @pytest.mark.integration
 def test_pretrained_default_encoder_loads_offline_and_embeds_meaningfully(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
