@@ -200,13 +200,16 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
     from shopmtl.core.batching import text_buckets
     from shopmtl.core.encoder import build_encoder
     from shopmtl.core.model import build_model
+    from shopmtl.core.sharing import build_sharing
     from shopmtl.registry.blocks import DEFAULT_LOSSES, wide_parameters
 
     torch.set_num_threads(plan["threads"])
     config, specs, tasks, batches, bank = _plain_batches(plan, examples, steps)
     torch.manual_seed(config.seed)
     encoder = build_encoder(config.encoder)
-    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size, bank) for n, t in tasks.items()})
+    sharing = build_sharing(config.sharing, list(tasks), encoder.hidden_size)  # the default run's MMoE gates
+    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size, bank) for n, t in tasks.items()},
+                        sharing=sharing)
     training = config.training
     groups = {(part, d): {"params": [], "lr": lr, "weight_decay": training.weight_decay if d else 0.0}
               for part, lr in (("encoder", training.learning_rate), ("heads", training.head_learning_rate),
