@@ -84,7 +84,7 @@ PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         "the default run as shipped (core/defaults/default.yaml: all-MiniLM-L6-v2, MMoE sharing, train caps "
         "sales/recommend 20,000 rows, 1,200 steps, validation every 300); the joint model and the single-task models with 3 seeds, the "
-        "other variants with 1 (--variant-seeds); val and test in full",
+        "other variants with 1 unless their row says more (--variant-seeds); val and test in full",
         None,
         (),
         3,
