@@ -321,9 +321,14 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
 
     checkpoint.load_weights(output_dir / checkpoint.MODEL_DIR, core_model)
     if source is not None and accelerator.is_main_process:
+        source_sharing = checkpoint.read_run_config(source.parent).sharing.kind
         if any(p.requires_grad for p in core_model.encoder.parameters()) or core_model.sharing is not None:
             say(f"the shared representation was trained further, so the other heads of {source} were not carried "
                 "over (set encoder.freeze=true, with sharing.kind=hard, to add tasks without changing it)")
+        elif source_sharing != "hard":
+            # Its heads read the source's gated experts, not the pooled vector this model gives them.
+            say(f"{source.parent} shares its encoder through {source_sharing} gates, so its heads were not carried "
+                "over (add tasks to a run trained with sharing.kind=hard, here with encoder.freeze=true)")
         else:
             carried = checkpoint.carry_heads(source, output_dir / checkpoint.MODEL_DIR)
             if carried:

@@ -46,6 +46,18 @@ def test_training_the_encoder_further_does_not_carry_stale_heads(base_run, tmp_p
     assert "were not carried over" in capsys.readouterr().out
 
 
+def test_heads_of_a_gated_source_are_not_carried_into_a_hard_sharing_model(tmp_path, toy_plugins, capsys):
+    """An MMoE run's heads read its gated experts: a frozen-encoder hard-sharing run cannot host them."""
+    gated = tmp_path / "gated"
+    train(toy_config(gated, "tasks={toy_value: {}}", "training.max_steps=4", "training.eval_every=4",
+                     "sharing.kind=mmoe", "sharing.experts=2"), toy_plugins, progress=False)
+    added = tmp_path / "added"
+    train(toy_config(added, "tasks={toy_flag: {}}", "training.max_steps=4", "training.eval_every=4",
+                     f"init_from={gated}", "encoder.freeze=true"), toy_plugins, progress=False)
+    assert [p.name for p in (added / "model" / "heads").iterdir()] == ["toy_flag.safetensors"]
+    assert "mmoe gates, so its heads were not carried over" in capsys.readouterr().out
+
+
 def test_dropping_a_head_file_drops_the_task(base_run, tmp_path, toy_plugins):
     import shutil
 
