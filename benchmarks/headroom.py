@@ -33,7 +33,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from shopmtl.registry.contract import BuildContext
 
 SPLITS = ("train", "val", "test")
-Features = list  # one matrix per split, in SPLITS order
+Features = list  # type alias: one feature matrix per split, in SPLITS order
 
 
 def best_on_val(name: str, features: Features, fit_score: Callable[[float, Features], tuple[float, float]],
@@ -54,21 +54,21 @@ def side_by_side(*blocks: Features) -> Features:
 
 
 def sentence_vectors(texts: list[str], batch_size: int = 256) -> np.ndarray:
-    """The default encoder's mean-pooled, L2-normalised vectors (frozen, no fine-tuning)."""
+    """The default encoder's pooled, L2-normalised vectors, as shopmtl encodes (frozen, no fine-tuning)."""
     import torch
-    from transformers import AutoModel
 
-    from shopmtl.core.encoder import load_tokenizer, resolve_encoder_path
+    from shopmtl.core.config import EncoderConfig
+    from shopmtl.core.encoder import build_encoder, load_tokenizer
+    from shopmtl.core.textbank import TextBank
 
-    name = "sentence-transformers/all-MiniLM-L6-v2"
-    tokenizer, model = load_tokenizer(name), AutoModel.from_pretrained(resolve_encoder_path(name)).eval()
+    config = EncoderConfig()
+    encoder = build_encoder(config).eval()
+    bank = TextBank(load_tokenizer(config.name), config.max_length)
     out = []
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
-            batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            out.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy())
+            ids, mask = bank.pad(bank.ids_for(texts[start:start + batch_size]))
+            out.append(torch.nn.functional.normalize(encoder(ids, mask), dim=-1).numpy())
     return np.vstack(out)
 
 

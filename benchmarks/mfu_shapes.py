@@ -23,20 +23,9 @@ import argparse
 import time
 
 import torch
+from throughput_common import matmul_peak  # a sibling module: the same peak throughput.py divides by
 
 SHAPES = ((32, 10), (64, 10), (128, 10), (256, 10), (32, 32), (32, 64), (32, 128), (64, 128))
-
-
-def matmul_peak(size: int = 4096, repeats: int = 5) -> float:
-    """The best FLOP/s of a square bf16 matmul of ``size`` (measured as throughput.py measures it)."""
-    a, b = torch.randn(size, size, dtype=torch.bfloat16), torch.randn(size, size, dtype=torch.bfloat16)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
 
 
 def step_seconds(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: int, length: int, steps: int) -> float:
@@ -76,7 +65,7 @@ def main() -> None:
     # As throughput.py: the pooler is not trained (shopmtl mean-pools the last layer).
     params = sum(p.numel() for name, p in model.named_parameters() if not name.startswith(("embeddings.", "pooler.")))
     layers, width = model.config.num_hidden_layers, model.config.hidden_size
-    peak = matmul_peak()
+    peak, _ = matmul_peak(torch.bfloat16, size=4096, repeats=5)
     print(f"all-MiniLM-L6-v2: {params / 1e6:.2f}M non-embedding parameters, {layers} layers x {width}; "
           f"bf16 matmul peak {peak / 1e9:.0f} GFLOP/s; {args.threads} thread(s)")
     print(f"{'batch':>5} {'length':>6} {'tokens':>6} {'ms/step':>8} {'GFLOP/s 6N':>11} {'of peak':>8} "

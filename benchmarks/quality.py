@@ -55,7 +55,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its sibling modules
-from quality_run import PhaseTimer, count_parameters, run_one  # noqa: E402
+from quality_run import PhaseTimer, config_differences, count_parameters, run_one  # noqa: E402
 from quality_table import PRIMARY, TASKS, aggregate, markdown  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -198,25 +198,6 @@ def make_plan(profile: Profile, args: argparse.Namespace, seed_offset: int, vari
         plan.single[task] = _with(base, tasks=tasks, training__max_steps=steps, training__eval_every=every,
                                   output_dir=str(work / f"single_{task}" / seed_dir), run_name=f"single_{task}")
     return plan
-
-
-def config_differences(ran: Mapping[str, Any], planned: Mapping[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between a finished run's config and the plan's (where
-    a run is written and what it is called are left out): what a table built with
-    ``--report-only`` from older runs should tell its reader."""
-    differences = []
-    for key in sorted(set(ran) | set(planned)):
-        name = f"{prefix}{key}"
-        if name in ("output_dir", "run_name"):
-            continue
-        a, b = ran.get(key), planned.get(key)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            differences += config_differences(a, b, f"{name}.")
-        elif a != b:
-            differences.append(name)
-    if not prefix and not any(c.get("encoder", {}).get("lora", {}).get("enabled") for c in (ran, planned)):
-        differences = [d for d in differences if not d.startswith("encoder.lora.")]  # inert: LoRA is off
-    return differences
 
 
 def train_sizes(profile: Profile, args: argparse.Namespace, plugins: Any) -> tuple[dict[str, int], dict[str, Any]]:

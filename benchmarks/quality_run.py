@@ -1,5 +1,6 @@
 """Measuring one run of the quality benchmark: train it (or reuse its saved result) and
-record its metrics, phase timings, peak memory and parameter counts."""
+record its metrics, phase timings, peak memory and parameter counts; and how a finished
+run's config differs from the plan's."""
 
 from __future__ import annotations
 
@@ -152,3 +153,22 @@ def run_one(config: Any, plugins: Any, timer: PhaseTimer, run_dir: Path, resume:
     saved.write_text(json.dumps(result, indent=1) + "\n")
     gc.collect()  # the run's model and optimiser: gone before the next run's peak is measured
     return result
+
+
+def config_differences(ran: Mapping[str, Any], planned: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between a finished run's config and the plan's (where
+    a run is written and what it is called are left out): what a table built with
+    ``--report-only`` from older runs should tell its reader."""
+    differences = []
+    for key in sorted(set(ran) | set(planned)):
+        name = f"{prefix}{key}"
+        if name in ("output_dir", "run_name"):
+            continue
+        a, b = ran.get(key), planned.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            differences += config_differences(a, b, f"{name}.")
+        elif a != b:
+            differences.append(name)
+    if not prefix and not any(c.get("encoder", {}).get("lora", {}).get("enabled") for c in (ran, planned)):
+        differences = [d for d in differences if not d.startswith("encoder.lora.")]  # inert: LoRA is off
+    return differences

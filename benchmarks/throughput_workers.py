@@ -1,0 +1,273 @@
+"""The throughput benchmark's workers: each variant runs in its own subprocess
+(``throughput.py --worker NAME SPEC.json OUT.json``) and writes its measurements as JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from throughput_common import TASKS, loop_seconds, matmul_peak, now, peak_rss_mib, shopmtl_overrides, task_frames
+from throughput_trainer import worker_trainer, worker_trainers
+
+
+class _BenchTimer:
+    """A plugin that timestamps the run: run start, every training forward, evaluations.
+
+    Every training micro-batch calls the loss weighting once, right after the forward
+    pass and the loss, so a weighting that records the time and multiplies by the static
+    weight is a per-step hook (evaluation never calls it).
+    """
+
+    def __init__(self) -> None:
+        self.run_start: float | None = None
+        self.evaluations: list[tuple[str, int, float]] = []
+        self.stamps: list[tuple[float, float]] = []
+        self.tasks: list[str] = []
+
+    def make_plugin(self):
+        import torch
+        from torch import nn
+
+        from shopmtl import hookimpl
+
+        timer = self
+
+        class TimedStatic(nn.Module):
+            def __init__(self, tasks, weights, options) -> None:
+                super().__init__()
+                self.weights = {t: float(weights.get(t, 1.0)) for t in tasks}
+
+            def forward(self, task: str, loss: torch.Tensor) -> torch.Tensor:
+                timer.stamps.append(now())
+                timer.tasks.append(task)
+                return loss * self.weights[task]
+
+        class Plugin:
+            @hookimpl
+            def register_loss_weightings(self, register):
+                register("bench_timed_static", TimedStatic)
+
+            @hookimpl
+            def on_run_start(self, run):
+                timer.run_start = time.perf_counter()
+
+            @hookimpl
+            def on_evaluation(self, run, step, split, metrics):
+                timer.evaluations.append((split, step, time.perf_counter()))
+
+        return Plugin()
+
+
+def worker_shopmtl(plan: dict[str, Any], examples: int, steps: int, output_dir: str) -> dict[str, Any]:
+    """Variant 1: shopmtl's joint training through its public API."""
+    started = now()
+    import torch
+
+    from shopmtl.core.config import load_config
+    from shopmtl.core.trainer import train
+    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
+    from shopmtl.registry.manager import load_plugins
+
+    torch.set_num_threads(plan["threads"])
+    imported = now()
+    timer = _BenchTimer()
+    plugins = load_plugins([*BUILTIN_PLUGINS, ("bench_timer", timer.make_plugin())], strict=True)
+    config = load_config(None, shopmtl_overrides(plan, examples, steps, output_dir, timed=True))
+    result = train(config, plugins, overwrite=True, progress=False)
+    finished = now()
+    val = [t for split, step, t in timer.evaluations if split == "val"]
+    last = timer.stamps[-1]
+    return {
+        "steps": result.steps,
+        "samples": result.steps * plan["batch_size"],
+        "task_sequence": timer.tasks,
+        "loop_s": loop_seconds(timer.stamps),
+        "loop_cpu_s": loop_seconds(timer.stamps, 1),
+        "imports_s": imported[0] - started[0],
+        "setup_s": (timer.run_start or finished[0]) - imported[0],  # data, tokenization, model
+        "after_loop_s": finished[0] - last[0],  # last backward, evaluation, baselines, checkpoints
+        # what follows the loop: evaluations, baselines, checkpoints (less one mean step: the last backward)
+        "final_eval_s": finished[0] - last[0] - loop_seconds(timer.stamps) / max(1, len(timer.stamps)),
+        "final_eval_cpu_s": finished[1] - last[1] - loop_seconds(timer.stamps, 1) / max(1, len(timer.stamps)),
+        "first_eval_at_s": (val[0] - last[0]) if val else None,
+        "train_call_s": finished[0] - imported[0],
+        "output_dir": output_dir,
+    }
+
+
+def _plain_batches(plan: dict[str, Any], examples: int, steps: int):
+    """shopmtl's prepared tasks and the exact micro-batches its trainer draws (same sampler, seed)."""
+    from shopmtl.core.batching import make_batch
+    from shopmtl.core.encoder import load_tokenizer
+    from shopmtl.core.prepare import prepare_task, select_tasks
+    from shopmtl.core.sampler import TaskSampler, task_probabilities
+    from shopmtl.core.textbank import TextBank
+
+    config, plugins = task_frames(plan, examples)
+    specs = select_tasks(config.tasks or plugins.tasks, plugins.tasks)
+    bank = TextBank(load_tokenizer(config.encoder.name), config.encoder.max_length)
+    tasks = {name: prepare_task(spec, config, bank) for name, spec in specs.items()}
+    sizes = {n: len(t.rows["train"]) for n, t in tasks.items()}
+    weights = {n: t.config.sample_weight for n, t in tasks.items()}
+    sampler = TaskSampler(sizes, task_probabilities(sizes, config.sampler, plugins.samplers, weights), config.training.batch_size,
+                          config.seed, groups={n: (t.rows["train"].text_ids, t.config.group_rows)
+                                                for n, t in tasks.items() if t.config.group_rows})
+    batches = []
+    for _ in range(steps):
+        name, index = sampler.next()
+        batches.append((name, make_batch(tasks[name].rows["train"], index, bank, tasks[name].config.bag_of_words)))
+    return config, specs, tasks, batches, bank
+
+
+def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, Any]:
+    """Variant 2: the same model and batches in a hand-written accelerate loop, nothing else."""
+    import torch
+    from accelerate import Accelerator
+
+    from shopmtl.core.batching import text_buckets
+    from shopmtl.core.encoder import build_encoder
+    from shopmtl.core.model import build_model
+    from shopmtl.core.sharing import build_sharing
+    from shopmtl.registry.blocks import DEFAULT_LOSSES, wide_parameters
+
+    torch.set_num_threads(plan["threads"])
+    config, specs, tasks, batches, bank = _plain_batches(plan, examples, steps)
+    torch.manual_seed(config.seed)
+    encoder = build_encoder(config.encoder)
+    sharing = build_sharing(config.sharing, list(tasks), encoder.hidden_size)  # the default run's MMoE gates
+    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size, bank) for n, t in tasks.items()},
+                        sharing=sharing)
+    training = config.training
+    groups = {(part, d): {"params": [], "lr": lr, "weight_decay": training.weight_decay if d else 0.0}
+              for part, lr in (("encoder", training.learning_rate), ("heads", training.head_learning_rate),
+                               ("wide", training.wide_learning_rate))
+              for d in (True, False)}
+    wide = {id(p) for p in wide_parameters(model)}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            part = "encoder" if name.startswith("encoder.") else "wide" if id(param) in wide else "heads"
+            groups[(part, param.ndim >= 2 and "norm" not in name.lower())]["params"].append(param)
+    optimizer = torch.optim.AdamW([g for g in groups.values() if g["params"]], fused=True)  # as shopmtl
+    warmup = max(1, int(steps * training.warmup_ratio))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+    accelerator = Accelerator(cpu=True, mixed_precision=config.training.mixed_precision)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    losses = {name: DEFAULT_LOSSES[spec.kind] for name, spec in specs.items()}
+    padded = [sum(int(ids.numel()) for ids, _ in text_buckets(b)) for _, b in batches]
+    real = [sum(int(mask.sum()) for _, mask in text_buckets(b)) for _, b in batches]
+    texts = [sum(int(ids.shape[0]) for ids, _ in text_buckets(b)) for _, b in batches]
+    stamps: list[tuple[float, float]] = []
+    model.train()
+    for name, batch in batches:
+        _, loss, _ = model(name, batch, losses[name])
+        stamps.append(now())
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), training.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    backbone = accelerator.unwrap_model(model).encoder.backbone
+    non_embedding = sum(p.numel() for n, p in backbone.named_parameters()
+                        if not n.startswith(("embeddings.", "pooler.")))
+    return {
+        "steps": len(batches),
+        "samples": len(batches) * training.batch_size,
+        "task_sequence": [name for name, _ in batches],
+        "loop_s": loop_seconds(stamps),
+        "loop_cpu_s": loop_seconds(stamps, 1),
+        "padded_tokens": padded,
+        "real_tokens": real,
+        "texts_encoded": texts,
+        "non_embedding_params": non_embedding,
+    }
+
+
+def worker_matmul(plan: dict[str, Any]) -> dict[str, Any]:
+    """Variant 4's denominator: the best of a few large square matmuls per dtype, FLOP/s."""
+    import torch
+
+    torch.set_num_threads(plan["threads"])
+    out = {}
+    n = plan["matmul_size"]
+    for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        out[name], out[f"{name}_per_cpu_s"] = matmul_peak(dtype, n, plan["matmul_repeats"])
+    return {"peak_flops": out, "size": n}
+
+
+def worker_predict(plan: dict[str, Any], run_dir: str, rows: int, inputs_dir: str) -> dict[str, Any]:
+    """Variant 5: ``predict_frame`` per task against a bare encoder forward over the same rows."""
+    import numpy as np
+    import torch
+    from transformers import AutoTokenizer
+
+    from shopmtl.core.predict import load_run, predict_frame
+    from shopmtl.core.prepare import build_task_data
+    from shopmtl.core.textbank import TextBank
+    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
+    from shopmtl.registry.manager import load_plugins
+
+    torch.set_num_threads(plan["threads"])
+    plugins = load_plugins(BUILTIN_PLUGINS)
+    run = load_run(run_dir, plugins.tasks)
+    tokenizer = AutoTokenizer.from_pretrained(Path(run_dir) / "model" / "backbone")
+    encoder = run.model.encoder.backbone  # the run's own trained backbone, bare: no pooling module, no heads
+    batch_size = run.config.training.eval_batch_size
+    max_length = run.config.encoder.max_length
+    dtype = torch.bfloat16 if run.config.training.mixed_precision == "bf16" else torch.float32
+
+    def bare(texts: list[str]) -> None:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            for start in range(0, len(texts), batch_size):
+                tok = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=max_length,
+                                return_tensors="pt")
+                hidden = encoder(**tok).last_hidden_state
+                mask = tok["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                _ = ((hidden * mask).sum(1).float() / mask.sum(1).float().clamp(min=1.0)).numpy()
+
+    results = {}
+    for task in TASKS:
+        spec = plugins.tasks[task]
+        test = build_task_data(spec, run.config)["test"]
+        frame = test.sample(n=min(rows, len(test)), random_state=0).reset_index(drop=True)
+        frame = frame.drop(columns=[c for c in spec.labels if c in frame.columns])
+        frame.to_parquet(Path(inputs_dir) / f"{task}.parquet")
+        texts = frame[spec.text].fillna("").astype(str).tolist()
+        if spec.text_pair:
+            texts += frame[spec.text_pair].fillna("").astype(str).tolist()
+        # warm both paths up once (oneDNN kernels), then time them interleaved, best of `repeats`
+        run.bank = TextBank(run.bank.tokenizer, max_length)
+        predict_frame(run, task, frame.head(8))
+        bare(texts[:8])
+        shop, plain, shop_cpu, plain_cpu = math.inf, math.inf, math.inf, math.inf
+        for _ in range(plan["predict_repeats"]):
+            run.bank = TextBank(run.bank.tokenizer, max_length)  # a fresh bank: nothing tokenized yet
+            t = now()
+            predict_frame(run, task, frame)
+            u = now()
+            bare(texts)
+            v = now()
+            shop, shop_cpu = min(shop, u[0] - t[0]), min(shop_cpu, u[1] - t[1])
+            plain, plain_cpu = min(plain, v[0] - u[0]), min(plain_cpu, v[1] - u[1])
+        ids = run.bank.ids_for(texts)
+        results[task] = {"rows": len(frame), "texts": len(texts), "distinct_texts": int(len(np.unique(ids))),
+                         "shopmtl_s": shop, "bare_s": plain, "shopmtl_cpu_s": shop_cpu, "bare_cpu_s": plain_cpu}
+    return {"tasks": results}
+
+
+def worker_main(argv: list[str]) -> None:
+    """``throughput.py --worker NAME SPEC.json OUT.json``: run one variant, write its result."""
+    name, spec_path, out_path = argv
+    spec = json.loads(Path(spec_path).read_text())
+    plan, params = spec["plan"], spec["params"]
+    fn = {"shopmtl": worker_shopmtl, "plain": worker_plain, "trainer": worker_trainer, "trainers": worker_trainers, "matmul": worker_matmul,
+          "predict": worker_predict}[name]
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    result = fn(plan, **params)
+    result["peak_rss_mib"] = peak_rss_mib()
+    Path(out_path).write_text(json.dumps(result))
