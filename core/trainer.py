@@ -103,11 +103,10 @@ def make_weighting(config: Config, plugins: PluginSet, tasks: list[str]) -> torc
     return plugins.loss_weightings[name](tasks, weights, dict(config.training.loss_weighting_options))
 
 
-def inherit_encoder(config: Config, source: Path) -> Config:
+def inherit_encoder(config: Config, source_config: Config) -> Config:
     """The source run's encoder settings (the weights must fit them), keeping this run's freezing."""
-    source_config = checkpoint.read_run_config(source.parent)
     if source_config.encoder.lora.per_task:
-        raise ConfigError(f"init_from {source.parent}: that run has one LoRA adapter per task, so there is no "
+        raise ConfigError(f"init_from {config.init_from}: that run has one LoRA adapter per task, so there is no "
                           "single encoder to start from; start from a run without encoder.lora.per_task")
     encoder = source_config.encoder.model_copy(
         update={"freeze": config.encoder.freeze, "freeze_embeddings": config.encoder.freeze_embeddings}
@@ -171,8 +170,9 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
             say(f"  plugin {report.name} {report.version}: tasks {', '.join(report.tasks) or '-'}")
 
     source = checkpoint.source_model_dir(config.init_from) if config.init_from else None
-    if source is not None:
-        config = inherit_encoder(config, source)
+    source_config = checkpoint.read_run_config(source.parent) if source is not None else None
+    if source_config is not None:
+        config = inherit_encoder(config, source_config)
     tokenizer = load_tokenizer(config.encoder.name) if source is None else AutoTokenizer.from_pretrained(source / "backbone")
     bank = TextBank(tokenizer, config.encoder.max_length)
     tasks: dict[str, PreparedTask] = {}
@@ -321,7 +321,7 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
 
     checkpoint.load_weights(output_dir / checkpoint.MODEL_DIR, core_model)
     if source is not None and accelerator.is_main_process:
-        source_sharing = checkpoint.read_run_config(source.parent).sharing.kind
+        source_sharing = source_config.sharing.kind
         if any(p.requires_grad for p in core_model.encoder.parameters()) or core_model.sharing is not None:
             say(f"the shared representation was trained further, so the other heads of {source} were not carried "
                 "over (set encoder.freeze=true, with sharing.kind=hard, to add tasks without changing it)")
