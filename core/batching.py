@@ -81,6 +81,11 @@ def text_buckets(batch: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, tor
     return buckets
 
 
+def batch_tokens(batch: dict[str, torch.Tensor]) -> int:
+    """Padded tokens the encoder processes for a :func:`make_batch` batch (every bucket)."""
+    return sum(int(ids.numel()) for ids, _ in text_buckets(batch))
+
+
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     """Move every tensor of a batch to ``device``."""
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}

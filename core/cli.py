@@ -113,19 +113,25 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
+precision_option = click.option(
+    "--precision", type=click.Choice(["auto", "no", "bf16", "fp16"]), default="auto", show_default=True,
+    help="Inference autocast on this machine: auto = bf16 where the hardware computes it natively, else fp32.")
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--split", type=click.Choice(["val", "test"]), default="test", show_default=True)
+@precision_option
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
 @click.pass_context
 @friendly_errors
-def evaluate(ctx: click.Context, run_dir: str, split: str, as_json: bool) -> None:
+def evaluate(ctx: click.Context, run_dir: str, split: str, as_json: bool, precision: str) -> None:
     """Evaluate the best model of RUN_DIR on a split."""
     from shopmtl.core.predict import evaluate_run, load_run
     from shopmtl.core.report import metrics_table
 
     plugins = plugin_set(ctx)
-    run = load_run(run_dir, plugins.tasks)
+    run = load_run(run_dir, plugins.tasks, precision)
     metrics = evaluate_run(run, split, plugins.metrics)
     click.echo(json.dumps(metrics, indent=2) if as_json else metrics_table(run.specs, metrics))
 
@@ -137,9 +143,11 @@ def evaluate(ctx: click.Context, run_dir: str, split: str, as_json: bool) -> Non
 @click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="CSV, Parquet or JSONL rows.")
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the rows plus prediction columns (same format as the input).")
+@precision_option
 @click.pass_context
 @friendly_errors
-def predict(ctx: click.Context, run_dir: str, task_names: tuple[str, ...], input_path: str, output_path: str) -> None:
+def predict(ctx: click.Context, run_dir: str, task_names: tuple[str, ...], input_path: str, output_path: str,
+            precision: str) -> None:
     """Predict TASK for every row of INPUT with the model of RUN_DIR.
 
     Repeat --task to predict several tasks that read the same columns in one pass (each
@@ -150,7 +158,7 @@ def predict(ctx: click.Context, run_dir: str, task_names: tuple[str, ...], input
 
     if table_format(input_path) != table_format(output_path):
         raise click.BadParameter(f"--output must have the input's format ({table_format(input_path)})", param_hint="--output")
-    run = load_run(run_dir, plugin_set(ctx).tasks)
+    run = load_run(run_dir, plugin_set(ctx).tasks, precision)
     frame = read_table(input_path)
     tasks = list(dict.fromkeys(task_names))
     write_table(predict_tasks(run, tasks, frame, source=input_path), output_path)

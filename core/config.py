@@ -59,6 +59,10 @@ class EncoderConfig(_Section):
     # Word embeddings hold half of MiniLM's weights yet gain little from a few thousand
     # steps; freezing them halves the optimiser's work on CPU.
     freeze_embeddings: bool = True
+    # Freeze the embeddings and the lowest N transformer layers: the backward pass then stops
+    # at layer N, so a step costs less (the lower layers of a pretrained encoder change
+    # least in fine-tuning). 0: every layer trains.
+    freeze_layers: int = Field(0, ge=0)
     freeze: bool = False  # train only the heads (and LoRA adapters, if enabled)
     lora: LoraConfig = LoraConfig()
 
@@ -126,7 +130,10 @@ class TrainingConfig(_Section):
     warmup_ratio: float = Field(0.06, ge=0.0, le=1.0)  # linear warm-up, then linear decay
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_grad_norm: float | None = Field(1.0, gt=0.0)
-    mixed_precision: Literal["no", "bf16", "fp16"] = "bf16"  # fp16 needs a GPU
+    # auto: bf16 where the hardware computes it natively (CUDA GPUs of compute capability
+    # 8.0+, CPUs with AVX512_BF16/AMX or Arm BF16), fp16 on older GPUs, fp32 otherwise.
+    # bf16 on a CPU that only emulates it was ~8x slower than fp32 (core/hardware.py).
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     eval_every: int = Field(250, ge=1)  # optimiser steps between validations
     early_stopping_patience: int | None = Field(3, ge=1)  # evaluations without improvement
     # Model selection: per task, the metric to watch (default: the task's primary

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
-from shopmtl.core.config import EncoderConfig
+from shopmtl.core.config import ConfigError, EncoderConfig
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,32 @@ class TextEncoder(nn.Module):
         return summed / mask.sum(dim=1).float().clamp(min=1.0)
 
 
+def transformer_layers(backbone: torch.nn.Module) -> torch.nn.ModuleList | None:
+    """The backbone's stack of transformer layers: its first ModuleList as long as ``num_hidden_layers``."""
+    depth = getattr(backbone.config, "num_hidden_layers", None)
+    for module in backbone.modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == depth:
+            return module
+    return None
+
+
+def freeze_lower_layers(backbone: torch.nn.Module, count: int, name: str) -> None:
+    """Freeze the input embeddings and the lowest ``count`` transformer layers."""
+    layers = transformer_layers(backbone)
+    if layers is None:
+        raise ConfigError(f"encoder.freeze_layers={count}: cannot find the transformer layers of {name}; "
+                          "use encoder.freeze_layers=0 (or encoder.freeze=true to freeze it all)")
+    if count > len(layers):
+        raise ConfigError(f"encoder.freeze_layers={count}: {name} has only {len(layers)} layers; "
+                          f"use at most {len(layers)} (or encoder.freeze=true)")
+    backbone.get_input_embeddings().requires_grad_(False)
+    for module in backbone.modules():
+        if module is not backbone and "embeddings" in type(module).__name__.lower():
+            module.requires_grad_(False)  # position and token-type embeddings and their norm too
+    for layer in layers[:count]:
+        layer.requires_grad_(False)
+
+
 def build_encoder(config: EncoderConfig, saved: Path | None = None, tasks: Sequence[str] = ()) -> TextEncoder:
     """Load the backbone and apply the config's freezing and LoRA choices.
 
@@ -131,6 +157,8 @@ def build_encoder(config: EncoderConfig, saved: Path | None = None, tasks: Seque
     backbone = load_backbone(config, saved)
     if config.freeze_embeddings:
         backbone.get_input_embeddings().weight.requires_grad_(False)
+    if config.freeze_layers:
+        freeze_lower_layers(backbone, config.freeze_layers, config.name)
     if config.freeze:
         backbone.requires_grad_(False)
     if config.lora.enabled:

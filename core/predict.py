@@ -13,6 +13,7 @@ from accelerate import Accelerator
 from transformers import AutoTokenizer
 
 from shopmtl.core import checkpoint
+from shopmtl.core.hardware import precision_for_this_machine
 from shopmtl.core.runtime import fresh_accelerator
 from shopmtl.core.config import Config, TaskConfig
 from shopmtl.core.encoder import build_encoder
@@ -49,8 +50,12 @@ class LoadedRun:
         return self.specs[name]
 
 
-def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
-    """Rebuild a run's model from its folder: config, backbone config, safetensors weights."""
+def load_run(run_dir: str | Path, registered: dict[str, TaskSpec], precision: str = "auto") -> LoadedRun:
+    """Rebuild a run's model from its folder: config, backbone config, safetensors weights.
+
+    ``precision``: autocast for inference on *this* machine (``auto``: bf16 where the
+    hardware has it natively, fp32 elsewhere), independent of what the run trained in.
+    """
     run_dir = Path(run_dir)
     try:
         folder = checkpoint.source_model_dir(run_dir)
@@ -78,7 +83,8 @@ def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
     model = build_model(encoder, specs, head_specs, sharing=build_sharing(config.sharing, list(features), encoder.hidden_size))
     checkpoint.load_weights(folder, model, list(specs))
     model.eval()
-    accelerator = fresh_accelerator(mixed_precision=config.training.mixed_precision if config.training.mixed_precision != "fp16" else "no")
+    choice = precision_for_this_machine(precision, setting="--precision")
+    accelerator = fresh_accelerator(mixed_precision=choice.precision)
     model = model.to(accelerator.device)
     return LoadedRun(run_dir, config, specs, features, model, bank, accelerator, checkpoint.read_calibration(folder))
 

@@ -137,7 +137,7 @@ def subsample(data: TaskData, task_config: TaskConfig, seed: int) -> TaskData:
         if cap is not None and len(frame) > cap:
             frame = frame.sample(n=cap, random_state=seed).sort_index()
         splits[split] = frame.reset_index(drop=True)
-    return TaskData(splits=splits, extras=data.extras)
+    return dataclasses.replace(data, splits=splits)
 
 
 def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureState | None = None) -> PreparedTask:
@@ -146,7 +146,7 @@ def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureS
     task_config = config.tasks.get(spec.name, TaskConfig())
     data = subsample(build_task_data(spec, config), task_config, config.seed)
     if spec.derive is not None:  # once per split, so the state is fitted on the derived train columns
-        data = TaskData(splits={s: with_derived(spec, f) for s, f in data.splits.items()}, extras=data.extras)
+        data = dataclasses.replace(data, splits={s: with_derived(spec, f) for s, f in data.splits.items()})
     if len(data["train"]) == 0:
         raise ValueError(f"task '{spec.name}' has no training rows: check its data and settings")
     state = state or FeatureState.fit(spec, data["train"])

@@ -23,17 +23,19 @@ import torch
 from accelerate import Accelerator
 from transformers import AutoTokenizer
 from accelerate.utils import DistributedDataParallelKwargs
-from tqdm.auto import tqdm
 
 from shopmtl.core import checkpoint
+from shopmtl.core.environment import ENVIRONMENT_FILE, environment_record
+from shopmtl.core.hardware import PrecisionChoice, detect_hardware, resolve_precision
 from shopmtl.core.runtime import fresh_accelerator
-from shopmtl.core.batching import make_batch, to_device
+from shopmtl.core.batching import batch_tokens, make_batch, to_device
 from shopmtl.core.config import Config, ConfigError, closest_key
 from shopmtl.core.gradients import PCGrad
 from shopmtl.core.encoder import build_encoder, load_tokenizer
 from shopmtl.core.evaluate import Scorer, calibrate, evaluate, selection_score, to_plain
 from shopmtl.core.model import MultiTaskModel, build_model
 from shopmtl.core.prepare import PreparedTask, prepare_task, select_tasks
+from shopmtl.core.progress import RunProgress, evaluation_work
 from shopmtl.core.sharing import build_sharing
 from shopmtl.core.sampler import TaskSampler, task_probabilities
 from shopmtl.core.textbank import TextBank
@@ -60,14 +62,12 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def make_accelerator(config: Config, output_dir: Path) -> Accelerator:
-    """An Accelerator for the config's precision, accumulation and trackers."""
-    if config.training.mixed_precision == "fp16" and not torch.cuda.is_available():
-        raise ConfigError("training.mixed_precision=fp16 needs a GPU; use bf16 (fast on recent CPUs) or no")
+def make_accelerator(config: Config, output_dir: Path, precision: PrecisionChoice) -> Accelerator:
+    """An Accelerator for the resolved precision and the config's accumulation and trackers."""
     return fresh_accelerator(
         # Without a GPU, say so: accelerate then runs several processes on CPU over gloo.
         cpu=not torch.cuda.is_available(),
-        mixed_precision=config.training.mixed_precision,
+        mixed_precision=precision.precision,
         gradient_accumulation_steps=config.training.gradient_accumulation_steps,
         log_with=config.training.log_with or None,
         project_dir=str(output_dir),
@@ -152,19 +152,26 @@ def warmup_linear(total_steps: int, warmup_ratio: float):
 
 def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> TrainResult:
     """Train the config's tasks jointly and write the run directory."""
+    started_at = time.perf_counter()
     output_dir = config.resolved_output_dir()
     specs = select_tasks(config.tasks or plugins.tasks, plugins.tasks)  # none named: all
-    accelerator = make_accelerator(config, output_dir)
+    if config.training.threads:
+        torch.set_num_threads(config.training.threads)
+    hardware = detect_hardware()
+    precision = resolve_precision(config.training.mixed_precision, hardware)
+    accelerator = make_accelerator(config, output_dir, precision)
     if accelerator.is_main_process:
         check_output_dir(output_dir, resume, overwrite)
     accelerator.wait_for_everyone()
-    if config.training.threads:
-        torch.set_num_threads(config.training.threads)
     torch.manual_seed(config.seed)
 
     say = accelerator.print
     say(f"shopmtl run {output_dir} | processes: {accelerator.num_processes} | device: {accelerator.device} "
-        f"| precision: {config.training.mixed_precision}")
+        f"| precision: {precision.precision} ({precision.reason})")
+    say(f"  hardware: {hardware.describe()}")
+    for warning in precision.warnings:
+        log.warning(warning)
+        say(f"  WARNING: {warning}")
     for report in plugins.reports:
         if not report.error:
             say(f"  plugin {report.name} {report.version}: tasks {', '.join(report.tasks) or '-'}")
@@ -235,6 +242,8 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
     if accelerator.is_main_process:
         checkpoint.write_yaml(output_dir / "config.yaml", config.model_dump(mode="json"))
         checkpoint.write_json(output_dir / "plugins.json", plugins_record(plugins, tasks))
+        checkpoint.write_json(output_dir / ENVIRONMENT_FILE, environment_record(
+            precision, hardware, data_sources(tasks), accelerator.num_processes))
     if config.training.log_with:
         accelerator.init_trackers(config.run_name, config=flat_config(config))
     plugins.notify("on_run_start", run=run)
@@ -280,10 +289,13 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
     if core_model.cache_frozen_encoder():
         say("encoder frozen: each text is encoded once and its vector reused in later batches")
     model.train()
+    timings = {"setup_s": time.perf_counter() - started_at}
     running: dict[str, list[float]] = defaultdict(list)
-    bar = tqdm(total=total, initial=state["step"], disable=not (progress and accelerator.is_local_main_process),
-               desc="training", unit="step", dynamic_ncols=True)
+    work = evaluation_work(bank, {s: [t.rows[s] for t in tasks.values()] for s in ("val", "test")})
+    bar = RunProgress(total, state["step"], config.training.eval_every, work, say,
+                      enabled=progress and accelerator.is_local_main_process)
     while state["step"] < total:
+        step_tokens = 0
         for _ in range(config.training.gradient_accumulation_steps):
             with accelerator.accumulate(model):
                 # Dropout noise as a function of (seed, draw): a resumed run replays it exactly.
@@ -292,6 +304,7 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
                 task = tasks[name]
                 batch = to_device(make_batch(task.rows["train"], index, bank, name in core_model.token_tasks),
                                   accelerator.device)
+                step_tokens += batch_tokens(batch)
                 _, task_loss, weighted_loss = model(name, batch, loss_function(task))
                 accelerator.backward(weighted_loss)
                 loss_value = float(task_loss.detach())
@@ -307,17 +320,23 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
                 optimizer.zero_grad(set_to_none=True)
         scheduler.step()
         state["step"] += 1
-        bar.update(1)
+        bar.step_done(step_tokens)
         if state["step"] % config.training.log_every == 0:
             losses = {t: sum(v) / len(v) for t, v in running.items()}
-            bar.set_postfix({t: f"{v:.3f}" for t, v in losses.items()})
+            bar.show_losses(losses)
             accelerator.log({f"train/{t}/loss": v for t, v in losses.items()}, step=state["step"])
             running.clear()
         if state["step"] % config.training.eval_every == 0 or state["step"] == total:
-            if validate_and_checkpoint():
+            started = time.perf_counter()
+            stop = validate_and_checkpoint()
+            bar.validation_done(time.perf_counter() - started)
+            if stop:
                 say(f"early stop at step {state['step']}: no improvement in {state['bad_evals']} evaluations")
                 break
     bar.close()
+    timings["validation_s"] = bar.validation_total
+    timings["training_s"] = time.perf_counter() - started_at - timings["setup_s"] - bar.validation_total
+    final_started = time.perf_counter()
 
     checkpoint.load_weights(output_dir / checkpoint.MODEL_DIR, core_model)
     if source is not None and accelerator.is_main_process:
@@ -343,11 +362,16 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
                                plugins.metrics, calibration, scorer) for split in ("val", "test")}
     plugins.notify("on_evaluation", run=run, step=state["best_step"], split="test", metrics=metrics["test"])
     by_task = {name: {split: metrics[split][name] for split in metrics} for name in tasks}
+    timings["final_scoring_s"] = time.perf_counter() - final_started
+    baselines_started = time.perf_counter()
     baselines = {name: task_baselines(task, "test") for name, task in tasks.items()} if accelerator.is_main_process else {}
+    timings["baselines_s"] = time.perf_counter() - baselines_started
+    timings["total_s"] = time.perf_counter() - started_at
     if accelerator.is_main_process:
         checkpoint.write_json(output_dir / "metrics.json", {
             "best_step": state["best_step"], "steps": state["step"], "tasks": by_task,
             "baselines": {"test": baselines}, "history": state["history"],
+            "timings": {k: round(v, 2) for k, v in timings.items()},
         })
     accelerator.end_training()
     return TrainResult(output_dir, by_task, baselines, state["best_step"], state["step"], state["history"])
@@ -358,6 +382,11 @@ def task_baselines(task: PreparedTask, split: str) -> dict[str, dict[str, Any]]:
     if task.spec.baselines is None:
         return {}
     return to_plain(dict(task.spec.baselines(task.data, split)))
+
+
+def data_sources(tasks: Mapping[str, PreparedTask]) -> list[str]:
+    """The data files the tasks' rows were read from, each once, in task order."""
+    return list(dict.fromkeys(source for task in tasks.values() for source in task.data.sources))
 
 
 def plugins_record(plugins: PluginSet, tasks: Mapping[str, PreparedTask]) -> dict[str, Any]:

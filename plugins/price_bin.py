@@ -53,7 +53,8 @@ def build_price_bin(ctx: BuildContext) -> TaskData:
         }
     )
     split = retail.split_products(frame["stock_code"]).to_numpy()
-    return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")})
+    return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
+                    sources=(str(retail.transactions_path(ctx.data_path)),))
 
 
 METRIC_DIRECTIONS: dict[str, str] = {"accuracy": "max", "macro_f1": "max", "confusion_matrix": "info"}

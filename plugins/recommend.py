@@ -111,7 +111,8 @@ def build_recommend(ctx: BuildContext) -> TaskData:
     row_split = split[customer]
     splits = {s: frame[row_split == s].reset_index(drop=True) for s in ("train", "val", "test")}
     ranking = {s: _ranking_frame(universe, settings, np.flatnonzero(split == s)) for s in ("val", "test")}
-    return TaskData(splits=splits, extras={"pool": universe.pool, "ranking": ranking})
+    return TaskData(splits=splits, extras={"pool": universe.pool, "ranking": ranking},
+                    sources=(str(retail.transactions_path(ctx.data_path)),))
 
 
 def _universe(ctx: BuildContext, cutoff: pd.Timestamp) -> _Universe:

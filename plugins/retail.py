@@ -148,6 +148,11 @@ def product_descriptions(clean: pd.DataFrame) -> pd.Series:
     return pd.Series(first["description"].to_numpy(), index=index, name="description")
 
 
+def transactions_path(path: str | Path | None = None) -> Path:
+    """The file :func:`load_transactions` reads for ``path`` (``None``: the bundled copy)."""
+    return Path(path).expanduser().resolve() if path is not None else DEFAULT_DATA_PATH
+
+
 def load_transactions(path: str | Path | None = None, column_map: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The cleaned table of a file, read once per (file, column map) and then cached.
 
@@ -156,7 +161,7 @@ def load_transactions(path: str | Path | None = None, column_map: Mapping[str, s
 
     The returned frame is shared between callers: select from it, never modify it in place.
     """
-    path = Path(path).expanduser().resolve() if path is not None else DEFAULT_DATA_PATH
+    path = transactions_path(path)
     mapping = tuple(sorted((column_map or {}).items()))
     try:
         stat = path.stat()
@@ -267,6 +272,7 @@ def _canonical_dtypes(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
 __all__ = [
     "CANONICAL_COLUMNS",
     "DEFAULT_DATA_PATH",
+    "transactions_path",
     "NON_PRODUCT_CODES",
     "NON_PRODUCT_PREFIXES",
     "bucket",

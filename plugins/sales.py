@@ -165,7 +165,8 @@ def build_sales(ctx: BuildContext) -> TaskData:
         ["test", "val", "train"],
         default="",  # weeks between val and test when they are not adjacent: no split
     )
-    return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")})
+    return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
+                    sources=(str(retail.transactions_path(ctx.data_path)),))
 
 
 def _median_price(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:

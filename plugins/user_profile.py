@@ -157,7 +157,8 @@ def build_user_profile(ctx: BuildContext) -> TaskData:
 
     frame = pd.concat([profiles, pd.DataFrame(labels.to_numpy(dtype=float), columns=list(LABELS))], axis=1)
     split = retail.split_customers(frame["customer_id"]).to_numpy()
-    return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")})
+    return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
+                    sources=(str(retail.transactions_path(ctx.data_path)),))
 
 
 METRIC_DIRECTIONS: dict[str, str] = {"micro_f1": "max", "macro_f1": "max", "map": "max"}

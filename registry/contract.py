@@ -73,6 +73,9 @@ class TaskData:
     #: Anything else the task's metrics or baselines need (ranking candidates, a
     #: product catalogue); handed back unchanged in :attr:`EvalBatch.extras`.
     extras: Mapping[str, Any] = field(default_factory=dict)
+    #: The data files the rows were read from; a run records each with its sha256 in
+    #: ``environment.json``, so a figure can be traced to the exact data.
+    sources: tuple[str, ...] = ()
 
     def __getitem__(self, split: str) -> pd.DataFrame:
         return self.splits[split]

@@ -138,6 +138,7 @@ def test_frames_hold_the_schema(datasets: dict[str, TaskData], name: str) -> Non
             assert frame[column].dtype == np.float64, column
         assert not frame[list(spec.keys)].duplicated().any()
         assert frame[spec.text].notna().all()
+    assert datasets[name].sources == (str(retail.DEFAULT_DATA_PATH),)  # recorded in a run's environment.json
 
 
 def test_settings_defaults_are_tasks_md() -> None:

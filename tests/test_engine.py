@@ -307,25 +307,21 @@ def test_load_run_errors_are_clear(toy_run, tmp_path):
         run.task("sales")
 
 
-def test_load_run_with_another_precision_in_the_same_process(toy_run, tmp_path):
-    """Loading a run trained with ``mixed_precision: no`` after a bf16 run in the same
-    Python process (a notebook comparing two runs). BUG today: accelerate's process-wide
-    AcceleratorState refuses a second precision ("AcceleratorState has already been
-    initialized and cannot be changed")."""
-    import shutil
-
-    import yaml
-
-    copy = tmp_path / "fp32-run"
-    shutil.copytree(toy_run.output_dir / "model", copy / "model")
-    shutil.copy(toy_run.output_dir / "plugins.json", copy / "plugins.json")
-    config = yaml.safe_load((toy_run.output_dir / "config.yaml").read_text())
-    assert config["training"]["mixed_precision"] == "bf16"  # the session's runs are bf16
-    config["training"]["mixed_precision"] = "no"
-    (copy / "config.yaml").write_text(yaml.safe_dump(config))
-    run = load_run(copy, toy_run.plugins.tasks)
+def test_load_run_with_another_precision_in_the_same_process(toy_run):
+    """Loading a run in fp32 after loading it in bf16 in the same Python process (a notebook
+    comparing precisions). BUG before: accelerate's process-wide AcceleratorState refused a
+    second precision ("AcceleratorState has already been initialized and cannot be changed")."""
     test = build(BuildContext(settings=None))["test"]
-    assert len(predict_frame(run, "toy_value", test)) == len(test)
+    in_bf16 = predict_frame(load_run(toy_run.output_dir, toy_run.plugins.tasks, precision="bf16"), "toy_value", test)
+    run = load_run(toy_run.output_dir, toy_run.plugins.tasks, precision="no")
+    assert run.accelerator.mixed_precision == "no"
+    in_fp32 = predict_frame(run, "toy_value", test)
+    assert len(in_fp32) == len(in_bf16) == len(test)
+
+
+def test_load_run_refuses_fp16_without_a_gpu_naming_the_option(toy_run):
+    with pytest.raises(ConfigError, match=r"--precision=fp16 needs a CUDA GPU"):
+        load_run(toy_run.output_dir, toy_run.plugins.tasks, precision="fp16")
 
 
 # ----------------------------------------------------------------------------- resume, determinism, refusal
