@@ -135,6 +135,10 @@ class TrainingConfig(_Section):
     # bf16 on a CPU that only emulates it was ~8x slower than fp32 (core/hardware.py).
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     eval_every: int = Field(250, ge=1)  # optimiser steps between validations
+    # Rows per task the periodic validations score: a fixed random sample of val (by seed),
+    # enough to pick the best step at a fraction of the cost; None: all of val. The final
+    # val and test metrics are always on the full splits.
+    validation_sample: int | None = Field(None, ge=1)
     early_stopping_patience: int | None = Field(3, ge=1)  # evaluations without improvement
     # Model selection: per task, the metric to watch (default: the task's primary
     # metric); the aggregate is their mean, each oriented so that higher is better.

@@ -36,6 +36,7 @@ class Scorer:
         self.bank = bank
         self.batch_size = batch_size
         self._cache: dict[str | None, dict[int, torch.Tensor]] = {}  # adapter -> text id -> vector
+        self._shared: dict[str, dict[int, torch.Tensor]] = {}  # task -> text id -> what its head reads
 
     @torch.no_grad()
     def _embed(self, ids: Iterable[int], task: str) -> dict[int, torch.Tensor]:
@@ -57,6 +58,21 @@ class Scorer:
         return cache
 
     @torch.no_grad()
+    def _shared_vectors(self, ids: np.ndarray, task: str) -> torch.Tensor:
+        """What ``task``'s head reads for text ``ids`` (sharing gates applied once per text, then cached)."""
+        shared = self._shared.setdefault(task, {})
+        todo = [int(i) for i in ids if int(i) not in shared]
+        if todo:
+            pooled = self._embed(todo, task)
+            device = self.accelerator.device
+            for start in range(0, len(todo), _HEAD_CHUNK):
+                chunk = todo[start : start + _HEAD_CHUNK]
+                with self.accelerator.autocast():
+                    mixed = self.model.share(task, torch.stack([pooled[i] for i in chunk]).to(device)).float()
+                shared.update(zip(chunk, mixed))
+        return torch.stack([shared[int(i)] for i in ids])
+
+    @torch.no_grad()
     def predict_rows(self, task: PreparedTask, rows: EncodedRows, index: np.ndarray | None = None) -> np.ndarray:
         """Predictions ``(n, n_predictions)`` for ``rows`` (or the subset ``index``)."""
         index = np.arange(len(rows)) if index is None else index
@@ -70,8 +86,7 @@ class Scorer:
             text_ids = rows.text_ids[chunk]
             pair_ids = rows.pair_ids[chunk] if rows.pair_ids is not None else None
             needed = np.unique(text_ids if pair_ids is None else np.concatenate([text_ids, pair_ids]))
-            cache = self._embed(needed, task.name)
-            pooled = torch.stack([cache[int(i)] for i in needed])
+            pooled = self._shared_vectors(needed, task.name)
             position = {int(t): k for k, t in enumerate(needed)}
             batch: dict[str, torch.Tensor] = {
                 "text_pos": torch.tensor([position[int(t)] for t in text_ids]),
@@ -85,7 +100,7 @@ class Scorer:
                 batch["tokens"] = self.bank.pad(needed)[0]
             batch = {k: v.to(device) for k, v in batch.items()}
             with self.accelerator.autocast():
-                raw = self.model.apply_head(task.name, pooled.to(device), batch)
+                raw = self.model.apply_head(task.name, pooled.to(device), batch, shared=True)
             out[start : start + len(chunk)] = predict(task.spec, raw).cpu().numpy()
         return out
 

@@ -82,10 +82,19 @@ class MultiTaskModel(nn.Module):
         loss = loss_fn(outputs, batch["labels"])
         return outputs, loss, self.weighting(task, loss) if self.weighting is not None else loss
 
-    def apply_head(self, task: str, pooled: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Run ``task``'s head on already-pooled texts (``batch`` holds positions into ``pooled``)."""
-        if self.sharing is not None:
-            pooled = self.sharing(task, pooled)
+    def share(self, task: str, pooled: torch.Tensor) -> torch.Tensor:
+        """What ``task``'s head reads of pooled texts: the pooled vectors, or its gated experts' mix."""
+        return pooled if self.sharing is None else self.sharing(task, pooled)
+
+    def apply_head(self, task: str, pooled: torch.Tensor, batch: Mapping[str, torch.Tensor],
+                   shared: bool = False) -> torch.Tensor:
+        """Run ``task``'s head on already-pooled texts (``batch`` holds positions into ``pooled``).
+
+        ``shared``: ``pooled`` already went through :meth:`share` for this task (scoring
+        caches that per distinct text, as the rows that read a text can be many).
+        """
+        if not shared:
+            pooled = self.share(task, pooled)
         pair_pos = batch.get("pair_pos")
         tokens = batch.get("tokens")  # (n_distinct, L) ids, for heads that read them
         features = HeadInput(

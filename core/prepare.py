@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
 from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
@@ -152,3 +153,27 @@ def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureS
     state = state or FeatureState.fit(spec, data["train"])
     rows = {split: encode_rows(spec, frame, state, bank) for split, frame in data.splits.items()}
     return PreparedTask(spec=spec, config=task_config, data=data, state=state, rows=rows)
+
+
+def validation_view(task: PreparedTask, max_rows: int | None, seed: int) -> PreparedTask:
+    """``task`` with its val split cut to a fixed random sample of ``max_rows`` rows (by seed).
+
+    The periodic validations only pick the best step and decide early stopping, so a
+    sample serves them; the final scoring always reads the full splits. The sample is the
+    same at every validation, so the scores stay comparable step to step.
+    """
+    frame = task.data["val"]
+    if max_rows is None or len(frame) <= max_rows:
+        return task
+    keep = np.sort(np.random.default_rng(seed).choice(len(frame), size=max_rows, replace=False))
+    rows = task.rows["val"]
+    sampled_rows = EncodedRows(
+        text_ids=rows.text_ids[keep],
+        pair_ids=rows.pair_ids[keep] if rows.pair_ids is not None else None,
+        numeric=rows.numeric[keep],
+        numeric_missing=rows.numeric_missing[keep],
+        categorical=rows.categorical[keep],
+        labels=rows.labels[keep],
+    )
+    data = dataclasses.replace(task.data, splits={**task.data.splits, "val": frame.iloc[keep].reset_index(drop=True)})
+    return dataclasses.replace(task, data=data, rows={**task.rows, "val": sampled_rows})

@@ -12,12 +12,13 @@ so a user on a slow machine knows within seconds, not after the first validation
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from shopmtl.core.features import EncodedRows
 from shopmtl.core.textbank import TextBank
 
 FORWARD_PASSES_PER_TRAINING_TOKEN = 3.0  # forward + backward ~ 3 forwards
@@ -32,21 +33,19 @@ class EvaluationWork:
     final_tokens: int  # calibration, val and test with the best weights
 
 
-def evaluation_work(bank: TextBank, splits_rows: Mapping[str, list]) -> EvaluationWork:
-    """Tokens of the distinct texts in each split's rows: ``{"val": [rows...], "test": [rows...]}``."""
-    def distinct(splits: tuple[str, ...]) -> np.ndarray:
-        ids = [r.text_ids for s in splits for r in splits_rows.get(s, [])]
-        ids += [r.pair_ids for s in splits for r in splits_rows.get(s, []) if r.pair_ids is not None]
-        return np.unique(np.concatenate(ids)) if ids else np.zeros(0, dtype=np.int64)
+def evaluation_work(bank: TextBank, validation: Sequence[EncodedRows], final: Sequence[EncodedRows]) -> EvaluationWork:
+    """Tokens of the distinct texts a validation (``validation`` rows) and the final scoring read."""
+    def tokens(rows: Sequence[EncodedRows]) -> int:
+        ids = [r.text_ids for r in rows] + [r.pair_ids for r in rows if r.pair_ids is not None]
+        return int(bank.lengths(np.unique(np.concatenate(ids))).sum()) if ids else 0
 
-    return EvaluationWork(validation_tokens=int(bank.lengths(distinct(("val",))).sum()),
-                          final_tokens=int(bank.lengths(distinct(("val", "test"))).sum()))
+    return EvaluationWork(validation_tokens=tokens(validation), final_tokens=tokens(final))
 
 
 def evaluations_left(step: int, total: int, eval_every: int) -> int:
-    """Validations the loop still runs after ``step``: every ``eval_every`` steps and at ``total``."""
+    """Validations the loop runs at steps after ``step``: every ``eval_every`` steps and at ``total``."""
     left = total // eval_every - step // eval_every
-    return left + (1 if total % eval_every else 0)
+    return left + (1 if total % eval_every and step < total else 0)
 
 
 def format_minutes(seconds: float) -> str:
@@ -72,6 +71,7 @@ class RunProgress:
         self._step_tokens = 0
         self._steps_timed = 0
         self._validation_seconds: float | None = None
+        self._validated_at = -1  # the step of the last validation, so a pending one is counted
         self.validation_total = 0.0  # seconds spent validating in this process, for the run's timings
         self._last = time.perf_counter()
         self._losses: dict[str, str] = {}
@@ -95,6 +95,7 @@ class RunProgress:
     def validation_done(self, seconds: float) -> None:
         """A validation took ``seconds``: it prices the remaining ones from now on."""
         self._validation_seconds = seconds
+        self._validated_at = self.step
         self.validation_total += seconds
         self._last = time.perf_counter()  # the pause is no training time
         self._refresh()
@@ -110,14 +111,13 @@ class RunProgress:
             return None
         per_step = self._step_seconds / self._steps_timed
         validation, final = self._evaluation_seconds()
-        return ((self.total - self.step) * per_step
-                + evaluations_left(self.step, self.total, self.eval_every) * validation + final)
+        return (self.total - self.step) * per_step + self._validations_left() * validation + final
 
     def estimate_line(self) -> str:
         """One line: the whole run's estimated time, and where it goes."""
         per_step = self._step_seconds / max(1, self._steps_timed)
         validation, final = self._evaluation_seconds()
-        count = evaluations_left(self.step, self.total, self.eval_every)
+        count = self._validations_left()
         return (f"estimated time left: {format_minutes(self.seconds_left() or 0.0)} (training "
                 f"{format_minutes((self.total - self.step) * per_step)} at {per_step:.2f} s/step, "
                 f"{count} validation(s) {format_minutes(count * validation)}, final scoring {format_minutes(final)}; "
@@ -125,6 +125,12 @@ class RunProgress:
 
     def close(self) -> None:
         self.bar.close()
+
+    def _validations_left(self) -> int:
+        """Validations still to run, the one due at this very step included until it ran."""
+        due_now = self.step % self.eval_every == 0 or self.step == self.total
+        pending = 1 if due_now and self._validated_at != self.step and self.step > 0 else 0
+        return evaluations_left(self.step, self.total, self.eval_every) + pending
 
     def _evaluation_seconds(self) -> tuple[float, float]:
         """Seconds of one validation and of the final scoring, measured or priced by tokens."""

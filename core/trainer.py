@@ -34,7 +34,7 @@ from shopmtl.core.gradients import PCGrad
 from shopmtl.core.encoder import build_encoder, load_tokenizer
 from shopmtl.core.evaluate import Scorer, calibrate, evaluate, selection_score, to_plain
 from shopmtl.core.model import MultiTaskModel, build_model
-from shopmtl.core.prepare import PreparedTask, prepare_task, select_tasks
+from shopmtl.core.prepare import PreparedTask, prepare_task, select_tasks, validation_view
 from shopmtl.core.progress import RunProgress, evaluation_work
 from shopmtl.core.sharing import build_sharing
 from shopmtl.core.sampler import TaskSampler, task_probabilities
@@ -249,10 +249,12 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
     plugins.notify("on_run_start", run=run)
 
     since_eval: dict[str, list[float]] = defaultdict(list)  # each task's training losses since the last validation
+    validation_tasks = {n: validation_view(t, config.training.validation_sample, config.seed) for n, t in tasks.items()}
 
     def validate_and_checkpoint() -> bool:
         """Validate, keep the best model, save a resumable checkpoint; True = stop early."""
-        metrics = evaluate(accelerator, core_model, bank, tasks, "val", config.training.eval_batch_size, plugins.metrics)
+        metrics = evaluate(accelerator, core_model, bank, validation_tasks, "val", config.training.eval_batch_size,
+                           plugins.metrics)
         score = selection_score(metrics, tasks, config.training.selection_metrics)
         improved = score > state["best_score"] or not state["history"]  # the first one always counts
         if improved:
@@ -291,7 +293,8 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
     model.train()
     timings = {"setup_s": time.perf_counter() - started_at}
     running: dict[str, list[float]] = defaultdict(list)
-    work = evaluation_work(bank, {s: [t.rows[s] for t in tasks.values()] for s in ("val", "test")})
+    work = evaluation_work(bank, [t.rows["val"] for t in validation_tasks.values()],
+                           [t.rows[s] for t in tasks.values() for s in ("val", "test")])
     bar = RunProgress(total, state["step"], config.training.eval_every, work, say,
                       enabled=progress and accelerator.is_local_main_process)
     while state["step"] < total:

@@ -11,7 +11,7 @@ from shopmtl.core.progress import EvaluationWork, RunProgress, evaluations_left,
 @pytest.mark.parametrize(("step", "total", "every", "left"), [
     (0, 1200, 300, 4), (299, 1200, 300, 4), (300, 1200, 300, 3), (1199, 1200, 300, 1), (1200, 1200, 300, 0),
     (0, 30, 20, 2),  # step 20 and the final step 30
-    (20, 30, 20, 1), (0, 12, 6, 2),
+    (20, 30, 20, 1), (30, 30, 20, 0), (0, 12, 6, 2),
 ])
 def test_evaluations_left_counts_every_eval_every_and_the_final_step(step, total, every, left):
     assert evaluations_left(step, total, every) == left
@@ -57,6 +57,11 @@ def test_resumed_run_counts_from_its_step(monkeypatch):
     clock.now += 2.0
     bar.step_done(tokens=10)
     assert bar.seconds_left() == pytest.approx(1 * 2.0 + 1 * 0.0)  # one step, then the final validation
+    clock.now += 2.0
+    bar.step_done(tokens=10)
+    assert bar._validations_left() == 1  # step 10's validation is due and has not run
+    bar.validation_done(1.0)
+    assert bar._validations_left() == 0
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(42, "42 s"), (450, "7.5 min"), (7560, "2.1 h")])
