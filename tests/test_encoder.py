@@ -111,3 +111,23 @@ def test_a_frozen_encoder_encodes_each_text_once_across_batches():
     # A trainable encoder is never cached.
     trainable = MultiTaskModel(build_encoder(EncoderConfig(random_init=True)), {})
     assert not trainable.cache_frozen_encoder()
+
+
+def test_freeze_layers_freezes_the_embeddings_and_the_lowest_layers_only():
+    encoder = build_encoder(EncoderConfig(random_init=True, random_init_hidden=32, random_init_layers=3, freeze_layers=2))
+    trainable = {name for name, p in encoder.backbone.named_parameters() if p.requires_grad}
+    assert not any(name.startswith("embeddings.") for name in trainable)
+    assert not any(name.startswith(("encoder.layer.0.", "encoder.layer.1.")) for name in trainable)
+    assert any(name.startswith("encoder.layer.2.") for name in trainable)
+    # the backward pass stops at the first trainable layer: no gradient reaches the frozen ones
+    ids = torch.randint(5, 100, (2, 6))
+    encoder.train()(ids, torch.ones_like(ids)).sum().backward()
+    grads = {name for name, p in encoder.backbone.named_parameters() if p.grad is not None}
+    assert grads and grads <= trainable
+
+
+def test_freeze_layers_beyond_the_depth_is_a_config_error():
+    from shopmtl.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"encoder.freeze_layers=5: .* has only 3 layers; use at most 3"):
+        build_encoder(EncoderConfig(random_init=True, random_init_hidden=32, random_init_layers=3, freeze_layers=5))

@@ -67,3 +67,26 @@ def test_resumed_run_counts_from_its_step(monkeypatch):
 @pytest.mark.parametrize(("seconds", "text"), [(42, "42 s"), (450, "7.5 min"), (7560, "2.1 h")])
 def test_format_minutes(seconds, text):
     assert format_minutes(seconds) == text
+
+
+def test_validation_view_is_a_fixed_sample_of_val_and_leaves_the_rest(toy_run):
+    from shopmtl.core.config import load_config
+    from shopmtl.core.encoder import load_tokenizer
+    from shopmtl.core.prepare import prepare_task, validation_view
+    from shopmtl.core.textbank import TextBank
+
+    from conftest import SMOKE_CONFIG, TOY_OVERRIDES
+
+    config = load_config(SMOKE_CONFIG, list(TOY_OVERRIDES))
+    bank = TextBank(load_tokenizer(config.encoder.name), 16)
+    task = prepare_task(toy_run.plugins.tasks["toy_flag"], config, bank)
+    sample = validation_view(task, 20, seed=3)
+    assert len(sample.data["val"]) == len(sample.rows["val"]) == 20
+    assert len(task.data["val"]) > 20  # the full split is untouched, for the final scoring
+    assert sample.data["test"] is task.data["test"] and sample.rows["train"] is task.rows["train"]
+    again = validation_view(task, 20, seed=3)
+    assert again.data["val"].equals(sample.data["val"])  # the same rows at every validation
+    frame, rows = sample.data["val"], sample.rows["val"]
+    assert (bank.ids_for(frame["text"].tolist()) == rows.text_ids).all()  # frame and arrays stay aligned
+    assert validation_view(task, None, seed=3) is task
+    assert validation_view(task, 10_000, seed=3) is task
