@@ -7,6 +7,7 @@ Run from the repository root (the shopmtl virtualenv active)::
     python benchmarks/throughput.py --quick               # ~1.5 minutes: checks every variant runs (ratios are noise)
     python benchmarks/throughput.py --json benchmarks/results/throughput.json
     python benchmarks/throughput.py --threads 2           # all cores: only on an otherwise idle machine
+    python benchmarks/throughput.py --quick --precision no   # fp32 (default auto: what a run here would use)
 
 Every measured variant runs in its own subprocess (fresh memory, so its peak RSS -- VmHWM
 of ``/proc/self/status`` -- is its own), launched from this parent one after the other;
@@ -23,13 +24,22 @@ Variants
                   accelerate loop: forward, backward, clip, AdamW, schedule -- nothing else.
   trainer-fixed   four ``transformers.Trainer`` fine-tunes, one subprocess per task, each padding to
                   ``max_length`` (the usual recipe), fp32.
-  trainer-best    the same four with their best settings: dynamic padding and bf16.
-  matmul          the peak of a large square matmul in bf16 and fp32 on this machine.
+  trainer-best    the same four with their best settings: dynamic padding, and bf16 where the run's
+                  precision is bf16 (fp32 otherwise).
+  matmul          the peak of a large square matmul on this machine in the run's precision and fp32
+                  (only fp32 when the run is fp32).
   predict         rows/s of ``predict_frame`` (what ``shopmtl predict`` runs) per task against a bare
-                  encoder forward pass (tokenize, pad per batch, bf16 forward, mean-pool) over the
-                  same rows; plus the ``shopmtl predict`` command end to end.
+                  encoder forward pass (tokenize, pad per batch, forward in the run's precision,
+                  mean-pool) over the same rows; plus the ``shopmtl predict`` command end to end.
   scale           shopmtl's joint training at 1x, 4x and 16x the rows (one epoch each, so the steps
                   grow with the rows): wall time, loop time and peak RSS.
+
+Precision. ``--precision`` (default ``auto``) is resolved as ``training.mixed_precision`` is
+(``shopmtl.core.hardware``) for this machine's CPU, on which every variant computes: ``auto`` is
+bf16 only where the CPU computes bf16 natively (AVX512_BF16, AMX, Arm BF16), fp32 (``no``)
+elsewhere -- emulated bf16 trained ~8x slower than fp32 on a 2-core AVX2 CPU. shopmtl and the
+plain loop train in it, the best-settings Trainer runs use bf16 only where it is bf16, and the
+FLOP/s ratio divides by the matmul peak of that dtype; the table names both, and the machine.
 
 Equal work: the joint run takes ``--steps`` steps of ``--batch-size`` (default: one epoch of
 the four tasks, ``4 * examples / batch``); the task drawn at each step is replayed here from
@@ -55,7 +65,8 @@ and checkpoints it always does). The four Trainer runs' loops and walls are summ
 FLOP/s. Training FLOPs = 6 x non-embedding encoder parameters x tokens (the usual 6N
 estimate; attention's own FLOPs, ~5 % at 128 tokens, and the tiny heads are left out), with
 tokens counted as the encoder sees them: the padded ``input_ids`` of every step. The peak is
-the best of a few 4096x4096 matmuls in the same dtype.
+the best of a few 4096x4096 matmuls in the same dtype (the run's precision; fp32 for the
+fixed-padding Trainer runs).
 """
 
 from __future__ import annotations
@@ -74,7 +85,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its sibling modules
-from throughput_common import REPO, TASKS, shopmtl_overrides  # noqa: E402
+from throughput_common import (DTYPE_NAMES, REPO, TASKS, bench_hardware, bench_precision,  # noqa: E402
+                               shopmtl_overrides, trainer_best_dtype)
 from throughput_report import derive, report  # noqa: E402
 from throughput_workers import worker_main  # noqa: E402
 
@@ -140,17 +152,16 @@ def train_rows() -> dict[str, int]:
     return rows
 
 
-def machine() -> dict[str, Any]:
+def machine(hardware) -> dict[str, Any]:
+    """The machine the figures come from: ``hardware`` (:func:`bench_hardware`), memory and software."""
     import torch
     import transformers
 
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
     mem = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
-    return {"cpu": model, "nproc": os.cpu_count(), "ram_gib": round(mem / 1024**2, 1),
-            "isa": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
+    return {"cpu": hardware.cpu_model, "nproc": os.cpu_count(), "ram_gib": round(mem / 1024**2, 1),
+            "isa": list(hardware.cpu_flags), "describe": hardware.describe(), "hardware": hardware.to_dict(),
             "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": hardware.threads}
 
 
 def main() -> None:
@@ -167,6 +178,9 @@ def main() -> None:
                         help="joint steps (default: one epoch, 4 * examples / batch); the Trainer runs share them out")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads in every variant (default 1: robust beside other work; 0 = all cores)")
+    parser.add_argument("--precision", choices=("auto", "no", "bf16", "fp16"), default="auto",
+                        help="mixed precision of every variant (default auto: bf16 where this CPU computes it natively, "
+                             "else no = fp32); the FLOP/s ratio divides by this dtype's matmul peak")
     parser.add_argument("--predict-rows", type=int, default=None, help="test rows per task to predict (default: examples)")
     parser.add_argument("--scale", default="1,4,16", help="row multipliers of the scale runs ('' to skip)")
     parser.add_argument("--scale-base", type=int, default=None, help="rows per task at 1x (default: examples / 8)")
@@ -189,6 +203,15 @@ def main() -> None:
     if args.quick:
         skip.add("predict-cli")
     threads = args.threads or (os.cpu_count() or 1)
+    hardware = bench_hardware(threads)
+    try:
+        choice = bench_precision(args.precision, hardware)
+    except ValueError as error:  # PrecisionError: e.g. fp16 on a CPU
+        raise SystemExit(str(error)) from None
+    print(f"machine: {hardware.describe()}", flush=True)
+    print(f"precision: {DTYPE_NAMES[choice.precision]} ({choice.reason})", flush=True)
+    for warning in choice.warnings:
+        print(f"warning: {warning}", flush=True)
     load = os.getloadavg()[0]
     if threads > 1 and load > 0.5 * (os.cpu_count() or 1):
         print(f"warning: load average {load:.1f} on {os.cpu_count()} cores: other processes compete for the cores, and "
@@ -196,7 +219,8 @@ def main() -> None:
               "small kernels measured here); pass --threads 1 for numbers that hold up beside other work", flush=True)
     plan = {
         "examples_per_task": examples, "max_length": args.max_length, "batch_size": args.batch_size, "steps": steps,
-        "samples": steps * args.batch_size, "seed": 42, "precision": "bf16", "threads": threads,
+        "samples": steps * args.batch_size, "seed": 42, "precision": choice.precision,
+        "precision_requested": args.precision, "precision_reason": choice.reason, "threads": threads,
         "eval_examples": 16 if args.quick else 64, "matmul_size": 2048 if args.quick else 4096,
         "matmul_repeats": 3 if args.quick else 5, "predict_repeats": 1 if args.quick else 2,
         "train_rows": train_rows(),
@@ -205,7 +229,7 @@ def main() -> None:
     plan["task_steps"] = {t: seq.count(t) for t in TASKS}
     workdir = Path(tempfile.mkdtemp(prefix="shopmtl-bench-"))
     log = workdir / "workers.log"
-    results: dict[str, Any] = {"plan": plan, "machine": machine(),
+    results: dict[str, Any] = {"plan": plan, "machine": machine(hardware),
                                "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                                "command": " ".join([Path(sys.executable).name, *sys.argv]), "runs": {}, "loads": []}
     runs = results["runs"]
@@ -236,7 +260,8 @@ def main() -> None:
         raise SystemExit("the plain loop did not draw the same tasks as shopmtl's trainer: the comparison is void")
     if runs["shopmtl"]["task_sequence"] != seq:
         raise SystemExit("shopmtl drew other tasks than the replayed schedule: the Trainer runs would not match")
-    for key, fixed, bf16 in (("trainer-fixed", True, False), ("trainer-best", False, True)):
+    best_bf16 = trainer_best_dtype(plan["precision"]) == "bf16"
+    for key, fixed, bf16 in (("trainer-fixed", True, False), ("trainer-best", False, best_bf16)):
         if key in skip:
             continue
         params = [{"examples": examples, "task": task, "steps": plan["task_steps"][task], "fixed": fixed, "bf16": bf16,
@@ -260,6 +285,7 @@ def main() -> None:
                 print(f"  running 5 shopmtl predict --task {task} ...", end="", flush=True)
                 t = time.perf_counter()
                 subprocess.run([sys.executable, "-m", "shopmtl.core.cli", "predict", run_dir, "--task", task,
+                                "--precision", plan["precision"],
                                 "--input", str(inputs / f"{task}.parquet"), "--output", str(inputs / f"{task}.out.parquet")],
                                check=True, cwd=REPO, capture_output=True)
                 runs["predict_cli"][task] = time.perf_counter() - t

@@ -1,8 +1,9 @@
 """What the throughput benchmark's parent and its worker subprocesses share: clocks, the
-peak-RSS reader, and the config and data every variant trains on."""
+peak-RSS reader, the precision a run uses, and the config and data every variant trains on."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,45 @@ def now() -> tuple[float, float]:
     """(wall clock, this process's CPU time): with one torch thread the CPU time is the work
     done, whatever else runs on the machine; the wall clock also counts waiting for a core."""
     return time.perf_counter(), time.process_time()
+
+
+# A resolved precision (``training.mixed_precision``) -> the dtype's name in tables and torch's dtype.
+DTYPE_NAMES = {"no": "fp32", "bf16": "bf16", "fp16": "fp16"}
+TORCH_DTYPES = {"no": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def bench_hardware(threads: int | None = None):
+    """The CPU these benchmarks measure on, as :func:`shopmtl.core.hardware.detect_hardware` sees it, with
+    ``threads`` torch threads. Every measured variant computes on the CPU (the plain loop's and the
+    Trainer's ``cpu=True``, ``autocast("cpu")``, the matmul probe), so a GPU, if any, is left out."""
+    from shopmtl.core.hardware import detect_hardware
+
+    found = detect_hardware()
+    return dataclasses.replace(found, device="cpu", gpu_name=None, gpu_capability=None, gpu_bf16=False,
+                               threads=threads or found.threads)
+
+
+def bench_precision(requested: str, hardware):
+    """The precision a benchmark runs in for ``--precision`` ``requested`` (auto, no, bf16, fp16) on ``hardware``:
+    shopmtl's own :func:`~shopmtl.core.hardware.resolve_precision` -- auto is bf16 only where the CPU computes
+    it natively, else fp32 ("no"); bf16 on a CPU that emulates it is kept, with a warning; fp16 on a CPU is
+    refused (``PrecisionError``)."""
+    from shopmtl.core.hardware import resolve_precision
+
+    return resolve_precision(requested, hardware, setting="--precision")
+
+
+def trainer_best_dtype(precision: str) -> str:
+    """The best-settings Trainer runs' dtype for the run's resolved precision: bf16 where the run is bf16,
+    fp32 otherwise (those runs, like every variant, compute on the CPU)."""
+    return "bf16" if precision == "bf16" else "fp32"
+
+
+def torch_dtype(precision: str):
+    """torch's dtype for a resolved precision ("no" = fp32)."""
+    import torch
+
+    return getattr(torch, TORCH_DTYPES[precision])
 
 
 def matmul_peak(dtype: Any, size: int, repeats: int) -> tuple[float, float]:

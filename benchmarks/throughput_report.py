@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from throughput_common import DTYPE_NAMES, trainer_best_dtype
+
 
 def ratio(a: float, b: float) -> float:
     return a / b if b and not math.isnan(b) else float("nan")
@@ -17,17 +19,21 @@ def _verdict(values: tuple[float, float], ok) -> str:
 def report(results: dict[str, Any]) -> str:
     """The printed table of variants and ratios."""
     plan, r, d = results["plan"], results["runs"], results["derived"]
+    dtype = DTYPE_NAMES[plan["precision"]]  # the run's precision, by its dtype's name
+    best = trainer_best_dtype(plan["precision"])
     lines = []
     lines.append(f"shopmtl throughput | {plan['examples_per_task']} examples/task, batch {plan['batch_size']}, "
                  f"{plan['steps']} steps ({plan['samples']} samples), max_length {plan['max_length']}, "
                  f"{plan['threads']} torch thread(s) | {results['machine']['cpu']}, {results['machine']['nproc']} cores")
+    reason = f" ({plan['precision_reason']})" if plan.get("precision_reason") else ""
+    lines.append(f"precision {dtype}{reason} | {results['machine'].get('describe', results['machine']['cpu'])}")
     lines.append("")
     fmt = "{:<29} {:>7} {:>7} {:>7} {:>9} {:>9} {:>7} {:>7} {:>9} {:>8}"
     lines.append(fmt.format("variant", "samples", "loop s", "loop", "samples/s", "samples/", "wall s", "CPU s",
                             "wall-eval", "peak MiB"))
     lines.append(fmt.format("", "", "wall", "CPU s", "wall", "CPU-s", "", "", "s", ""))
-    order = [("shopmtl", "1  shopmtl joint (bf16)"), ("plain", "2  plain accelerate loop"),
-             ("trainer-fixed", "3a 4x Trainer, pad 128, fp32"), ("trainer-best", "3b 4x Trainer, dynamic, bf16")]
+    order = [("shopmtl", f"1  shopmtl joint ({dtype})"), ("plain", "2  plain accelerate loop"),
+             ("trainer-fixed", "3a 4x Trainer, pad 128, fp32"), ("trainer-best", f"3b 4x Trainer, dynamic, {best}")]
     for key, label in order:
         if key in r:
             v = r[key]
@@ -63,18 +69,19 @@ def report(results: dict[str, Any]) -> str:
                                     f3(pair[0]), f3(pair[1]), text, _verdict(pair, ok)))
     if "mfu" in d:
         pair = (d["mfu"], d["mfu_cpu"])
-        lines.append(row.format("4    training FLOP/s vs bf16 matmul peak", f3(pair[0]), f3(pair[1]), ">= 0.50",
+        lines.append(row.format(f"4    training FLOP/s vs {d['peak_dtype']} matmul peak", f3(pair[0]), f3(pair[1]), ">= 0.50",
                                 _verdict(pair, lambda x: x >= 0.5)))
         lines.append(f"     6 x {d['non_embedding_params'] / 1e6:.2f}M non-embedding params x {d['tokens']:,} padded tokens "
                      f"({d['real_token_share']:.0%} real) = {d['flops'] / 1e12:.2f} TFLOP in the timed steps: "
                      f"{d['achieved'] / 1e9:.1f} GFLOP/s wall, {d['achieved_cpu'] / 1e9:.1f} per CPU-s; matmul peak "
-                     f"bf16 {d['peak_bf16'] / 1e9:.1f} / fp32 {d['peak_fp32'] / 1e9:.1f} GFLOP/s")
+                     + " / ".join(f"{k} {v / 1e9:.1f}" for k, v in d["peaks"].items()) + " GFLOP/s "
+                     f"({r['matmul']['size']}x{r['matmul']['size']}, best of the repeats)")
         for key in ("plain", "trainer-fixed", "trainer-best"):
             if f"mfu_{key}" in d:
                 lines.append(f"     {key}: {d[f'mfu_{key}']:.3f} of its dtype's peak (CPU-time basis "
                              f"{d[f'mfu_cpu_{key}']:.3f}), {d[f'tokens_{key}']:,} padded tokens")
     if "predict" in r:
-        lines.append("5    rows/s: predict_frame (what `shopmtl predict` runs) vs a bare bf16 encoder pass; target >= 0.9")
+        lines.append(f"5    rows/s: predict_frame (what `shopmtl predict` runs) vs a bare {dtype} encoder pass; target >= 0.9")
         for task, v in r["predict"]["tasks"].items():
             pair = (v["bare_s"] / v["shopmtl_s"], v["bare_cpu_s"] / v["shopmtl_cpu_s"])
             cli = r.get("predict_cli", {}).get(task)
@@ -119,23 +126,25 @@ def derive(results: dict[str, Any]) -> dict[str, Any]:
             d[f"run_noeval_cpu_vs_{key}"] = ratio(shop["cpu_s"] - shop["final_eval_cpu_s"], o["cpu_s"])
     if "matmul" in r and "plain" in r and shop:
         p, peak = r["plain"], r["matmul"]["peak_flops"]
+        dtype = DTYPE_NAMES[results["plan"]["precision"]]  # the run's dtype: its peak is the denominator
         n = p["non_embedding_params"]
         steps = len(p["padded_tokens"])
         tokens = sum(p["padded_tokens"][1:])  # the steps the steady loop time covers
         d.update(non_embedding_params=n, tokens=tokens, real_token_share=sum(p["real_tokens"][1:]) / tokens,
-                 flops=6 * n * tokens, peak_bf16=peak["bf16"], peak_fp32=peak["fp32"])
+                 flops=6 * n * tokens, peak_dtype=dtype,
+                 peaks={k: v for k, v in peak.items() if not k.endswith("_per_cpu_s")})
         covered = (steps - 1) / steps
         d["achieved"] = d["flops"] / (shop["loop_s"] * covered)
         d["achieved_cpu"] = d["flops"] / (shop["loop_cpu_s"] * covered)
-        d["mfu"] = d["achieved"] / peak["bf16"]
-        d["mfu_cpu"] = d["achieved_cpu"] / peak["bf16_per_cpu_s"]
-        d["mfu_plain"] = d["flops"] / (p["loop_s"] * covered) / peak["bf16"]
-        d["mfu_cpu_plain"] = d["flops"] / (p["loop_cpu_s"] * covered) / peak["bf16_per_cpu_s"]
+        d["mfu"] = d["achieved"] / peak[dtype]
+        d["mfu_cpu"] = d["achieved_cpu"] / peak[f"{dtype}_per_cpu_s"]
+        d["mfu_plain"] = d["flops"] / (p["loop_s"] * covered) / peak[dtype]
+        d["mfu_cpu_plain"] = d["flops"] / (p["loop_cpu_s"] * covered) / peak[f"{dtype}_per_cpu_s"]
         d["tokens_plain"] = tokens
-        for key, dtype in (("trainer-fixed", "fp32"), ("trainer-best", "bf16")):
+        for key, used in (("trainer-fixed", "fp32"), ("trainer-best", trainer_best_dtype(results["plan"]["precision"]))):
             if key in r:
                 total = sum(t["padded_tokens_total"] for t in r[key]["per_task"])
                 d[f"tokens_{key}"] = int(total)
-                d[f"mfu_{key}"] = 6 * n * total / r[key]["loop_s"] / peak[dtype]
-                d[f"mfu_cpu_{key}"] = 6 * n * total / r[key]["loop_cpu_s"] / peak[f"{dtype}_per_cpu_s"]
+                d[f"mfu_{key}"] = 6 * n * total / r[key]["loop_s"] / peak[used]
+                d[f"mfu_cpu_{key}"] = 6 * n * total / r[key]["loop_cpu_s"] / peak[f"{used}_per_cpu_s"]
     return d

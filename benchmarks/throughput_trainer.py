@@ -1,6 +1,6 @@
 """Variant 3 of the throughput benchmark: four Hugging Face ``Trainer`` fine-tunes, one per
 task -- the usual recipe (fixed padding to ``max_length``, fp32) or with its best settings
-(dynamic padding, bf16). Run in worker subprocesses by ``throughput.py``."""
+(dynamic padding, and bf16 where the run's precision is bf16). Run in worker subprocesses by ``throughput.py``."""
 
 from __future__ import annotations
 

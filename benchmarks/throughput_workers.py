@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from throughput_common import TASKS, loop_seconds, matmul_peak, now, peak_rss_mib, shopmtl_overrides, task_frames
+from throughput_common import (DTYPE_NAMES, TASKS, loop_seconds, matmul_peak, now, peak_rss_mib, shopmtl_overrides,
+                               task_frames, torch_dtype)
 from throughput_trainer import worker_trainer, worker_trainers
 
 
@@ -187,14 +188,17 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
 
 
 def worker_matmul(plan: dict[str, Any]) -> dict[str, Any]:
-    """Variant 4's denominator: the best of a few large square matmuls per dtype, FLOP/s."""
+    """Variant 4's denominator: the best of a few large square matmuls, FLOP/s, in the dtypes the run uses
+    only: the resolved precision's and fp32 (the fixed-padding Trainer runs'). Never bf16 where the run
+    is fp32: on a CPU that emulates bf16 its probe alone took over 12 minutes."""
     import torch
 
     torch.set_num_threads(plan["threads"])
     out = {}
     n = plan["matmul_size"]
-    for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
-        out[name], out[f"{name}_per_cpu_s"] = matmul_peak(dtype, n, plan["matmul_repeats"])
+    for precision in dict.fromkeys((plan["precision"], "no")):
+        name = DTYPE_NAMES[precision]
+        out[name], out[f"{name}_per_cpu_s"] = matmul_peak(torch_dtype(precision), n, plan["matmul_repeats"])
     return {"peak_flops": out, "size": n}
 
 
@@ -212,12 +216,12 @@ def worker_predict(plan: dict[str, Any], run_dir: str, rows: int, inputs_dir: st
 
     torch.set_num_threads(plan["threads"])
     plugins = load_plugins(BUILTIN_PLUGINS)
-    run = load_run(run_dir, plugins.tasks)
+    run = load_run(run_dir, plugins.tasks, precision=plan["precision"])  # predict_frame in the run's precision
     tokenizer = AutoTokenizer.from_pretrained(Path(run_dir) / "model" / "backbone")
     encoder = run.model.encoder.backbone  # the run's own trained backbone, bare: no pooling module, no heads
     batch_size = run.config.training.eval_batch_size
     max_length = run.config.encoder.max_length
-    dtype = torch.bfloat16 if run.config.training.mixed_precision == "bf16" else torch.float32
+    dtype = torch_dtype(plan["precision"])  # the run's resolved precision, as shopmtl's predict uses
 
     def bare(texts: list[str]) -> None:
         with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
