@@ -31,6 +31,7 @@ from shopmtl.core.runtime import fresh_accelerator
 from shopmtl.core.batching import batch_tokens, make_batch, to_device
 from shopmtl.core.config import Config, ConfigError, closest_key
 from shopmtl.core.gradients import PCGrad
+from shopmtl.core.guards import check_gradient_norm, check_loss, check_weights
 from shopmtl.core.encoder import build_encoder, load_tokenizer
 from shopmtl.core.evaluate import Scorer, calibrate, evaluate, selection_score, to_plain
 from shopmtl.core.model import MultiTaskModel, build_model
@@ -253,6 +254,7 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
 
     def validate_and_checkpoint() -> bool:
         """Validate, keep the best model, save a resumable checkpoint; True = stop early."""
+        check_weights(core_model.state_dict().items(), state["step"], config)  # never score or save a NaN weight
         metrics = evaluate(accelerator, core_model, bank, validation_tasks, "val", config.training.eval_batch_size,
                            plugins.metrics)
         score = selection_score(metrics, tasks, config.training.selection_metrics)
@@ -311,6 +313,7 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
                 _, task_loss, weighted_loss = model(name, batch, loss_function(task))
                 accelerator.backward(weighted_loss)
                 loss_value = float(task_loss.detach())
+                check_loss(loss_value, name, state["step"] + 1, config)
                 running[name].append(loss_value)
                 since_eval[name].append(loss_value)
                 if surgery is not None:
@@ -318,7 +321,8 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
                     if accelerator.sync_gradients:
                         surgery.apply(lambda g: accelerator.reduce(g, "mean"))
                 if accelerator.sync_gradients and config.training.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), config.training.max_grad_norm)
+                    norm = accelerator.clip_grad_norm_(model.parameters(), config.training.max_grad_norm)
+                    check_gradient_norm(norm, state["step"] + 1, config)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
         scheduler.step()
