@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from shopmtl.core.cli_group import strict_plugins_option
+
 __all__ = ["new_plugin", "plugins"]
 
 
@@ -46,11 +48,14 @@ def _load(ctx: click.Context, config: Any = None) -> Any:
 
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@strict_plugins_option
 @click.pass_context
 @_friendly
 def plugins(ctx: click.Context, as_json: bool) -> None:
-    """List plugins: name, version, hooks, tasks (and why a broken one was skipped).
+    """List plugins: name, version, hooks, tasks, and whether each loaded (or why it was skipped).
 
+    "loaded" means imported and registered: each task's schema, head and loss passed
+    shopmtl's registration checks. Datasets, labels and metrics are not built here:
     `shopmtl plugins check NAME` checks one plugin's tasks in depth.
     """
     if ctx.invoked_subcommand is not None:
@@ -59,10 +64,24 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
     found = _load(ctx)
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in found.reports], indent=2))
+        click.echo(json.dumps([{**r.to_dict(), "status": _status(r)} for r in found.reports], indent=2))
         return
-    rows = [[r.name, r.version, r.source, ", ".join(r.hooks), ", ".join(r.tasks), r.error or "ok"] for r in found.reports]
+    rows = [[r.name, r.version, r.source, ", ".join(r.hooks), ", ".join(r.tasks),
+             _status(r) + (f": {r.error}" if r.error else "")] for r in found.reports]
     click.echo(render_table(["plugin", "version", "source", "hooks", "tasks", "status"], rows))
+    click.echo("\n" + LISTING_FOOTER)
+
+
+#: What ``shopmtl plugins`` checked, printed under its table: "loaded" is not "checked".
+LISTING_FOOTER = (
+    "loaded: imported, hooks known, each task's schema, head and loss passed the registration checks.\n"
+    "Not checked here: datasets, labels and metrics -- run `shopmtl plugins check NAME` for those."
+)
+
+
+def _status(report: Any) -> str:
+    """``"loaded"`` (import and registration passed) or ``"skipped"`` (see ``report.error``)."""
+    return "loaded" if report.error is None else "skipped"
 
 
 @plugins.command("check")
@@ -71,6 +90,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="Config whose data.path, data.columns, seed and tasks.<name>.settings the datasets are built with.")
 @click.argument("overrides", nargs=-1)
+@strict_plugins_option
 @click.pass_context
 @_friendly
 def check(ctx: click.Context, name: str, no_data: bool, config_file: str | None, overrides: tuple[str, ...]) -> None:
@@ -126,6 +146,9 @@ def check(ctx: click.Context, name: str, no_data: bool, config_file: str | None,
         summary = f"{n_problems} problem(s) in {failed} of {len(specs)} task(s)" if failed else "the plugin did not load"
         click.echo(f"\n{summary}: fix them, then run `shopmtl plugins check {name}` again.", err=True)
         raise SystemExit(1)  # not ctx.exit(): friendly_errors would turn click's Exit into a message
+    if specs:
+        depth = "registration checks only (--no-data)" if no_data else "registration, dataset, labels, metrics, baselines"
+        click.echo(f"\nchecked {len(specs)} task(s) of plugin {name}: {depth} -- ok")
 
 
 def _not_loaded(found: Any, name: str) -> None:

@@ -155,3 +155,63 @@ def test_tutorial_runs(tmp_path, monkeypatch):
     ((name, target),) = project["project"]["entry-points"]["shopmtl"].items()
     assert (tmp_path / (target.replace(".", "/") + ".py")).is_file(), f"entry point {name} = {target}: no such module"
     assert project["tool"]["setuptools"]["packages"] == [target.split(".")[0]]
+
+
+# ------------------------------------------------------- paths, options, contract defaults
+
+REPO = DOC.parents[1]
+#: Pages about this repository: every path-like `token` in them is a path in the repo,
+#: except the files of a run directory (README's "A run directory holds" table).
+REPO_PAGES = ("README.md", "docs/tasks.md", "plugins/data/README.md")
+RUN_DIR_ENTRIES = ("runs/", "model/", "checkpoints/")
+_PATH_TOKEN = re.compile(r"^[\w.-]+(?:/[\w.-]+)*(?:/|\.\w+)$")
+
+
+def _named_paths(page: str) -> list[str]:
+    """Path-like backticked tokens (``a/b.py``, ``dir/``) of ``page``, and its relative links, as repo paths."""
+    path = REPO / page
+    text = path.read_text(encoding="utf-8")
+    tokens = [t for t in re.findall(r"`([^`\s]+)`", text) if "/" in t and _PATH_TOKEN.match(t)]
+    links = [t for t in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text) if "://" not in t]
+    resolved = [str((path.parent / link).resolve().relative_to(REPO)) for link in links]
+    return [*tokens, *resolved]
+
+
+@pytest.mark.parametrize("page", [*REPO_PAGES, "docs/plugins.md"])
+def test_paths_the_docs_name_exist(page):
+    named = _named_paths(page)
+    if page == "docs/plugins.md":  # the tutorial names its own package's files: check only shopmtl's folders
+        named = [p for p in named if p.split("/")[0] in ("core", "registry", "plugins", "examples", "benchmarks", "docs")]
+    missing = sorted({p for p in named if not p.startswith(RUN_DIR_ENTRIES) and not (REPO / p).exists()})
+    assert not missing, f"{page} names path(s) {missing} that do not exist in the repository: fix the path"
+
+
+def test_bundled_data_readme_matches_the_file():
+    from shopmtl.plugins.retail import DEFAULT_DATA_PATH
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    readme = (DEFAULT_DATA_PATH.parent / "README.md").read_text(encoding="utf-8")
+    meta = pq.read_metadata(DEFAULT_DATA_PATH)
+    assert f"{meta.num_rows:,} rows" in readme, f"plugins/data/README.md must state the row count {meta.num_rows:,}"
+    undocumented = [c for c in meta.schema.names if f"| `{c}` |" not in readme]
+    assert not undocumented, f"plugins/data/README.md has no row for column(s) {undocumented}"
+
+
+def test_strict_plugins_is_documented_where_it_works():
+    row = next(line for line in TEXT.splitlines() if line.startswith("| `--strict-plugins`"))
+    assert "before or after the command" in row, "say where --strict-plugins goes (both places work)"
+
+
+@pytest.mark.parametrize(
+    "cls", [contract.TaskSpec, contract.BuildContext, contract.EvalBatch, contract.MetricSpec, contract.HeadSpec,
+            contract.HeadInput, contract.DerivedFeatures],
+    ids=lambda c: getattr(c, "__name__", "missing"),
+)
+def test_required_fields_are_named(cls):
+    """Under each contract heading, one line says which fields a caller must give."""
+    body = section(rf"`{cls.__name__}`")
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    expected = ("Required: " + ", ".join(f"`{name}`" for name in required) + "."
+                if required else "Every field has a default.")
+    assert expected in body, f"the {cls.__name__} section must say which fields are required: {expected!r}"
