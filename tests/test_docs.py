@@ -246,3 +246,10 @@ def test_required_fields_are_named(cls):
     expected = ("Required: " + ", ".join(f"`{name}`" for name in required) + "."
                 if required else "Every field has a default.")
     assert expected in body, f"the {cls.__name__} section must say which fields are required: {expected!r}"
+
+
+def test_readme_does_not_promise_more_than_loading_checks():
+    """A plugin with a broken dataset builder loads; the README must say where that is found."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    paragraph = next(p for p in readme.split("\n\n") if "reported by name and skipped" in p)
+    assert "`shopmtl plugins check NAME`" in paragraph and "`loaded`" in paragraph, paragraph

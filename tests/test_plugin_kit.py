@@ -142,6 +142,21 @@ def test_plugins_says_loaded_is_not_checked(toy_cli):
     assert "checked 2 task(s) of plugin good: registration, dataset, labels, metrics, baselines -- ok" in checked
 
 
+def _crashing_build(ctx: BuildContext) -> TaskData:
+    raise KeyError("description")
+
+
+def test_a_loaded_plugin_whose_builder_fails_is_named_when_a_command_builds_its_data(tmp_path):
+    crashing = plugin_module("crashing", spec("crashing_task", build_dataset=_crashing_build))
+    with registered_plugin(crashing, name="crashing"):
+        listed = run_cli("plugins")
+        built = run_cli("data", "crashing_task", "--output", str(tmp_path / "rows.csv"))
+    assert next(line for line in listed.output.splitlines() if line.startswith("crashing ")).rstrip().endswith("loaded")
+    assert built.exit_code == 1
+    assert "task 'crashing_task': build_dataset raised KeyError: 'description'" in built.output
+    assert "`shopmtl plugins check <its plugin>`" in built.output
+
+
 @pytest.mark.parametrize("args", [("--strict-plugins", "tasks"), ("tasks", "--strict-plugins"),
                                   ("plugins", "--strict-plugins"), ("--strict-plugins", "plugins", "check", "fine"),
                                   ("plugins", "check", "fine", "--strict-plugins")])
