@@ -24,8 +24,7 @@ class KindTemplate:
 
     Attributes:
         kind: the ``TaskSpec.kind``.
-        summary: what the task predicts, for the module docstring and the README.
-        inputs: the inputs, in words, for the README.
+        summary: what the task predicts from what, for the docstrings, the description and the README.
         label_source: the sample CSV's column the labels are made from.
         constants: module-level constants (label names, classes, metric directions).
         settings_fields: extra fields of the settings dataclass (indented code).
@@ -40,7 +39,6 @@ class KindTemplate:
 
     kind: str
     summary: str
-    inputs: str
     label_source: str
     constants: str
     settings_fields: str
@@ -55,7 +53,6 @@ class KindTemplate:
 REGRESSION = KindTemplate(
     kind="regression",
     summary="the log price of a product, from its title, category and pack size",
-    inputs="its title (text), category, pack size",
     label_source="price",
     constants='''\
 #: Every metric ``metrics`` returns, and whether higher or lower is better.
@@ -94,8 +91,7 @@ def decode(predictions: np.ndarray) -> pd.DataFrame:
 
 BINARY = KindTemplate(
     kind="binary",
-    summary="will a product be a bestseller (sell at least ``min_units`` in its first month)",
-    inputs="its title (text), category, pack size, price",
+    summary="will a product be a bestseller (sell at least min_units units in its first month), from its title, category, pack size and price",
     label_source="units_sold",
     constants='''\
 METRIC_DIRECTIONS = {"auc": "max", "average_precision": "max", "accuracy": "max"}
@@ -132,7 +128,6 @@ LABELS = ("bestseller",)''',
 MULTICLASS = KindTemplate(
     kind="multiclass",
     summary="the price band of a product (budget, standard, premium), from its title, category and pack size",
-    inputs="its title (text), category, pack size",
     label_source="price",
     constants='''\
 #: The class names; the label column holds the class index.
@@ -178,7 +173,6 @@ LABELS = ("band",)''',
 MULTILABEL = KindTemplate(
     kind="multilabel",
     summary="which tags a product carries (gift, eco, seasonal), from its title, category and pack size",
-    inputs="its title (text), category, pack size",
     label_source="tags",
     constants='''\
 #: One 0/1 label column per tag; ``tags`` in the data lists a product's tags, ``;``-separated.

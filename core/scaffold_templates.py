@@ -284,9 +284,9 @@ README = '''\
 
 A [shopmtl](https://pypi.org/project/shopmtl/) plugin with one task:
 
-| task | kind | predicts | from |
-|------|------|----------|------|
-| `__NAME__` | __KIND__ | __SUMMARY__ | __INPUTS__ |
+| task | kind | predicts |
+|------|------|----------|
+| `__NAME__` | __KIND__ | __SUMMARY__ |
 
 The data (`__PACKAGE__/data/__NAME__.csv`, synthetic) ships inside the wheel; point
 `tasks.__NAME__.settings.data_file` at your own CSV with the same columns
