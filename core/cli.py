@@ -16,7 +16,7 @@ import click
 
 from shopmtl.core import cli_plugins
 from shopmtl.core.cli_report import report
-from shopmtl.core.cli_group import PluginCommandGroup
+from shopmtl.core.cli_group import STRICT_HELP, PluginCommandGroup, strict_plugins_option
 from shopmtl.core.config import Config, TaskConfig, load_config
 from shopmtl.registry.manager import PluginError
 
@@ -59,7 +59,7 @@ def plugin_set(ctx: click.Context, config: Config | None = None):
 @click.version_option(package_name="shopmtl")
 @click.option("--block", "-p", multiple=True, metavar="PLUGIN",
               help="Do not load this plugin (repeatable). SHOPMTL_PLUGINS=a,b selects installed plugins; empty loads only the built-ins.")
-@click.option("--strict-plugins", is_flag=True, help="Fail when a plugin cannot be loaded instead of skipping it.")
+@click.option("--strict-plugins", is_flag=True, help=STRICT_HELP + " Also accepted after the command.")
 def cli(block: tuple[str, ...], strict_plugins: bool) -> None:
     """shopmtl: train e-commerce tasks jointly on one shared pretrained text encoder."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -76,6 +76,7 @@ def cli(block: tuple[str, ...], strict_plugins: bool) -> None:
               help="Train only these tasks of the config (repeatable).")
 @click.option("--from", "init_from", type=click.Path(exists=True, file_okay=False), metavar="RUN_DIR",
               help="Start from a trained run's encoder (add tasks to it; with encoder.freeze=true its other heads are kept).")
+@strict_plugins_option
 @click.pass_context
 @friendly_errors
 def train(ctx: click.Context, config_file: str | None, overrides: tuple[str, ...], output_dir: str | None,
@@ -123,6 +124,7 @@ precision_option = click.option(
 @click.option("--split", type=click.Choice(["val", "test"]), default="test", show_default=True)
 @precision_option
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
+@strict_plugins_option
 @click.pass_context
 @friendly_errors
 def evaluate(ctx: click.Context, run_dir: str, split: str, as_json: bool, precision: str) -> None:
@@ -144,6 +146,7 @@ def evaluate(ctx: click.Context, run_dir: str, split: str, as_json: bool, precis
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Where to write the rows plus prediction columns (same format as the input).")
 @precision_option
+@strict_plugins_option
 @click.pass_context
 @friendly_errors
 def predict(ctx: click.Context, run_dir: str, task_names: tuple[str, ...], input_path: str, output_path: str,
@@ -171,6 +174,7 @@ def predict(ctx: click.Context, run_dir: str, task_names: tuple[str, ...], input
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False), help="CSV, Parquet or JSONL.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config whose data and task settings apply.")
 @click.argument("overrides", nargs=-1)
+@strict_plugins_option
 @click.pass_context
 @friendly_errors
 def data(ctx: click.Context, task_name: str, split: str, output_path: str, config_file: str | None,
@@ -195,6 +199,7 @@ cli.add_command(report)
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@strict_plugins_option
 @click.pass_context
 @friendly_errors
 def tasks(ctx: click.Context, as_json: bool) -> None:

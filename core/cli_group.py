@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Help text of ``--strict-plugins``, on the group and on each command that loads plugins.
+STRICT_HELP = "Fail when a plugin cannot be loaded instead of skipping it."
 
 
 class PluginCommandGroup(click.Group):
@@ -41,3 +48,21 @@ class PluginCommandGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._add_plugin_commands(ctx)
         return super().list_commands(ctx)
+
+
+def _set_strict(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """Record ``--strict-plugins`` given after a subcommand where the group's own flag lives.
+
+    ``shopmtl.core.cli.plugin_set`` (and :func:`shopmtl.testing.registered_plugin`) read
+    the root context's ``strict_plugins``; setting it there makes ``shopmtl train
+    --strict-plugins`` mean exactly ``shopmtl --strict-plugins train``.
+    """
+    if value:
+        ctx.find_root().params["strict_plugins"] = True
+    return value
+
+
+def strict_plugins_option(command: F) -> F:
+    """Accept ``--strict-plugins`` after the subcommand too (click takes a group's options only before it)."""
+    return click.option("--strict-plugins", is_flag=True, expose_value=False, callback=_set_strict,
+                        help=STRICT_HELP)(command)

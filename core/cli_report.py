@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from shopmtl.core.cli_group import strict_plugins_option
+
 __all__ = ["report"]
 
 
@@ -34,6 +36,7 @@ def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
               help="Split whose metrics and predictions are shown (baselines exist for test only).")
 @click.option("--no-predictions", is_flag=True,
               help="Only what metrics.json holds (tables, training curves): no model, no data, seconds.")
+@strict_plugins_option
 @click.pass_context
 @_friendly
 def report(ctx: click.Context, run_dir: str, split: str, no_predictions: bool) -> None:

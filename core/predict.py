@@ -103,11 +103,12 @@ def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = 
     several tasks read is encoded once.
     """
     spec = run.task(task)
-    missing = missing_columns(spec, frame, with_labels=False)
+    # Keys identify rows; they are not model inputs, so a file to score need not hold them.
+    missing = [c for c in missing_columns(spec, frame, with_labels=False) if c not in spec.keys]
     if missing:
         raise RunError(
             f"{source} lacks columns {missing} that task '{task}' needs "
-            f"(all of: {', '.join(c for c in spec.columns if c not in spec.labels)}); "
+            f"(all of: {', '.join(c for c in spec.columns if c not in (*spec.labels, *spec.keys))}); "
             f"`shopmtl data {task} --output FILE` shows the expected layout"
         )
     rows = encode_rows(spec, frame, run.features[task], run.bank)

@@ -106,6 +106,10 @@ def configure_task(spec: TaskSpec, config: Config) -> TaskSpec:
     return dataclasses.replace(configured, configure=None)
 
 
+class TaskDataError(ValueError):
+    """A task's dataset builder failed; the message names the task and how to check it."""
+
+
 def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
     """Call the task's dataset builder with its validated settings and check the result."""
     task_config = config.tasks.get(spec.name, TaskConfig())
@@ -115,7 +119,13 @@ def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
         column_map=dict(config.data.columns),
         seed=config.seed,
     )
-    data = spec.build_dataset(context)
+    try:
+        data = spec.build_dataset(context)
+    except Exception as exc:  # noqa: BLE001 -- name the task: `shopmtl plugins` does not build data
+        raise TaskDataError(
+            f"task '{spec.name}': build_dataset raised {type(exc).__name__}: {exc} -- "
+            f"`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks its data, labels and metrics"
+        ) from exc
     for split in SPLITS:
         if split not in data.splits:
             raise ValueError(f"task '{spec.name}': build_dataset returned no '{split}' split; return train, val and test")

@@ -1,10 +1,12 @@
 """``shopmtl new-plugin NAME``: a plugin package that installs, registers and passes its tests as generated.
 
-The package (``shopmtl-NAME/``) holds one regression task, ``NAME``: the log price of
-a product from its title, category and pack size, on a small CSV generated here and
-shipped inside the package. The author replaces the data and the label; the layout --
-entry point, ``SHOPMTL_HOOK_API``, a settings dataclass, scikit-learn metrics, tests
-written with :mod:`shopmtl.testing` -- stays.
+The package (``shopmtl-NAME/``) holds one task, ``NAME``, of the kind ``--kind`` asks
+for (:data:`shopmtl.core.scaffold_kinds.KINDS`: a price regression, a bestseller flag, a
+price band, product tags) on a small product CSV generated here and shipped inside the
+wheel, with a ``data_file`` setting for the author's own file, a stable split, a
+baseline and scikit-learn metrics; plus tests written with :mod:`shopmtl.testing` and a
+smoke-sized config for a joint run with the built-in tasks. The author replaces the data
+and the label; the layout stays.
 
 Templates are plain strings with ``__PLACEHOLDER__`` markers (not ``str.format``: the
 generated code has braces of its own), so they need no package data.
@@ -16,14 +18,14 @@ import csv
 import importlib.metadata
 import io
 import keyword
-import math
-import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-from shopmtl.core.scaffold_templates import CONFTEST, INIT, PLUGIN, PYPROJECT, README, TEST
+from shopmtl.core.scaffold_kinds import KINDS, KindTemplate, sample_rows
+from shopmtl.core.scaffold_templates import CONFTEST, INIT, PLUGIN, PYPROJECT, README, SMOKE, TEST
 
-__all__ = ["PluginNameError", "create_plugin", "plugin_files", "validate_plugin_name"]
+__all__ = ["KINDS", "PluginNameError", "create_plugin", "plugin_files", "validate_plugin_name"]
 
 #: A plugin name: lower-case words joined by single underscores (it is also the task
 #: name, the entry-point name, and part of the package and distribution names).
@@ -72,15 +74,18 @@ def folder_name(name: str) -> str:
     return "shopmtl-" + name.replace("_", "-")
 
 
-def create_plugin(name: str, output_dir: Path | str = ".", *, author: str = "Your Name") -> Path:
-    """Write the plugin package for ``name`` under ``output_dir``; return its folder.
+def create_plugin(
+    name: str, output_dir: Path | str = ".", *, author: str = "Your Name", kind: str = "regression"
+) -> Path:
+    """Write the plugin package for ``name`` (a task of ``kind``) under ``output_dir``; return its folder.
 
     :raises PluginNameError: invalid or taken name, or the folder exists.
+    :raises ValueError: ``kind`` is not one of :data:`KINDS`.
     """
     output_dir = Path(output_dir)
     validate_plugin_name(name, output_dir)
     target = output_dir / folder_name(name)
-    files = plugin_files(name, author=author)
+    files = plugin_files(name, author=author, kind=kind)
     target.mkdir(parents=True)
     for relative, text in files.items():
         path = target / relative
@@ -89,15 +94,56 @@ def create_plugin(name: str, output_dir: Path | str = ".", *, author: str = "You
     return target
 
 
-def plugin_files(name: str, *, author: str = "Your Name") -> dict[str, str]:
-    """Relative path -> text of every file of the package for ``name`` (nothing written)."""
+def plugin_files(name: str, *, author: str = "Your Name", kind: str = "regression") -> dict[str, str]:
+    """Relative path -> text of every file of the package for ``name`` (nothing written).
+
+    :raises ValueError: ``kind`` is not one of :data:`KINDS`.
+    """
+    template = _kind(kind)
+    package = f"shopmtl_{name}"
+    fill = _filler(name, author, template)
+    return {
+        "pyproject.toml": fill(PYPROJECT),
+        "README.md": fill(README),
+        "smoke.yaml": fill(SMOKE),
+        f"{package}/__init__.py": fill(INIT),
+        f"{package}/plugin.py": fill(PLUGIN),
+        f"{package}/data/{name}.csv": sample_csv(kind),
+        "tests/conftest.py": fill(CONFTEST),
+        "tests/test_plugin.py": fill(TEST),
+    }
+
+
+def _kind(kind: str) -> KindTemplate:
+    if kind not in KINDS:
+        raise ValueError(f"unknown task kind {kind!r}: use one of {', '.join(KINDS)}")
+    return KINDS[kind]
+
+
+def _filler(name: str, author: str, template: KindTemplate) -> Callable[[str], str]:
+    """A function that fills a template's ``__PLACEHOLDER__`` markers for this plugin and kind.
+
+    The kind's code pieces go in first: they hold ``__NAME__``-style markers themselves.
+    """
     from shopmtl import __version__
     from shopmtl.registry.hookspecs import HOOK_API_VERSION
 
-    package = f"shopmtl_{name}"
+    columns = sample_rows(template.kind, rows=0)[0]
     values = {
+        "__CONSTANTS__": template.constants,
+        "__SETTINGS_FIELDS__": template.settings_fields,
+        "__ADD_LABELS__": template.add_labels,
+        "__METRICS__": template.metrics,
+        "__BASELINE_ROW__": template.constant,
+        "__BASELINE_NAME__": template.baseline_name,
+        "__SPEC_FIELDS__": template.spec_fields,
+        "__EXTRA__": template.extra,
+        "__SUMMARY__": template.summary,
+        "__DESCRIPTION__": template.summary[:1].upper() + template.summary[1:],
+        "__COLUMNS__": ",".join(columns),
+        "__KIND__": template.kind,
         "__NAME__": name,
-        "__PACKAGE__": package,
+        "__PACKAGE__": f"shopmtl_{name}",
         "__DIST__": folder_name(name),
         "__CLASS__": "".join(part.capitalize() for part in name.split("_")),
         "__CONSTANT__": name.upper(),
@@ -106,48 +152,18 @@ def plugin_files(name: str, *, author: str = "Your Name") -> dict[str, str]:
         "__HOOK_API__": HOOK_API_VERSION,
     }
 
-    def fill(template: str) -> str:
+    def fill(text: str) -> str:
         for key, value in values.items():
-            template = template.replace(key, value)
-        return template
+            text = text.replace(key, value)
+        return text
 
-    return {
-        "pyproject.toml": fill(PYPROJECT),
-        "README.md": fill(README),
-        f"{package}/__init__.py": fill(INIT),
-        f"{package}/plugin.py": fill(PLUGIN),
-        f"{package}/data/{name}.csv": sample_csv(),
-        "tests/conftest.py": fill(CONFTEST),
-        "tests/test_plugin.py": fill(TEST),
-    }
+    return fill
 
 
-def sample_csv(rows: int = 300, seed: int = 7) -> str:
-    """A small product table: ``item_id,title,category,pack_size,price`` (deterministic).
-
-    The price follows the title's words (item, size, material) and the pack size, with
-    noise, so a model has something to learn; ``pack_size`` is missing on ~5% of rows.
-    """
-    rng = random.Random(seed)
-    items = {  # item: (category, base price)
-        "mug": ("kitchen", 2.5), "teapot": ("kitchen", 9.0), "tin": ("kitchen", 3.0), "bag": ("storage", 1.7),
-        "basket": ("storage", 6.5), "box": ("storage", 4.0), "lantern": ("decor", 7.5), "clock": ("decor", 8.5),
-        "frame": ("decor", 3.5), "candle": ("decor", 1.3),
-    }
-    sizes = {"mini": 0.6, "small": 0.8, "": 1.0, "large": 1.4, "jumbo": 2.0}
-    materials = {"paper": 0.5, "cotton": 0.8, "glass": 1.2, "ceramic": 1.3, "wooden": 1.5, "metal": 1.6}
-    colours = ["red", "blue", "pink", "white", "green", "vintage", "retro", "floral"]
+def sample_csv(kind: str = "regression", rows: int = 300, seed: int = 7) -> str:
+    """The sample data of a ``kind`` task as CSV text (deterministic; see :func:`sample_rows`)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["item_id", "title", "category", "pack_size", "price"])
-    for item_id in range(1, rows + 1):
-        item = rng.choice(list(items))
-        size, material, colour = rng.choice(list(sizes)), rng.choice(list(materials)), rng.choice(colours)
-        category, base = items[item]
-        pack = rng.choice([1, 1, 1, 2, 4, 6, 12])
-        price = base * sizes[size] * materials[material] * pack**0.8 * math.exp(rng.gauss(0.0, 0.15))
-        title = " ".join(w for w in (size, colour, material, item) if w).upper()
-        writer.writerow([item_id, title, category, "" if rng.random() < 0.05 else pack, f"{price:.2f}"])
+    csv.writer(out, lineterminator="\n").writerows(sample_rows(kind, rows, seed))
     return out.getvalue()
 
 

@@ -47,7 +47,8 @@ class BuildContext:
     Attributes:
         settings: the task's own settings, an instance of ``TaskSpec.settings``
             validated from the config (``tasks.<name>.settings``); ``None`` when the
-            task declares none.
+            task declares none. Every field has a default, so ``BuildContext()`` is a
+            valid context for a test (the builder then uses its own defaults).
         data_path: the transactions table from the config's ``data.path``; ``None``
             means "use your bundled default".
         column_map: canonical column name -> the name in the user's file
@@ -55,7 +56,7 @@ class BuildContext:
         seed: the run's seed, for any sampling the builder does.
     """
 
-    settings: Any
+    settings: Any = None
     data_path: str | None = None
     column_map: Mapping[str, str] = field(default_factory=dict)
     seed: int = 0

@@ -49,6 +49,11 @@ def section(heading_pattern: str, text: str = TEXT) -> str | None:
     return rest[: end.start()] if end else rest
 
 
+#: The contract classes whose fields docs/plugins.md documents in a table each.
+CONTRACT_CLASSES = [contract.TaskSpec, contract.BuildContext, contract.EvalBatch, contract.MetricSpec, contract.HeadSpec,
+                    contract.HeadInput, contract.DerivedFeatures]
+
+
 def test_hookspecs_are_found():
     assert {"register_tasks", "on_run_start", "on_evaluation", "on_checkpoint_saved"} <= set(hook_names())
 
@@ -75,11 +80,7 @@ def test_every_hook_has_a_section_naming_its_arguments(hook):
         assert f"Added in {added.group(1)}" in body, f"say when {hook!r} was added: '*Added in {added.group(1)}.*'"
 
 
-@pytest.mark.parametrize(
-    "cls", [contract.TaskSpec, contract.BuildContext, contract.EvalBatch, contract.MetricSpec, contract.HeadSpec,
-            contract.HeadInput, contract.DerivedFeatures],
-    ids=lambda c: getattr(c, "__name__", "missing"),
-)
+@pytest.mark.parametrize("cls", CONTRACT_CLASSES, ids=lambda c: getattr(c, "__name__", "missing"))
 def test_every_contract_field_is_documented(cls):
     body = section(rf"`{cls.__name__}`")
     assert body is not None, f"docs/plugins.md has no '### `{cls.__name__}`' section"
@@ -126,13 +127,23 @@ def test_marked_blocks_are_found():
     assert len(kinds) == len(re.findall(r"^<!-- test:", TEXT, re.MULTILINE))
 
 
+def package_roots() -> list[str]:
+    """The tutorial packages: folders (relative, "" = the top) of every marked ``pyproject.toml``."""
+    return [str(Path(kind.removeprefix("file:")).parent).replace(".", "") for kind, _ in marked_blocks()
+            if kind.endswith("pyproject.toml")]
+
+
 def test_tutorial_runs(tmp_path, monkeypatch):
-    """Write the tutorial's files, run its code, install nothing: its tests pass on the written package."""
+    """Write the tutorials' files, run their code, install nothing: each package's tests pass."""
     monkeypatch.delenv(ENV_PLUGINS, raising=False)
     monkeypatch.delenv(ENV_STRICT, raising=False)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for module in [m for m in sys.modules if m.split(".")[0] in ("shopmtl_bulk", "shopmtl_extras")]:
+    roots = package_roots()
+    assert roots == ["", "shopmtl-reviews"], roots
+    for root in roots:
+        (tmp_path / root).mkdir(exist_ok=True)  # before it goes on sys.path: a missing folder is cached as such
+        monkeypatch.syspath_prepend(str(tmp_path / root))
+    for module in [m for m in sys.modules if m.split(".")[0] in ("shopmtl_bulk", "shopmtl_extras", "shopmtl_reviews")]:
         monkeypatch.delitem(sys.modules, module)
 
     namespace: dict[str, object] = {"__name__": "__docs_tutorial__"}
@@ -145,13 +156,100 @@ def test_tutorial_runs(tmp_path, monkeypatch):
         with path.open("a", encoding="utf-8") as handle:
             handle.write(body + "\n")
 
-    code = pytest.main([str(tmp_path / "tests"), "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
-                        "--rootdir", str(tmp_path), "-W", "ignore::pytest.PytestAssertRewriteWarning"])
-    assert code == 0, "the tutorial's tests/test_plugin.py failed (output above)"
+    for root in roots:
+        package = tmp_path / root
+        code = pytest.main([str(package / "tests"), "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
+                            "--rootdir", str(package), "-W", "ignore::pytest.PytestAssertRewriteWarning"])
+        assert code == 0, f"the tests of the tutorial package in {root or '.'!r} failed (output above)"
 
-    # The entry point names a module the tutorial wrote, which defines the hook.
-    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
-    project = tomllib.loads((tmp_path / "pyproject.toml").read_text())
-    ((name, target),) = project["project"]["entry-points"]["shopmtl"].items()
-    assert (tmp_path / (target.replace(".", "/") + ".py")).is_file(), f"entry point {name} = {target}: no such module"
-    assert project["tool"]["setuptools"]["packages"] == [target.split(".")[0]]
+        # The entry point names a module the tutorial wrote, which defines the hook.
+        tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+        project = tomllib.loads((package / "pyproject.toml").read_text())
+        ((name, target),) = project["project"]["entry-points"]["shopmtl"].items()
+        assert (package / (target.replace(".", "/") + ".py")).is_file(), f"entry point {name} = {target}: no such module"
+        assert project["tool"]["setuptools"]["packages"] == [target.split(".")[0]]
+
+    _own_data_is_in_the_wheel(tmp_path / "shopmtl-reviews", tmp_path / "dist")
+
+
+def _own_data_is_in_the_wheel(package: Path, dist: Path) -> None:
+    """Build the second tutorial's wheel (no index, no isolation): its CSV must be inside."""
+    import subprocess
+    import zipfile
+
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
+                           "--no-build-isolation", "-w", str(dist), str(package)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (wheel,) = dist.glob("shopmtl_reviews-*.whl")
+    assert "shopmtl_reviews/data/reviews.csv" in zipfile.ZipFile(wheel).namelist(), "package-data left the CSV out"
+
+
+def test_the_tutorials_smoke_config_is_the_one_new_plugin_writes():
+    from shopmtl.core.scaffold import plugin_files
+
+    yaml = pytest.importorskip("yaml")
+    (body,) = [b for kind, b in marked_blocks() if kind == "file:shopmtl-reviews/smoke.yaml"]
+    assert yaml.safe_load(body) == yaml.safe_load(plugin_files("review_sentiment")["smoke.yaml"])
+
+
+# ------------------------------------------------------- paths, options, contract defaults
+
+REPO = DOC.parents[1]
+#: Pages about this repository: every path-like `token` in them is a path in the repo,
+#: except the files of a run directory (README's "A run directory holds" table).
+REPO_PAGES = ("README.md", "docs/tasks.md", "plugins/data/README.md")
+RUN_DIR_ENTRIES = ("runs/", "model/", "checkpoints/")
+_PATH_TOKEN = re.compile(r"^[\w.-]+(?:/[\w.-]+)*(?:/|\.\w+)$")
+
+
+def _named_paths(page: str) -> list[str]:
+    """Path-like backticked tokens (``a/b.py``, ``dir/``) of ``page``, and its relative links, as repo paths."""
+    path = REPO / page
+    text = path.read_text(encoding="utf-8")
+    tokens = [t for t in re.findall(r"`([^`\s]+)`", text) if "/" in t and _PATH_TOKEN.match(t)]
+    links = [t for t in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text) if "://" not in t]
+    resolved = [str((path.parent / link).resolve().relative_to(REPO)) for link in links]
+    return [*tokens, *resolved]
+
+
+@pytest.mark.parametrize("page", [*REPO_PAGES, "docs/plugins.md"])
+def test_paths_the_docs_name_exist(page):
+    named = _named_paths(page)
+    if page == "docs/plugins.md":  # the tutorial names its own package's files: check only shopmtl's folders
+        named = [p for p in named if p.split("/")[0] in ("core", "registry", "plugins", "examples", "benchmarks", "docs")]
+    missing = sorted({p for p in named if not p.startswith(RUN_DIR_ENTRIES) and not (REPO / p).exists()})
+    assert not missing, f"{page} names path(s) {missing} that do not exist in the repository: fix the path"
+
+
+def test_bundled_data_readme_matches_the_file():
+    from shopmtl.plugins.retail import DEFAULT_DATA_PATH
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    readme = (DEFAULT_DATA_PATH.parent / "README.md").read_text(encoding="utf-8")
+    meta = pq.read_metadata(DEFAULT_DATA_PATH)
+    assert f"{meta.num_rows:,} rows" in readme, f"plugins/data/README.md must state the row count {meta.num_rows:,}"
+    undocumented = [c for c in meta.schema.names if f"| `{c}` |" not in readme]
+    assert not undocumented, f"plugins/data/README.md has no row for column(s) {undocumented}"
+
+
+def test_strict_plugins_is_documented_where_it_works():
+    row = next(line for line in TEXT.splitlines() if line.startswith("| `--strict-plugins`"))
+    assert "before or after the command" in row, "say where --strict-plugins goes (both places work)"
+
+
+@pytest.mark.parametrize("cls", CONTRACT_CLASSES, ids=lambda c: getattr(c, "__name__", "missing"))
+def test_required_fields_are_named(cls):
+    """Under each contract heading, one line says which fields a caller must give."""
+    body = section(rf"`{cls.__name__}`")
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    expected = ("Required: " + ", ".join(f"`{name}`" for name in required) + "."
+                if required else "Every field has a default.")
+    assert expected in body, f"the {cls.__name__} section must say which fields are required: {expected!r}"
+
+
+def test_readme_does_not_promise_more_than_loading_checks():
+    """A plugin with a broken dataset builder loads; the README must say where that is found."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    paragraph = next(p for p in readme.split("\n\n") if "reported by name and skipped" in p)
+    assert "`shopmtl plugins check NAME`" in paragraph and "`loaded`" in paragraph, paragraph

@@ -118,14 +118,55 @@ def test_plugins_still_lists_every_plugin(toy_cli):
     lines = result.output.splitlines()
     assert lines[0].split() == ["plugin", "version", "source", "hooks", "tasks", "status"]
     good = next(line for line in lines if line.startswith("good "))
-    assert "toy_value, toy_flag" in good and good.rstrip().endswith("ok")
+    assert "toy_value, toy_flag" in good and good.rstrip().endswith("loaded")
     broken = next(line for line in lines if line.startswith("broken_head "))
-    assert "registered invalid task(s)" in broken
+    assert "skipped: " in broken and "registered invalid task(s)" in broken
 
     as_json = json.loads(toy_cli("plugins", "--json").output)
     by_name = {r["name"]: r for r in as_json}
     assert by_name["good"]["tasks"] == ["toy_value", "toy_flag"] and by_name["good"]["error"] is None
     assert by_name["broken_head"]["error"] and by_name["bad_data"]["error"] is None
+    assert {name: r["status"] for name, r in by_name.items()} == {
+        "shopmtl": "loaded", "good": "loaded", "broken_head": "skipped", "bad_data": "loaded"}
+
+
+def test_plugins_says_loaded_is_not_checked(toy_cli):
+    """bad_data's dataset is broken, yet it loads: the listing must not call that "ok"."""
+    listing = toy_cli("plugins").output
+    bad = next(line for line in listing.splitlines() if line.startswith("bad_data "))
+    assert bad.rstrip().endswith("loaded") and " ok" not in bad
+    assert "Not checked here: datasets, labels and metrics" in listing
+    assert "`shopmtl plugins check NAME`" in listing
+    assert toy_cli("plugins", "check", "bad_data").exit_code == 1  # the deeper check finds it
+    checked = toy_cli("plugins", "check", "good").output
+    assert "checked 2 task(s) of plugin good: registration, dataset, labels, metrics, baselines -- ok" in checked
+
+
+def _crashing_build(ctx: BuildContext) -> TaskData:
+    raise KeyError("description")
+
+
+def test_a_loaded_plugin_whose_builder_fails_is_named_when_a_command_builds_its_data(tmp_path):
+    crashing = plugin_module("crashing", spec("crashing_task", build_dataset=_crashing_build))
+    with registered_plugin(crashing, name="crashing"):
+        listed = run_cli("plugins")
+        built = run_cli("data", "crashing_task", "--output", str(tmp_path / "rows.csv"))
+    assert next(line for line in listed.output.splitlines() if line.startswith("crashing ")).rstrip().endswith("loaded")
+    assert built.exit_code == 1
+    assert "task 'crashing_task': build_dataset raised KeyError: 'description'" in built.output
+    assert "`shopmtl plugins check <its plugin>`" in built.output
+
+
+@pytest.mark.parametrize("args", [("--strict-plugins", "tasks"), ("tasks", "--strict-plugins"),
+                                  ("plugins", "--strict-plugins"), ("--strict-plugins", "plugins", "check", "fine"),
+                                  ("plugins", "check", "fine", "--strict-plugins")])
+def test_strict_plugins_works_before_and_after_the_command(args):
+    with pytest.warns(UserWarning), registered_plugin(("fine", toy_tasks), ("broken_head", BROKEN_HEAD), strict=False):
+        lenient = run_cli(*[a for a in args if a != "--strict-plugins"])
+        strict = run_cli(*args)
+    assert lenient.exit_code == 0, lenient.output
+    assert strict.exit_code == 1 and "broken_head" in strict.output, strict.output
+    assert "No such option" not in strict.output
 
 
 def test_check_a_good_plugin(toy_cli):

@@ -112,6 +112,15 @@ def test_predict_on_no_rows(loaded, new_rows, task, added):
     assert len(out) == 0 and list(out.columns) == [*new_rows.columns, *added]
 
 
+def test_keys_are_not_needed_to_predict(loaded, new_rows):
+    """Keys identify rows (docs/plugins.md, `keys`); a file to score may lack them."""
+    rows = new_rows.drop(columns=["row_id"])
+    out = predict_frame(loaded, "toy_value", rows)
+    assert list(out.columns) == [*rows.columns, "prediction"] and out["prediction"].notna().all()
+    with_keys = predict_frame(loaded, "toy_value", new_rows)
+    np.testing.assert_allclose(out["prediction"], with_keys["prediction"], rtol=1e-6)
+
+
 def test_labels_are_not_needed_but_may_be_present(loaded):
     test = build(BuildContext(settings=None))["test"].head(10)
     out = predict_frame(loaded, "toy_value", test)
