@@ -237,8 +237,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    if data is None:
-        return {}
+    if data is None:  # an empty file (or comments only) is a mistake more often than a wish for every default
+        raise ConfigError(f"{path} is empty: set at least one key (e.g. `tasks: {{price_bin: {{}}}}`), "
+                          "or pass no config file to run the built-in default")
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of keys (encoder:, tasks:, training: ...), not {type(data).__name__}")
     return data

@@ -85,9 +85,18 @@ def test_yaml_file_and_dotted_overrides(tmp_path):
     assert config.resolved_output_dir() == Path("runs") / "mine"
 
 
-def test_empty_yaml_file_is_the_defaults(tmp_path):
+@pytest.mark.parametrize("text", ["", "# nothing set\n", "\n\n"])
+def test_empty_yaml_file_is_an_error_naming_the_file(tmp_path, text):
+    """BUG before: an empty file silently ran every task with the library defaults."""
     path = tmp_path / "empty.yaml"
-    path.write_text("# nothing set\n", encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"empty.yaml is empty: set at least one key .* or pass no config file"):
+        load_config(path)
+
+
+def test_a_mapping_with_no_keys_is_the_library_defaults(tmp_path):
+    path = tmp_path / "braces.yaml"
+    path.write_text("{}\n", encoding="utf-8")
     assert load_config(path) == Config()
 
 
