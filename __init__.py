@@ -18,7 +18,7 @@ from shopmtl.registry.contract import (
 )
 from shopmtl.registry.hookspecs import HOOK_API_VERSION, hookimpl
 
-__version__ = "0.1.0"
+from shopmtl.registry.version import __version__
 
 __all__ = [
     "HOOK_API_VERSION",

@@ -58,8 +58,8 @@ def sentence_vectors(texts: list[str], batch_size: int = 256) -> np.ndarray:
     import torch
 
     from shopmtl.core.config import EncoderConfig
-    from shopmtl.core.encoder import build_encoder, load_tokenizer
-    from shopmtl.core.textbank import TextBank
+    from shopmtl.core.model.encoder import build_encoder, load_tokenizer
+    from shopmtl.core.data.textbank import TextBank
 
     config = EncoderConfig()
     encoder = build_encoder(config).eval()

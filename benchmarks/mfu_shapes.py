@@ -57,7 +57,7 @@ def main() -> None:
 
     from transformers import AutoModel
 
-    from shopmtl.core.encoder import resolve_encoder_path
+    from shopmtl.core.model.encoder import resolve_encoder_path
 
     model = AutoModel.from_pretrained(resolve_encoder_path("sentence-transformers/all-MiniLM-L6-v2")).train()
     model.get_input_embeddings().weight.requires_grad_(False)

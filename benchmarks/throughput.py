@@ -108,7 +108,7 @@ def launch(name: str, plan: dict[str, Any], params: dict[str, Any], workdir: Pat
 def schedule(plan: dict[str, Any], examples: int, steps: int) -> list[str]:
     """The task of each joint step, replayed from shopmtl's sampler (sizes = the subsampled train rows)."""
     from shopmtl.core.config import load_config
-    from shopmtl.core.sampler import TaskSampler, task_probabilities
+    from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
 
     config = load_config(None, shopmtl_overrides(plan, examples, steps, "/nonexistent", timed=False))
     sizes = {t: min(examples, plan["train_rows"][t]) for t in TASKS}
@@ -129,7 +129,7 @@ def train_rows() -> dict[str, int]:
     if cache.is_file():
         return json.loads(cache.read_text())
     from shopmtl.core.config import load_config
-    from shopmtl.core.prepare import build_task_data
+    from shopmtl.core.data.prepare import build_task_data
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS
     from shopmtl.registry.manager import load_plugins
 

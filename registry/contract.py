@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # keep `import shopmtl` light: torch/pandas load when a task is used
     import numpy as np
@@ -287,6 +287,29 @@ LossWeightingFactory = Callable[[Sequence[str], Mapping[str, float], Mapping[str
 """A loss weighting: ``(task names, static weights, options) -> nn.Module`` whose
 ``forward(task, loss)`` returns the loss to back-propagate. Its parameters (if any) are
 trained with the heads and saved with the model."""
+
+SharingFactory = Callable[[Sequence[str], int, Mapping[str, Any]], "nn.Module | None"]
+"""A sharing kind: ``(task names, pooled width, sharing options) -> nn.Module | None``.
+The module's ``forward(task, pooled)`` returns the vector that task's head reads, of the
+same width; ``None`` means hard sharing (every head reads the pooled vector). Its
+parameters train with the encoder and are saved with the model."""
+
+GradientSurgeryFactory = Callable[[Sequence["torch.nn.Parameter"], Mapping[str, Any]], "GradientSurgery | None"]
+"""A gradient surgery: ``(shared parameters, options) -> GradientSurgery | None``
+(``None``: plain summed gradients). ``options`` holds ``training.gradient_surgery_options``
+plus ``seed``, ``tasks`` and ``gradient_accumulation_steps``; raise ``ValueError`` to
+reject a configuration, the message saying what to change."""
+
+
+class GradientSurgery(Protocol):
+    """Combines the tasks' gradients on the shared parameters within one optimiser step."""
+
+    def capture(self, task: str) -> None:
+        """After ``task``'s backward: take the shared parameters' gradients into its slot."""
+
+    def apply(self, reduce: Callable[["torch.Tensor"], "torch.Tensor"]) -> None:
+        """Before the optimiser step: combine the slots into ``.grad`` (``reduce`` averages
+        a tensor across processes)."""
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,21 @@ from typing import Any
 
 import pluggy
 
-from shopmtl.registry.contract import LossWeightingFactory, MetricSpec, Register, SamplerFactory
+from shopmtl.registry.contract import (
+    GradientSurgeryFactory,
+    LossWeightingFactory,
+    MetricSpec,
+    Register,
+    SamplerFactory,
+    SharingFactory,
+)
 
 PROJECT_NAME = "shopmtl"
 ENTRY_POINT_GROUP = "shopmtl"
 
 #: Version of the hook API described in this module. Bumped (major) when a hook is
 #: removed or changes meaning; (minor) when a hook or an argument is added.
-HOOK_API_VERSION = "1.1"
+HOOK_API_VERSION = "1.2"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -135,6 +142,43 @@ def register_loss_weightings(register: Callable[[str, LossWeightingFactory], Non
     :param register: callback taking a name and a weighting factory.
 
     .. versionadded:: 1.1
+    """
+
+
+@hookspec
+def register_sharing_kinds(register: Callable[[str, SharingFactory], None]) -> None:
+    """Register ways for the tasks to share the encoder's pooled vector.
+
+    ``register(name, factory)``; ``factory(tasks, width, options)`` gets the task names,
+    the pooled vector's width and the config's ``sharing`` section (``experts``,
+    ``task_experts``, ``expert_hidden`` and ``sharing.options``), and returns an
+    ``nn.Module`` whose ``forward(task, pooled)`` gives the vector that task's head reads,
+    of the same width -- or ``None`` for hard sharing. A run picks one with
+    ``sharing.kind: NAME``. shopmtl's ``hard``, ``mmoe`` and ``ple`` are registered
+    through this hook.
+
+    :param register: callback taking a name and a sharing factory.
+
+    .. versionadded:: 1.2
+    """
+
+
+@hookspec
+def register_gradient_surgeries(register: Callable[[str, GradientSurgeryFactory], None]) -> None:
+    """Register ways to combine the tasks' gradients on the shared parameters.
+
+    ``register(name, factory)``; ``factory(shared, options)`` gets the shared parameters
+    (encoder and sharing module) and ``training.gradient_surgery_options`` plus ``seed``,
+    ``tasks`` and ``gradient_accumulation_steps``, and returns an object with
+    ``capture(task)`` (called after each micro-batch's backward) and ``apply(reduce)``
+    (called before the optimiser step), or ``None`` for plain summed gradients. Raise
+    ``ValueError`` to refuse a configuration. A run picks one with
+    ``training.gradient_surgery: NAME``. shopmtl's ``none`` and ``pcgrad`` are
+    registered through this hook.
+
+    :param register: callback taking a name and a gradient-surgery factory.
+
+    .. versionadded:: 1.2
     """
 
 

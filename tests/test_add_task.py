@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import toy_config
-from shopmtl.core.predict import RunError, evaluate_run, load_run, predict_frame
-from shopmtl.core.trainer import train
+from shopmtl.core.cli.common import PluginSource
+from shopmtl.core.engine.predict import RunError, evaluate_run, load_run, predict_frame
+from shopmtl.core.engine.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +72,11 @@ def test_dropping_a_head_file_drops_the_task(base_run, tmp_path, toy_plugins):
 def test_cli_from_option_is_recorded_in_the_run_config(base_run, tmp_path, toy_plugins, monkeypatch):
     from shopmtl.core import cli as cli_module
 
-    monkeypatch.setattr(cli_module, "plugin_set", lambda ctx, config=None: toy_plugins)
+    source = PluginSource(load=lambda ctx, config=None: toy_plugins)
     out = tmp_path / "cli"
     result = CliRunner().invoke(cli_module.cli, [
         "train", "examples/configs/smoke.yaml", "tasks={toy_flag: {}}", "training.max_steps=6",
-        "training.eval_every=6", "encoder.freeze=true", "--from", str(base_run), "--output-dir", str(out)])
+        "training.eval_every=6", "encoder.freeze=true", "--from", str(base_run), "--output-dir", str(out)], obj=source)
     assert result.exit_code == 0, result.output
     assert "carried over unchanged heads" in result.output
     import yaml

@@ -16,7 +16,7 @@ import pytest
 
 from shopmtl import BuildContext, DerivedFeatures, EvalBatch, TaskData, TaskSpec
 from shopmtl.plugins import price_bin, recommend, retail, sales, user_profile
-from shopmtl.core.features import with_derived
+from shopmtl.core.data.features import with_derived
 from shopmtl.plugins.builtin import BUILTIN_PLUGINS
 from shopmtl.registry import hookspecs
 from shopmtl.registry.validate import validate_task

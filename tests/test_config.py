@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import SMOKE_CONFIG, toy_plugin_set
 from toy_tasks import TOY_BINARY, TOY_REGRESSION, ToySettings
 
-from shopmtl.core import cli as cli_module
+from shopmtl.core.cli.common import PluginSource
 from shopmtl.core.cli import cli
 from shopmtl.core.config import (
     Config,
@@ -26,7 +26,7 @@ from shopmtl.core.config import (
     load_config,
     validate_config,
 )
-from shopmtl.core.prepare import select_tasks, task_settings
+from shopmtl.core.data.prepare import select_tasks, task_settings
 
 BUILTIN_TASKS = {"sales", "price_bin", "user_profile", "recommend"}
 
@@ -279,12 +279,12 @@ def test_cli_train_missing_config_file(tmp_path, monkeypatch):
 def test_cli_train_unknown_task_suggests_closest(tmp_path, monkeypatch):
     monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
     plugins = toy_plugin_set()
-    monkeypatch.setattr(cli_module, "plugin_set", lambda ctx, config=None: plugins)
+    source = PluginSource(load=lambda ctx, config=None: plugins)
     result = CliRunner().invoke(cli, ["train", str(SMOKE_CONFIG), "tasks={}", "tasks.toy_valeu.weight=2",
-                                      "--output-dir", str(tmp_path / "run")])
+                                      "--output-dir", str(tmp_path / "run")], obj=source)
     output = _single_error(result)
     assert "did you mean 'toy_value'?" in output
     result = CliRunner().invoke(cli, ["train", str(SMOKE_CONFIG), "tasks={}", "--task", "toy_flg",
-                                      "--output-dir", str(tmp_path / "run")])
+                                      "--output-dir", str(tmp_path / "run")], obj=source)
     output = _single_error(result)
     assert "did you mean 'toy_flag'?" in output

@@ -88,7 +88,7 @@ def test_every_contract_field_is_documented(cls):
 
 
 def test_settings_commands_and_versions_are_documented():
-    from shopmtl.core.cli_plugins import check, new_plugin
+    from shopmtl.core.cli.plugins import check, new_plugin
     from shopmtl.registry.hookspecs import HOOK_API_VERSION
 
     for word in (ENV_PLUGINS, ENV_STRICT, "SHOPMTL_HOOK_API", "--block", "--strict-plugins", "plugins.blocked",

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from shopmtl.core.config import EncoderConfig
-from shopmtl.core.encoder import EncoderError, build_encoder, load_tokenizer, resolve_encoder_path
-from shopmtl.core.textbank import TextBank
+from shopmtl.core.model.encoder import EncoderError, build_encoder, load_tokenizer, resolve_encoder_path
+from shopmtl.core.data.textbank import TextBank
 
 
 def _embed(encoder, tokenizer, texts):
@@ -82,9 +82,9 @@ def test_pretrained_default_encoder_loads_offline_and_embeds_meaningfully(monkey
 def test_a_frozen_encoder_encodes_each_text_once_across_batches():
     import numpy as np
 
-    from shopmtl.core.batching import make_batch
-    from shopmtl.core.features import EncodedRows
-    from shopmtl.core.model import MultiTaskModel
+    from shopmtl.core.model.batching import make_batch
+    from shopmtl.core.data.features import EncodedRows
+    from shopmtl.core.model.model import MultiTaskModel
 
     config = EncoderConfig(random_init=True, freeze=True)
     tokenizer = load_tokenizer(config.name)

@@ -22,19 +22,20 @@ from safetensors import safe_open
 from toy_tasks import TOY_BINARY, TOY_REGRESSION, build
 from torch.nn import functional as F
 
+from shopmtl.core.cli.common import PluginSource
 from shopmtl import BuildContext, TaskData, hookimpl
-from shopmtl.core import checkpoint
-from shopmtl.core import cli as cli_module
-from shopmtl.core.batching import bucket_split, make_batch, text_buckets
+from shopmtl.core.runs import checkpoint
+from shopmtl.core.model.batching import bucket_split, make_batch, text_buckets
 from shopmtl.core.cli import cli
 from shopmtl.core.config import ConfigError, SamplerConfig, load_config
-from shopmtl.core.encoder import build_encoder, load_tokenizer
-from shopmtl.core.features import FeatureState, encode_rows
-from shopmtl.core.evaluate import Scorer
-from shopmtl.core.predict import RunError, evaluate_run, load_run, predict_frame
-from shopmtl.core.sampler import TaskSampler, task_probabilities
-from shopmtl.core.textbank import TextBank
-from shopmtl.core.trainer import RunDirectoryError, check_output_dir, train
+from shopmtl.core.model.encoder import build_encoder, load_tokenizer
+from shopmtl.core.data.features import FeatureState, encode_rows
+from shopmtl.core.engine.evaluate import Scorer
+from shopmtl.core.engine.predict import RunError, evaluate_run, load_run, predict_frame
+from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
+from shopmtl.core.data.textbank import TextBank
+from shopmtl.core.engine.trainer import train
+from shopmtl.core.runs.rundir import RunDirectoryError, check_output_dir
 from shopmtl.registry.blocks import DEFAULT_LOSSES, masked_bce, masked_cross_entropy, masked_mse
 
 NAN = float("nan")
@@ -385,8 +386,8 @@ def test_occupied_output_dir_is_refused(toy_run, toy_plugins, tmp_path, monkeypa
 
     # The same refusal through the command line: one line, exit 1, no traceback.
     monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
-    monkeypatch.setattr(cli_module, "plugin_set", lambda ctx, config=None: toy_plugins)
-    result = CliRunner().invoke(cli, ["train", str(SMOKE_CONFIG), "tasks={}", "--output-dir", str(out)])
+    source = PluginSource(load=lambda ctx, config=None: toy_plugins)
+    result = CliRunner().invoke(cli, ["train", str(SMOKE_CONFIG), "tasks={}", "--output-dir", str(out)], obj=source)
     assert result.exit_code == 1, result.output
     assert "Error:" in result.output and "already holds a run" in result.output
     assert "Traceback" not in result.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shopmtl.core.sampler import TaskSampler, grouped_order
+from shopmtl.core.mtl.sampler import TaskSampler, grouped_order
 
 
 def test_grouped_order_is_a_permutation_in_runs_of_at_most_n():

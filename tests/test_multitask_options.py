@@ -11,13 +11,14 @@ import torch
 from click.testing import CliRunner
 
 import toy_tasks
+from shopmtl.core.cli.common import PluginSource
 from shopmtl import DerivedFeatures, hookimpl
 from shopmtl.core.config import ConfigError, load_config
-from shopmtl.core.gradients import PCGrad
-from shopmtl.core.features import encode_rows, with_derived
-from shopmtl.core.predict import evaluate_run, load_run, predict_frame
-from shopmtl.core.sampler import task_probabilities
-from shopmtl.core.trainer import train
+from shopmtl.registry.surgery import PCGrad
+from shopmtl.core.data.features import encode_rows, with_derived
+from shopmtl.core.engine.predict import evaluate_run, load_run, predict_frame
+from shopmtl.core.mtl.sampler import task_probabilities
+from shopmtl.core.engine.trainer import train
 from shopmtl.registry.contract import MetricSpec
 from shopmtl.registry.manager import load_plugins
 from shopmtl.registry.validate import validate_task
@@ -137,12 +138,12 @@ def test_plugin_commands_join_the_cli_and_a_broken_one_is_isolated(monkeypatch):
             raise RuntimeError("boom")
 
     plugins = load_plugins([("ext", ExtensionPlugin()), ("broken", Broken())], only=[])
-    monkeypatch.setattr(cli_module, "plugin_set", lambda ctx, config=None: plugins)
+    source = PluginSource(load=lambda ctx, config=None: plugins)
     monkeypatch.setattr(cli_module.cli, "_plugins_added", False)
     before = dict(cli_module.cli.commands)
     try:
         with pytest.warns(UserWarning, match="'broken'.*boom"):
-            result = CliRunner().invoke(cli_module.cli, ["hello"])
+            result = CliRunner().invoke(cli_module.cli, ["hello"], obj=source)
         assert result.exit_code == 0, result.output
         assert "hello from a plugin" in result.output
     finally:

@@ -1,6 +1,6 @@
 """The plugin author's kit: shopmtl.testing, ``shopmtl plugins [check]`` and ``shopmtl new-plugin``.
 
-The CLI tests replace ``shopmtl.core.cli.plugin_set`` with a PluginSet of toy plugins:
+The CLI tests pass the command a PluginSource of toy plugins (click's context object):
 ``good`` (the two toy tasks of tests/toy_tasks.py), ``broken_head`` (a regression task
 whose head outputs 3 columns, so shopmtl skips the whole plugin at load time, with a
 second task that is fine on its own) and ``bad_data`` (registers fine, but its dataset
@@ -20,14 +20,17 @@ import toy_tasks
 from click.testing import CliRunner
 from torch import nn
 
+from shopmtl.core.cli.common import PluginSource
 from shopmtl import BuildContext, TaskData, TaskSpec, hookimpl
 from shopmtl.core import cli as cli_module
+from shopmtl.core.cli import common
 from shopmtl.core.cli import cli
 from shopmtl.registry.manager import ENV_PLUGINS, ENV_STRICT, PluginError, load_plugins
 from shopmtl.testing import (
     assert_valid_task,
     check_task,
     load_plugin_set,
+    plugin_source,
     registered_plugin,
     run_cli,
     shopmtl_plugins,  # noqa: F401 -- the fixture (a plugin's conftest.py uses pytest_plugins instead)
@@ -104,9 +107,9 @@ def toy_set(ctx=None, config=None):
 @pytest.fixture
 def toy_cli(monkeypatch):
     """``shopmtl`` with the toy plugins; returns a function running it."""
-    monkeypatch.setattr(cli_module, "plugin_set", toy_set)
+    source = PluginSource(load=toy_set)
     runner = CliRunner()
-    return lambda *args: runner.invoke(cli, list(args))
+    return lambda *args: runner.invoke(cli, list(args), obj=source)
 
 
 # ------------------------------------------------------------- shopmtl plugins
@@ -185,8 +188,8 @@ def test_check_reimports_a_skipped_entry_point_plugin(tmp_path, monkeypatch):
             warnings.simplefilter("ignore")
             return load_plugins((), entry_points=[ep])
 
-    monkeypatch.setattr(cli_module, "plugin_set", installed)
-    result = CliRunner().invoke(cli, ["plugins", "check", "wide"])
+    source = PluginSource(load=installed)
+    result = CliRunner().invoke(cli, ["plugins", "check", "wide"], obj=source)
     assert result.exit_code == 1
     assert "plugin wide unknown (entry point)" in result.output
     assert "task wide: 1 problem" in result.output and "head returned shape (4, 2)" in result.output
@@ -239,8 +242,8 @@ def test_check_a_blocked_plugin_says_so(monkeypatch):
         options = ctx.find_root().params
         return load_plugins([("good", toy_tasks)], only=[], blocked=options.get("block") or ())
 
-    monkeypatch.setattr(cli_module, "plugin_set", blocked_set)
-    result = CliRunner().invoke(cli, ["--block", "good", "plugins", "check", "good"])
+    source = PluginSource(load=blocked_set)
+    result = CliRunner().invoke(cli, ["--block", "good", "plugins", "check", "good"], obj=source)
     assert result.exit_code == 1
     assert "plugin 'good' is available but was not loaded (blocked)" in result.output
 
@@ -337,13 +340,19 @@ def test_load_plugin_set_is_hermetic_and_strict(monkeypatch):
 
 
 def test_registered_plugin_lasts_for_the_block_only():
-    original = cli_module.plugin_set
     with registered_plugin(toy_tasks, name="toy") as plugins:
         assert "toy_value" in plugins.tasks
-        assert cli_module.plugin_set is not original
         listed = json.loads(run_cli("plugins", "--json").output)
         assert [r["name"] for r in listed] == ["shopmtl", "toy"]
-    assert cli_module.plugin_set is original
+    # The kit passes its plugins in click's context object: nothing in the CLI was replaced.
+    assert cli_module.plugin_set is common.plugin_set
+    after = json.loads(run_cli("plugins", "--json", env={"SHOPMTL_PLUGINS": ""}).output)
+    assert "toy" not in [r["name"] for r in after]
+
+
+def test_a_plugin_source_passed_as_context_object_reaches_the_command():
+    result = CliRunner().invoke(cli, ["plugins", "--json"], obj=plugin_source(toy_tasks, name="toy"))
+    assert [r["name"] for r in json.loads(result.output)] == ["shopmtl", "toy"]
 
 
 def test_shopmtl_plugins_fixture_registers_for_one_test(shopmtl_plugins):
@@ -353,7 +362,8 @@ def test_shopmtl_plugins_fixture_registers_for_one_test(shopmtl_plugins):
 
 
 def test_the_fixtures_plugin_is_gone_in_the_next_test():
-    assert getattr(cli_module.plugin_set, "plugin_objects", None) is None
+    listed = json.loads(run_cli("plugins", "--json", env={"SHOPMTL_PLUGINS": ""}).output)
+    assert "toy" not in [r["name"] for r in listed]
 
 
 # ------------------------------------------------------------------ train_briefly

@@ -1,9 +1,9 @@
 """Using a trained run: ``predict`` (CSV, Parquet, JSONL), ``evaluate``, and the listing commands.
 
 Prediction formats go through the Python functions the command is made of
-(:func:`load_run`, :func:`predict_frame`, :mod:`shopmtl.core.tableio`); the command's
-wiring is tested with ``shopmtl.core.cli.plugin_set`` patched to return the toy plugin
-set. ``shopmtl plugins`` / ``shopmtl tasks`` load the real built-in plugins.
+(:func:`load_run`, :func:`predict_frame`, :mod:`shopmtl.core.data.tableio`); the command's
+wiring is tested with a PluginSource of the toy plugin passed as click's context object;
+``shopmtl plugins`` / ``shopmtl tasks`` load the real built-in plugins.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 from toy_tasks import build
 
+from shopmtl.core.cli.common import PluginSource
 from shopmtl import BuildContext
-from shopmtl.core import cli as cli_module
 from shopmtl.core.cli import cli
-from shopmtl.core.predict import RunError, load_run, predict_frame, predict_tasks
-from shopmtl.core.tableio import TableFormatError, read_table, table_format, write_table
+from shopmtl.core.engine.predict import RunError, load_run, predict_frame, predict_tasks
+from shopmtl.core.data.tableio import TableFormatError, read_table, table_format, write_table
 
 FORMATS = ["csv", "parquet", "jsonl"]
 BUILTIN_TASKS = {"sales", "price_bin", "user_profile", "recommend"}
@@ -43,10 +43,10 @@ def new_rows() -> pd.DataFrame:
 def toy_cli(toy_run, monkeypatch):
     """Invoke ``shopmtl`` in-process, its plugins being the toy ones."""
     monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
-    monkeypatch.setattr(cli_module, "plugin_set", lambda ctx, config=None: toy_run.plugins)
+    source = PluginSource(load=lambda ctx, config=None: toy_run.plugins)
 
     def invoke(*args: str):
-        return CliRunner().invoke(cli, [str(a) for a in args])
+        return CliRunner().invoke(cli, [str(a) for a in args], obj=source)
 
     return invoke
 

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from conftest import toy_config, toy_plugin_set
 from toy_tasks import WORDS
 
+from shopmtl.core.cli.common import PluginSource
 from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec, hookimpl
 
 CLASSES = ("mug", "bag", "card")
@@ -138,7 +139,7 @@ def plugins():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, plugins) -> Path:
     """A finished 12-step run of the five toy tasks (validations at steps 6 and 12)."""
-    from shopmtl.core.trainer import train
+    from shopmtl.core.engine.trainer import train
 
     output = tmp_path_factory.mktemp("report") / "run"
     train(toy_config(output, "training.max_steps=12", "training.eval_every=6"), plugins, progress=False)
@@ -147,7 +148,7 @@ def run_dir(tmp_path_factory, plugins) -> Path:
 
 @pytest.fixture(scope="module")
 def built(run_dir, plugins):
-    from shopmtl.core.report_html import build_report
+    from shopmtl.core.report.html import build_report
 
     return build_report(run_dir, plugins.tasks)
 
@@ -225,7 +226,7 @@ def test_page_holds_the_metrics_beside_the_baselines(built, run_dir):
 
 def test_training_loss_curves_when_recorded(run_dir, plugins, tmp_path):
     """With ``train_loss`` in the history (one mean per task per evaluation) the page gets its plot."""
-    from shopmtl.core.report_html import build_report
+    from shopmtl.core.report.html import build_report
 
     copy = _copy_run(run_dir, tmp_path)
     record = json.loads((run_dir / "metrics.json").read_text())
@@ -244,7 +245,7 @@ def test_training_loss_curves_when_recorded(run_dir, plugins, tmp_path):
 
 def test_run_without_recorded_losses_says_so(run_dir, plugins, tmp_path):
     """Runs from before losses were recorded still get a report, with a note instead of the plot."""
-    from shopmtl.core.report_html import build_report
+    from shopmtl.core.report.html import build_report
 
     copy = _copy_run(run_dir, tmp_path)
     record = json.loads((run_dir / "metrics.json").read_text())
@@ -258,7 +259,7 @@ def test_run_without_recorded_losses_says_so(run_dir, plugins, tmp_path):
 
 def test_report_without_the_tasks_plugin_still_shows_metrics(run_dir, tmp_path):
     """Tasks no installed plugin provides: tables and curves from metrics.json, a note, no model."""
-    from shopmtl.core.report_html import build_report
+    from shopmtl.core.report.html import build_report
 
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("checkpoints", "report"))
@@ -271,22 +272,21 @@ def test_report_without_the_tasks_plugin_still_shows_metrics(run_dir, tmp_path):
 
 
 def test_report_command(run_dir, plugins, monkeypatch, tmp_path):
-    from shopmtl.core import cli as cli_module
-    from shopmtl.core.cli_report import report
+    from shopmtl.core.cli.report import report
 
     monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
-    monkeypatch.setattr(cli_module, "plugin_set", lambda ctx, config=None: plugins)
+    source = PluginSource(load=lambda ctx, config=None: plugins)
     run_dir = _copy_run(run_dir, tmp_path)  # the module's own report stays as built
     stale = run_dir / "report" / "old_plot.png"
     stale.parent.mkdir(exist_ok=True)
     stale.write_bytes(b"not a png")
-    result = CliRunner().invoke(report, [str(run_dir), "--no-predictions"])
+    result = CliRunner().invoke(report, [str(run_dir), "--no-predictions"], obj=source)
     assert result.exit_code == 0, result.output
     assert f"wrote {run_dir / 'report' / 'index.html'}" in result.output
     assert not stale.exists()  # an earlier report's plots do not linger beside the new page
 
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
-    result = CliRunner().invoke(report, [str(unfinished)])
+    result = CliRunner().invoke(report, [str(unfinished)], obj=source)
     assert result.exit_code == 1
     assert "Error:" in result.output and "no metrics.json" in result.output

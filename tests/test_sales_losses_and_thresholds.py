@@ -19,9 +19,9 @@ from conftest import SMOKE_CONFIG
 
 from shopmtl import BuildContext, EvalBatch
 from shopmtl.core.config import ConfigError, load_config
-from shopmtl.core.predict import load_run, predict_frame
-from shopmtl.core.prepare import configure_task
-from shopmtl.core.trainer import train
+from shopmtl.core.engine.predict import load_run, predict_frame
+from shopmtl.core.data.prepare import configure_task
+from shopmtl.core.engine.trainer import train
 from shopmtl.plugins import sales, user_profile
 from shopmtl.plugins.builtin import BUILTIN_PLUGINS
 from shopmtl.registry import blocks

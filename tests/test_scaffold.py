@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from venvs import clean_env, fresh_venv, run
 
-from shopmtl.core.scaffold import create_plugin, folder_name, plugin_files
+from shopmtl.core.authoring.scaffold import create_plugin, folder_name, plugin_files
 from shopmtl.registry.manager import ENV_PLUGINS, ENV_STRICT, load_plugins
 from shopmtl.testing import assert_valid_task
 

@@ -117,7 +117,7 @@ SLICE = 400
 @pytest.mark.parametrize("task", TASKS)
 def test_data_then_predict(smoke_run, task, tmp_path, monkeypatch):
     builtins = _builtins()
-    from shopmtl.core.tableio import read_table, write_table
+    from shopmtl.core.data.tableio import read_table, write_table
     from shopmtl.registry.manager import load_plugins
 
     out, _, _ = smoke_run

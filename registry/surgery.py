@@ -8,11 +8,15 @@ shared and keep their plain gradients. Works with gradient accumulation (that is
 the tasks meet), mixed precision (projections are scale-invariant, so a loss scaler's
 factor passes through) and several processes (per-task gradients are averaged across
 processes before projection; every process draws the same tasks).
+
+Registered as ``training.gradient_surgery: pcgrad`` by :mod:`shopmtl.registry.defaults`;
+a plugin adds its own through ``register_gradient_surgeries``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,3 +61,12 @@ class PCGrad:
             p.grad = total[offset : offset + n].view_as(p).to(p.dtype).clone()
             offset += n
         self.task_grads.clear()
+
+
+def pcgrad(shared: Sequence[torch.nn.Parameter], options: Mapping[str, Any]) -> PCGrad:
+    """PCGrad over the shared parameters; the tasks meet within one step, so it needs accumulation."""
+    if int(options.get("gradient_accumulation_steps", 1)) < 2:
+        raise ValueError("it projects task gradients within one optimiser step, so set "
+                         "training.gradient_accumulation_steps to at least 2 "
+                         f"(e.g. {len(options.get('tasks', ())) or 2}, one per task)")
+    return PCGrad(shared, seed=int(options.get("seed", 0)))

@@ -6,6 +6,8 @@ import warnings
 
 import click
 
+from shopmtl.core.cli.common import plugin_set
+
 
 class PluginCommandGroup(click.Group):
     """A group that asks plugins for extra subcommands (``register_commands``) on first need.
@@ -21,8 +23,6 @@ class PluginCommandGroup(click.Group):
         if self._plugins_added:
             return
         self._plugins_added = True
-        from shopmtl.core.cli import plugin_set
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # `shopmtl plugins` reports broken plugins
             try:

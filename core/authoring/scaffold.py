@@ -21,7 +21,7 @@ import random
 import re
 from pathlib import Path
 
-from shopmtl.core.scaffold_templates import CONFTEST, INIT, PLUGIN, PYPROJECT, README, TEST
+from shopmtl.core.authoring.templates import CONFTEST, INIT, PLUGIN, PYPROJECT, README, TEST
 
 __all__ = ["PluginNameError", "create_plugin", "plugin_files", "validate_plugin_name"]
 

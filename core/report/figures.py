@@ -1,8 +1,8 @@
 """The report's figures: a run's training curves and, per task kind, plots of its predictions.
 
 Nothing here names a task: a plugin's task of the same kind gets the same plots, and a
-plugin may add its own plotters to :data:`KIND_PLOTS`. :mod:`shopmtl.core.report_html`
-lays the figures out in the page; :mod:`shopmtl.core.plots` draws them.
+plugin may add its own plotters to :data:`KIND_PLOTS`. :mod:`shopmtl.core.report.html`
+lays the figures out in the page; :mod:`shopmtl.core.report.plots` draws them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shopmtl.core import plots
+from shopmtl.core.report import plots
 from shopmtl.registry.contract import TaskSpec
 
 log = logging.getLogger(__name__)

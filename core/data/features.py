@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shopmtl.core.textbank import TextBank
+from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.contract import TaskSpec
 from shopmtl.registry.derived import with_derived
 

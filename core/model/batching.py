@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from shopmtl.core.features import EncodedRows
-from shopmtl.core.textbank import TextBank
+from shopmtl.core.data.features import EncodedRows
+from shopmtl.core.data.textbank import TextBank
 
 #: Split a batch's texts into a short and a long bucket only when that saves at least
 #: this share of the padded tokens: a second encoder call has a fixed cost of its own.

@@ -17,7 +17,7 @@ Writes ``RUN_DIR/report/index.html`` with PNG plots beside it:
   - multilabel: F1 per label.
 
 Nothing here names a task: a plugin's task of the same kind gets the same plots, and a
-plugin may add its own plotters to ``KIND_PLOTS`` (:mod:`shopmtl.core.report_figures`). The
+plugin may add its own plotters to ``KIND_PLOTS`` (:mod:`shopmtl.core.report.figures`). The
 prediction plots rebuild the task's data with the run's config and feature states (the rows the run was evaluated on);
 ``predictions=False`` (``--no-predictions``) skips them and needs neither the model nor
 the data, only ``metrics.json``.
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shopmtl.core.report_figures import (
+from shopmtl.core.report.figures import (
     Plot,
     TaskPredictions,
     finite_number,
@@ -64,10 +64,10 @@ def task_predictions(run_dir: Path, registered: Mapping[str, TaskSpec], split: s
                      metrics: Mapping[str, Any]) -> tuple[dict[str, TaskPredictions], str | None]:
     """The best model's predictions on ``split`` per task, or why there are none."""
     from shopmtl.core.config import TaskConfig
-    from shopmtl.core.evaluate import Scorer
-    from shopmtl.core.features import encode_rows
-    from shopmtl.core.predict import RunError, load_run
-    from shopmtl.core.prepare import PreparedTask, build_task_data, subsample
+    from shopmtl.core.engine.evaluate import Scorer
+    from shopmtl.core.data.features import encode_rows
+    from shopmtl.core.engine.predict import RunError, load_run
+    from shopmtl.core.data.prepare import PreparedTask, build_task_data, subsample
 
     try:
         run = load_run(run_dir, dict(registered))
@@ -209,7 +209,7 @@ class Report:
 def build_report(run_dir: str | Path, registered: Mapping[str, TaskSpec], *, split: str = "test",
                  predictions: bool = True) -> Report:
     """Write ``RUN_DIR/report/index.html`` and its PNG plots; see the module docstring."""
-    from shopmtl.core import checkpoint
+    from shopmtl.core.runs import checkpoint
 
     run_dir = Path(run_dir)
     metrics_file = run_dir / "metrics.json"

@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-from shopmtl.core.batching import text_buckets
-from shopmtl.core.encoder import TextEncoder
+from shopmtl.core.model.batching import text_buckets
+from shopmtl.core.model.encoder import TextEncoder
 from shopmtl.registry.blocks import default_head
 from shopmtl.registry.contract import HeadInput, HeadSpec, TaskSpec
 

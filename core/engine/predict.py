@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,18 +12,18 @@ from accelerate import Accelerator
 
 from transformers import AutoTokenizer
 
-from shopmtl.core import checkpoint
-from shopmtl.core.runtime import fresh_accelerator
+from shopmtl.core.runs import checkpoint
+from shopmtl.core.runs.assemble import assemble_model
+from shopmtl.core.engine.runtime import fresh_accelerator
 from shopmtl.core.config import Config, TaskConfig
-from shopmtl.core.encoder import build_encoder
-from shopmtl.core.evaluate import Scorer, evaluate
-from shopmtl.core.features import FeatureState, encode_rows, missing_columns
-from shopmtl.core.model import MultiTaskModel, build_model
-from shopmtl.core.sharing import build_sharing
-from shopmtl.core.prepare import PreparedTask, configure_task, head_spec_for, prepare_task
-from shopmtl.core.textbank import TextBank
+from shopmtl.core.model.encoder import build_encoder
+from shopmtl.core.engine.evaluate import Scorer, evaluate
+from shopmtl.core.data.features import FeatureState, encode_rows, missing_columns
+from shopmtl.core.model.model import MultiTaskModel
+from shopmtl.core.data.prepare import PreparedTask, configure_task, head_spec_for, prepare_task
+from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.blocks import default_decode
-from shopmtl.registry.contract import MetricSpec, TaskData, TaskSpec
+from shopmtl.registry.contract import HeadSpec, MetricSpec, SharingFactory, TaskData, TaskSpec
 
 
 class RunError(ValueError):
@@ -49,8 +49,14 @@ class LoadedRun:
         return self.specs[name]
 
 
-def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
-    """Rebuild a run's model from its folder: config, backbone config, safetensors weights."""
+def load_run(run_dir: str | Path, registered: dict[str, TaskSpec],
+             sharing_kinds: Mapping[str, SharingFactory] | None = None) -> LoadedRun:
+    """Rebuild a run's model from its folder: config, backbone config, safetensors weights.
+
+    :param registered: the installed tasks (``PluginSet.tasks``); the run's must be among them.
+    :param sharing_kinds: the registered sharing kinds, when the run used a plugin's
+        (default: shopmtl's own).
+    """
     run_dir = Path(run_dir)
     try:
         folder = checkpoint.source_model_dir(run_dir)
@@ -71,11 +77,11 @@ def load_run(run_dir: str | Path, registered: dict[str, TaskSpec]) -> LoadedRun:
     encoder = build_encoder(config.encoder, saved=folder / "backbone", tasks=checkpoint.saved_adapters(folder))
     tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")
     bank = TextBank(tokenizer, config.encoder.max_length)
-    head_specs = {
-        name: head_spec_for(spec, features[name], config.tasks.get(name, TaskConfig()), encoder.hidden_size, bank)
-        for name, spec in specs.items()
-    }
-    model = build_model(encoder, specs, head_specs, sharing=build_sharing(config.sharing, list(features), encoder.hidden_size))
+
+    def head_spec(name: str, width: int) -> HeadSpec:
+        return head_spec_for(specs[name], features[name], config.tasks.get(name, TaskConfig()), width, bank)
+
+    model = assemble_model(config, encoder, specs, head_spec, sharing_kinds)
     checkpoint.load_weights(folder, model, list(specs))
     model.eval()
     accelerator = fresh_accelerator(mixed_precision=config.training.mixed_precision if config.training.mixed_precision != "fp16" else "no")

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from shopmtl.core.config import ConfigError, SamplerConfig, closest_key
+from shopmtl.core.config import SamplerConfig
+from shopmtl.core.mtl.strategies import own, pick
+from shopmtl.registry import defaults
 from shopmtl.registry.contract import SamplerFactory
 
 
@@ -23,15 +25,9 @@ def task_probabilities(
     ``sample_weights`` (``tasks.<name>.sample_weight``, default 1) multiply the sampler's
     probabilities before they are renormalised.
     """
-    samplers = samplers if samplers is not None else _own_samplers()
-    if config.kind not in samplers:
-        hint = closest_key(config.kind, samplers)
-        raise ConfigError(
-            f"sampler.kind: no sampler named '{config.kind}'"
-            + (f"; did you mean '{hint}'?" if hint else "")
-            + f" Registered: {', '.join(samplers)}"
-        )
-    probabilities = dict(samplers[config.kind](dict(sizes), config.sampler_options()))
+    samplers = samplers if samplers is not None else own(defaults.register_samplers)
+    factory = pick(samplers, config.kind, "sampler.kind", "sampler")
+    probabilities = dict(factory(dict(sizes), config.sampler_options()))
     if set(probabilities) != set(sizes) or any(not np.isfinite(p) or p < 0 for p in probabilities.values()):
         raise ValueError(f"sampler '{config.kind}' must return a probability >= 0 for each task, got {probabilities}")
     probabilities = {name: p * float((sample_weights or {}).get(name, 1.0)) for name, p in probabilities.items()}
@@ -39,12 +35,6 @@ def task_probabilities(
     if total <= 0:
         raise ValueError(f"sampler '{config.kind}' with tasks.<name>.sample_weight gave every task probability 0")
     return {name: probabilities[name] / total for name in sizes}
-
-
-def _own_samplers() -> dict[str, SamplerFactory]:
-    from shopmtl.registry import defaults
-
-    return {"proportional": defaults.proportional, "temperature": defaults.temperature, "uniform": defaults.uniform}
 
 
 def grouped_order(order: np.ndarray, keys: np.ndarray, run: int, rng: np.random.Generator) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The report's pictures: one function per kind of plot, arrays in, a PNG file out.
 
 Plain matplotlib on the Agg canvas, without pyplot: no global backend is switched, no
-window opens, and nothing here knows about runs or tasks -- :mod:`shopmtl.core.report_figures`
+window opens, and nothing here knows about runs or tasks -- :mod:`shopmtl.core.report.figures`
 turns a run into the arrays these functions draw.
 """
 

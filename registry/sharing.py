@@ -5,16 +5,18 @@ task a softmax gate over a pool of shared experts; PLE (Tang et al., RecSys 2020
 level) adds experts private to each task, so conflicting tasks need not fight over the
 same experts. Both keep the pooled width, so heads do not change, and add the gated
 mixture to the pooled vector as a residual, so training starts close to hard sharing.
+
+Registered as ``sharing.kind: hard | mmoe | ple`` by :mod:`shopmtl.registry.defaults`; a
+plugin adds its own kinds through ``register_sharing_kinds``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
-
-from shopmtl.core.config import SharingConfig
 
 
 def _expert(width: int, hidden: int) -> nn.Module:
@@ -37,10 +39,18 @@ class GatedExperts(nn.Module):
         return pooled + (weights * outputs).sum(dim=1)
 
 
-def build_sharing(config: SharingConfig, tasks: Sequence[str], width: int) -> nn.Module | None:
-    """``None`` for hard sharing, else the gated-experts module the config asks for."""
-    if config.kind == "hard":
-        return None
-    hidden = config.expert_hidden or width
-    private = config.task_experts if config.kind == "ple" else 0
-    return GatedExperts(tasks, width, config.experts, private, hidden)
+
+
+def mmoe(tasks: Sequence[str], width: int, options: Mapping[str, Any]) -> GatedExperts:
+    """MMoE: per-task gates over ``experts`` shared experts (hidden width ``expert_hidden``)."""
+    return GatedExperts(tasks, width, int(options.get("experts", 4)), 0, _hidden(width, options))
+
+
+def ple(tasks: Sequence[str], width: int, options: Mapping[str, Any]) -> GatedExperts:
+    """PLE (one CGC level): MMoE plus ``task_experts`` private experts per task."""
+    shared, private = int(options.get("experts", 4)), int(options.get("task_experts", 1))
+    return GatedExperts(tasks, width, shared, private, _hidden(width, options))
+
+
+def _hidden(width: int, options: Mapping[str, Any]) -> int:
+    return int(options.get("expert_hidden") or width)  # None: the encoder's width

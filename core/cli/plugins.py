@@ -1,44 +1,31 @@
 """``shopmtl plugins`` (list, ``check NAME``) and ``shopmtl new-plugin NAME``: the plugin author's commands.
 
-``core/cli.py`` adds both to the root group. Plugins are loaded through
-``shopmtl.core.cli.plugin_set`` (looked up at call time, so tests and
-:func:`shopmtl.testing.registered_plugin` can replace it).
+Plugins come from the context object's :class:`~shopmtl.core.cli.common.PluginSource`
+(the installed ones, or those :func:`shopmtl.testing.registered_plugin` passes in).
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
+from shopmtl.core.cli.common import friendly_errors, plugin_set, plugin_source
+
 __all__ = ["new_plugin", "plugins"]
 
-
-def _friendly(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``shopmtl.core.cli.friendly_errors``, imported when the command runs (no import cycle)."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from shopmtl.core.cli import friendly_errors
-
-        return friendly_errors(command)(*args, **kwargs)
-
-    return wrapper
 
 
 def _load(ctx: click.Context, config: Any = None) -> Any:
     """The PluginSet, leniently, warnings silenced (the output reports every problem)."""
-    from shopmtl.core import cli
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return cli.plugin_set(ctx, config) if config is not None else cli.plugin_set(ctx)
+        return plugin_set(ctx, config)
 
 
 # ------------------------------------------------------------------ shopmtl plugins
@@ -47,7 +34,7 @@ def _load(ctx: click.Context, config: Any = None) -> Any:
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-@_friendly
+@friendly_errors
 def plugins(ctx: click.Context, as_json: bool) -> None:
     """List plugins: name, version, hooks, tasks (and why a broken one was skipped).
 
@@ -55,7 +42,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from shopmtl.core.report import render_table
+    from shopmtl.core.report.tables import render_table
 
     found = _load(ctx)
     if as_json:
@@ -72,7 +59,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
               help="Config whose data.path, data.columns, seed and tasks.<name>.settings the datasets are built with.")
 @click.argument("overrides", nargs=-1)
 @click.pass_context
-@_friendly
+@friendly_errors
 def check(ctx: click.Context, name: str, no_data: bool, config_file: str | None, overrides: tuple[str, ...]) -> None:
     """Check plugin NAME's tasks as a run would use them; exit 1 on any problem.
 
@@ -82,7 +69,7 @@ def check(ctx: click.Context, name: str, no_data: bool, config_file: str | None,
     once. OVERRIDES are dotted KEY=VALUE pairs applied to --config.
     """
     from shopmtl.core.config import load_config
-    from shopmtl.core.taskcheck import check_task
+    from shopmtl.core.authoring.taskcheck import check_task
 
     config = load_config(config_file, overrides) if (config_file or overrides) else None
     found = _load(ctx, config)
@@ -92,7 +79,7 @@ def check(ctx: click.Context, name: str, no_data: bool, config_file: str | None,
     where = report.source if not report.distribution else f"{report.source}, {report.distribution}"
     click.echo(f"plugin {name} {report.version} ({where})")
 
-    specs, lines = _plugin_tasks(found, name, report)
+    specs, lines = _plugin_tasks(found, name, report, plugin_source(ctx).objects)
     if report.error:
         click.echo("  skipped when shopmtl loaded it -- none of its hooks or tasks is active:")
         click.echo(_indent(report.error, "    "))
@@ -149,7 +136,7 @@ def _not_loaded(found: Any, name: str) -> None:
     )
 
 
-def _plugin_tasks(found: Any, name: str, report: Any) -> tuple[list[Any], list[str]]:
+def _plugin_tasks(found: Any, name: str, report: Any, known: Mapping[str, object]) -> tuple[list[Any], list[str]]:
     """The plugin's task specs, and lines to print before them.
 
     A loaded plugin's tasks come from the PluginSet. A skipped plugin's are read again
@@ -159,7 +146,7 @@ def _plugin_tasks(found: Any, name: str, report: Any) -> tuple[list[Any], list[s
     """
     if report.ok:
         return [found.tasks[t] for t in report.tasks if t in found.tasks], []
-    plugin, error = _plugin_object(found, name, report)
+    plugin, error = _plugin_object(found, name, report, known)
     if plugin is None:
         return [], ([f"  ({error})"] if error else [])
     specs: list[Any] = []
@@ -173,14 +160,11 @@ def _plugin_tasks(found: Any, name: str, report: Any) -> tuple[list[Any], list[s
     return specs, []
 
 
-def _plugin_object(found: Any, name: str, report: Any) -> tuple[Any, str | None]:
-    """The plugin object called ``name``, or ``(None, why not)``."""
-    from shopmtl.core import cli
-
+def _plugin_object(found: Any, name: str, report: Any, known: Mapping[str, object]) -> tuple[Any, str | None]:
+    """The plugin object called ``name`` (``known``: objects the caller passed in), or ``(None, why not)``."""
     plugin = found.pm.get_plugin(name)
     if plugin is not None:
         return plugin, None
-    known = getattr(cli.plugin_set, "plugin_objects", None) or {}  # set by shopmtl.testing
     if name in known:
         return known[name], None
     if report.source == "builtin":
@@ -244,14 +228,14 @@ def _indent(text: str, prefix: str, first: str | None = None) -> str:
 @click.option("--output-dir", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Folder to create the package in (as shopmtl-NAME/).")
 @click.option("--author", default="Your Name", show_default=True, help="Author name for pyproject.toml.")
-@_friendly
+@friendly_errors
 def new_plugin(name: str, output_dir: str, author: str) -> None:
     """Create a plugin package for a new task NAME: code, data, tests, README.
 
     The package works as generated: `pip install -e ./shopmtl-NAME` and shopmtl finds
     it; `pytest` in it checks the task and trains it briefly on a tiny encoder.
     """
-    from shopmtl.core.scaffold import create_plugin
+    from shopmtl.core.authoring.scaffold import create_plugin
 
     target = create_plugin(name, Path(output_dir), author=author)
     click.echo(f"created {target}/")

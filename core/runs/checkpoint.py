@@ -29,9 +29,9 @@ import yaml
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from shopmtl.core.config import Config, validate_config
-from shopmtl.core.features import FeatureState
+from shopmtl.core.data.features import FeatureState
 from shopmtl.core.files import atomic_dir, write_text_atomic
-from shopmtl.core.model import MultiTaskModel
+from shopmtl.core.model.model import MultiTaskModel
 
 MODEL_DIR = "model"
 CALIBRATION = "calibration.json"  # what tasks' `calibrate` fitted on val, in the model folder

@@ -12,10 +12,10 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 
-from shopmtl.core.features import EncodedRows, encode_rows
-from shopmtl.core.model import MultiTaskModel
-from shopmtl.core.prepare import PreparedTask
-from shopmtl.core.textbank import TextBank
+from shopmtl.core.data.features import EncodedRows, encode_rows
+from shopmtl.core.model.model import MultiTaskModel
+from shopmtl.core.data.prepare import PreparedTask
+from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.blocks import predict
 from shopmtl.registry.contract import EvalBatch, MetricSpec
 
@@ -166,6 +166,33 @@ def calibrate(
     fitted = {name: to_plain(dict(wanted[name].spec.calibrate(batch))) for name, batch in eval_batches(scorer, wanted, "val")}
     model.train()
     return fitted
+
+
+def final_scores(
+    accelerator: Accelerator,
+    model: MultiTaskModel,
+    bank: TextBank,
+    tasks: Mapping[str, PreparedTask],
+    batch_size: int,
+    extra_metrics: Sequence[MetricSpec] = (),
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, dict[str, Any]]]]:
+    """The final model's ``(calibration, {split: metrics})``: calibrated on val, then scored on val and test.
+
+    The weights are fixed from here on, so one Scorer encodes each text once for
+    calibration, val and test together (val's texts and the products every split shares).
+    """
+    scorer = Scorer(accelerator, model, bank, batch_size)
+    calibration = calibrate(accelerator, model, bank, tasks, batch_size, scorer)
+    metrics = {split: evaluate(accelerator, model, bank, tasks, split, batch_size, extra_metrics, calibration, scorer)
+               for split in ("val", "test")}
+    return calibration, metrics
+
+
+def task_baselines(task: PreparedTask, split: str) -> dict[str, dict[str, Any]]:
+    """The task's own baselines on ``split`` (none if it declares none)."""
+    if task.spec.baselines is None:
+        return {}
+    return to_plain(dict(task.spec.baselines(task.data, split)))
 
 
 def to_plain(value: Any) -> Any:
