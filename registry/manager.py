@@ -19,7 +19,7 @@ error, and how to fix or disable it; the others keep loading:
    :data:`~shopmtl.registry.hookspecs.HOOK_API_VERSION`);
 3. register it with pluggy (unknown hook names and unknown arguments are refused);
 4. call its ``register_tasks`` alone, validating each task as it is registered
-   (:func:`~shopmtl.registry.validate.validate_task`, unique task names).
+   (:func:`~shopmtl.registry.validation.validate_task`, unique task names).
 
 A plugin is all-or-nothing: when one of its tasks is invalid, none of them is kept,
 so a run never trains half of a plugin.
@@ -54,7 +54,7 @@ from typing import Any
 import pluggy
 
 from shopmtl.registry import hookspecs
-from shopmtl.registry.contract import MetricSpec, TaskSpec
+from shopmtl.registry.spec import MetricSpec, TaskSpec
 from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
 from shopmtl.registry.hookcheck import check_hook_api, check_hooks, warn_deprecated_hooks
 from shopmtl.registry.pluginset import (  # re-exported: the loader's public API names them
@@ -67,7 +67,7 @@ from shopmtl.registry.pluginset import (  # re-exported: the loader's public API
     PluginWarning,
     how_to_disable,
 )
-from shopmtl.registry.validate import validate_task
+from shopmtl.registry.validation import validate_task
 from shopmtl.registry.version import __version__
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import Any
 
 import pluggy
 
-from shopmtl.registry.contract import (
+from shopmtl.registry.spec import (
     GradientSurgeryFactory,
     LossWeightingFactory,
     MetricSpec,

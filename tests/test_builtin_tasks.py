@@ -19,7 +19,7 @@ from shopmtl.plugins import price_bin, recommend, retail, sales, user_profile
 from shopmtl.core.data.features import with_derived
 from shopmtl.plugins.builtin import BUILTIN_PLUGINS
 from shopmtl.registry import hookspecs
-from shopmtl.registry.validate import validate_task
+from shopmtl.registry.validation import validate_task
 
 from independent_retail import RAW_2010, RAW_2011, independent_clean
 MAP_2010 = {"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}

@@ -22,7 +22,8 @@ from pathlib import Path
 import click
 import pytest
 
-from shopmtl.registry import contract, hookspecs
+from shopmtl.registry import hookspecs
+from shopmtl.registry import spec as contract
 from shopmtl.registry.manager import ENV_PLUGINS, ENV_STRICT
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"

@@ -617,7 +617,7 @@ def test_make_batch_truncates_to_max_length_and_omits_missing_pair(tokenizer):
 
 def test_feature_head_wide_path_starts_at_zero_and_learns():
     from shopmtl.registry.blocks import FeatureHead
-    from shopmtl.registry.contract import HeadInput, HeadSpec
+    from shopmtl.registry.spec import HeadInput, HeadSpec
 
     torch.manual_seed(0)
     head = FeatureHead(HeadSpec(hidden_size=8, n_numeric=2, categorical_cardinalities=(3,), has_pair=False, n_outputs=1))
@@ -638,7 +638,7 @@ def test_feature_head_wide_path_starts_at_zero_and_learns():
 
 def test_feature_head_bag_of_words_averages_token_weights():
     from shopmtl.registry.blocks import FeatureHead, wide_parameters
-    from shopmtl.registry.contract import HeadInput, HeadSpec
+    from shopmtl.registry.spec import HeadInput, HeadSpec
 
     head = FeatureHead(HeadSpec(hidden_size=8, n_numeric=0, categorical_cardinalities=(), has_pair=True,
                                 n_outputs=2, vocab_size=10, pad_token_id=0)).eval()

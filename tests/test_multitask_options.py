@@ -19,9 +19,9 @@ from shopmtl.core.data.features import encode_rows, with_derived
 from shopmtl.core.engine.predict import evaluate_run, load_run, predict_frame
 from shopmtl.core.mtl.sampler import task_probabilities
 from shopmtl.core.engine.trainer import train
-from shopmtl.registry.contract import MetricSpec
+from shopmtl.registry.spec import MetricSpec
 from shopmtl.registry.manager import load_plugins
-from shopmtl.registry.validate import validate_task
+from shopmtl.registry.validation import validate_task
 from shopmtl.registry.weightings import UncertaintyWeighting
 
 SMOKE = "examples/configs/smoke.yaml"

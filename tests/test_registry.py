@@ -30,7 +30,7 @@ from shopmtl.registry.manager import (
     PluginWarning,
     load_plugins,
 )
-from shopmtl.registry.validate import validate_task
+from shopmtl.registry.validation import validate_task
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""The transactions loader (shopmtl.plugins.retail) against the data README's known facts,
+"""The transactions loader (shopmtl.plugins.shared.retail) against the data README's known facts,
 an independent plain-pandas recount of TASKS.md's cleaning, and its error messages."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from independent_retail import RAW_2010, RAW_2011, independent_clean
-from shopmtl.plugins import retail
+from shopmtl.plugins.shared import retail
 
 REPO = Path(__file__).resolve().parents[1]
 MAP_2010 = {"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}

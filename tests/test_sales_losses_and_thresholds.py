@@ -26,7 +26,8 @@ from shopmtl.plugins import sales, user_profile
 from shopmtl.plugins.builtin import BUILTIN_PLUGINS
 from shopmtl.registry import blocks
 from shopmtl.registry.manager import load_plugins
-from shopmtl.registry.validate import check_head_and_loss, validate_task
+from shopmtl.registry.dryrun import check_head_and_loss
+from shopmtl.registry.validation import validate_task
 
 COUNT_LOSSES = ("poisson", "tweedie", "zero_inflated_lognormal")
 

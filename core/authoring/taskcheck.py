@@ -2,7 +2,7 @@
 
 :func:`check_task` is what ``shopmtl plugins check`` and the plugin test kit
 (:mod:`shopmtl.testing`) run: the registration checks of
-:func:`~shopmtl.registry.validate.validate_task`, then the dataset built through a
+:func:`~shopmtl.registry.validation.validate_task`, then the dataset built through a
 :class:`~shopmtl.BuildContext` (splits, columns, derived features, label values for the
 task's kind, feature types), then one dry run of ``metrics`` and ``baselines`` on it.
 
@@ -15,9 +15,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from shopmtl.registry.contract import SPLITS, BuildContext, EvalBatch, TaskData, TaskSpec
+from shopmtl.registry.spec import SPLITS, BuildContext, EvalBatch, TaskData, TaskSpec
 from shopmtl.registry.derived import with_derived
-from shopmtl.registry.validate import validate_task
+from shopmtl.registry.validation import validate_task
 
 __all__ = ["assert_valid_task", "check_task", "check_task_data"]
 
@@ -35,7 +35,7 @@ def check_task(
 ) -> list[str]:
     """Every problem with ``spec``, each a sentence saying what is wrong and how to fix it.
 
-    First shopmtl's registration checks (:func:`~shopmtl.registry.validate.validate_task`:
+    First shopmtl's registration checks (:func:`~shopmtl.registry.validation.validate_task`:
     name, kind, columns, metric directions, a dry run of the head and the loss). When
     those pass and ``data`` is true, the dataset is built as a run builds it and checked:
     every split is there with the schema's columns, train has rows, text columns hold

@@ -1,5 +1,5 @@
 """The files ``shopmtl new-plugin`` writes, as templates: ``__NAME__``-style placeholders that
-:func:`shopmtl.core.scaffold.plugin_files` fills in."""
+:func:`shopmtl.core.authoring.scaffold.plugin_files` fills in."""
 
 PYPROJECT = '''\
 # The shopmtl plugin __DIST__: one task, `__NAME__`. Install it and shopmtl finds it:

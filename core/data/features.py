@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from shopmtl.core.data.textbank import TextBank
-from shopmtl.registry.contract import TaskSpec
+from shopmtl.registry.spec import TaskSpec
 from shopmtl.registry.derived import with_derived
 
 

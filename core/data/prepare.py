@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
 from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows, missing_columns, with_derived
 from shopmtl.core.data.textbank import TextBank
-from shopmtl.registry.contract import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
+from shopmtl.registry.spec import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
 
 log = logging.getLogger(__name__)
 

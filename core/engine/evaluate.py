@@ -17,7 +17,7 @@ from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.data.prepare import PreparedTask
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.blocks import predict
-from shopmtl.registry.contract import EvalBatch, MetricSpec
+from shopmtl.registry.spec import EvalBatch, MetricSpec
 
 _HEAD_CHUNK = 8192  # rows per head call: heads are small, so large chunks are cheap
 

@@ -23,7 +23,7 @@ from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.data.prepare import PreparedTask, configure_task, head_spec_for, prepare_task
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.blocks import default_decode
-from shopmtl.registry.contract import HeadSpec, MetricSpec, SharingFactory, TaskData, TaskSpec
+from shopmtl.registry.spec import HeadSpec, MetricSpec, SharingFactory, TaskData, TaskSpec
 
 
 class RunError(ValueError):

@@ -28,7 +28,7 @@ from shopmtl.core.runs import checkpoint
 from shopmtl.core.runs.assemble import assemble_model
 from shopmtl.core.runs.rundir import write_run_record
 from shopmtl.core.runs.source import SourceRun, inherit_encoder, open_source
-from shopmtl.registry.contract import GradientSurgery, TaskSpec
+from shopmtl.registry.spec import GradientSurgery, TaskSpec
 from shopmtl.registry.hookspecs import RunInfo
 from shopmtl.registry.pluginset import PluginSet
 

@@ -10,7 +10,7 @@ from torch import nn
 from shopmtl.core.model.batching import text_buckets
 from shopmtl.core.model.encoder import TextEncoder
 from shopmtl.registry.blocks import default_head
-from shopmtl.registry.contract import HeadInput, HeadSpec, TaskSpec
+from shopmtl.registry.spec import HeadInput, HeadSpec, TaskSpec
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

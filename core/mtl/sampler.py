@@ -9,7 +9,7 @@ import numpy as np
 from shopmtl.core.config import SamplerConfig
 from shopmtl.core.mtl.strategies import own, pick
 from shopmtl.registry import defaults
-from shopmtl.registry.contract import SamplerFactory
+from shopmtl.registry.spec import SamplerFactory
 
 
 def task_probabilities(

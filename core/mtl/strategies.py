@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from shopmtl.core.config import Config, ConfigError, SharingConfig, closest_key
 from shopmtl.registry import defaults
-from shopmtl.registry.contract import GradientSurgery, GradientSurgeryFactory, SharingFactory
+from shopmtl.registry.spec import GradientSurgery, GradientSurgeryFactory, SharingFactory
 
 if TYPE_CHECKING:  # torch loads when a run builds its strategies, not when a sampler is imported
     from torch import nn

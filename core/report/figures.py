@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from shopmtl.core.report import plots
-from shopmtl.registry.contract import TaskSpec
+from shopmtl.registry.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from shopmtl.core.report.figures import (
     training_plots,
     validation_curves,
 )
-from shopmtl.registry.contract import TaskSpec
+from shopmtl.registry.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -241,15 +241,7 @@ def build_report(run_dir: str | Path, registered: Mapping[str, TaskSpec], *, spl
     elif not predictions:
         notes.append("Prediction plots skipped (--no-predictions).")
 
-    config_text = ""
-    if (run_dir / "config.yaml").is_file():
-        import yaml
-
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-        encoder = config.get("encoder", {})
-        config_text = (f"run <b>{html.escape(str(config.get('run_name', run_dir.name)))}</b> · encoder "
-                       f"{html.escape(str(encoder.get('name')))}" + (" (random init)" if encoder.get("random_init") else "")
-                       + f" · seed {html.escape(str(config.get('seed')))} · ")
+    config_text = _config_line(run_dir)
     owners = {}
     if (run_dir / "plugins.json").is_file():
         owners = checkpoint.read_json(run_dir / "plugins.json").get("tasks", {})
@@ -263,42 +255,66 @@ def build_report(run_dir: str | Path, registered: Mapping[str, TaskSpec], *, spl
     ]
     sections.append("\n".join(overview))
     for name in names:
-        spec = specs.get(name)
-        kind = spec.kind if spec else "unknown kind"
-        owner = f", plugin {owners[name]}" if owners.get(name) else ""
-        parts = [f"<section id=\"task-{html.escape(name)}\"><h2>{html.escape(name)} <small>{html.escape(kind)}{html.escape(owner)}</small></h2>"]
-        if spec is not None:
-            parts.append(f"<p>{html.escape(spec.description)}</p>")
-        parts.append(f"<h3>Metrics ({html.escape(split)})</h3>")
-        model = by_task.get(name, {}).get(split)
-        if model is None:
-            parts.append(_items_html([Plot(f"No {split} metrics for this task in metrics.json.")]))
-        else:
-            parts.append(metrics_table_html(name, spec, model, baselines.get(name, {}), split))
-            if not baselines.get(name):
-                parts.append(_items_html([Plot(f"No baselines on {split}" + (" (only test has them)." if split != "test" else "."))]))
-        parts.append("<h3>Training</h3>")
-        parts.append(_items_html(validation_curves(name, spec, history, best_step, folder)))
-        if name in predicted:
-            parts.append(f"<h3>Predictions of the best model ({html.escape(split)})</h3>")
-            items = kind_plots(predicted[name], folder)
-            parts.append(_items_html(items or [Plot(f"No plots for tasks of kind {kind}.")]))
-        parts.append("</section>")
-        sections.append("\n".join(parts))
+        sections.append(_task_section(name, specs.get(name), owners.get(name), by_task.get(name, {}).get(split),
+                                      baselines.get(name, {}), split, history, best_step, predicted.get(name), folder))
 
+    page = _page(run_dir, names, sections, config_text, best_step, record.get("steps"))
+    index = folder / INDEX
+    index.write_text(page, encoding="utf-8")
+    return Report(index=index, images=sorted(folder.glob("*.png")), notes=notes)
+
+
+def _config_line(run_dir: Path) -> str:
+    """``run NAME · encoder NAME · seed N · `` from the run's config.yaml (empty without one)."""
+    if not (run_dir / "config.yaml").is_file():
+        return ""
+    import yaml
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    encoder = config.get("encoder", {})
+    return (f"run <b>{html.escape(str(config.get('run_name', run_dir.name)))}</b> · encoder "
+            f"{html.escape(str(encoder.get('name')))}" + (" (random init)" if encoder.get("random_init") else "")
+            + f" · seed {html.escape(str(config.get('seed')))} · ")
+
+
+def _task_section(name: str, spec: TaskSpec | None, owner: str | None, model: Mapping[str, Any] | None,
+                  baselines: Mapping[str, Any], split: str, history: list[dict[str, Any]], best_step: Any,
+                  predicted: TaskPredictions | None, folder: Path) -> str:
+    """One task's section: its metrics beside the baselines, its validation curves, its prediction plots."""
+    kind = spec.kind if spec else "unknown kind"
+    owner = f", plugin {owner}" if owner else ""
+    parts = [f"<section id=\"task-{html.escape(name)}\"><h2>{html.escape(name)} <small>{html.escape(kind)}{html.escape(owner)}</small></h2>"]
+    if spec is not None:
+        parts.append(f"<p>{html.escape(spec.description)}</p>")
+    parts.append(f"<h3>Metrics ({html.escape(split)})</h3>")
+    if model is None:
+        parts.append(_items_html([Plot(f"No {split} metrics for this task in metrics.json.")]))
+    else:
+        parts.append(metrics_table_html(name, spec, model, baselines, split))
+        if not baselines:
+            parts.append(_items_html([Plot(f"No baselines on {split}" + (" (only test has them)." if split != "test" else "."))]))
+    parts.append("<h3>Training</h3>")
+    parts.append(_items_html(validation_curves(name, spec, history, best_step, folder)))
+    if predicted is not None:
+        parts.append(f"<h3>Predictions of the best model ({html.escape(split)})</h3>")
+        items = kind_plots(predicted, folder)
+        parts.append(_items_html(items or [Plot(f"No plots for tasks of kind {kind}.")]))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _page(run_dir: Path, names: list[str], sections: list[str], config_text: str, best_step: Any, steps: Any) -> str:
+    """The whole HTML page around the sections."""
     nav = "".join(f"<a href=\"#task-{html.escape(n)}\">{html.escape(n)}</a>" for n in names)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    page = f"""<!DOCTYPE html>
+    return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>shopmtl report: {html.escape(run_dir.name)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
 <body>
 <h1>shopmtl report</h1>
-<p class="meta">{config_text}best model at step {html.escape(str(best_step))} of {html.escape(str(record.get('steps')))}
+<p class="meta">{config_text}best model at step {html.escape(str(best_step))} of {html.escape(str(steps))}
  · {html.escape(str(run_dir.resolve()))} · generated {generated}</p>
 <nav><a href="#overview">overview</a>{nav}</nav>
 {''.join(sections)}
 </body></html>
 """
-    index = folder / INDEX
-    index.write_text(page, encoding="utf-8")
-    return Report(index=index, images=sorted(folder.glob("*.png")), notes=notes)

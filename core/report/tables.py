@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shopmtl.registry.contract import TaskSpec
+from shopmtl.registry.spec import TaskSpec
 
 
 def _cell(value: Any) -> str:
