@@ -27,7 +27,17 @@ if str(TESTS) not in sys.path:
 
 import toy_tasks  # noqa: E402
 
+# The built-in tasks' reference data and datasets: built once, shared by tests/plugins/.
+pytest_plugins = ["builtin_reference"]
+
 from shopmtl import hookimpl  # noqa: E402
+
+@pytest.fixture
+def clean_plugin_env(monkeypatch):
+    """No SHOPMTL_PLUGINS / SHOPMTL_STRICT_PLUGINS from the caller's environment."""
+    monkeypatch.delenv("SHOPMTL_PLUGINS", raising=False)
+    monkeypatch.delenv("SHOPMTL_STRICT_PLUGINS", raising=False)
+
 
 #: Overrides turning the smoke config into the toy run: the toy tasks only, 30 steps,
 #: a validation (and checkpoint) every 10 steps, no early stop.

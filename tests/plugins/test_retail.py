@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from independent_retail import RAW_2010, RAW_2011, independent_clean
 from shopmtl.plugins.shared import retail
 
-REPO = Path(__file__).resolve().parents[1]
 MAP_2010 = {"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}
 SHA_2011 = "518b36c8452f511e938535aebce2c3ea051432fe999bd85e81720ebb07af5931"
 

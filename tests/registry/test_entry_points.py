@@ -23,9 +23,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 from venvs import clean_env, fresh_venv, run
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "shopmtl-example-plugin"
 
 
@@ -157,7 +157,6 @@ def test_example_plugin_is_a_valid_task_that_builds(tmp_path, monkeypatch):
     """The example stays correct without installing it (fast, runs in every test session)."""
     import numpy as np
     import pandas as pd
-
     from shopmtl import BuildContext
     from shopmtl.registry.manager import load_plugins
 
