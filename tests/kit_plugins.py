@@ -38,15 +38,18 @@ class WrongWidth(nn.Module):
         return self.linear(x.text)
 
 
-def plugin_module(name: str, *specs: TaskSpec) -> types.ModuleType:
+def plugin(name: str, *tasks: TaskSpec, **hooks) -> types.ModuleType:
+    """A plugin module registering ``tasks``, plus any other ``@hookimpl`` functions given."""
     module = types.ModuleType(name)
 
     @hookimpl
     def register_tasks(register):
-        for spec in specs:
-            register(spec)
+        for t in tasks:
+            register(t)
 
     module.register_tasks = register_tasks
+    for hook_name, function in hooks.items():
+        setattr(module, hook_name, hookimpl(function))
     return module
 
 
@@ -65,7 +68,7 @@ def bad_frames(ctx: BuildContext) -> TaskData:
     return TaskData({"train": train, "val": train.drop(columns="flag"), "test": train.assign(flag=0.0)})
 
 
-BROKEN_HEAD = plugin_module(
+BROKEN_HEAD = plugin(
     "broken_head",
     spec("wide_head", build_head=WrongWidth),
     spec("fine_alone"),
@@ -74,7 +77,7 @@ BAD_DATA_SPEC = spec(
     "bad_rows", kind="binary", labels=("flag",), build_dataset=bad_frames,
     metrics=toy_tasks.binary_metrics, metric_directions={"auc": "max", "accuracy": "max"}, primary_metric="auc",
 )
-BAD_DATA = plugin_module("bad_data", BAD_DATA_SPEC)
+BAD_DATA = plugin("bad_data", BAD_DATA_SPEC)
 
 
 def toy_set(ctx=None, config=None):

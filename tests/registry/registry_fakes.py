@@ -6,10 +6,10 @@ are fakes with name/value/dist/load().
 
 from __future__ import annotations
 
-import types
 import warnings
 
-from shopmtl import TaskSpec, hookimpl
+from kit_plugins import plugin  # noqa: F401 -- the registry tests build their plugins with it too
+from shopmtl import TaskSpec
 from shopmtl.registry.manager import (
     PluginWarning,
     load_plugins,
@@ -39,21 +39,6 @@ def task(name: str = "toy", **changes) -> TaskSpec:
     )
     fields.update(changes)
     return TaskSpec(**fields)
-
-
-def plugin(name: str, *tasks: TaskSpec, **hooks) -> types.ModuleType:
-    """A plugin module registering ``tasks``, plus any other ``@hookimpl`` functions given."""
-    module = types.ModuleType(name)
-
-    @hookimpl
-    def register_tasks(register):
-        for t in tasks:
-            register(t)
-
-    module.register_tasks = register_tasks
-    for hook_name, function in hooks.items():
-        setattr(module, hook_name, hookimpl(function))
-    return module
 
 
 class FakeDist:

@@ -8,7 +8,8 @@ import types
 import pluggy
 import pytest
 import shopmtl
-from registry_fakes import plugin, quiet_load, task, third_party_reports
+from kit_plugins import plugin
+from registry_fakes import quiet_load, task, third_party_reports
 from shopmtl import HOOK_API_VERSION, hookimpl
 from shopmtl.registry.manager import (
     ENV_PLUGINS,

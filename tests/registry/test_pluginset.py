@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from registry_fakes import plugin, quiet_load, task
+from kit_plugins import plugin
+from registry_fakes import quiet_load, task
 from shopmtl.registry.manager import (
     PluginError,
     PluginWarning,

@@ -9,6 +9,7 @@ import pytest
 import toy_tasks
 from click.testing import CliRunner
 from kit_plugins import BROKEN_HEAD
+from kit_plugins import toy_cli  # noqa: F401 -- a fixture: `shopmtl` on the toy plugins
 from shopmtl.core.cli import cli
 from shopmtl.core.cli.common import PluginSource
 from shopmtl.registry.manager import load_plugins
