@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import click
 import pandas as pd
@@ -205,3 +206,68 @@ def test_derive_is_validated_and_its_failures_name_the_task():
     wrong = dataclasses.replace(TOY_DERIVED, derive=DerivedFeatures(("text_words",), lambda f: f[["text"]]))
     with pytest.raises(ValueError, match="exactly the columns"):
         with_derived(wrong, pd.DataFrame({"text": ["a b"]}))
+
+
+class _ScaledPooled(torch.nn.Module):
+    """A plugin's sharing kind: each task scales the pooled vector by its own learned factor."""
+
+    def __init__(self, tasks, width, options):
+        super().__init__()
+        self.scale = torch.nn.ParameterDict({t: torch.nn.Parameter(torch.ones(1)) for t in tasks})
+        self.options = dict(options)
+
+    def forward(self, task, pooled):
+        return pooled * self.scale[task]
+
+
+class _CountingSurgery:
+    """A plugin's gradient surgery: plain sums, counting the calls the trainer makes."""
+
+    calls = {"capture": 0, "apply": 0}
+
+    def __init__(self, shared, options):
+        self.options = dict(options)
+
+    def capture(self, task):
+        _CountingSurgery.calls["capture"] += 1
+
+    def apply(self, reduce):
+        _CountingSurgery.calls["apply"] += 1
+
+
+class StrategyPlugin:
+    """A third party's sharing kind and gradient surgery (hook API 1.2)."""
+
+    @hookimpl
+    def register_sharing_kinds(self, register):
+        register("scaled", _ScaledPooled)
+
+    @hookimpl
+    def register_gradient_surgeries(self, register):
+        register("counting", _CountingSurgery)
+
+
+def test_plugin_sharing_kind_and_gradient_surgery_are_used_and_round_trip(tmp_path):
+    plugins = load_plugins([("toy", toy_tasks), ("strategies", StrategyPlugin())], only=[])
+    assert {"hard", "mmoe", "ple", "scaled"} <= set(plugins.sharing_kinds)
+    assert {"none", "pcgrad", "counting"} <= set(plugins.gradient_surgeries)
+    report = next(r for r in plugins.reports if r.name == "strategies")
+    assert report.extensions == {"sharing_kinds": ["scaled"], "gradient_surgeries": ["counting"]}
+    _CountingSurgery.calls.update(capture=0, apply=0)
+    config = toy_config(tmp_path, "sharing.kind=scaled", "sharing.options={alpha: 2}",
+                        "training.gradient_surgery=counting", "training.gradient_accumulation_steps=2")
+    result = train(config, plugins, progress=False)
+    assert _CountingSurgery.calls == {"capture": 24, "apply": 12}  # 12 steps of 2 micro-batches
+    assert (tmp_path / "model" / "sharing.safetensors").is_file()
+    run = load_run(tmp_path, plugins.tasks, plugins.sharing_kinds)
+    assert isinstance(run.model.sharing, _ScaledPooled) and run.model.sharing.options["alpha"] == 2
+    assert evaluate_run(run, "test") == {t: m["test"] for t, m in result.metrics.items()}
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("sharing.kind=mmeo", "sharing.kind: no sharing kind named 'mmeo'; did you mean 'mmoe'?"),
+    ("training.gradient_surgery=pcgard", "training.gradient_surgery: no gradient surgery named 'pcgard'; did you mean 'pcgrad'?"),
+])
+def test_unknown_sharing_kind_or_surgery_names_the_closest(tmp_path, toy_plugins, override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        train(toy_config(tmp_path, override), toy_plugins, progress=False)
