@@ -6,6 +6,10 @@ backward; every ``gradient_accumulation_steps`` micro-batches clip and step. Eve
 ``eval_every`` steps validate, keep the best model, save a resumable checkpoint and
 stop early when the aggregate metric stops improving. At the end the best model is
 evaluated on val and test beside the tasks' baselines.
+
+:func:`train` is the recipe -- setup (:func:`start`, :func:`~shopmtl.core.engine.setup.build_run`),
+resume (:mod:`shopmtl.core.runs.state`), the loop, written out here, and :func:`finish`; each
+phase's details live in the module it names.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from shopmtl.core.runs.source import carry_over_heads
 from shopmtl.core.runs.state import TrainState, load_checkpoint
 from shopmtl.registry.blocks import DEFAULT_LOSSES
 from shopmtl.registry.manager import PluginSet
+from shopmtl.registry.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +71,8 @@ def make_accelerator(config: Config, output_dir: Path) -> Accelerator:
     )
 
 
-def start(config: Config, plugins: PluginSet, resume: bool, overwrite: bool) -> tuple[Path, dict, Accelerator]:
+def start(config: Config, plugins: PluginSet, resume: bool,
+          overwrite: bool) -> tuple[Path, dict[str, TaskSpec], Accelerator]:
     """The run's folder, its tasks and its Accelerator; the folder claimed, the seed set, the header printed."""
     output_dir = config.resolved_output_dir()
     specs = select_tasks(config.tasks or plugins.tasks, plugins.tasks)  # none named: all
