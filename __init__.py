@@ -1,33 +1,70 @@
 """shopmtl: plugin-based multi-task modelling for e-commerce on one shared text encoder.
 
-Plugin authors need only two names from here::
+This module is the whole public API for plugin authors (the test kit is
+:mod:`shopmtl.testing`)::
 
-    from shopmtl import hookimpl, TaskSpec
+    from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec, hookimpl
 
-Everything else lives in :mod:`shopmtl.registry` (the plugin contract) and
-:mod:`shopmtl.core` (the engine).
+Everything else is shopmtl's own and may move between releases: the engine in
+:mod:`shopmtl.core`, the plugin machinery in :mod:`shopmtl.registry`, the built-in
+tasks in :mod:`shopmtl.plugins`.
 """
 
-from shopmtl.registry.contract import (
+from __future__ import annotations
+
+from typing import Any
+
+from shopmtl.registry.hookspecs import HOOK_API_VERSION, RunInfo, hookimpl
+from shopmtl.registry.metrics import log1p_regression_metrics
+from shopmtl.registry.spec import (
     BuildContext,
     DerivedFeatures,
     EvalBatch,
+    GradientSurgery,
+    GradientSurgeryFactory,
+    HeadInput,
     HeadSpec,
+    LossWeightingFactory,
+    MetricSpec,
+    Register,
+    SamplerFactory,
+    SharingFactory,
     TaskData,
     TaskSpec,
 )
-from shopmtl.registry.hookspecs import HOOK_API_VERSION, hookimpl
-
-__version__ = "0.1.0"
+from shopmtl.registry.validation import validate_task
+from shopmtl.registry.version import __version__
 
 __all__ = [
     "HOOK_API_VERSION",
     "BuildContext",
     "DerivedFeatures",
     "EvalBatch",
+    "GradientSurgery",
+    "GradientSurgeryFactory",
+    "HeadInput",
     "HeadSpec",
+    "LossWeightingFactory",
+    "MetricSpec",
+    "Register",
+    "RunInfo",
+    "SamplerFactory",
+    "SharingFactory",
     "TaskData",
     "TaskSpec",
     "__version__",
     "hookimpl",
+    "log1p_regression_metrics",
+    "retail",
+    "validate_task",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # `retail` (the Online Retail loader the built-in tasks use) imports pandas: loaded on
+    # first use, so `import shopmtl` stays light.
+    if name == "retail":
+        from shopmtl.plugins.shared import retail
+
+        return retail
+    raise AttributeError(f"module 'shopmtl' has no attribute {name!r}")

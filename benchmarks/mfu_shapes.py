@@ -78,7 +78,7 @@ def main() -> None:
 
     from transformers import AutoModel
 
-    from shopmtl.core.encoder import resolve_encoder_path
+    from shopmtl.core.model.encoder import resolve_encoder_path
 
     path = resolve_encoder_path("sentence-transformers/all-MiniLM-L6-v2")
     runs = {}

@@ -175,7 +175,7 @@ def _with(config: Any, **changes: Any) -> Any:
 
 def make_plan(profile: Profile, args: argparse.Namespace, seed_offset: int, variants: Sequence[Variant],
               sizes: Mapping[str, int], plugins: Any, work: Path) -> Plan:
-    from shopmtl.core.sampler import task_probabilities
+    from shopmtl.core.mtl.sampler import task_probabilities
 
     plan = Plan(train_sizes=dict(sizes))
     seed_dir = f"seed{seed_offset}"
@@ -203,7 +203,7 @@ def make_plan(profile: Profile, args: argparse.Namespace, seed_offset: int, vari
 def train_sizes(profile: Profile, args: argparse.Namespace, plugins: Any) -> tuple[dict[str, int], dict[str, Any]]:
     """Train rows per task as the joint run sees them (after its caps), and the task data
     (full splits) for the baselines."""
-    from shopmtl.core.prepare import build_task_data
+    from shopmtl.core.data.prepare import build_task_data
 
     config = base_config(profile, args, 0)
     sizes, data = {}, {}
@@ -218,8 +218,8 @@ def run_baselines(profile: Profile, args: argparse.Namespace, plugins: Any, data
     """Every task's baselines on test: fitted on the full train split, evaluated on the test
     rows the models are evaluated on (all of them, unless the profile caps test rows)."""
     from shopmtl.core.config import TaskConfig
-    from shopmtl.core.evaluate import to_plain
-    from shopmtl.core.prepare import subsample
+    from shopmtl.core.engine.evaluate import to_plain
+    from shopmtl.core.data.prepare import subsample
 
     config = base_config(profile, args, 0)
     out = {}

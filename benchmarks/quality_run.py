@@ -98,7 +98,7 @@ def count_parameters(run_dir: Path, tasks: Mapping[str, Any]) -> dict[str, int]:
     learnable loss weighting when the run saved one."""
     from safetensors.torch import load_file
 
-    from shopmtl.core.predict import load_run
+    from shopmtl.core.engine.predict import load_run
 
     run = load_run(run_dir, dict(tasks))
     trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
@@ -115,7 +115,7 @@ def count_parameters(run_dir: Path, tasks: Mapping[str, Any]) -> dict[str, int]:
 
 def run_one(config: Any, plugins: Any, timer: PhaseTimer, run_dir: Path, resume: bool) -> dict[str, Any]:
     """Train one model (or reuse its result), returning metrics, timings, memory and sizes."""
-    from shopmtl.core.trainer import train
+    from shopmtl.core.engine.trainer import train
 
     fingerprint = config.model_dump(mode="json")
     saved = run_dir / "result.json"

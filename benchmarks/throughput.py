@@ -17,7 +17,7 @@ same sequence-length cap and batch size. One *sample* is one training example of
 whatever the path.
 
 Variants
-  shopmtl         ``shopmtl.core.trainer.train`` of the four tasks jointly (the default config plus
+  shopmtl         ``shopmtl.core.engine.trainer.train`` of the four tasks jointly (the default config plus
                   overrides; evaluation only at the last step, on a few rows).
   plain           the same model (``build_encoder``/``build_model``) and the very same batches
                   (precomputed with shopmtl's sampler and ``make_batch``) in a hand-written
@@ -35,7 +35,7 @@ Variants
                   grow with the rows): wall time, loop time and peak RSS.
 
 Precision. ``--precision`` (default ``auto``) is resolved as ``training.mixed_precision`` is
-(``shopmtl.core.hardware``) for this machine's CPU, on which every variant computes: ``auto`` is
+(``shopmtl.core.engine.hardware``) for this machine's CPU, on which every variant computes: ``auto`` is
 bf16 only where the CPU computes bf16 natively (AVX512_BF16, AMX, Arm BF16), fp32 (``no``)
 elsewhere -- emulated bf16 trained ~8x slower than fp32 on a 2-core AVX2 CPU. shopmtl and the
 plain loop train in it, the best-settings Trainer runs use bf16 only where it is bf16, and the
@@ -120,7 +120,7 @@ def launch(name: str, plan: dict[str, Any], params: dict[str, Any], workdir: Pat
 def schedule(plan: dict[str, Any], examples: int, steps: int) -> list[str]:
     """The task of each joint step, replayed from shopmtl's sampler (sizes = the subsampled train rows)."""
     from shopmtl.core.config import load_config
-    from shopmtl.core.sampler import TaskSampler, task_probabilities
+    from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
 
     config = load_config(None, shopmtl_overrides(plan, examples, steps, "/nonexistent", timed=False))
     sizes = {t: min(examples, plan["train_rows"][t]) for t in TASKS}
@@ -141,7 +141,7 @@ def train_rows() -> dict[str, int]:
     if cache.is_file():
         return json.loads(cache.read_text())
     from shopmtl.core.config import load_config
-    from shopmtl.core.prepare import build_task_data
+    from shopmtl.core.data.prepare import build_task_data
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS
     from shopmtl.registry.manager import load_plugins
 

@@ -35,10 +35,10 @@ TORCH_DTYPES = {"no": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 def bench_hardware(threads: int | None = None):
-    """The CPU these benchmarks measure on, as :func:`shopmtl.core.hardware.detect_hardware` sees it, with
+    """The CPU these benchmarks measure on, as :func:`shopmtl.core.engine.hardware.detect_hardware` sees it, with
     ``threads`` torch threads. Every measured variant computes on the CPU (the plain loop's and the
     Trainer's ``cpu=True``, ``autocast("cpu")``, the matmul probe), so a GPU, if any, is left out."""
-    from shopmtl.core.hardware import detect_hardware
+    from shopmtl.core.engine.hardware import detect_hardware
 
     found = detect_hardware()
     return dataclasses.replace(found, device="cpu", gpu_name=None, gpu_capability=None, gpu_bf16=False,
@@ -47,10 +47,10 @@ def bench_hardware(threads: int | None = None):
 
 def bench_precision(requested: str, hardware):
     """The precision a benchmark runs in for ``--precision`` ``requested`` (auto, no, bf16, fp16) on ``hardware``:
-    shopmtl's own :func:`~shopmtl.core.hardware.resolve_precision` -- auto is bf16 only where the CPU computes
+    shopmtl's own :func:`~shopmtl.core.engine.hardware.resolve_precision` -- auto is bf16 only where the CPU computes
     it natively, else fp32 ("no"); bf16 on a CPU that emulates it is kept, with a warning; fp16 on a CPU is
     refused (``PrecisionError``)."""
-    from shopmtl.core.hardware import resolve_precision
+    from shopmtl.core.engine.hardware import resolve_precision
 
     return resolve_precision(requested, hardware, setting="--precision")
 

@@ -40,8 +40,8 @@ def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, f
     from torch.nn import functional as F
     from transformers import AutoModel, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 
-    from shopmtl.core.encoder import resolve_encoder_path
-    from shopmtl.core.prepare import build_task_data, subsample
+    from shopmtl.core.model.encoder import resolve_encoder_path
+    from shopmtl.core.data.prepare import build_task_data, subsample
     from shopmtl.registry.derived import with_derived
 
     torch.set_num_threads(plan["threads"])

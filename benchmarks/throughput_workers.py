@@ -68,7 +68,7 @@ def worker_shopmtl(plan: dict[str, Any], examples: int, steps: int, output_dir: 
     import torch
 
     from shopmtl.core.config import load_config
-    from shopmtl.core.trainer import train
+    from shopmtl.core.engine.trainer import train
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS
     from shopmtl.registry.manager import load_plugins
 
@@ -101,11 +101,11 @@ def worker_shopmtl(plan: dict[str, Any], examples: int, steps: int, output_dir: 
 
 def _plain_batches(plan: dict[str, Any], examples: int, steps: int):
     """shopmtl's prepared tasks and the exact micro-batches its trainer draws (same sampler, seed)."""
-    from shopmtl.core.batching import make_batch
-    from shopmtl.core.encoder import load_tokenizer
-    from shopmtl.core.prepare import prepare_task, select_tasks
-    from shopmtl.core.sampler import TaskSampler, task_probabilities
-    from shopmtl.core.textbank import TextBank
+    from shopmtl.core.model.batching import make_batch
+    from shopmtl.core.model.encoder import load_tokenizer
+    from shopmtl.core.data.prepare import prepare_task, select_tasks
+    from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
+    from shopmtl.core.data.textbank import TextBank
 
     config, plugins = task_frames(plan, examples)
     specs = select_tasks(config.tasks or plugins.tasks, plugins.tasks)
@@ -128,10 +128,10 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
     import torch
     from accelerate import Accelerator
 
-    from shopmtl.core.batching import text_buckets
-    from shopmtl.core.encoder import build_encoder
-    from shopmtl.core.model import build_model
-    from shopmtl.core.sharing import build_sharing
+    from shopmtl.core.model.batching import text_buckets
+    from shopmtl.core.model.encoder import build_encoder
+    from shopmtl.core.model.model import build_model
+    from shopmtl.core.mtl.strategies import build_sharing
     from shopmtl.registry.blocks import DEFAULT_LOSSES, wide_parameters
 
     torch.set_num_threads(plan["threads"])
@@ -208,9 +208,9 @@ def worker_predict(plan: dict[str, Any], run_dir: str, rows: int, inputs_dir: st
     import torch
     from transformers import AutoTokenizer
 
-    from shopmtl.core.predict import load_run, predict_frame
-    from shopmtl.core.prepare import build_task_data
-    from shopmtl.core.textbank import TextBank
+    from shopmtl.core.engine.predict import load_run, predict_frame
+    from shopmtl.core.data.prepare import build_task_data
+    from shopmtl.core.data.textbank import TextBank
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS
     from shopmtl.registry.manager import load_plugins
 

@@ -68,12 +68,15 @@ class EncoderConfig(_Section):
 
 
 class SharingConfig(_Section):
-    """How the tasks share the encoder's pooled vector (see core/sharing.py)."""
+    """How the tasks share the encoder's pooled vector (see registry/sharing.py)."""
 
-    kind: Literal["hard", "mmoe", "ple"] = "hard"
+    # A registered sharing kind (`shopmtl plugins` lists them). Built in: hard, mmoe (per-task
+    # gates over shared experts) and ple (plus private experts per task); plugins add more.
+    kind: str = "hard"
     experts: int = Field(4, ge=1)  # shared experts (mmoe, ple)
     task_experts: int = Field(1, ge=1)  # private experts per task (ple)
     expert_hidden: int | None = Field(None, ge=1)  # None: the encoder's width
+    options: dict[str, Any] = {}  # passed to the sharing kind with the fields above (a plugin's kind)
 
 
 class DataConfig(_Section):
@@ -147,9 +150,11 @@ class TrainingConfig(_Section):
     # (Kendall et al. 2018: learned per-task log-variances), or a plugin's.
     loss_weighting: str = "static"
     loss_weighting_options: dict[str, Any] = {}
-    # pcgrad: project conflicting task gradients on the shared parameters (Yu et al.
-    # 2020). Tasks meet within one optimiser step, so it needs gradient accumulation.
-    gradient_surgery: Literal["none", "pcgrad"] = "none"
+    # A registered gradient surgery: none, or pcgrad (project conflicting task gradients on
+    # the shared parameters, Yu et al. 2020; tasks meet within one optimiser step, so it
+    # needs gradient accumulation), or a plugin's.
+    gradient_surgery: str = "none"
+    gradient_surgery_options: dict[str, Any] = {}
     log_every: int = Field(50, ge=1)
     log_with: list[str] = []  # accelerate trackers, e.g. [tensorboard]
     threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default

@@ -1,6 +1,6 @@
 """The built-in task plugins, listed for the composition root to register.
 
-They are ordinary plugins: ``core/cli.py`` (or any other entry point) hands each module to
+They are ordinary plugins: ``core/cli/common.py`` (or any other entry point) hands each module to
 the plugin manager exactly as it would a third-party one, e.g.
 ``for name, module in BUILTIN_PLUGINS: pm.register(module, name=name)``. The registry
 never imports ``shopmtl.plugins`` itself.

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shopmtl import hookimpl
-from shopmtl.plugins import retail
-from shopmtl.registry.contract import BuildContext, EvalBatch, Register, TaskData, TaskSpec
+from shopmtl import BuildContext, EvalBatch, Register, TaskData, TaskSpec, hookimpl
+from shopmtl.plugins.shared import retail
 
 #: A baseline: rows -> predictions (the task's activated outputs).
 Predictor = Callable[[pd.DataFrame], np.ndarray]

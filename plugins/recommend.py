@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from shopmtl import hookimpl
-from shopmtl.plugins import retail
-from shopmtl.plugins.ranking import TOP_K, evaluated_queries, ranking_metrics
-from shopmtl.plugins.user_profile import customer_profiles
-from shopmtl.registry.contract import BuildContext, EvalBatch, Register, TaskData, TaskSpec
+from shopmtl import BuildContext, EvalBatch, Register, TaskData, TaskSpec, hookimpl
+from shopmtl.plugins.shared import retail
+from shopmtl.plugins.shared.ranking import TOP_K, evaluated_queries, ranking_metrics
+from shopmtl.plugins.shared.customers import customer_profiles
 
 if TYPE_CHECKING:  # scikit-learn loads only when a baseline runs
     from sklearn.feature_extraction.text import TfidfVectorizer

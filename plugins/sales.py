@@ -24,10 +24,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from shopmtl import hookimpl
-from shopmtl.plugins import retail
-from shopmtl.registry.contract import BuildContext, EvalBatch, Register, TaskData, TaskSpec
-from shopmtl.registry.blocks import log1p_regression_metrics
+from shopmtl import BuildContext, EvalBatch, Register, TaskData, TaskSpec, hookimpl, log1p_regression_metrics
+from shopmtl.plugins.shared import retail
 
 if TYPE_CHECKING:  # torch loads when a loss is used, not when the plugin is registered
     import torch

@@ -9,7 +9,7 @@ Decision thresholds are per label, fitted on val (:func:`calibrate_user_profile`
 F1s and ``decode`` use them; ``micro_f1_at_05``/``macro_f1_at_05`` (registered as extra
 metrics) keep TASKS.md's fixed 0.5, comparable with the baselines.
 
-:func:`customer_profiles` (customers, history, country) is shared with ``recommend``.
+:func:`customer_profiles` (customers, history, country; in ``plugins/shared/customers.py``) is shared with ``recommend``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shopmtl import hookimpl
-from shopmtl.plugins import retail
-from shopmtl.registry.contract import BuildContext, DerivedFeatures, EvalBatch, MetricSpec, Register, TaskData, TaskSpec
+from shopmtl import BuildContext, DerivedFeatures, EvalBatch, MetricSpec, Register, TaskData, TaskSpec, hookimpl
+from shopmtl.plugins.shared import retail
+from shopmtl.plugins.shared.customers import HISTORY_SEPARATOR, customer_profiles
 
 #: A baseline: rows -> predictions (the task's activated outputs).
 Predictor = Callable[[pd.DataFrame], np.ndarray]
@@ -34,10 +34,6 @@ LABELS: tuple[str, ...] = (
     "HEART", "GLASS", "CHRISTMAS", "BAG", "CANDLE", "FLOWER", "BOX", "ROSE", "METAL", "HOLDER",
     "DECORATION", "HANGING", "CAKE", "NECKLACE", "PAPER", "T-LIGHT", "CARD", "WALL", "COVER", "MUG",
 )  # fmt: skip
-
-#: Separator between the descriptions of a history text.
-HISTORY_SEPARATOR = " ; "
-
 
 @dataclass(frozen=True)
 class UserProfileSettings:
@@ -98,43 +94,6 @@ def history_features(frame: pd.DataFrame) -> pd.DataFrame:
         recent_share = np.where(n_recent[:, None] > 0, recent.to_numpy() / n_recent[:, None], 0.0)
     values = np.hstack([share, np.log1p(counts.to_numpy()), recent_share, np.log1p(n_items)[:, None]])
     return pd.DataFrame(values, columns=list(HISTORY_FEATURES), index=frame.index)
-
-
-def customer_profiles(customers: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """The customers of ``user_profile``/``recommend``, with their history and country.
-
-    Args:
-        customers: :func:`retail.customer_rows` of the cleaned table.
-        cutoff: rows before it are history; a customer needs rows on both sides of it.
-
-    Returns:
-        One row per customer with a purchase before and on/after ``cutoff``, ascending
-        ``customer_id`` (int64): ``history`` (the distinct product descriptions bought
-        before the cutoff, by last purchase newest first, ties alphabetical, joined with
-        ``" ; "``; ``object`` dtype so frames that repeat it share one string) and
-        ``country`` (most frequent by rows before the cutoff, ties alphabetical).
-    """
-    before = customers[customers["invoice_date"] < cutoff]
-    after_ids = customers.loc[customers["invoice_date"] >= cutoff, "customer_id"].unique()
-    before = before[before["customer_id"].isin(after_ids)]
-
-    last = before.groupby(["customer_id", "product_description"], sort=False)["invoice_date"].max().reset_index()
-    last = last.sort_values(
-        ["customer_id", "invoice_date", "product_description"], ascending=[True, False, True], kind="stable"
-    )
-    history = last.groupby("customer_id", sort=True)["product_description"].agg(HISTORY_SEPARATOR.join)
-
-    countries = before.groupby(["customer_id", "country"], sort=False).size().rename("n").reset_index()
-    countries = countries.sort_values(["customer_id", "n", "country"], ascending=[True, False, True], kind="stable")
-    country = countries.drop_duplicates("customer_id").set_index("customer_id")["country"]
-
-    return pd.DataFrame(
-        {
-            "customer_id": history.index.to_numpy(dtype="int64"),
-            "history": pd.Series(history.to_numpy(), dtype=object),
-            "country": country.reindex(history.index).to_numpy(),
-        }
-    )
 
 
 def build_user_profile(ctx: BuildContext) -> TaskData:

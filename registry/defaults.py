@@ -1,4 +1,5 @@
-"""shopmtl's own samplers and loss weightings, registered through the public hooks.
+"""shopmtl's own strategies -- samplers, loss weightings, sharing kinds, gradient surgeries -- registered
+through the public hooks.
 
 :func:`~shopmtl.registry.manager.load_plugins` always registers this module first
 (as plugin ``shopmtl``), the way pytest loads its own built-in plugins: a third-party
@@ -53,6 +54,37 @@ def uncertainty(tasks: Sequence[str], weights: Mapping[str, float], options: Map
     return UncertaintyWeighting(tasks, weights, options)
 
 
+def hard(tasks: Sequence[str], width: int, options: Mapping[str, Any]) -> None:
+    """Hard sharing: every head reads the pooled vector itself."""
+    return None
+
+
+def mmoe(tasks: Sequence[str], width: int, options: Mapping[str, Any]):
+    """MMoE gates over shared experts; see :mod:`shopmtl.registry.sharing`."""
+    from shopmtl.registry import sharing  # torch loads only when training
+
+    return sharing.mmoe(tasks, width, options)
+
+
+def ple(tasks: Sequence[str], width: int, options: Mapping[str, Any]):
+    """PLE: MMoE plus experts private to each task; see :mod:`shopmtl.registry.sharing`."""
+    from shopmtl.registry import sharing
+
+    return sharing.ple(tasks, width, options)
+
+
+def no_surgery(shared: Sequence[Any], options: Mapping[str, Any]) -> None:
+    """Plain summed gradients."""
+    return None
+
+
+def pcgrad(shared: Sequence[Any], options: Mapping[str, Any]):
+    """PCGrad (Yu et al., 2020); see :mod:`shopmtl.registry.surgery`."""
+    from shopmtl.registry import surgery
+
+    return surgery.pcgrad(shared, options)
+
+
 @hookimpl
 def register_samplers(register):
     register("proportional", proportional)
@@ -64,3 +96,16 @@ def register_samplers(register):
 def register_loss_weightings(register):
     register("static", static)
     register("uncertainty", uncertainty)
+
+
+@hookimpl
+def register_sharing_kinds(register):
+    register("hard", hard)
+    register("mmoe", mmoe)
+    register("ple", ple)
+
+
+@hookimpl
+def register_gradient_surgeries(register):
+    register("none", no_surgery)
+    register("pcgrad", pcgrad)

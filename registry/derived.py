@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from shopmtl.registry.contract import TaskSpec
+from shopmtl.registry.spec import TaskSpec
 
 
 def with_derived(spec: TaskSpec, frame: pd.DataFrame) -> pd.DataFrame:

@@ -28,14 +28,21 @@ from typing import Any
 
 import pluggy
 
-from shopmtl.registry.contract import LossWeightingFactory, MetricSpec, Register, SamplerFactory
+from shopmtl.registry.spec import (
+    GradientSurgeryFactory,
+    LossWeightingFactory,
+    MetricSpec,
+    Register,
+    SamplerFactory,
+    SharingFactory,
+)
 
 PROJECT_NAME = "shopmtl"
 ENTRY_POINT_GROUP = "shopmtl"
 
 #: Version of the hook API described in this module. Bumped (major) when a hook is
 #: removed or changes meaning; (minor) when a hook or an argument is added.
-HOOK_API_VERSION = "1.1"
+HOOK_API_VERSION = "1.2"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
@@ -58,6 +65,10 @@ class RunInfo:
     is_main_process: bool
 
 
+# ---------------------------------------------------------------- registration hooks
+# Called once per plugin while shopmtl loads it: each hands shopmtl something to use by name.
+
+
 @hookspec
 def register_tasks(register: Register) -> None:
     """Register this plugin's tasks.
@@ -67,41 +78,6 @@ def register_tasks(register: Register) -> None:
     directions); an invalid task is reported with the plugin's name and skipped.
 
     :param register: callback taking one :class:`shopmtl.TaskSpec`.
-
-    .. versionadded:: 1.0
-    """
-
-
-@hookspec
-def on_run_start(run: RunInfo) -> None:
-    """Called once, after the model is built and before the first training step.
-
-    :param run: the run being started.
-
-    .. versionadded:: 1.0
-    """
-
-
-@hookspec
-def on_evaluation(run: RunInfo, step: int, split: str, metrics: Mapping[str, Mapping[str, Any]]) -> None:
-    """Called on every process after each evaluation, with metrics gathered across processes.
-
-    :param run: the run.
-    :param step: the optimiser step the evaluation followed.
-    :param split: ``"val"`` or ``"test"``.
-    :param metrics: ``{task name: {metric name: value}}``.
-
-    .. versionadded:: 1.0
-    """
-
-
-@hookspec
-def on_checkpoint_saved(run: RunInfo, path: Path, step: int) -> None:
-    """Called on the main process after a checkpoint directory was written completely.
-
-    :param run: the run.
-    :param path: the checkpoint directory.
-    :param step: the optimiser step it holds.
 
     .. versionadded:: 1.0
     """
@@ -139,14 +115,51 @@ def register_loss_weightings(register: Callable[[str, LossWeightingFactory], Non
 
 
 @hookspec
+def register_sharing_kinds(register: Callable[[str, SharingFactory], None]) -> None:
+    """Register ways for the tasks to share the encoder's pooled vector.
+
+    ``register(name, factory)``; ``factory(tasks, width, options)`` gets the task names,
+    the pooled vector's width and the config's ``sharing`` section (``experts``,
+    ``task_experts``, ``expert_hidden`` and ``sharing.options``), and returns an
+    ``nn.Module`` whose ``forward(task, pooled)`` gives the vector that task's head reads,
+    of the same width -- or ``None`` for hard sharing. A run picks one with
+    ``sharing.kind: NAME``. shopmtl's ``hard``, ``mmoe`` and ``ple`` are registered
+    through this hook.
+
+    :param register: callback taking a name and a sharing factory.
+
+    .. versionadded:: 1.2
+    """
+
+
+@hookspec
+def register_gradient_surgeries(register: Callable[[str, GradientSurgeryFactory], None]) -> None:
+    """Register ways to combine the tasks' gradients on the shared parameters.
+
+    ``register(name, factory)``; ``factory(shared, options)`` gets the shared parameters
+    (encoder and sharing module) and ``training.gradient_surgery_options`` plus ``seed``,
+    ``tasks`` and ``gradient_accumulation_steps``, and returns an object with
+    ``capture(task)`` (called after each micro-batch's backward) and ``apply(reduce)``
+    (called before the optimiser step), or ``None`` for plain summed gradients. Raise
+    ``ValueError`` to refuse a configuration. A run picks one with
+    ``training.gradient_surgery: NAME``. shopmtl's ``none`` and ``pcgrad`` are
+    registered through this hook.
+
+    :param register: callback taking a name and a gradient-surgery factory.
+
+    .. versionadded:: 1.2
+    """
+
+
+@hookspec
 def register_metrics(register: Callable[[MetricSpec], None]) -> None:
     """Add metrics to tasks, including tasks of other plugins.
 
     ``register(MetricSpec(task=..., name=..., direction=..., compute=...))``;
-    ``compute`` receives the same :class:`~shopmtl.registry.contract.EvalBatch` as the
+    ``compute`` receives the same :class:`~shopmtl.registry.spec.EvalBatch` as the
     task's own metrics. A metric for a task that is not in the run is ignored.
 
-    :param register: callback taking a :class:`~shopmtl.registry.contract.MetricSpec`.
+    :param register: callback taking a :class:`~shopmtl.registry.spec.MetricSpec`.
 
     .. versionadded:: 1.1
     """
@@ -161,4 +174,43 @@ def register_commands(cli: Any) -> None:
         reported by name and its commands are left out.
 
     .. versionadded:: 1.1
+    """
+
+
+# ------------------------------------------------------------------- run observers
+# Called during a training run, in order; they watch and record, they do not change the run.
+
+
+@hookspec
+def on_run_start(run: RunInfo) -> None:
+    """Called once, after the model is built and before the first training step.
+
+    :param run: the run being started.
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def on_evaluation(run: RunInfo, step: int, split: str, metrics: Mapping[str, Mapping[str, Any]]) -> None:
+    """Called on every process after each evaluation, with metrics gathered across processes.
+
+    :param run: the run.
+    :param step: the optimiser step the evaluation followed.
+    :param split: ``"val"`` or ``"test"``.
+    :param metrics: ``{task name: {metric name: value}}``.
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def on_checkpoint_saved(run: RunInfo, path: Path, step: int) -> None:
+    """Called on the main process after a checkpoint directory was written completely.
+
+    :param run: the run.
+    :param path: the checkpoint directory.
+    :param step: the optimiser step it holds.
+
+    .. versionadded:: 1.0
     """

@@ -19,7 +19,7 @@ error, and how to fix or disable it; the others keep loading:
    :data:`~shopmtl.registry.hookspecs.HOOK_API_VERSION`);
 3. register it with pluggy (unknown hook names and unknown arguments are refused);
 4. call its ``register_tasks`` alone, validating each task as it is registered
-   (:func:`~shopmtl.registry.validate.validate_task`, unique task names).
+   (:func:`~shopmtl.registry.validation.validate_task`, unique task names).
 
 A plugin is all-or-nothing: when one of its tasks is invalid, none of them is kept,
 so a run never trains half of a plugin.
@@ -54,7 +54,7 @@ from typing import Any
 import pluggy
 
 from shopmtl.registry import hookspecs
-from shopmtl.registry.contract import MetricSpec, TaskSpec
+from shopmtl.registry.spec import MetricSpec, TaskSpec
 from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
 from shopmtl.registry.hookcheck import check_hook_api, check_hooks, warn_deprecated_hooks
 from shopmtl.registry.pluginset import (  # re-exported: the loader's public API names them
@@ -67,7 +67,8 @@ from shopmtl.registry.pluginset import (  # re-exported: the loader's public API
     PluginWarning,
     how_to_disable,
 )
-from shopmtl.registry.validate import validate_task
+from shopmtl.registry.validation import validate_task
+from shopmtl.registry.version import __version__
 
 __all__ = [
     "ENV_PLUGINS",
@@ -115,7 +116,7 @@ def load_plugins(
     result = PluginSet(pm=pm, strict=strict)
     loader = _Loader(result, strict)
 
-    from shopmtl.registry import defaults  # shopmtl's own samplers and weightings, via the same hooks
+    from shopmtl.registry import defaults  # shopmtl's own strategies, via the same hooks
 
     loader.load("shopmtl", lambda: defaults, source="builtin", dist=None)
     for name, module in builtins:
@@ -260,8 +261,8 @@ class _Loader:
         return None
 
     def _collect_extensions(self, plugin: object, name: str, report: PluginReport) -> str | None:
-        """Samplers, loss weightings and metrics this plugin registers; all valid, or none kept."""
-        found: dict[str, dict[str, Any]] = {"samplers": {}, "loss_weightings": {}}
+        """Strategies (:data:`STRATEGY_HOOKS`) and metrics this plugin registers; all valid, or none kept."""
+        found: dict[str, dict[str, Any]] = {kind: {} for kind in STRATEGY_HOOKS.values()}
         metrics: list[MetricSpec] = []
         problems: list[str] = []
 
@@ -269,11 +270,11 @@ class _Loader:
             def register(key: str, factory: Any) -> None:
                 existing = getattr(self.result, kind)
                 if not isinstance(key, str) or not key.isidentifier():
-                    problems.append(f"{kind[:-1]} name {key!r} must be an identifier")
+                    problems.append(f"{_singular(kind)} name {key!r} must be an identifier")
                 elif not callable(factory):
-                    problems.append(f"{kind[:-1]} {key!r} is not callable: pass a function or class")
+                    problems.append(f"{_singular(kind)} {key!r} is not callable: pass a function or class")
                 elif key in existing or key in found[kind]:
-                    problems.append(f"{kind[:-1]} {key!r} is already registered: choose another name")
+                    problems.append(f"{_singular(kind)} {key!r} is already registered: choose another name")
                 else:
                     found[kind][key] = factory
             return register
@@ -288,11 +289,8 @@ class _Loader:
             else:
                 metrics.append(spec)
 
-        callbacks = {
-            "register_samplers": named("samplers"),
-            "register_loss_weightings": named("loss_weightings"),
-            "register_metrics": register_metric,
-        }
+        callbacks = {hook: named(kind) for hook, kind in STRATEGY_HOOKS.items()}
+        callbacks["register_metrics"] = register_metric
         for hook, callback in callbacks.items():
             for impl in getattr(self.result.pm.hook, hook).get_hookimpls():
                 if impl.plugin is not plugin:
@@ -303,8 +301,8 @@ class _Loader:
                     return f"raised in {hook}: {type(exc).__name__}: {exc}"
         if problems:
             return "registered invalid extension(s):\n  - " + "\n  - ".join(problems)
-        self.result.samplers.update(found["samplers"])
-        self.result.loss_weightings.update(found["loss_weightings"])
+        for kind, factories in found.items():
+            getattr(self.result, kind).update(factories)
         self.result.metrics.extend(metrics)
         report.extensions = {k: list(v) for k, v in found.items() if v}
         if metrics:
@@ -315,6 +313,21 @@ class _Loader:
         report.error = problem
         report.tasks = []
         self.fail(f"shopmtl {where} was skipped: {problem}\n  {how_to_disable(report, report.name)}", cause)
+
+
+#: ``register_*(register)`` hooks whose callback takes ``(name, factory)``, and the
+#: :class:`PluginSet` registry each one fills.
+STRATEGY_HOOKS = {
+    "register_samplers": "samplers",
+    "register_loss_weightings": "loss_weightings",
+    "register_sharing_kinds": "sharing_kinds",
+    "register_gradient_surgeries": "gradient_surgeries",
+}
+
+
+def _singular(kind: str) -> str:
+    """``samplers`` -> ``sampler``, ``gradient_surgeries`` -> ``gradient_surgery`` (for messages)."""
+    return kind[:-3] + "y" if kind.endswith("ies") else kind[:-1]
 
 
 def _dist_name(dist: Any) -> str | None:
@@ -330,9 +343,7 @@ def _version(plugin: object, dist: Any, source: str) -> str:
     if dist is not None and getattr(dist, "version", None):
         return str(dist.version)
     if source == "builtin":
-        import shopmtl  # the root package; imported here, when it has finished importing
-
-        return shopmtl.__version__
+        return __version__
     return str(getattr(plugin, "__version__", None) or "unknown")
 
 

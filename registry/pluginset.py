@@ -13,7 +13,14 @@ from typing import Any
 
 import pluggy
 
-from shopmtl.registry.contract import LossWeightingFactory, MetricSpec, SamplerFactory, TaskSpec
+from shopmtl.registry.spec import (
+    GradientSurgeryFactory,
+    LossWeightingFactory,
+    MetricSpec,
+    SamplerFactory,
+    SharingFactory,
+    TaskSpec,
+)
 
 #: Comma-separated entry-point plugin names to load; empty = none; unset = all.
 ENV_PLUGINS = "SHOPMTL_PLUGINS"
@@ -53,7 +60,8 @@ class PluginReport:
     distribution: str | None = None
     hooks: list[str] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
-    #: what else it registered: {"samplers": [...], "loss_weightings": [...], "metrics": [...]}
+    #: what else it registered: {"samplers": [...], "loss_weightings": [...], "sharing_kinds": [...],
+    #: "gradient_surgeries": [...], "metrics": [...]}
     extensions: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
 
@@ -78,6 +86,9 @@ class PluginSet:
         reports: one report per plugin tried, in load order (built-ins first).
         skipped: plugin name -> why it was not tried (blocked, not selected).
         strict: whether a failing observer hook raises :class:`PluginError`.
+        samplers, loss_weightings, sharing_kinds, gradient_surgeries: name -> factory,
+            shopmtl's own and the plugins' (``register_samplers`` and its siblings).
+        metrics: extra metrics plugins added to tasks (``register_metrics``).
     """
 
     pm: pluggy.PluginManager
@@ -88,6 +99,8 @@ class PluginSet:
     strict: bool = False
     samplers: dict[str, SamplerFactory] = field(default_factory=dict)
     loss_weightings: dict[str, LossWeightingFactory] = field(default_factory=dict)
+    sharing_kinds: dict[str, SharingFactory] = field(default_factory=dict)
+    gradient_surgeries: dict[str, GradientSurgeryFactory] = field(default_factory=dict)
     metrics: list[MetricSpec] = field(default_factory=list)
 
     def _report(self, name: str) -> PluginReport | None:

@@ -27,7 +27,17 @@ if str(TESTS) not in sys.path:
 
 import toy_tasks  # noqa: E402
 
+# The built-in tasks' reference data and datasets: built once, shared by tests/plugins/.
+pytest_plugins = ["builtin_reference"]
+
 from shopmtl import hookimpl  # noqa: E402
+
+@pytest.fixture
+def clean_plugin_env(monkeypatch):
+    """No SHOPMTL_PLUGINS / SHOPMTL_STRICT_PLUGINS from the caller's environment."""
+    monkeypatch.delenv("SHOPMTL_PLUGINS", raising=False)
+    monkeypatch.delenv("SHOPMTL_STRICT_PLUGINS", raising=False)
+
 
 #: Overrides turning the smoke config into the toy run: the toy tasks only, 30 steps,
 #: a validation (and checkpoint) every 10 steps, no early stop.
@@ -103,14 +113,15 @@ def toy_plugins():
 @pytest.fixture(scope="session")
 def toy_run(tmp_path_factory) -> ToyRun:
     """Train the toy tasks once per session (about 3-10 s) and keep what the tests need."""
-    from shopmtl.core import checkpoint, trainer
+    from shopmtl.core.engine import trainer
+    from shopmtl.core.runs import assemble, checkpoint
 
     recorder = HookRecorder()
     plugins = toy_plugin_set(("recorder", recorder))
     output_dir = tmp_path_factory.mktemp("toy") / "run"
     built: list[Any] = []
     snapshots: list[dict[str, Any]] = []
-    real_build_model, real_save_model_dir = trainer.build_model, checkpoint.save_model_dir
+    real_build_model, real_save_model_dir = assemble.build_model, checkpoint.save_model_dir
 
     def build_model(*args, **kwargs):
         model = real_build_model(*args, **kwargs)
@@ -122,7 +133,7 @@ def toy_run(tmp_path_factory) -> ToyRun:
         return real_save_model_dir(target, model, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trainer, "build_model", build_model)
+        patch.setattr(assemble, "build_model", build_model)
         patch.setattr(checkpoint, "save_model_dir", save_model_dir)
         result = trainer.train(toy_config(output_dir), plugins, progress=False)
     assert len(built) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shopmtl.core.hardware import Hardware, PrecisionError
+from shopmtl.core.engine.hardware import Hardware, PrecisionError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))  # the scripts' sibling modules
 from throughput_common import DTYPE_NAMES, bench_precision, trainer_best_dtype  # noqa: E402

@@ -22,7 +22,8 @@ from pathlib import Path
 import click
 import pytest
 
-from shopmtl.registry import contract, hookspecs
+from shopmtl.registry import hookspecs
+from shopmtl.registry import spec as contract
 from shopmtl.registry.manager import ENV_PLUGINS, ENV_STRICT
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
@@ -89,7 +90,7 @@ def test_every_contract_field_is_documented(cls):
 
 
 def test_settings_commands_and_versions_are_documented():
-    from shopmtl.core.cli_plugins import check, new_plugin
+    from shopmtl.core.cli.plugins import check, new_plugin
     from shopmtl.registry.hookspecs import HOOK_API_VERSION
 
     for word in (ENV_PLUGINS, ENV_STRICT, "SHOPMTL_HOOK_API", "--block", "--strict-plugins", "plugins.blocked",
@@ -185,7 +186,7 @@ def _own_data_is_in_the_wheel(package: Path, dist: Path) -> None:
 
 
 def test_the_tutorials_smoke_config_is_the_one_new_plugin_writes():
-    from shopmtl.core.scaffold import plugin_files
+    from shopmtl.core.authoring.scaffold import plugin_files
 
     yaml = pytest.importorskip("yaml")
     (body,) = [b for kind, b in marked_blocks() if kind == "file:shopmtl-reviews/smoke.yaml"]

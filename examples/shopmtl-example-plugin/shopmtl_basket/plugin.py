@@ -4,8 +4,8 @@ A regression of ``log1p(number of distinct products in an invoice)`` from the
 description of the invoice's first product: the shared encoder has to learn that
 "JUMBO BAG RED RETROSPOT" opens wholesale baskets and "REGENCY CAKESTAND 3 TIER" small
 ones. One row per invoice of the cleaned Online Retail table
-(:func:`shopmtl.plugins.retail.load_transactions`), split by a stable hash of the
-invoice number (:func:`shopmtl.plugins.retail.split_of`): 80% train, 10% val, 10% test.
+(:func:`shopmtl.retail.load_transactions`), split by a stable hash of the
+invoice number (:func:`shopmtl.retail.split_of`): 80% train, 10% val, 10% test.
 
 Everything shopmtl needs is in :data:`BASKET_SIZE` and the ``register_tasks`` hook at
 the bottom; the entry point in ``pyproject.toml`` points at this module.
@@ -19,8 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec, hookimpl
-from shopmtl.registry.blocks import log1p_regression_metrics
+from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec, hookimpl, log1p_regression_metrics
 
 #: The hook API this plugin is written for; shopmtl refuses it if the major differs.
 SHOPMTL_HOOK_API = "1.0"
@@ -40,7 +39,7 @@ class BasketSettings:
 
 def build_basket_size(ctx: BuildContext) -> TaskData:
     """One row per invoice: its first product's description and ``log1p`` of its distinct products."""
-    from shopmtl.plugins import retail  # shopmtl's public loader: same cleaning as the built-ins
+    from shopmtl import retail  # shopmtl's public loader: same cleaning as the built-ins
 
     settings: BasketSettings = ctx.settings or BasketSettings()
     clean = retail.load_transactions(ctx.data_path, ctx.column_map)

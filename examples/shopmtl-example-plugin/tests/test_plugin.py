@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shopmtl import BuildContext, EvalBatch
-from shopmtl.registry.validate import validate_task
+from shopmtl import BuildContext, EvalBatch, validate_task
 from shopmtl_basket.plugin import BASKET_SIZE, BasketSettings, register_tasks
 
 

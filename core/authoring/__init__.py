@@ -1,0 +1,1 @@
+"""Authoring: what plugin authors run -- task checks (``shopmtl plugins check``) and the plugin scaffold (``new-plugin``)."""

@@ -1,0 +1,334 @@
+"""Check a task end to end, the way a run would use it, and say what is wrong in words.
+
+:func:`check_task` is what ``shopmtl plugins check`` and the plugin test kit
+(:mod:`shopmtl.testing`) run: the registration checks of
+:func:`~shopmtl.registry.validation.validate_task`, then the dataset built through a
+:class:`~shopmtl.BuildContext` (splits, columns, derived features, label values for the
+task's kind, feature types), then one dry run of ``metrics`` and ``baselines`` on it.
+
+Importing this module is light (no torch).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from shopmtl.registry.spec import SPLITS, BuildContext, EvalBatch, TaskData, TaskSpec
+from shopmtl.registry.derived import with_derived
+from shopmtl.registry.validation import validate_task
+
+__all__ = ["assert_valid_task", "check_task", "check_task_data"]
+
+_EXAMPLES = 3  # offending values quoted in a message
+
+
+def check_task(
+    spec: Any,
+    *,
+    data: bool = True,
+    settings: Any = None,
+    data_path: str | os.PathLike[str] | None = None,
+    column_map: Mapping[str, str] | None = None,
+    seed: int = 0,
+) -> list[str]:
+    """Every problem with ``spec``, each a sentence saying what is wrong and how to fix it.
+
+    First shopmtl's registration checks (:func:`~shopmtl.registry.validation.validate_task`:
+    name, kind, columns, metric directions, a dry run of the head and the loss). When
+    those pass and ``data`` is true, the dataset is built as a run builds it and checked:
+    every split is there with the schema's columns, train has rows, text columns hold
+    text, numeric and label columns hold numbers, and labels fit the kind (0/1 for binary
+    and multilabel, a class index for multiclass, finite for regression). Then
+    ``metrics`` runs once on the validation split with made-up predictions and must
+    return exactly the metrics ``metric_directions`` declares, and ``baselines`` (if any)
+    runs once.
+
+    :param spec: the :class:`~shopmtl.TaskSpec` (anything else is reported as a problem).
+    :param data: build and check the dataset (``False``: registration checks only).
+    :param settings: an instance of ``spec.settings``, or a mapping validated like
+        ``tasks.<name>.settings`` in a config; ``None`` uses the settings' defaults.
+    :param data_path: handed to the builder as ``BuildContext.data_path``.
+    :param column_map: handed to the builder as ``BuildContext.column_map``.
+    :param seed: handed to the builder as ``BuildContext.seed``.
+    :returns: the problems; empty when the task is fine.
+    """
+    problems = validate_task(spec)
+    if problems or not data:
+        return problems
+    try:
+        resolved = _settings(spec, settings)
+    except Exception as exc:  # noqa: BLE001 -- reported, not raised
+        return [f"the settings could not be created: {exc}"]
+    context = BuildContext(
+        settings=resolved,
+        data_path=None if data_path is None else str(data_path),
+        column_map=dict(column_map or {}),
+        seed=seed,
+    )
+    return check_task_data(spec, context)
+
+
+def assert_valid_task(spec: Any, **options: Any) -> None:
+    """Fail with every problem :func:`check_task` finds, one per line (for tests).
+
+    :param options: as for :func:`check_task` (``data=False``, ``settings=...``, ...).
+    :raises AssertionError: listing the problems.
+    """
+    problems = check_task(spec, **options)
+    if problems:
+        name = getattr(spec, "name", None) or type(spec).__name__
+        raise AssertionError(f"task {name!r} has {_count(problems, 'problem')}:\n  - " + "\n  - ".join(problems))
+
+
+def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
+    """Build ``spec``'s dataset with ``context`` and check it (see :func:`check_task`)."""
+    import pandas as pd
+
+    try:
+        data = spec.build_dataset(context)
+    except Exception as exc:  # noqa: BLE001 -- the builder's failure is the finding
+        return [
+            f"build_dataset raised {_exc(exc)} (settings={context.settings!r}, data_path={context.data_path!r}): "
+            "it must return TaskData for these settings -- run spec.build_dataset(BuildContext(...)) to debug"
+        ]
+    if not isinstance(data, TaskData):
+        return [
+            f"build_dataset returned {_short(data)}, not a TaskData: return "
+            "TaskData(splits={'train': frame, 'val': frame, 'test': frame})"
+        ]
+    if not isinstance(data.splits, Mapping):
+        return [f"TaskData.splits is {_short(data.splits)}: make it a dict of split name -> pandas DataFrame"]
+
+    problems: list[str] = []
+    missing_splits = [s for s in SPLITS if s not in data.splits]
+    if missing_splits:
+        problems.append(
+            f"build_dataset returned no {', '.join(map(repr, missing_splits))} split: return all of "
+            f"{', '.join(SPLITS)} (e.g. split rows by a stable hash of an id)"
+        )
+    frames: dict[str, pd.DataFrame] = {}
+    for split in SPLITS:
+        frame = data.splits.get(split)
+        if frame is None:
+            continue
+        if not isinstance(frame, pd.DataFrame):
+            problems.append(f"the {split} split is {_short(frame)}, not a pandas DataFrame")
+            continue
+        missing = [c for c in spec.columns if c not in frame.columns]
+        if missing:
+            problems.append(
+                f"the {split} split lacks column(s) {', '.join(map(repr, missing))} that the TaskSpec names "
+                f"(it has {', '.join(map(repr, list(frame.columns)[:12]))}): add them to the frame, or fix the TaskSpec"
+            )
+            continue
+        try:
+            frame = with_derived(spec, frame)  # the derived feature columns the model reads
+        except ValueError as exc:
+            problems.append(f"the {split} split: {exc}")
+            continue
+        frames[split] = frame
+        problems += _check_frame(spec, split, frame)
+    if "train" in frames and len(frames["train"]) == 0:
+        problems.append("the train split has no rows: a task needs training rows (check the builder and its settings)")
+    for split in ("val", "test"):
+        if split in frames and len(frames[split]) == 0:
+            problems.append(f"the {split} split has no rows: evaluation needs some -- give {split} a share of the rows")
+    if problems:
+        return problems
+
+    problems += _check_metrics_run(spec, data, "val")
+    if spec.baselines is not None and not problems:
+        problems += _check_baselines(spec, data, "val")
+    return problems
+
+
+def _check_frame(spec: TaskSpec, split: str, frame: Any) -> list[str]:
+    """Types and values of one split's columns."""
+    import numpy as np
+    import pandas as pd
+
+    problems = []
+    for column in (spec.text, *((spec.text_pair,) if spec.text_pair else ())):
+        values = frame[column]
+        bad = values[~values.map(lambda v: isinstance(v, str))]
+        if len(bad):
+            problems.append(
+                f"text column {column!r} of the {split} split is not a string on {_count(bad, 'row')} "
+                f"(e.g. {_examples(bad)}): the encoder needs text -- fill missing text with '' and convert "
+                f"others with .astype(str)"
+            )
+    for column in spec.numeric:
+        bad = _non_numeric(frame[column])
+        if len(bad):
+            problems.append(
+                f"numeric column {column!r} of the {split} split is not a number on {_count(bad, 'row')} "
+                f"(e.g. {_examples(bad)}): those would silently become missing -- convert them, or list the column "
+                "in categorical= instead"
+            )
+    for column in spec.labels:
+        values = frame[column]
+        bad = _non_numeric(values)
+        if len(bad):
+            hint = " (the class index, not its name)" if spec.kind == "multiclass" else ""
+            problems.append(
+                f"label column {column!r} of the {split} split is not a number on {_count(bad, 'row')} "
+                f"(e.g. {_examples(bad)}): labels must be numbers{hint}; use NaN for a missing label"
+            )
+            continue
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        present = numbers.dropna()
+        if spec.kind == "regression":
+            infinite = present[~np.isfinite(present)]
+            if len(infinite):
+                problems.append(
+                    f"label column {column!r} of the {split} split is infinite on {_count(infinite, 'row')}: "
+                    "use NaN for a missing label, and clip or transform (e.g. log1p) extreme values"
+                )
+        elif spec.kind in ("binary", "multilabel"):
+            bad = present[~present.isin((0.0, 1.0))]
+            if len(bad):
+                problems.append(
+                    f"label column {column!r} of the {split} split is not 0 or 1 on {_count(bad, 'row')} "
+                    f"(e.g. {_examples(bad)}): a {spec.kind} label is 0, 1, or NaN when missing"
+                )
+        elif spec.kind == "multiclass":
+            n = len(spec.classes)
+            bad = present[(present != np.floor(present)) | (present < 0) | (present >= n)]
+            if len(bad):
+                problems.append(
+                    f"label column {column!r} of the {split} split is not a class index 0..{n - 1} "
+                    f"on {_count(bad, 'row')} (e.g. {_examples(bad)}): the label is the position of the class in "
+                    f"classes={tuple(spec.classes)!r}"
+                )
+        if split == "train" and len(values) and present.empty:
+            problems.append(
+                f"label column {column!r} of the train split is missing (NaN) on every row: the task cannot learn"
+            )
+    return problems
+
+
+def _check_metrics_run(spec: TaskSpec, data: TaskData, split: str) -> list[str]:
+    """Call ``metrics`` once on ``split`` with made-up predictions of the right shape."""
+    import numpy as np
+    import pandas as pd
+
+    frame = data[split]
+    labels = np.column_stack(
+        [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64) for c in spec.labels]
+    ).reshape(len(frame), len(spec.labels))
+    n_out = spec.n_predictions
+
+    def predict(rows: Any) -> np.ndarray:
+        rng = np.random.default_rng(len(rows))
+        if spec.kind == "regression":
+            return rng.normal(size=(len(rows), n_out))
+        if spec.kind == "multiclass":
+            scores = rng.random((len(rows), n_out))
+            return scores / scores.sum(axis=1, keepdims=True)
+        return rng.random((len(rows), n_out))
+
+    predictions = predict(frame)
+    if spec.kind == "regression":  # near the truth, so metrics see realistic values
+        predictions = np.where(np.isnan(labels), 0.0, labels) + 0.1 * predictions
+    batch = EvalBatch(
+        split=split, frame=frame, predictions=predictions, labels=labels, score=predict, extras=data.extras
+    )
+    try:
+        result = spec.metrics(batch)
+    except Exception as exc:  # noqa: BLE001
+        return [
+            f"metrics raised {_exc(exc)} on the {split} split ({len(frame)} rows, predictions of shape "
+            f"{predictions.shape}): it must handle any predictions, and skip NaN labels"
+        ]
+    if not isinstance(result, Mapping):
+        return [f"metrics returned {_short(result)}: return a dict of metric name -> value"]
+    problems = []
+    declared = dict(spec.metric_directions)
+    missing = [m for m in declared if m not in result]
+    if missing:
+        problems.append(
+            f"metrics returned no {', '.join(map(repr, missing))}, which metric_directions declares "
+            f"(it returned {', '.join(map(repr, result)) or 'nothing'}): return every declared metric "
+            "(NaN when it cannot be computed)"
+        )
+    extra = [m for m in result if m not in declared]
+    if extra:
+        problems.append(
+            f"metrics returned {', '.join(map(repr, extra))}, which metric_directions does not declare: add "
+            "each with 'max', 'min' or 'info'"
+        )
+    for name, value in result.items():
+        if declared.get(name) in ("max", "min") and not _is_number(value):
+            problems.append(
+                f"metric {name!r} returned {_short(value)}, but a metric with direction {declared[name]!r} is "
+                "compared between evaluations: return a float (NaN when undefined), or declare it 'info'"
+            )
+    return problems
+
+
+def _check_baselines(spec: TaskSpec, data: TaskData, split: str) -> list[str]:
+    try:
+        result = spec.baselines(data, split)  # type: ignore[misc]
+    except Exception as exc:  # noqa: BLE001
+        return [f"baselines raised {_exc(exc)} on the {split} split: it is called with (TaskData, split)"]
+    if not isinstance(result, Mapping) or not all(isinstance(v, Mapping) for v in result.values()):
+        return [f"baselines returned {_short(result)}: return {{baseline name: {{metric name: value}}}}"]
+    return []
+
+
+def _settings(spec: TaskSpec, settings: Any) -> Any:
+    """The builder's settings: an instance as given, a mapping validated as a config's, else the defaults."""
+    if isinstance(settings, Mapping):
+        from shopmtl.core.data.prepare import task_settings
+
+        return task_settings(spec, settings)  # unknown keys and bad values fail as in a config
+    if settings is None and spec.settings is not None:
+        return spec.settings()
+    return settings
+
+
+def _non_numeric(values: Any) -> Any:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return values.iloc[:0]
+    numbers = pd.to_numeric(values, errors="coerce")
+    return values[numbers.isna() & values.notna()]
+
+
+def _is_number(value: Any) -> bool:
+    import numpy as np
+
+    if value is None:
+        return True  # to_plain turns NaN into None
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return True
+    return isinstance(value, np.ndarray) and value.shape == () and np.issubdtype(value.dtype, np.number)
+
+
+def _examples(values: Any) -> str:
+    def show(value: Any) -> str:
+        value = value.item() if hasattr(value, "item") else value
+        if value is None or (isinstance(value, float) and value != value):
+            return "NaN"  # None and NaN alike: pandas turns one into the other
+        return _short(value)
+
+    return ", ".join(list(dict.fromkeys(map(show, values)))[:_EXAMPLES])
+
+
+def _count(items: Any, noun: str) -> str:
+    n = len(items)
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _exc(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,114 @@
+"""What every ``shopmtl`` subcommand shares: how it gets its plugins, and how it reports errors.
+
+Plugins reach a command through click's context object: the root group puts a
+:class:`PluginSource` in ``ctx.obj`` (the installed plugins) unless the caller passed
+one -- ``CliRunner().invoke(cli, args, obj=PluginSource(...))``, which is how
+:mod:`shopmtl.testing` and the tests hand the command their own plugins without
+replacing anything in this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
+
+from shopmtl.core.config import Config
+from shopmtl.registry.manager import PluginError, PluginSet, load_plugins
+
+# Errors caused by input a person can fix: shown as one clear message, no traceback.
+_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, RuntimeError, KeyError, PluginError)
+
+#: ``load(ctx, config)``: the PluginSet a command runs with (``config`` may be ``None``).
+PluginLoader = Callable[[click.Context, "Config | None"], PluginSet]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn user-fixable errors into ``Error: ...`` and exit code 1 (``SHOPMTL_DEBUG=1`` shows tracebacks)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except _USER_ERRORS as error:
+            if os.environ.get("SHOPMTL_DEBUG"):
+                raise
+            raise click.ClickException(str(error).strip("'\"")) from None
+
+    return wrapper
+
+
+def plugin_options(ctx: click.Context, config: Config | None = None) -> tuple[list[str], bool]:
+    """``(blocked, strict)`` from --block/--strict-plugins and the config's ``plugins`` section."""
+    options = ctx.find_root().params
+    blocked = list(options.get("block") or ())
+    strict = bool(options.get("strict_plugins"))
+    if config is not None:
+        blocked += config.plugins.blocked
+        strict = strict or config.plugins.strict
+    return blocked, strict
+
+
+def installed_plugins(ctx: click.Context, config: Config | None = None) -> PluginSet:
+    """Load built-in and installed plugins, honouring --block/--strict-plugins and the config."""
+    from shopmtl.plugins.builtin import BUILTIN_PLUGINS  # the composition root names the built-ins
+
+    blocked, strict = plugin_options(ctx, config)
+    return load_plugins(BUILTIN_PLUGINS, strict=strict, blocked=blocked)
+
+
+@dataclass(frozen=True)
+class PluginSource:
+    """Where the commands get their plugins: click's context object (``ctx.obj``).
+
+    :param load: returns the PluginSet for a command (default: built-ins and entry points).
+    :param objects: plugin objects by name, so ``shopmtl plugins check`` can re-read the
+        tasks of a plugin that was skipped (the test kit fills it in).
+    """
+
+    load: PluginLoader = installed_plugins
+    objects: Mapping[str, object] = field(default_factory=dict)
+
+
+def plugin_source(ctx: click.Context) -> PluginSource:
+    """The root context's :class:`PluginSource` (the installed plugins unless the caller passed one)."""
+    source = ctx.find_root().obj
+    return source if isinstance(source, PluginSource) else PluginSource()
+
+
+def plugin_set(ctx: click.Context, config: Config | None = None) -> PluginSet:
+    """The PluginSet this command runs with, from the context's :class:`PluginSource`."""
+    return plugin_source(ctx).load(ctx, config)
+
+
+def is_main_process() -> bool:
+    """True unless this is a non-zero rank of a distributed launch (only rank 0 prints results)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+#: Help text of ``--strict-plugins``, on the group and on each command that loads plugins.
+STRICT_HELP = "Fail when a plugin cannot be loaded instead of skipping it."
+
+
+def _set_strict(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """Record ``--strict-plugins`` given after a subcommand where the group's own flag lives.
+
+    :func:`plugin_options` reads the root context's ``strict_plugins``; setting it there
+    makes ``shopmtl train --strict-plugins`` mean exactly ``shopmtl --strict-plugins train``.
+    """
+    if value:
+        ctx.find_root().params["strict_plugins"] = True
+    return value
+
+
+def strict_plugins_option(command: F) -> F:
+    """Accept ``--strict-plugins`` after the subcommand too (click takes a group's options only before it)."""
+    return click.option("--strict-plugins", is_flag=True, expose_value=False, callback=_set_strict,
+                        help=STRICT_HELP)(command)

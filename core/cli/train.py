@@ -1,0 +1,54 @@
+"""``shopmtl train``: train a config's tasks jointly and print the test metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from shopmtl.core.cli.common import friendly_errors, is_main_process, plugin_set, strict_plugins_option
+from shopmtl.core.config import TaskConfig, load_config
+
+
+@click.command()
+@click.argument("config_file", required=False, type=click.Path(dir_okay=False))
+@click.argument("overrides", nargs=-1)
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Run directory (default: runs/<run_name>).")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in the output directory.")
+@click.option("--overwrite", is_flag=True, help="Replace a run already in the output directory.")
+@click.option("--task", "only_tasks", multiple=True, metavar="NAME",
+              help="Train only these tasks of the config (repeatable).")
+@click.option("--from", "init_from", type=click.Path(exists=True, file_okay=False), metavar="RUN_DIR",
+              help="Start from a trained run's encoder (add tasks to it; with encoder.freeze=true its other heads are kept).")
+@strict_plugins_option
+@click.pass_context
+@friendly_errors
+def train(ctx: click.Context, config_file: str | None, overrides: tuple[str, ...], output_dir: str | None,
+          resume: bool, overwrite: bool, only_tasks: tuple[str, ...], init_from: str | None) -> None:
+    """Train the tasks of CONFIG_FILE jointly (default: all four built-in tasks on the bundled data).
+
+    OVERRIDES are dotted KEY=VALUE pairs, e.g. training.max_steps=200 tasks.sales.weight=2.
+    """
+    # Imported when the command runs: `shopmtl --help` and `shopmtl plugins` stay torch-free.
+    from shopmtl.core.data.prepare import select_tasks
+    from shopmtl.core.engine.trainer import train as run_training
+    from shopmtl.core.report.tables import metrics_table
+
+    if config_file and "=" in config_file and not Path(config_file).exists():
+        overrides, config_file = (config_file, *overrides), None  # only overrides were given
+    config = load_config(config_file, overrides)
+    if output_dir:
+        config.output_dir = output_dir
+    if init_from:
+        config.init_from = init_from
+    plugins = plugin_set(ctx, config)
+    if only_tasks:
+        select_tasks(only_tasks, plugins.tasks)  # unknown names fail here, with the closest match
+        config.tasks = {name: config.tasks.get(name, TaskConfig()) for name in only_tasks}
+    result = run_training(config, plugins, resume=resume, overwrite=overwrite)
+    if result.metrics and is_main_process():
+        specs = {name: plugins.tasks[name] for name in result.metrics}
+        test = {name: splits["test"] for name, splits in result.metrics.items()}
+        click.echo(f"\nTest metrics of the best model (step {result.best_step} of {result.steps}):\n")
+        click.echo(metrics_table(specs, test, result.baselines))
+        click.echo(f"\nRun written to {result.output_dir}")

@@ -1,0 +1,107 @@
+"""Turn a task's frame into arrays: text ids, standardised numerics, categorical indices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shopmtl.core.data.textbank import TextBank
+from shopmtl.registry.spec import TaskSpec
+from shopmtl.registry.derived import with_derived
+
+
+@dataclass
+class EncodedRows:
+    """A task split as arrays, row-aligned with its frame."""
+
+    text_ids: np.ndarray  # (n,) int64 ids in the TextBank
+    pair_ids: np.ndarray | None  # (n,) or None
+    numeric: np.ndarray  # (n, n_numeric) float32, standardised, missing -> 0
+    numeric_missing: np.ndarray  # (n, n_numeric) float32, 1 where missing
+    categorical: np.ndarray  # (n, n_categorical) int64, 0 = unknown
+    labels: np.ndarray  # (n, n_label_columns) float32, NaN = missing
+
+    def __len__(self) -> int:
+        return len(self.text_ids)
+
+
+@dataclass
+class FeatureState:
+    """What is learned from the train split and reused at evaluation and prediction.
+
+    Saved with the model (``features.json``) so ``predict`` transforms new rows the
+    same way training did.
+    """
+
+    numeric_mean: list[float]
+    numeric_std: list[float]
+    vocabularies: list[list[str]]  # per categorical column; index 0 is "unknown"
+
+    @classmethod
+    def fit(cls, spec: TaskSpec, train: pd.DataFrame) -> FeatureState:
+        """Standardisation constants and vocabularies from the train rows."""
+        means, stds = [], []
+        for column in spec.numeric:
+            values = pd.to_numeric(train[column], errors="coerce").astype("float64")
+            mean = float(values.mean()) if values.notna().any() else 0.0
+            std = float(values.std()) if values.notna().sum() > 1 else 1.0
+            means.append(mean)
+            stds.append(std if std > 1e-12 else 1.0)
+        vocabularies = [
+            ["<unknown>", *sorted(train[c].dropna().astype(str).unique().tolist())] for c in spec.categorical
+        ]
+        return cls(means, stds, vocabularies)
+
+    def cardinalities(self) -> tuple[int, ...]:
+        """Vocabulary size of each categorical feature, the unknown slot included."""
+        return tuple(len(v) for v in self.vocabularies)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"numeric_mean": self.numeric_mean, "numeric_std": self.numeric_std, "vocabularies": self.vocabularies}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureState:
+        return cls(data["numeric_mean"], data["numeric_std"], data["vocabularies"])
+
+
+def missing_columns(spec: TaskSpec, frame: pd.DataFrame, *, with_labels: bool = True) -> list[str]:
+    """Columns the task's schema needs that ``frame`` lacks."""
+    needed = spec.columns if with_labels else tuple(c for c in spec.columns if c not in spec.labels)
+    return [c for c in needed if c not in frame.columns]
+
+
+def encode_rows(spec: TaskSpec, frame: pd.DataFrame, state: FeatureState, bank: TextBank) -> EncodedRows:
+    """Arrays for every row of ``frame``; labels absent from the frame become NaN.
+
+    Derived feature columns (:attr:`TaskSpec.derive`) are computed here when the frame
+    lacks them, so callers pass the raw inputs only.
+    """
+    if spec.derive is not None and any(c not in frame.columns for c in spec.derive.columns):
+        frame = with_derived(spec, frame)
+    n = len(frame)
+    numeric = np.zeros((n, len(spec.numeric)), dtype=np.float32)
+    missing = np.zeros_like(numeric)
+    for j, column in enumerate(spec.numeric):
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+        absent = np.isnan(values)
+        numeric[:, j] = np.where(absent, 0.0, (values - state.numeric_mean[j]) / state.numeric_std[j])
+        missing[:, j] = absent
+    categorical = np.zeros((n, len(spec.categorical)), dtype=np.int64)
+    for j, column in enumerate(spec.categorical):
+        index = {value: k for k, value in enumerate(state.vocabularies[j])}
+        categorical[:, j] = [index.get(str(v), 0) for v in frame[column]]
+    labels = np.full((n, len(spec.labels)), np.nan, dtype=np.float32)
+    for j, column in enumerate(spec.labels):
+        if column in frame.columns:
+            labels[:, j] = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float32)
+    return EncodedRows(
+        text_ids=bank.ids_for(frame[spec.text].tolist()),
+        pair_ids=bank.ids_for(frame[spec.text_pair].tolist()) if spec.text_pair else None,
+        numeric=numeric,
+        numeric_missing=missing,
+        categorical=categorical,
+        labels=labels,
+    )

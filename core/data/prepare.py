@@ -1,0 +1,189 @@
+"""From config and registered tasks to arrays the trainer can batch."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import TypeAdapter, ValidationError
+
+from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
+from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows, missing_columns, with_derived
+from shopmtl.core.data.textbank import TextBank
+from shopmtl.registry.spec import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedTask:
+    """One task of a run: its spec, rows, feature state and encoded splits."""
+
+    spec: TaskSpec
+    config: TaskConfig
+    data: TaskData  # the (possibly subsampled) frames the model sees
+    state: FeatureState
+    rows: dict[str, EncodedRows]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def head_spec(self, hidden_size: int, bank: TextBank) -> HeadSpec:
+        """Sizes for building this task's head on an encoder of ``hidden_size``."""
+        return head_spec_for(self.spec, self.state, self.config or TaskConfig(), hidden_size, bank)
+
+
+def head_spec_for(spec: TaskSpec, state: FeatureState, config: TaskConfig, hidden_size: int, bank: TextBank) -> HeadSpec:
+    """The :class:`HeadSpec` of ``spec`` with fitted ``state``, as training and loading build it."""
+    return HeadSpec(
+        hidden_size=hidden_size,
+        n_numeric=len(spec.numeric),
+        categorical_cardinalities=state.cardinalities(),
+        has_pair=spec.text_pair is not None,
+        n_outputs=spec.n_outputs,
+        vocab_size=bank.vocab_size if config.bag_of_words else 0,
+        pad_token_id=bank.pad_id,
+    )
+
+
+def select_tasks(names: Iterable[str], registered: Mapping[str, TaskSpec]) -> dict[str, TaskSpec]:
+    """The registered tasks called ``names``; an unknown name gets the closest match."""
+    names = list(names)
+    unknown = [n for n in names if n not in registered]
+    if unknown:
+        lines = []
+        for name in unknown:
+            hint = closest_key(name, registered)
+            lines.append(f"unknown task '{name}' in tasks:" + (f" did you mean '{hint}'?" if hint else ""))
+        lines.append(f"registered tasks: {', '.join(registered) or 'none'} (see `shopmtl tasks`)")
+        raise ConfigError("\n".join(lines))
+    return {name: registered[name] for name in names}
+
+
+def task_settings(spec: TaskSpec, raw: Mapping[str, Any]) -> Any:
+    """Validate ``tasks.<name>.settings`` against the task's settings dataclass."""
+    if spec.settings is None:
+        if raw:
+            raise ConfigError(f"tasks.{spec.name}.settings: task '{spec.name}' takes no settings; remove them")
+        return None
+    valid = [f.name for f in dataclasses.fields(spec.settings)]
+    for key in raw:
+        if key not in valid:
+            hint = closest_key(key, valid)
+            raise ConfigError(
+                f"unknown key 'tasks.{spec.name}.settings.{key}'"
+                + (f": did you mean '{hint}'?" if hint else f"; valid keys: {', '.join(valid)}")
+            )
+    try:
+        return TypeAdapter(spec.settings).validate_python(dict(raw))
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise ConfigError(f"tasks.{spec.name}.settings: {problems}") from None
+
+
+def configure_task(spec: TaskSpec, config: Config) -> TaskSpec:
+    """The task as the run's ``tasks.<name>.settings`` make it (``TaskSpec.configure``).
+
+    Returns ``spec`` itself for a task without ``configure``; the configured spec has
+    ``configure=None``, so configuring it again is a no-op.
+    """
+    if spec.configure is None:
+        return spec
+    task_config = config.tasks.get(spec.name, TaskConfig())
+    configured = spec.configure(task_settings(spec, task_config.settings))
+    if not isinstance(configured, TaskSpec):
+        raise ValueError(f"task '{spec.name}': configure returned {type(configured).__name__}, not a TaskSpec")
+    kept = ("name", "kind", "text", "text_pair", "labels", "numeric", "categorical", "classes", "settings")
+    changed = [f for f in kept if getattr(configured, f) != getattr(spec, f)]
+    if changed:
+        raise ValueError(f"task '{spec.name}': configure changed {', '.join(changed)}; it may change the head, "
+                         "loss, outputs and predict only")
+    return dataclasses.replace(configured, configure=None)
+
+
+class TaskDataError(ValueError):
+    """A task's dataset builder failed; the message names the task and how to check it."""
+
+
+def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
+    """Call the task's dataset builder with its validated settings and check the result."""
+    task_config = config.tasks.get(spec.name, TaskConfig())
+    context = BuildContext(
+        settings=task_settings(spec, task_config.settings),
+        data_path=config.data.path,
+        column_map=dict(config.data.columns),
+        seed=config.seed,
+    )
+    try:
+        data = spec.build_dataset(context)
+    except Exception as exc:  # noqa: BLE001 -- name the task: `shopmtl plugins` does not build data
+        raise TaskDataError(
+            f"task '{spec.name}': build_dataset raised {type(exc).__name__}: {exc} -- "
+            f"`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks its data, labels and metrics"
+        ) from exc
+    for split in SPLITS:
+        if split not in data.splits:
+            raise ValueError(f"task '{spec.name}': build_dataset returned no '{split}' split; return train, val and test")
+        missing = missing_columns(spec, data.splits[split])
+        if missing:
+            raise ValueError(
+                f"task '{spec.name}': the {split} split lacks columns {missing} that the task's schema names; "
+                "add them to the frame or remove them from the TaskSpec"
+            )
+    return data
+
+
+def subsample(data: TaskData, task_config: TaskConfig, seed: int) -> TaskData:
+    """Cap train (random rows, by seed) and val/test (random rows) as the config asks."""
+    caps = {"train": task_config.max_train_examples}
+    caps.update(dict.fromkeys(("val", "test"), task_config.max_eval_examples))
+    splits = {}
+    for split, frame in data.splits.items():
+        cap = caps.get(split)
+        if cap is not None and len(frame) > cap:
+            frame = frame.sample(n=cap, random_state=seed).sort_index()
+        splits[split] = frame.reset_index(drop=True)
+    return dataclasses.replace(data, splits=splits)
+
+
+def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureState | None = None) -> PreparedTask:
+    """Configure, build, subsample and encode one task; fit its feature state on train unless given."""
+    spec = configure_task(spec, config)
+    task_config = config.tasks.get(spec.name, TaskConfig())
+    data = subsample(build_task_data(spec, config), task_config, config.seed)
+    if spec.derive is not None:  # once per split, so the state is fitted on the derived train columns
+        data = dataclasses.replace(data, splits={s: with_derived(spec, f) for s, f in data.splits.items()})
+    if len(data["train"]) == 0:
+        raise ValueError(f"task '{spec.name}' has no training rows: check its data and settings")
+    state = state or FeatureState.fit(spec, data["train"])
+    rows = {split: encode_rows(spec, frame, state, bank) for split, frame in data.splits.items()}
+    return PreparedTask(spec=spec, config=task_config, data=data, state=state, rows=rows)
+
+
+def validation_view(task: PreparedTask, max_rows: int | None, seed: int) -> PreparedTask:
+    """``task`` with its val split cut to a fixed random sample of ``max_rows`` rows (by seed).
+
+    The periodic validations only pick the best step and decide early stopping, so a
+    sample serves them; the final scoring always reads the full splits. The sample is the
+    same at every validation, so the scores stay comparable step to step.
+    """
+    frame = task.data["val"]
+    if max_rows is None or len(frame) <= max_rows:
+        return task
+    keep = np.sort(np.random.default_rng(seed).choice(len(frame), size=max_rows, replace=False))
+    rows = task.rows["val"]
+    sampled_rows = EncodedRows(
+        text_ids=rows.text_ids[keep],
+        pair_ids=rows.pair_ids[keep] if rows.pair_ids is not None else None,
+        numeric=rows.numeric[keep],
+        numeric_missing=rows.numeric_missing[keep],
+        categorical=rows.categorical[keep],
+        labels=rows.labels[keep],
+    )
+    data = dataclasses.replace(task.data, splits={**task.data.splits, "val": frame.iloc[keep].reset_index(drop=True)})
+    return dataclasses.replace(task, data=data, rows={**task.rows, "val": sampled_rows})

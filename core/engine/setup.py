@@ -1,0 +1,174 @@
+"""Everything a training run works with, built once before the loop: data, model, optimiser, sampler.
+
+The order of :func:`build_run` fixes the run's random numbers (the encoder and heads are
+initialised from the seed in this order), so a change here changes every result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from transformers import AutoTokenizer
+
+from shopmtl.core.config import Config
+from shopmtl.core.data.prepare import PreparedTask, prepare_task, validation_view
+from shopmtl.core.data.textbank import TextBank
+from shopmtl.core.engine.environment import environment_record
+from shopmtl.core.engine.hardware import Hardware, PrecisionChoice
+from shopmtl.core.engine.optim import make_optimizer
+from shopmtl.core.model.encoder import build_encoder, load_tokenizer
+from shopmtl.core.model.model import MultiTaskModel
+from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
+from shopmtl.core.mtl.strategies import make_surgery, make_weighting
+from shopmtl.core.runs import checkpoint
+from shopmtl.core.runs.assemble import assemble_model
+from shopmtl.core.runs.rundir import write_environment, write_run_record
+from shopmtl.core.runs.source import SourceRun, inherit_encoder, open_source
+from shopmtl.registry.spec import GradientSurgery, TaskSpec
+from shopmtl.registry.hookspecs import RunInfo
+from shopmtl.registry.pluginset import PluginSet
+
+
+@dataclass
+class TrainingRun:
+    """What the training loop, validation and the finish share (plain fields, no behaviour)."""
+
+    config: Config  # as resolved for this run (``--from`` takes the source's encoder settings)
+    plugins: PluginSet
+    accelerator: Accelerator
+    output_dir: Path
+    info: RunInfo  # what observer hooks receive
+    tasks: dict[str, PreparedTask]
+    bank: TextBank
+    tokenizer: Any
+    source: SourceRun | None  # the run this one started from (``--from``), if any
+    core: MultiTaskModel  # the model itself, unwrapped (saving, evaluation)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    sampler: TaskSampler
+    hardware: Hardware | None = None  # what the run computes on, and
+    precision: PrecisionChoice | None = None  # the precision chosen for it (environment.json)
+    #: The tasks as the periodic validations see them: val cut to ``training.validation_sample`` rows.
+    validation_tasks: dict[str, PreparedTask] = field(default_factory=dict)
+    surgery: GradientSurgery | None = None  # set by :func:`launch`
+
+    def say(self, text: str) -> None:
+        """Print on the main process only."""
+        self.accelerator.print(text)
+
+
+def build_run(config: Config, plugins: PluginSet, accelerator: Accelerator, output_dir: Path,
+              specs: Mapping[str, TaskSpec], hardware: Hardware | None = None,
+              precision: PrecisionChoice | None = None) -> TrainingRun:
+    """Data, model, optimiser and sampler of a run, in the order that fixes its random numbers."""
+    source = open_source(config.init_from)
+    if source is not None:
+        config = inherit_encoder(config, source.config)
+    tokenizer = load_tokenizer(config.encoder.name) if source is None else AutoTokenizer.from_pretrained(source.backbone)
+    bank = TextBank(tokenizer, config.encoder.max_length)
+    tasks = prepare_tasks(specs, config, bank, accelerator.print)
+    model = build_training_model(config, plugins, tasks, bank, source, accelerator.print)
+    optimizer, scheduler = make_optimizer(model, config)
+    sampler = make_sampler(config, plugins, tasks, accelerator)
+    info = RunInfo(output_dir=output_dir, config=config.model_dump(mode="json"), tasks=tuple(tasks),
+                   is_main_process=accelerator.is_main_process)
+    validation_tasks = {n: validation_view(t, config.training.validation_sample, config.seed) for n, t in tasks.items()}
+    return TrainingRun(config, plugins, accelerator, output_dir, info, tasks, bank, tokenizer, source, model,
+                       optimizer, scheduler, sampler, hardware, precision, validation_tasks)
+
+
+def prepare_tasks(specs: Mapping[str, TaskSpec], config: Config, bank: TextBank,
+                  say: Callable[[str], None]) -> dict[str, PreparedTask]:
+    """Each task's splits built, subsampled and encoded, with a line on its size."""
+    tasks: dict[str, PreparedTask] = {}
+    for name, spec in specs.items():
+        started = time.perf_counter()
+        tasks[name] = prepare_task(spec, config, bank)
+        sizes = " / ".join(f"{len(tasks[name].data[s]):,}" for s in ("train", "val", "test"))
+        say(f"  task {name} ({spec.kind}): train/val/test rows {sizes} [{time.perf_counter() - started:.1f}s]")
+    return tasks
+
+
+def build_training_model(config: Config, plugins: PluginSet, tasks: Mapping[str, PreparedTask], bank: TextBank,
+                         source: SourceRun | None, say: Callable[[str], None]) -> MultiTaskModel:
+    """The encoder (the source run's, with ``--from``), the loss weighting, the sharing and the heads."""
+    encoder = build_encoder(config.encoder, saved=source.backbone if source else None, tasks=list(tasks))
+    if source is not None:
+        checkpoint.load_encoder(source.folder, encoder)
+    weighting = make_weighting(config, plugins.loss_weightings, list(tasks))
+    model = assemble_model(config, encoder, {n: t.spec for n, t in tasks.items()},  # specs as configured by their settings
+                           lambda name, width: tasks[name].head_spec(width, bank), plugins.sharing_kinds, weighting)
+    if source is not None:
+        reused = checkpoint.load_matching_heads(source.folder, model)
+        say(f"started from {source.folder}: encoder" + (f", heads {', '.join(reused)}" if reused else ""))
+    return model
+
+
+def data_sources(tasks: Mapping[str, PreparedTask]) -> list[str]:
+    """The data files the tasks' rows were read from, each once, in task order."""
+    return list(dict.fromkeys(source for task in tasks.values() for source in task.data.sources))
+
+
+def make_sampler(config: Config, plugins: PluginSet, tasks: Mapping[str, PreparedTask],
+                 accelerator: Accelerator) -> TaskSampler:
+    """The task sampler over the tasks' train rows, with this process's share of each batch."""
+    sizes = {n: len(t.rows["train"]) for n, t in tasks.items()}
+    return TaskSampler(
+        sizes,
+        task_probabilities(sizes, config.sampler, plugins.samplers, {n: t.config.sample_weight for n, t in tasks.items()}),
+        config.training.batch_size,
+        config.seed,
+        accelerator.process_index,
+        accelerator.num_processes,
+        groups={n: (t.rows["train"].text_ids, t.config.group_rows) for n, t in tasks.items() if t.config.group_rows},
+    )
+
+
+def launch(run: TrainingRun) -> torch.nn.Module:
+    """Ready the run to step: gradient surgery, accelerate's wrapping, the run record, trackers, hooks.
+
+    Returns the model to train: accelerate's wrapper of ``run.core`` (the same module on one process).
+    """
+    config, accelerator = run.config, run.accelerator
+    run.surgery = make_surgery(config, run.plugins.gradient_surgeries, run.core, list(run.tasks))
+    model, run.optimizer = accelerator.prepare(run.core, run.optimizer)
+    run.core = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        write_run_record(run.output_dir, config, run.plugins, run.tasks)
+        if run.hardware is not None and run.precision is not None:
+            write_environment(run.output_dir, environment_record(
+                run.precision, run.hardware, data_sources(run.tasks), accelerator.num_processes))
+    if config.training.log_with:
+        accelerator.init_trackers(config.run_name, config=flat_config(config))
+    run.plugins.notify("on_run_start", run=run.info)
+    if config.training.compile:
+        # In place (nn.Module.compile): parameter names, and so checkpoints, stay unchanged.
+        run.core.encoder.backbone.compile(backend=config.training.compile, dynamic=True)
+        run.say(f"encoder compiled with torch.compile (backend {config.training.compile})")
+    if run.core.cache_frozen_encoder():
+        run.say("encoder frozen: each text is encoded once and its vector reused in later batches")
+    model.train()
+    return model
+
+
+def flat_config(config: Config) -> dict[str, Any]:
+    """Config as flat ``section.key`` scalars, as trackers want it."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, (int, float, str, bool)) or value is None:
+            flat[prefix] = value
+        else:
+            flat[prefix] = str(value)
+
+    walk("", config.model_dump(mode="json"))
+    return flat

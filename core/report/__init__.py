@@ -1,0 +1,1 @@
+"""Report: plain-text metric tables, and the HTML report with its figures."""

@@ -1,0 +1,201 @@
+"""Run directories and checkpoints: safetensors weights, JSON and YAML beside them.
+
+Layout of a model folder (``<run>/model`` holds the best model; ``<run>/checkpoints/last``
+adds the optimiser and trainer state needed by ``--resume``)::
+
+    encoder.safetensors        the shared encoder (LoRA adapters included)
+    heads/<task>.safetensors   one file per task, so a head can be dropped or swapped
+    weighting.safetensors      a learnable loss weighting's parameters, if any
+    sharing.safetensors        MMoE/PLE experts and gates, if the run used them
+    features.json              per task: standardisation constants, vocabularies
+    calibration.json           per task: what `calibrate` fitted on val (thresholds), if any
+    backbone/                  the encoder's transformers config and tokenizer files
+
+Every folder is written to a temporary sibling and renamed into place, so an
+interrupted write never leaves a half-written checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from shopmtl.core.config import Config, validate_config
+from shopmtl.core.data.features import FeatureState
+from shopmtl.core.files import atomic_dir, write_text_atomic
+from shopmtl.core.model.model import MultiTaskModel
+
+MODEL_DIR = "model"
+CALIBRATION = "calibration.json"  # what tasks' `calibrate` fitted on val, in the model folder
+LAST_CHECKPOINT = Path("checkpoints") / "last"
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def save_model_dir(
+    target: Path,
+    model: MultiTaskModel,
+    features: Mapping[str, FeatureState],
+    tokenizer: Any,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Write encoder, heads, feature states and backbone files into ``target`` atomically.
+
+    ``extra`` maps file names to JSON-able data written beside them (trainer state).
+    """
+    with atomic_dir(target) as staging:
+        write_model_files(staging, model, features, tokenizer)
+        for name, data in (extra or {}).items():
+            write_json(staging / name, data)
+
+
+def write_model_files(folder: Path, model: MultiTaskModel, features: Mapping[str, FeatureState], tokenizer: Any) -> None:
+    """The files of a model folder, written into an existing (staging) folder."""
+    save_model(model.encoder, str(folder / "encoder.safetensors"))
+    (folder / "heads").mkdir()
+    for name, head in model.heads.items():
+        save_model(head, str(folder / "heads" / f"{name}.safetensors"))
+    for part in ("weighting", "sharing"):
+        module = getattr(model, part)
+        if module is not None and any(True for _ in module.parameters()):
+            save_model(module, str(folder / f"{part}.safetensors"))
+    write_json(folder / "features.json", {name: state.to_dict() for name, state in features.items()})
+    model.encoder.backbone.config.save_pretrained(folder / "backbone")  # peft forwards .config
+    tokenizer.save_pretrained(folder / "backbone")
+
+
+def source_model_dir(run_dir: str | Path) -> Path:
+    """The model folder of a finished run, or a clear error."""
+    folder = Path(run_dir) / MODEL_DIR
+    if not (folder / "encoder.safetensors").is_file() or not (Path(run_dir) / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a finished shopmtl run (no model/encoder.safetensors or config.yaml)")
+    return folder
+
+
+def read_run_config(run_dir: Path) -> Config:
+    """A run's resolved ``config.yaml``, validated."""
+    path = run_dir / "config.yaml"
+    return validate_config(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+
+
+def saved_adapters(folder: Path) -> list[str]:
+    """Names of the LoRA adapters in a model folder's encoder (``default`` for a shared one)."""
+    from safetensors import safe_open
+
+    names: list[str] = []
+    with safe_open(str(folder / "encoder.safetensors"), framework="pt") as weights:
+        for key in weights.keys():
+            match = _ADAPTER_KEY.search(key)
+            if match and match.group(1) not in names:
+                names.append(match.group(1))
+    return names
+
+
+_ADAPTER_KEY = re.compile(r"\.lora_A\.([^.]+)\.weight$")
+
+
+def load_encoder(folder: Path, encoder: torch.nn.Module) -> None:
+    """Load only the encoder weights of a model folder."""
+    load_model(encoder, str(folder / "encoder.safetensors"))
+
+
+def load_matching_heads(folder: Path, model: MultiTaskModel) -> list[str]:
+    """Load the source's heads for tasks this model also has, where the shapes agree."""
+    reused = []
+    for name, head in model.heads.items():
+        path = folder / "heads" / f"{name}.safetensors"
+        if not path.is_file():
+            continue
+        saved = load_file(str(path))
+        current = head.state_dict()
+        if saved.keys() == current.keys() and all(saved[k].shape == current[k].shape for k in saved):
+            head.load_state_dict(saved)
+            reused.append(name)
+    return reused
+
+
+def carry_heads(source: Path, target: Path) -> list[str]:
+    """Copy the source's heads (and feature states) for tasks ``target`` lacks."""
+    features = read_json(target / "features.json")
+    source_features = read_json(source / "features.json")
+    carried = []
+    for path in sorted((source / "heads").glob("*.safetensors")):
+        name = path.stem
+        if name in features or name not in source_features:
+            continue
+        shutil.copyfile(path, target / "heads" / path.name)
+        features[name] = source_features[name]
+        carried.append(name)
+    if carried:
+        write_json(target / "features.json", features)
+    return carried
+
+
+def load_weights(folder: Path, model: MultiTaskModel, tasks: list[str] | None = None) -> None:
+    """Load encoder and head weights from a model folder into ``model`` (strict)."""
+    load_model(model.encoder, str(folder / "encoder.safetensors"))
+    for name in tasks if tasks is not None else list(model.heads):
+        path = folder / "heads" / f"{name}.safetensors"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: the run has no trained head for task '{name}'")
+        load_model(model.heads[name], str(path))
+    for part in ("weighting", "sharing"):
+        module, path = getattr(model, part), folder / f"{part}.safetensors"
+        if module is not None and path.is_file():
+            load_model(module, str(path), strict=False)  # a dropped head leaves its gate unused
+
+
+def read_calibration(folder: Path) -> dict[str, Any]:
+    """Per-task calibration saved with a model (``{}`` when none was fitted)."""
+    path = folder / CALIBRATION
+    return read_json(path) if path.is_file() else {}
+
+
+def read_features(folder: Path) -> dict[str, FeatureState]:
+    """The per-task feature states saved in a model folder."""
+    data = read_json(folder / "features.json")
+    return {name: FeatureState.from_dict(state) for name, state in data.items()}
+
+
+def save_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> None:
+    """Optimiser state as safetensors (tensors) plus JSON (hyper-parameters, scalars)."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for index, slots in state["state"].items():
+        for key, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{key}"] = value
+    save_file(tensors, str(path.with_suffix(".safetensors")))
+    write_json(path.with_suffix(".json"), {"param_groups": state["param_groups"], "scalars": scalars})
+
+
+def load_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> None:
+    """Restore what :func:`save_optimizer` wrote."""
+    tensors = load_file(str(path.with_suffix(".safetensors")))
+    meta = read_json(path.with_suffix(".json"))
+    slots: dict[int, dict[str, Any]] = {}
+    for key, value in [*tensors.items(), *meta["scalars"].items()]:
+        index, _, name = key.partition(".")
+        slots.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})

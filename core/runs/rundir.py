@@ -1,0 +1,72 @@
+"""The run directory: claim it, record what the run is made of, and write its results.
+
+One folder per run (``runs/<run_name>``)::
+
+    config.yaml        the resolved configuration
+    plugins.json       every loaded plugin with its version, and which one owns each task
+    model/             the best model (see :mod:`~shopmtl.core.runs.checkpoint`)
+    checkpoints/last/  the latest resumable checkpoint (see :mod:`~shopmtl.core.runs.state`)
+    metrics.json       the best model's metrics, the baselines and the validation history
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from shopmtl.core.config import Config
+from shopmtl.core.runs import checkpoint
+from shopmtl.registry.pluginset import PluginSet
+
+
+class RunDirectoryError(RuntimeError):
+    """The output directory holds another run; the message says how to proceed."""
+
+
+def check_output_dir(output_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to mix two runs in one folder: never lose a finished run by accident."""
+    occupied = output_dir.is_dir() and any(output_dir.iterdir())
+    if not occupied or overwrite:
+        return
+    if resume:
+        if not (output_dir / checkpoint.LAST_CHECKPOINT).is_dir():
+            raise RunDirectoryError(f"--resume: {output_dir} holds no checkpoint to resume from (no checkpoints/last)")
+        return
+    raise RunDirectoryError(
+        f"{output_dir} already holds a run. Pass --resume to continue it, --overwrite to replace it, "
+        "or choose another folder (--output-dir, or run_name=NAME)."
+    )
+
+
+def plugins_record(plugins: PluginSet, tasks: Iterable[str]) -> dict[str, Any]:
+    """``plugins.json``: every loaded plugin with its version, and which one owns each task."""
+    return {
+        "plugins": [r.to_dict() for r in plugins.reports],
+        "tasks": {name: plugins.task_plugin.get(name) for name in tasks},
+    }
+
+
+ENVIRONMENT_FILE = "environment.json"
+
+
+def write_run_record(output_dir: Path, config: Config, plugins: PluginSet, tasks: Iterable[str]) -> None:
+    """``config.yaml`` and ``plugins.json``: what the run was made of, written before it trains."""
+    checkpoint.write_yaml(output_dir / "config.yaml", config.model_dump(mode="json"))
+    checkpoint.write_json(output_dir / "plugins.json", plugins_record(plugins, tasks))
+
+
+def write_metrics(output_dir: Path, best_step: int, steps: int, by_task: dict[str, Any], baselines: dict[str, Any],
+                  history: list[dict[str, Any]], timings: Mapping[str, float] | None = None) -> None:
+    """``metrics.json``: the best model's metrics per task and split, the baselines, the validation
+    history, and the seconds each phase of the run took (``timings``)."""
+    checkpoint.write_json(output_dir / "metrics.json", {
+        "best_step": best_step, "steps": steps, "tasks": by_task,
+        "baselines": {"test": baselines}, "history": history,
+        "timings": {k: round(v, 2) for k, v in (timings or {}).items()},
+    })
+
+
+def write_environment(output_dir: Path, record: Mapping[str, Any]) -> None:
+    """``environment.json``: what the run ran on (see :mod:`shopmtl.core.engine.environment`)."""
+    checkpoint.write_json(output_dir / ENVIRONMENT_FILE, dict(record))

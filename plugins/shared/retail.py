@@ -1,0 +1,288 @@
+"""Load, clean and split a transactions table in the UCI "Online Retail" layout.
+
+One job: turn a CSV or Parquet file of invoice lines into the cleaned table every
+built-in task reads, exactly as ``TASKS.md`` ("Cleaning", "Stable splits") defines it.
+
+Canonical column names are those of the 2010-2011 file; a file that names them
+differently (the 2009-2010 file says ``Invoice``, ``Price``, ``Customer ID``) is read
+through a column map, canonical name -> the file's name (``BuildContext.column_map``).
+
+The cleaned table (:func:`load_transactions`) has one row per kept invoice line:
+
+============================  ===================================================
+``invoice``                   invoice number (str)
+``stock_code``                cleaned StockCode: stripped, upper-cased (the product key)
+``description``               the line's own Description, stripped
+``product_description``       the product's description: its most frequent cleaned
+                              Description over all cleaned rows, ties alphabetical
+``quantity``                  units (int, > 0)
+``invoice_date``              timestamp
+``unit_price``                GBP (float, > 0)
+``customer_id``               float, ``NaN`` when the line has no customer
+``country``                   str
+============================  ===================================================
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+#: Column names of the 2010-2011 file; a column map translates a file's own names to these.
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
+)
+
+#: StockCodes that are postage, fees, adjustments or manual lines, not products.
+NON_PRODUCT_CODES: frozenset[str] = frozenset(
+    {"POST", "DOT", "M", "C2", "D", "S", "B", "CRUK", "PADS", "AMAZONFEE", "BANK CHARGES"}
+)
+NON_PRODUCT_PREFIXES: tuple[str, ...] = ("ADJUST", "TEST", "GIFT_")
+
+#: The bundled copy of "Online Retail" (D. Chen, UCI, CC BY 4.0; see data/NOTICE.md).
+DEFAULT_DATA_PATH: Path = Path(__file__).resolve().parent.parent / "data" / "online_retail_2010_2011.parquet"
+
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
+_TEXT_COLUMNS = ("InvoiceNo", "StockCode", "Description", "Country")
+
+
+def read_transactions(path: str | Path | None = None, column_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read a transactions file as-is (no row dropped), under the canonical column names.
+
+    Args:
+        path: a ``.csv`` (optionally compressed) or ``.parquet`` file; ``None`` reads the
+            bundled 2010-2011 file.
+        column_map: canonical name -> the file's name, for columns the file names differently.
+
+    Returns:
+        A frame with exactly :data:`CANONICAL_COLUMNS`: text columns as ``str`` (missing
+        Description/Country as ``NaN``), ``Quantity`` int, ``InvoiceDate`` datetime,
+        ``UnitPrice`` and ``CustomerID`` float (``NaN`` when missing).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: unsupported suffix, unreadable file, a column missing, or a column
+            map naming an unknown canonical column. Each message names the file and the fix.
+    """
+    path = Path(path) if path is not None else DEFAULT_DATA_PATH
+    column_map = dict(column_map or {})
+    _check_column_map(column_map)
+    names = {canonical: column_map.get(canonical, canonical) for canonical in CANONICAL_COLUMNS}
+    frame = _read_file(path, names)
+
+    missing = [canonical for canonical, name in names.items() if name not in frame.columns]
+    if missing:
+        found = ", ".join(map(str, frame.columns))
+        wanted = ", ".join(f"{c} (looked for {names[c]!r})" for c in missing)
+        fixes = " ".join(f"data.columns.{c}=<its name in your file>" for c in missing)
+        raise ValueError(
+            f"{path}: missing column(s) {wanted}. The file has: {found}. "
+            f"Map each to your file's name with {fixes}."
+        )
+    frame = frame[list(names.values())]
+    frame.columns = list(names)
+    return _canonical_dtypes(frame, path)
+
+
+def clean_transactions(raw: pd.DataFrame) -> pd.DataFrame:
+    """Apply TASKS.md's cleaning to a canonical raw table (see the module docstring).
+
+    Rows without a customer are kept (the product-level tasks use them); the
+    customer-level tasks drop them with :func:`customer_rows`.
+    """
+    description = raw["Description"].str.strip()
+    stock_code = raw["StockCode"].str.strip().str.upper()
+    is_product = ~stock_code.isin(NON_PRODUCT_CODES) & ~stock_code.str.startswith(NON_PRODUCT_PREFIXES)
+    keep = (
+        (raw["Quantity"] > 0)
+        & (raw["UnitPrice"] > 0)
+        & ~raw["InvoiceNo"].str.strip().str.startswith("C")
+        # The source stores missing descriptions as the string "nan".
+        & description.notna()
+        & (description != "nan")
+        & (description != "")
+        & is_product
+    ).fillna(False)
+    clean = pd.DataFrame(
+        {
+            "invoice": raw["InvoiceNo"].str.strip(),
+            "stock_code": stock_code,
+            "description": description,
+            "quantity": raw["Quantity"],
+            "invoice_date": raw["InvoiceDate"],
+            "unit_price": raw["UnitPrice"],
+            "customer_id": raw["CustomerID"],
+            "country": raw["Country"],
+        }
+    )[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+    names = product_descriptions(clean)
+    clean.insert(3, "product_description", names.reindex(clean["stock_code"]).to_numpy())
+    return clean
+
+
+def product_descriptions(clean: pd.DataFrame) -> pd.Series:
+    """Each product's description: its most frequent cleaned Description, ties alphabetical.
+
+    Counted over every cleaned row (with or without a customer, all dates).
+
+    Returns:
+        A ``str`` Series indexed by ``stock_code``, sorted by it.
+    """
+    counts = clean.groupby(["stock_code", "description"], sort=False).size().rename("n").reset_index()
+    counts = counts.sort_values(["stock_code", "n", "description"], ascending=[True, False, True], kind="stable")
+    first = counts.drop_duplicates("stock_code")
+    index = pd.Index(first["stock_code"], name="stock_code")
+    return pd.Series(first["description"].to_numpy(), index=index, name="description")
+
+
+def transactions_path(path: str | Path | None = None) -> Path:
+    """The file :func:`load_transactions` reads for ``path`` (``None``: the bundled copy)."""
+    return Path(path).expanduser().resolve() if path is not None else DEFAULT_DATA_PATH
+
+
+def load_transactions(path: str | Path | None = None, column_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The cleaned table of a file, read once per (file, column map) and then cached.
+
+    All four built-in tasks read the same table, so it is loaded and cleaned once. The
+    cache key includes the file's modification time and size, so an edited file is re-read.
+
+    The returned frame is shared between callers: select from it, never modify it in place.
+    """
+    path = transactions_path(path)
+    mapping = tuple(sorted((column_map or {}).items()))
+    try:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = (0, 0)  # read_transactions raises the clear "not found" error
+    return _load_cached(str(path), mapping, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(path: str, mapping: tuple[tuple[str, str], ...], stamp: tuple[int, int]) -> pd.DataFrame:
+    return clean_transactions(read_transactions(path, dict(mapping)))
+
+
+def customer_rows(clean: pd.DataFrame) -> pd.DataFrame:
+    """The cleaned rows that have a customer, with ``customer_id`` as int64.
+
+    The customer-level tasks (``user_profile``, ``recommend``) read only these.
+    """
+    rows = clean[clean["customer_id"].notna()]
+    return rows.assign(customer_id=rows["customer_id"].astype("int64"))
+
+
+def bucket(key: str) -> int:
+    """Stable bucket 0-9 of a product or customer key: ``crc32(key) % 10``."""
+    return zlib.crc32(key.encode()) % 10
+
+
+def split_of(key: str) -> str:
+    """``"test"`` for bucket 0, ``"val"`` for bucket 1, ``"train"`` otherwise."""
+    b = bucket(key)
+    return "test" if b == 0 else "val" if b == 1 else "train"
+
+
+def customer_key(customer_id: float | int) -> str:
+    """The split key of a customer: ``str(int(CustomerID))`` (``17850.0`` -> ``"17850"``)."""
+    return str(int(customer_id))
+
+
+def split_products(stock_codes: pd.Series) -> pd.Series:
+    """The split of each cleaned StockCode (vectorised over the distinct codes)."""
+    return _split_distinct(stock_codes.astype(str))
+
+
+def split_customers(customer_ids: pd.Series) -> pd.Series:
+    """The split of each customer id (numeric), keyed on ``str(int(id))``."""
+    return _split_distinct(customer_ids.astype("int64").astype(str))
+
+
+def _split_distinct(keys: pd.Series) -> pd.Series:
+    # Hash each distinct key once: a few thousand crc32 calls instead of one per row.
+    distinct = pd.unique(keys.to_numpy())
+    table = pd.Series([split_of(k) for k in distinct], index=distinct)
+    return pd.Series(table.reindex(keys.to_numpy()).to_numpy(), index=keys.index, name="split")
+
+
+def _check_column_map(column_map: Mapping[str, str]) -> None:
+    for canonical in column_map:
+        if canonical not in CANONICAL_COLUMNS:
+            close = difflib.get_close_matches(canonical, CANONICAL_COLUMNS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"data.columns maps {canonical!r}, which is not a canonical column.{hint} "
+                f"Keys are the canonical names ({', '.join(CANONICAL_COLUMNS)}), values the names in your file."
+            )
+
+
+def _read_file(path: Path, names: Mapping[str, str]) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"transactions file not found: {path}. Set data.path to a CSV or Parquet file "
+            f"(or leave it unset to use the bundled Online Retail data)."
+        )
+    name = path.name.lower()
+    try:
+        if name.endswith(_PARQUET_SUFFIXES):
+            return pd.read_parquet(path)
+        if name.endswith(_CSV_SUFFIXES):
+            # Read codes as text: "85048" must not become 85048.0, nor "nan" a float.
+            text = {names[c]: str for c in _TEXT_COLUMNS}
+            return pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
+    except (OSError, ValueError, ImportError) as exc:
+        raise ValueError(f"cannot read transactions file {path}: {exc}") from exc
+    raise ValueError(
+        f"transactions file {path}: unsupported type; use a .csv (optionally compressed) "
+        f"or a .parquet file (an Excel sheet can be saved as CSV)."
+    )
+
+
+def _canonical_dtypes(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    out = {}
+    for column in _TEXT_COLUMNS:
+        values = frame[column]
+        out[column] = values.where(values.isna(), values.astype(str))
+    try:
+        out["Quantity"] = pd.to_numeric(frame["Quantity"]).astype("int64")
+        out["InvoiceDate"] = pd.to_datetime(frame["InvoiceDate"])
+        out["UnitPrice"] = pd.to_numeric(frame["UnitPrice"]).astype("float64")
+        out["CustomerID"] = pd.to_numeric(frame["CustomerID"], errors="coerce").astype("float64")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{path}: a column has unexpected values ({exc}). Quantity must be whole numbers, "
+            f"InvoiceDate dates, UnitPrice numbers; check the column map (data.columns)."
+        ) from exc
+    return pd.DataFrame(out, columns=list(CANONICAL_COLUMNS))
+
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "DEFAULT_DATA_PATH",
+    "transactions_path",
+    "NON_PRODUCT_CODES",
+    "NON_PRODUCT_PREFIXES",
+    "bucket",
+    "clean_transactions",
+    "customer_key",
+    "customer_rows",
+    "load_transactions",
+    "product_descriptions",
+    "read_transactions",
+    "split_customers",
+    "split_of",
+    "split_products",
+]

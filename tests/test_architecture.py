@@ -1,0 +1,81 @@
+"""The house's layering is enforced, not just drawn: import-linter's contracts (pyproject.toml)
+hold, a wrong-way import breaks them, and no module or function outgrows the size a reader
+takes in at once."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+PACKAGE_FILES = ["__init__.py", "testing.py", "core", "registry", "plugins"]
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+
+def lint_imports(package_parent: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``lint-imports`` on pyproject.toml's contracts (on a copy of the package, if given)."""
+    env = dict(os.environ)
+    if package_parent is not None:  # found before the installed (editable) package
+        env["PYTHONPATH"] = os.pathsep.join([str(package_parent), env.get("PYTHONPATH", "")])
+    return subprocess.run([str(LINT_IMPORTS), "--config", str(REPO / "pyproject.toml"), "--no-cache"],
+                          capture_output=True, text=True, env=env, cwd=package_parent or REPO, timeout=300)
+
+
+def test_the_import_contracts_hold():
+    result = lint_imports()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(("module", "line", "contract"), [
+    ("registry/manager.py", "from shopmtl.core import config", "registry is the ground floor"),
+    ("core/data/prepare.py", "from shopmtl.core.engine import trainer", "core/ rooms"),
+    ("plugins/sales.py", "from shopmtl.core import config", "plugins use only the public API"),
+    ("core/runs/checkpoint.py", "from shopmtl.core.runs import state", "no import circle"),
+])
+def test_a_wrong_way_import_breaks_a_contract(tmp_path, module, line, contract):
+    copy = tmp_path / "shopmtl"
+    for name in PACKAGE_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            copy.mkdir(exist_ok=True)
+            shutil.copy(source, copy / name)
+    target = copy / module
+    target.write_text(target.read_text(encoding="utf-8") + f"\n{line}  # deliberately wrong\n", encoding="utf-8")
+    result = lint_imports(tmp_path)
+    assert result.returncode == 1, result.stdout
+    broken = [row for row in result.stdout.splitlines() if "BROKEN" in row or contract in row]
+    assert any(contract in row for row in broken), result.stdout
+
+
+def package_modules() -> list[Path]:
+    return sorted(p for name in PACKAGE_FILES for p in ([REPO / name] if name.endswith(".py") else (REPO / name).rglob("*.py")))
+
+
+@pytest.mark.parametrize("path", package_modules(), ids=lambda p: str(p.relative_to(REPO)))
+def test_modules_and_functions_stay_small(path):
+    text = path.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= MAX_MODULE_LINES, f"{path.name}: split it by concern (see docs/architecture.md)"
+    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)" for node in ast.walk(ast.parse(text))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"{path.name}: {long} -- name the phases and give each a function"
+
+
+def test_train_reads_like_a_recipe():
+    from shopmtl.core.engine import trainer
+
+    tree = ast.parse(Path(trainer.__file__).read_text(encoding="utf-8"))
+    train = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train")
+    assert train.end_lineno - train.lineno + 1 <= 60
