@@ -208,7 +208,8 @@ def _named_paths(page: str) -> list[str]:
     path = REPO / page
     text = path.read_text(encoding="utf-8")
     tokens = [t for t in re.findall(r"`([^`\s]+)`", text) if "/" in t and _PATH_TOKEN.match(t)]
-    links = [t for t in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text) if "://" not in t]
+    prose = re.sub(r"```.*?```", "", text, flags=re.S)  # code such as `self.maps[task](pooled)` is no link
+    links = [t for t in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", prose) if "://" not in t]
     resolved = [str((path.parent / link).resolve().relative_to(REPO)) for link in links]
     return [*tokens, *resolved]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from shopmtl.core.features import EncodedRows
-from shopmtl.core.textbank import TextBank
+from shopmtl.core.data.features import EncodedRows
+from shopmtl.core.data.textbank import TextBank
 
 FORWARD_PASSES_PER_TRAINING_TOKEN = 3.0  # forward + backward ~ 3 forwards
 ANNOUNCE_AFTER_STEPS = 3  # the first step pays one-off costs; three give a fair rate

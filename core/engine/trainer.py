@@ -36,7 +36,7 @@ from shopmtl.core.engine.setup import TrainingRun, build_run, launch
 from shopmtl.core.engine.validation import validate
 from shopmtl.core.model.batching import batch_tokens, make_batch, to_device
 from shopmtl.core.runs import checkpoint
-from shopmtl.core.runs.rundir import check_output_dir, write_metrics
+from shopmtl.core.runs.rundir import check_output_dir, claim_output_dir, release_output_dir, write_metrics
 from shopmtl.core.runs.source import carry_over_heads
 from shopmtl.core.runs.state import TrainState, load_checkpoint
 from shopmtl.registry.blocks import DEFAULT_LOSSES
@@ -91,6 +91,7 @@ def start(config: Config, plugins: PluginSet, resume: bool,
     precision = resolve_precision(config.training.mixed_precision, hardware)
     accelerator = make_accelerator(config, output_dir, precision)
     if accelerator.is_main_process:
+        claim_output_dir(output_dir)
         check_output_dir(output_dir, resume, overwrite)
     accelerator.wait_for_everyone()
     torch.manual_seed(config.seed)
@@ -213,5 +214,6 @@ def finish(run: TrainingRun, state: TrainState, started_at: float, timings: dict
                          total_s=now - started_at)
     if main:
         write_metrics(run.output_dir, state.best_step, state.step, by_task, baselines, state.history, timings)
+        release_output_dir(run.output_dir)
     accelerator.end_training()
     return TrainResult(run.output_dir, by_task, baselines, state.best_step, state.step, state.history)

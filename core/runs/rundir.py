@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from shopmtl.core.config import Config
 from shopmtl.core.runs import checkpoint
 from shopmtl.registry.pluginset import PluginSet
@@ -22,6 +24,42 @@ from shopmtl.registry.pluginset import PluginSet
 
 class RunDirectoryError(RuntimeError):
     """The output directory holds another run; the message says how to proceed."""
+
+
+#: Locks this process holds on run directories, by path: a second claim from the same process
+#: (a test, a notebook training again after an error) re-enters instead of blocking itself.
+_HELD: dict[Path, FileLock] = {}
+
+
+def lock_path(output_dir: Path) -> Path:
+    """The lock file of a run directory: beside it, so the folder itself can be replaced whole."""
+    return output_dir.parent / f".{output_dir.name}.shopmtl.lock"
+
+
+def claim_output_dir(output_dir: Path) -> None:
+    """Take the run directory's lock, or fail at once if another process trains into it.
+
+    Two ``shopmtl train`` processes on one folder would both pass :func:`check_output_dir`
+    and then overwrite each other's files. The lock (``filelock``: an OS lock, freed when
+    the process ends, even by kill -9) makes the second one stop before it reads anything.
+    """
+    key = output_dir.resolve()
+    key.parent.mkdir(parents=True, exist_ok=True)
+    lock = _HELD.setdefault(key, FileLock(str(lock_path(key))))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RunDirectoryError(
+            f"{output_dir} is in use: another shopmtl process is training into it (lock {lock_path(key)}). "
+            "Wait for it to finish, or train into another folder (--output-dir, or run_name=NAME)."
+        ) from None
+
+
+def release_output_dir(output_dir: Path) -> None:
+    """Give back the lock :func:`claim_output_dir` took (the run is written)."""
+    lock = _HELD.get(output_dir.resolve())
+    if lock is not None and lock.is_locked:
+        lock.release()
 
 
 def check_output_dir(output_dir: Path, resume: bool, overwrite: bool) -> None:

@@ -8,10 +8,11 @@ import warnings
 import pytest
 import toy_tasks
 from click.testing import CliRunner
-from kit_plugins import BROKEN_HEAD
+from kit_plugins import BROKEN_HEAD, plugin, spec
 from kit_plugins import toy_cli  # noqa: F401 -- a fixture: `shopmtl` on the toy plugins
 from shopmtl.core.cli import cli
 from shopmtl.core.cli.common import PluginSource
+from shopmtl import BuildContext, TaskData
 from shopmtl.registry.manager import load_plugins
 from shopmtl.testing import (
     registered_plugin,
@@ -61,7 +62,7 @@ def _crashing_build(ctx: BuildContext) -> TaskData:
 
 
 def test_a_loaded_plugin_whose_builder_fails_is_named_when_a_command_builds_its_data(tmp_path):
-    crashing = plugin_module("crashing", spec("crashing_task", build_dataset=_crashing_build))
+    crashing = plugin("crashing", spec("crashing_task", build_dataset=_crashing_build))
     with registered_plugin(crashing, name="crashing"):
         listed = run_cli("plugins")
         built = run_cli("data", "crashing_task", "--output", str(tmp_path / "rows.csv"))

@@ -57,3 +57,33 @@ def test_a_huge_learning_rate_stops_the_run_and_keeps_the_last_good_checkpoint(t
             from safetensors.torch import load_file
 
             assert all(torch.isfinite(t).all() for t in load_file(out / "model" / name).values()), name
+
+
+def test_a_second_process_on_the_same_run_directory_fails_at_once(tmp_path):
+    """BUG before: two `shopmtl train` on one --output-dir both ran; one silently replaced the other."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from shopmtl.core.runs.rundir import RunDirectoryError, claim_output_dir, lock_path, release_output_dir
+
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from shopmtl.core.runs.rundir import claim_output_dir
+        claim_output_dir(Path({str(out)!r}))
+        print("held", flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunDirectoryError, match=r"is in use: another shopmtl process is training into it"):
+            train(toy_config(out), toy_plugin_set(), progress=False)
+        assert not out.exists()  # nothing was written into the folder the other process owns
+    finally:
+        holder.kill()
+        holder.wait()
+    claim_output_dir(out)  # the dead process's lock is free again (the OS released it)
+    release_output_dir(out)
+    assert lock_path(out.resolve()).parent == tmp_path

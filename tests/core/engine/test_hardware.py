@@ -107,7 +107,7 @@ def test_environment_record_holds_precision_hardware_versions_and_data_hash(tmp_
 
 def test_source_commit_of_a_checkout_and_of_an_installed_copy(tmp_path: Path):
     assert source_commit(tmp_path) is None  # not a checkout: nothing to record
-    record = source_commit(Path(__file__).resolve().parents[1])  # the tests run from a git checkout
+    record = source_commit(Path(__file__).resolve().parents[3])  # the tests run from a git checkout
     assert record is not None and len(record["commit"]) == 40 and isinstance(record["dirty"], bool)
 
 

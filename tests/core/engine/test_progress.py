@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shopmtl.core import progress as progress_module
+from shopmtl.core.engine import progress as progress_module
 from shopmtl.core.engine.progress import EvaluationWork, RunProgress, evaluations_left, format_minutes
 
 
