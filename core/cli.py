@@ -18,6 +18,7 @@ from shopmtl.core import cli_plugins
 from shopmtl.core.cli_report import report
 from shopmtl.core.cli_group import PluginCommandGroup
 from shopmtl.core.config import Config, TaskConfig, load_config
+from shopmtl.core.deploy.cli_commands import commands as deploy_commands
 from shopmtl.registry.manager import PluginError
 
 # Errors caused by input a person can fix: shown as one clear message, no traceback.
@@ -131,33 +132,6 @@ def evaluate(ctx: click.Context, run_dir: str, split: str, as_json: bool) -> Non
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--task", "task_names", required=True, multiple=True,
-              help="Task whose head predicts; repeat for several tasks in one pass.")
-@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False), help="CSV, Parquet or JSONL rows.")
-@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the rows plus prediction columns (same format as the input).")
-@click.pass_context
-@friendly_errors
-def predict(ctx: click.Context, run_dir: str, task_names: tuple[str, ...], input_path: str, output_path: str) -> None:
-    """Predict TASK for every row of INPUT with the model of RUN_DIR.
-
-    Repeat --task to predict several tasks that read the same columns in one pass (each
-    distinct text encoded once); their columns are then named TASK.COLUMN.
-    """
-    from shopmtl.core.predict import load_run, predict_tasks
-    from shopmtl.core.tableio import read_table, table_format, write_table
-
-    if table_format(input_path) != table_format(output_path):
-        raise click.BadParameter(f"--output must have the input's format ({table_format(input_path)})", param_hint="--output")
-    run = load_run(run_dir, plugin_set(ctx).tasks)
-    frame = read_table(input_path)
-    tasks = list(dict.fromkeys(task_names))
-    write_table(predict_tasks(run, tasks, frame, source=input_path), output_path)
-    click.echo(f"wrote {len(frame)} rows with predictions of {', '.join(repr(t) for t in tasks)} to {output_path}")
-
-
-@cli.command()
 @click.argument("task_name")
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="train", show_default=True)
 @click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False), help="CSV, Parquet or JSONL.")
@@ -183,6 +157,9 @@ def data(ctx: click.Context, task_name: str, split: str, output_path: str, confi
 cli.add_command(cli_plugins.plugins)
 cli.add_command(cli_plugins.new_plugin)
 cli.add_command(report)
+# predict (chunked, --engine), serve, export: putting a trained run to work (core/deploy/).
+for _command in deploy_commands(friendly_errors, lambda ctx: plugin_set(ctx)):
+    cli.add_command(_command)
 
 
 @cli.command()

@@ -1,0 +1,50 @@
+"""One toy run for the deploy tests, trained once per session in a few seconds.
+
+Float32 (exported graphs are float32, so the engines can be compared within 1e-3), a
+shared LoRA adapter (merged on export) and MMoE sharing (exported with the heads), on
+the toy tasks of ``tests/toy_tasks.py`` (``toy_plugins``, from the root conftest).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SMOKE_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "configs" / "smoke.yaml"
+DEPLOY_OVERRIDES = (
+    "tasks={}",
+    "training.max_steps=20",
+    "training.eval_every=10",
+    "training.early_stopping_patience=null",
+    "training.mixed_precision=no",
+    "encoder.lora.enabled=true",
+    "encoder.lora.r=4",
+    "sharing.kind=mmoe",
+    "sharing.experts=2",
+)
+
+
+def deploy_config(output_dir: Path, *overrides: str):
+    """The deploy toy run's config (plus ``overrides``), writing to ``output_dir``."""
+    from shopmtl.core.config import load_config
+
+    return load_config(SMOKE_CONFIG, [*DEPLOY_OVERRIDES, f"output_dir={output_dir}", *overrides])
+
+
+@pytest.fixture(scope="session")
+def deploy_run_dir(tmp_path_factory, toy_plugins) -> Path:
+    """The trained toy run's directory."""
+    from shopmtl.core import trainer
+
+    output = tmp_path_factory.mktemp("deploy") / "run"
+    trainer.train(deploy_config(output), toy_plugins, progress=False)
+    return output
+
+
+@pytest.fixture(scope="session")
+def deploy_run(deploy_run_dir, toy_plugins):
+    """The run, loaded once."""
+    from shopmtl.core.predict import load_run
+
+    return load_run(deploy_run_dir, toy_plugins.tasks)
