@@ -29,6 +29,7 @@ from shopmtl.core import checkpoint
 from shopmtl.core.runtime import fresh_accelerator
 from shopmtl.core.batching import make_batch, to_device
 from shopmtl.core.config import Config, ConfigError, closest_key
+from shopmtl.core.deploy.tracking import log_final_metrics
 from shopmtl.core.gradients import PCGrad
 from shopmtl.core.encoder import build_encoder, load_tokenizer
 from shopmtl.core.evaluate import Scorer, calibrate, evaluate, selection_score, to_plain
@@ -349,6 +350,7 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
             "best_step": state["best_step"], "steps": state["step"], "tasks": by_task,
             "baselines": {"test": baselines}, "history": state["history"],
         })
+    log_final_metrics(accelerator, config, by_task, baselines, state["best_step"])  # training.log_with trackers
     accelerator.end_training()
     return TrainResult(output_dir, by_task, baselines, state["best_step"], state["step"], state["history"])
 

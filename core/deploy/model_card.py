@@ -74,7 +74,8 @@ def model_card(run: LoadedRun, sha256: str) -> str:
         "## Tasks", "", "| task | kind | inputs | labels | description |", "|---|---|---|---|---|",
     ]
     for name, spec in run.specs.items():
-        lines.append(f"| `{name}` | {spec.kind} | {', '.join(input_columns(spec))} | {', '.join(spec.labels)} | "
+        inputs = [c for c in input_columns(spec) if c not in spec.keys]
+        lines.append(f"| `{name}` | {spec.kind} | {', '.join(inputs)} | {', '.join(spec.labels)} | "
                      f"{spec.description} |")
     lines += ["", "## Test metrics beside baselines", "", *metrics_section(run), "",
               "## Training data", "", *data_section(run), "",

@@ -48,3 +48,9 @@ def deploy_run(deploy_run_dir, toy_plugins):
     from shopmtl.core.predict import load_run
 
     return load_run(deploy_run_dir, toy_plugins.tasks)
+
+
+@pytest.fixture(scope="session")
+def deploy_config_of():
+    """:func:`deploy_config`, for tests that train a variant of the deploy run."""
+    return deploy_config
