@@ -143,8 +143,10 @@ def open_writer(path: str | Path) -> Iterator[ChunkWriter]:
     kind = table_format(path)
     with atomic_file(path) as temporary, open(temporary, "wb") as handle:
         writer = ChunkWriter(handle, kind)
-        yield writer
-        writer.close()
+        try:
+            yield writer
+        finally:
+            writer.close()  # also on failure: the temporary file is then removed, complete or not
 
 
 def check_finite(frame: pd.DataFrame, columns: list[str], source: str, first_row: int) -> None:

@@ -54,3 +54,38 @@ def deploy_run(deploy_run_dir, toy_plugins):
 def deploy_config_of():
     """:func:`deploy_config`, for tests that train a variant of the deploy run."""
     return deploy_config
+
+
+@pytest.fixture
+def shopmtl(toy_plugins, monkeypatch):
+    """Invoke ``shopmtl ARGS...`` in-process with the toy plugins; the click Result."""
+    from click.testing import CliRunner
+
+    from shopmtl.core import cli as cli_module
+
+    monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
+    monkeypatch.setattr(cli_module, "plugin_set", lambda ctx, config=None: toy_plugins)
+    return lambda *args: CliRunner().invoke(cli_module.cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="session")
+def exported(deploy_run_dir, toy_plugins, tmp_path_factory):
+    """``exported(kind)``: the deploy run exported with ``shopmtl export --format KIND`` (once per kind)."""
+    from click.testing import CliRunner
+
+    from shopmtl.core import cli as cli_module
+
+    done: dict[str, Path] = {}
+
+    def export(kind: str) -> Path:
+        if kind not in done:
+            target = tmp_path_factory.mktemp(kind) / "export"
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(cli_module, "plugin_set", lambda ctx, config=None: toy_plugins)
+                result = CliRunner().invoke(cli_module.cli, ["export", str(deploy_run_dir), "--format", kind,
+                                                             "--output", str(target)])
+            assert result.exit_code == 0, result.output
+            done[kind] = target
+        return done[kind]
+
+    return export

@@ -9,13 +9,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from toy_tasks import build
 from transformers import AutoModel, AutoTokenizer
 
 from shopmtl import BuildContext
-from shopmtl.core import cli as cli_module
-from shopmtl.core.cli import cli
 from shopmtl.core.deploy import export_onnx as onnx_export
 from shopmtl.core.encoder import TextEncoder
 from shopmtl.core.tableio import read_table, write_table
@@ -23,32 +20,14 @@ from shopmtl.core.tableio import read_table, write_table
 pytest.importorskip("onnxruntime")
 
 
-@pytest.fixture
-def shopmtl(toy_plugins, monkeypatch):
-    monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
-    monkeypatch.setattr(cli_module, "plugin_set", lambda ctx, config=None: toy_plugins)
-    return lambda *args: CliRunner().invoke(cli, [str(a) for a in args])
+@pytest.fixture(scope="module")
+def hf_dir(exported):
+    return exported("hf")
 
 
 @pytest.fixture(scope="module")
-def hf_dir(deploy_run_dir, toy_plugins, tmp_path_factory):
-    target = tmp_path_factory.mktemp("hf") / "export"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli_module, "plugin_set", lambda ctx, config=None: toy_plugins)
-        result = CliRunner().invoke(cli, ["export", str(deploy_run_dir), "--format", "hf", "--output", str(target)])
-    assert result.exit_code == 0, result.output
-    return target
-
-
-@pytest.fixture(scope="module")
-def onnx_dir(deploy_run_dir, toy_plugins, tmp_path_factory):
-    target = tmp_path_factory.mktemp("onnx") / "export"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli_module, "plugin_set", lambda ctx, config=None: toy_plugins)
-        result = CliRunner().invoke(cli, ["export", str(deploy_run_dir), "--format", "onnx", "--output", str(target)])
-    assert result.exit_code == 0, result.output
-    assert "max abs difference to PyTorch" in result.output
-    return target
+def onnx_dir(exported):
+    return exported("onnx")
 
 
 def test_hf_export_loads_with_auto_classes_and_the_runs_exact_weights(hf_dir, deploy_run):

@@ -5,25 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 from toy_tasks import build
 
 from shopmtl import BuildContext
-from shopmtl.core import cli as cli_module
-from shopmtl.core.cli import cli
 from shopmtl.core.deploy import stream
 from shopmtl.core.predict import predict_tasks
 from shopmtl.core.tableio import read_table, write_table
 
 FORMATS = ["csv", "parquet", "jsonl"]
-
-
-@pytest.fixture
-def shopmtl(toy_plugins, monkeypatch):
-    """Invoke ``shopmtl`` in-process with the toy plugins."""
-    monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
-    monkeypatch.setattr(cli_module, "plugin_set", lambda ctx, config=None: toy_plugins)
-    return lambda *args: CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
