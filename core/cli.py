@@ -158,7 +158,7 @@ cli.add_command(cli_plugins.plugins)
 cli.add_command(cli_plugins.new_plugin)
 cli.add_command(report)
 # predict (chunked, --engine), serve, export: putting a trained run to work (core/deploy/).
-for _command in deploy_commands(friendly_errors, lambda ctx: plugin_set(ctx)):
+for _command in deploy_commands(friendly_errors, lambda ctx: plugin_set(ctx)):  # late lookup: tests patch plugin_set
     cli.add_command(_command)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from shopmtl.core.deploy.batcher import Job
 from shopmtl.core.deploy.schemas import input_columns
 from shopmtl.core.evaluate import Scorer
 from shopmtl.core.predict import LoadedRun, predict_frame
+
+log = logging.getLogger(__name__)
 
 ScorerFactory = Callable[[LoadedRun], Scorer]
 
@@ -56,8 +59,7 @@ class ModelService:
         tasks = []
         for name in self.tasks:
             spec = self.run.specs[name]
-            empty = pd.DataFrame({c: pd.Series(dtype=object) for c in input_columns(spec)})
-            outputs = list(self.predict(name, empty).columns)
+            outputs = self._outputs(name)
             tasks.append({"name": name, "kind": spec.kind, "description": spec.description,
                           "inputs": {"text": [c for c in (spec.text, spec.text_pair) if c],
                                      "numeric": list(spec.numeric), "categorical": list(spec.categorical),
@@ -65,6 +67,15 @@ class ModelService:
                           "outputs": outputs, "labels": list(spec.labels), "classes": list(spec.classes)})
         return {"model": {"id": self.model_id, "run": self.run.config.run_name, "sha256": self.sha256},
                 "tasks": tasks}
+
+    def _outputs(self, task: str) -> list[str] | None:
+        """The prediction columns of ``task``, from a prediction on no rows (``None`` if that fails)."""
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in input_columns(self.run.specs[task])})
+        try:
+            return list(self.predict(task, empty).columns)
+        except Exception:  # noqa: BLE001 -- a task's decode or derive may not take zero rows; not fatal
+            log.warning("task %s: cannot list its output columns from a prediction on no rows", task, exc_info=True)
+            return None
 
     def predict(self, task: str, frame: pd.DataFrame, scorer: Scorer | None = None) -> pd.DataFrame:
         """Only the prediction columns of ``task`` for ``frame``."""
