@@ -219,3 +219,14 @@ def test_the_server_process_binds_loopback_serves_and_stops_cleanly_on_sigterm(d
     assert process.returncode == 0, output
     assert f"Uvicorn running on http://127.0.0.1:{port}" in output
     assert "Shutting down" in output and "Traceback" not in output
+
+
+def test_serve_refuses_a_run_without_weights_and_a_task_the_run_lacks(shopmtl, deploy_run_dir, tmp_path):
+    import shutil
+
+    unknown = shopmtl("serve", deploy_run_dir, "--task", "sales", "--port", free_port())
+    assert unknown.exit_code == 1 and "has no task 'sales'" in unknown.output and "Traceback" not in unknown.output
+    bare = tmp_path / "run"
+    shutil.copytree(deploy_run_dir, bare, ignore=shutil.ignore_patterns("*.safetensors"))
+    result = shopmtl("serve", bare, "--port", free_port())
+    assert result.exit_code == 1 and "no model/encoder.safetensors" in result.output
