@@ -35,9 +35,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(run, port: int) -> subprocess.Popen:
+def start_server(run, port: int, max_wait_ms: float) -> subprocess.Popen:
     server = subprocess.Popen([sys.executable, "-m", "shopmtl.core.cli", "serve", str(run), "--task", TASK,
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--port", str(port), "--max-wait-ms", str(max_wait_ms)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -102,6 +103,7 @@ def main() -> None:
     parser.add_argument("--rows-per-request", type=int, default=8)
     parser.add_argument("--requests", type=int, default=24, help="requests per client at most")
     parser.add_argument("--seconds", type=float, default=60.0, help="time limit per level")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="the server's --max-wait-ms")
     args = parser.parse_args()
     run_dir = ensure_run(args)
     size = args.rows_per_request
@@ -120,7 +122,7 @@ def main() -> None:
         in_process = worker.submit(measure_in_process, run, frame, size).result()
 
     port = free_port()
-    server = start_server(run_dir, port)
+    server = start_server(run_dir, port, args.max_wait_ms)
     try:
         results = {c: level(port, c, bodies, args.requests, args.seconds) for c in LEVELS}
     finally:
@@ -128,7 +130,7 @@ def main() -> None:
         server.wait(timeout=30)
 
     print(f"# serve benchmark, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"machine: {machine()}; run: {run_dir}; {size} rows per request")
+    print(f"machine: {machine()}; run: {run_dir}; {size} rows per request; server --max-wait-ms {args.max_wait_ms}")
     print(f"in-process predict_frame: one request p50 {in_process['one_request_p50_ms']:.1f} ms; "
           f"all {len(frame)} rows at once {in_process['rows_per_s']:.0f} rows/s\n")
     print("| clients | requests | p50 ms | p99 ms | rows/s | rows/s ÷ in-process | p50 ÷ in-process one request |")

@@ -1,9 +1,11 @@
 """Micro-batching: requests that arrive together are predicted together.
 
 One worker takes the first waiting request, everything queued behind it (up to
-``max_rows`` rows), and -- when ``max_wait_ms`` > 0 -- whatever else arrives within that
-time, then runs them as one batch in a worker thread: the event loop keeps accepting
-requests while the model works, and the next batch gathers meanwhile.
+``max_rows`` rows) and then runs them as one batch in a worker thread: the event loop keeps
+accepting requests while the model works, and the next batch gathers meanwhile. When the
+last batch held several requests (clients are concurrent), it also waits up to
+``max_wait_ms`` for more, so that clients answered together and sending again together
+land in one batch; a lone client never waits.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ Handler = Callable[[Sequence[Job]], Sequence["pd.DataFrame | Exception"]]
 class MicroBatcher:
     """Collects :class:`Job`s into batches of at most ``max_rows`` rows for ``handler``."""
 
-    def __init__(self, handler: Handler, max_rows: int = 256, max_wait_ms: float = 2.0) -> None:
+    def __init__(self, handler: Handler, max_rows: int = 256, max_wait_ms: float = 5.0) -> None:
         self.handler = handler
         self.max_rows = max_rows
         self.max_wait = max_wait_ms / 1000.0
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopmtl-predict")
         self._worker: asyncio.Task | None = None
+        self._last_jobs = 0  # requests in the last batch
 
     async def start(self) -> None:
         self._worker = asyncio.create_task(self._run())
@@ -64,7 +67,7 @@ class MicroBatcher:
         batch = [await self._queue.get()]
         rows = len(batch[0].frame)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait
+        deadline = loop.time() + (self.max_wait if self._last_jobs > 1 else 0.0)
         while rows < self.max_rows:
             if self._queue.empty():
                 remaining = deadline - loop.time()
@@ -78,6 +81,7 @@ class MicroBatcher:
                 job = self._queue.get_nowait()
             batch.append(job)
             rows += len(job.frame)
+        self._last_jobs = len(batch)
         return batch
 
     async def _run(self) -> None:

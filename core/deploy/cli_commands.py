@@ -105,8 +105,8 @@ def commands(friendly: Wrap, plugin_set: PluginLoader) -> list[click.Command]:
     @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
     @click.option("--max-batch-rows", default=256, show_default=True, type=click.IntRange(min=1),
                   help="Rows of concurrent requests predicted together at most.")
-    @click.option("--max-wait-ms", default=2.0, show_default=True, type=click.FloatRange(min=0),
-                  help="How long a batch waits for more requests.")
+    @click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(min=0),
+                  help="How long a batch waits for more requests when clients are concurrent (a lone one never waits).")
     @click.option("--max-body-bytes", default=1 << 20, show_default=True, type=click.IntRange(min=1),
                   help="Larger request bodies are refused with 413.")
     @click.pass_context
