@@ -12,7 +12,8 @@ import warnings
 import click
 
 from shopmtl.core.cli import data, plugins, report, run, train
-from shopmtl.core.cli.common import STRICT_HELP, PluginSource
+from shopmtl.core.cli.common import STRICT_HELP, PluginSource, friendly_errors, plugin_set, strict_plugins_option
+from shopmtl.core.deploy.cli_commands import commands as deploy_commands
 from shopmtl.core.cli.group import PluginCommandGroup
 
 
@@ -29,8 +30,10 @@ def cli(ctx: click.Context, block: tuple[str, ...], strict_plugins: bool) -> Non
     warnings.filterwarnings("default", category=UserWarning, module="shopmtl")
 
 
-for command in (train.train, run.evaluate, run.predict, data.data, plugins.plugins, plugins.new_plugin,
-                report.report, data.tasks):
+for command in (train.train, run.evaluate, data.data, plugins.plugins, plugins.new_plugin, report.report, data.tasks):
+    cli.add_command(command)
+# predict (chunked, --engine), serve, export: putting a trained run to work (core/deploy/).
+for command in deploy_commands(friendly_errors, plugin_set, strict_plugins_option):
     cli.add_command(command)
 
 

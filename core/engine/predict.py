@@ -129,15 +129,17 @@ def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = 
     return pd.concat([frame, decoded.rename(columns={c: f"{c}_predicted" for c in clashes})], axis=1)
 
 
-def predict_tasks(run: LoadedRun, tasks: Sequence[str], frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
+def predict_tasks(run: LoadedRun, tasks: Sequence[str], frame: pd.DataFrame, source: str = "input",
+                  scorer: Scorer | None = None) -> pd.DataFrame:
     """``frame``'s columns followed by each task's prediction columns, named ``<task>.<column>``.
 
     One encoder pass serves every task: each distinct text of the frame (a product
-    description that ``sales`` and ``price_bin`` both read) is encoded once.
+    description that ``sales`` and ``price_bin`` both read) is encoded once. ``scorer``:
+    another engine's (``shopmtl.core.deploy.onnx_engine``); default: the run's model.
     """
     if len(tasks) == 1:
-        return predict_frame(run, tasks[0], frame, source)
-    scorer = Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
+        return predict_frame(run, tasks[0], frame, source, scorer)
+    scorer = scorer or Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
     parts = [frame]
     for task in tasks:
         predicted = predict_frame(run, task, frame, source, scorer)

@@ -33,6 +33,7 @@ from shopmtl.core.engine.hardware import Hardware, PrecisionChoice, detect_hardw
 from shopmtl.core.engine.progress import RunProgress, evaluation_work
 from shopmtl.core.engine.runtime import fresh_accelerator
 from shopmtl.core.engine.setup import TrainingRun, build_run, launch
+from shopmtl.core.engine.tracking import log_final_metrics
 from shopmtl.core.engine.validation import validate
 from shopmtl.core.model.batching import batch_tokens, make_batch, to_device
 from shopmtl.core.runs import checkpoint
@@ -215,5 +216,6 @@ def finish(run: TrainingRun, state: TrainState, started_at: float, timings: dict
     if main:
         write_metrics(run.output_dir, state.best_step, state.step, by_task, baselines, state.history, timings)
         release_output_dir(run.output_dir)
+    log_final_metrics(accelerator, run.config, by_task, baselines, state.best_step)  # training.log_with trackers
     accelerator.end_training()
     return TrainResult(run.output_dir, by_task, baselines, state.best_step, state.step, state.history)
