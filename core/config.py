@@ -135,7 +135,7 @@ class TrainingConfig(_Section):
     max_grad_norm: float | None = Field(1.0, gt=0.0)
     # auto: bf16 where the hardware computes it natively (CUDA GPUs of compute capability
     # 8.0+, CPUs with AVX512_BF16/AMX or Arm BF16), fp16 on older GPUs, fp32 otherwise.
-    # bf16 on a CPU that only emulates it was ~8x slower than fp32 (core/hardware.py).
+    # bf16 on a CPU that only emulates it was ~8x slower than fp32 (core/engine/hardware.py).
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     eval_every: int = Field(250, ge=1)  # optimiser steps between validations
     # Rows per task the periodic validations score: a fixed random sample of val (by seed),

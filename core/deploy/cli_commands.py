@@ -73,6 +73,10 @@ def commands(friendly: Wrap, plugin_set: PluginLoader, plugin_options: Wrap = la
     """The commands, each wrapped in ``friendly`` (user errors as one line, exit 1);
     ``plugin_options`` adds the CLI's plugin-loading options (``--strict-plugins``) to each."""
 
+    def runs_a_model(command: Callable[..., Any]) -> Callable[..., Any]:
+        """``--precision`` and the plugin options, the click context passed in, user errors in words."""
+        return precision_option(plugin_options(click.pass_context(friendly(command))))
+
     @click.command()
     @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
     @click.option("--task", "task_names", required=True, multiple=True,
@@ -85,10 +89,7 @@ def commands(friendly: Wrap, plugin_set: PluginLoader, plugin_options: Wrap = la
                   help="onnxruntime: run the graphs of an ONNX export (RUN_DIR from `shopmtl export --format onnx`).")
     @click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
                   help="Rows read, predicted and written at a time (default 8192).")
-    @precision_option
-    @plugin_options
-    @click.pass_context
-    @friendly
+    @runs_a_model
     def predict(ctx: click.Context, run_dir: str, task_names: tuple[str, ...], input_path: str, output_path: str,
                 engine: str, chunk_rows: int | None, precision: str) -> None:
         """Predict TASK for every row of INPUT with the model of RUN_DIR.
@@ -117,10 +118,7 @@ def commands(friendly: Wrap, plugin_set: PluginLoader, plugin_options: Wrap = la
                   help="How long a batch waits for more requests when clients are concurrent (a lone one never waits).")
     @click.option("--max-body-bytes", default=1 << 20, show_default=True, type=click.IntRange(min=1),
                   help="Larger request bodies are refused with 413.")
-    @precision_option
-    @plugin_options
-    @click.pass_context
-    @friendly
+    @runs_a_model
     def serve(ctx: click.Context, run_dir: str, task_names: tuple[str, ...], host: str, port: int,
               max_batch_rows: int, max_wait_ms: float, max_body_bytes: int, precision: str) -> None:
         """Serve the model of RUN_DIR over HTTP (docs at http://HOST:PORT/docs) until Ctrl-C or SIGTERM."""
