@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from shopmtl.core.deploy.serve_settings import ServeSettings
-from shopmtl.registry.spec import TaskSpec
 
 Wrap = Callable[[Callable[..., Any]], Callable[..., Any]]
 PluginLoader = Callable[[click.Context], Any]  # -> a PluginSet: .tasks, .sharing_kinds
@@ -67,6 +66,26 @@ def predict_file(run_dir: str, plugins: Any, tasks: Sequence[str], input_path: s
         return predict_tasks(run, tasks, chunk, source=input_path, scorer=scorer)
 
     return stream.predict_file(input_path, output_path, predict, chunk_rows or stream.CHUNK_ROWS)
+
+
+def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
+    """Export ``run_dir`` as ``kind`` (``hf`` or ``onnx``) into the new folder ``output_dir``; a line saying what was written."""
+    from shopmtl.core.deploy.merged import ExportError
+    from shopmtl.core.engine.predict import load_run
+
+    if Path(output_dir).exists():
+        raise ExportError(f"{output_dir} already exists: choose a new folder (an export never overwrites)")
+    run = load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision="no")  # exports are fp32
+    if kind == "hf":
+        from shopmtl.core.deploy.export_hf import export_hf
+
+        export_hf(run, output_dir)
+        return f"wrote {output_dir}: AutoModel.from_pretrained({output_dir!r}) loads the encoder"
+    from shopmtl.core.deploy.export_onnx import export_onnx
+
+    difference = export_onnx(run, output_dir)
+    return (f"wrote {output_dir}: max abs difference to PyTorch on the test rows {difference:.2e}; "
+            f"`shopmtl predict {output_dir} --engine onnxruntime ...` runs it")
 
 
 def commands(friendly: Wrap, plugin_set: PluginLoader, plugin_options: Wrap = lambda command: command) -> list[click.Command]:
@@ -136,23 +155,6 @@ def commands(friendly: Wrap, plugin_set: PluginLoader, plugin_options: Wrap = la
     @friendly
     def export(ctx: click.Context, run_dir: str, kind: str, output_dir: str) -> None:
         """Export the model of RUN_DIR for other tools."""
-        from shopmtl.core.deploy.merged import ExportError
-        from shopmtl.core.engine.predict import load_run
-
-        if Path(output_dir).exists():
-            raise ExportError(f"{output_dir} already exists: choose a new folder (an export never overwrites)")
-        plugins = plugin_set(ctx)
-        run = load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision="no")  # exports are fp32
-        if kind == "hf":
-            from shopmtl.core.deploy.export_hf import export_hf
-
-            export_hf(run, output_dir)
-            click.echo(f"wrote {output_dir}: AutoModel.from_pretrained({output_dir!r}) loads the encoder")
-            return
-        from shopmtl.core.deploy.export_onnx import export_onnx
-
-        difference = export_onnx(run, output_dir)
-        click.echo(f"wrote {output_dir}: max abs difference to PyTorch on the test rows {difference:.2e}; "
-                   f"`shopmtl predict {output_dir} --engine onnxruntime ...` runs it")
+        click.echo(export_run(run_dir, plugin_set(ctx), kind, output_dir))
 
     return [predict, serve, export]

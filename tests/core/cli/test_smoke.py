@@ -173,8 +173,9 @@ def test_two_process_training(tmp_path):
     assert stdout.count("Test metrics of the best model") == 1
 
     # One set of files: what a one-process run writes, once, and no staging leftovers.
-    assert sorted(p.name for p in output_dir.iterdir()) == ["checkpoints", "config.yaml", "metrics.json", "model",
-                                                             "plugins.json"]
+    assert sorted(p.name for p in output_dir.iterdir()) == ["checkpoints", "config.yaml", "environment.json",
+                                                             "metrics.json", "model", "plugins.json"]
+    assert json.loads((output_dir / "environment.json").read_text())["processes"] == 2
     assert not [p for p in output_dir.rglob(".*")]
     assert {p.name for p in (output_dir / "model" / "heads").iterdir()} == {f"{t}.safetensors" for t in TASKS}
     assert sorted(p.name for p in (output_dir / "checkpoints").iterdir()) == ["last"]
