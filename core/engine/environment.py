@@ -34,7 +34,7 @@ def library_versions() -> dict[str, str | None]:
 
 def source_commit(package_dir: Path | None = None) -> dict[str, Any] | None:
     """The git commit of shopmtl's source when it runs from a checkout (an editable install), else None."""
-    root = package_dir or Path(__file__).resolve().parents[1]
+    root = package_dir or Path(__file__).resolve().parents[2]  # core/engine/ -> the package root
     if not (root / ".git").exists():
         return None
     try:

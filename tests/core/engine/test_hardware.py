@@ -123,3 +123,8 @@ def test_a_run_records_its_environment_and_phase_timings(toy_run):
     assert set(timings) == {"setup_s", "training_s", "validation_s", "final_scoring_s", "baselines_s", "total_s"}
     assert all(value >= 0 for value in timings.values())
     assert timings["total_s"] >= timings["training_s"] + timings["validation_s"]
+
+
+def test_source_commit_finds_the_checkout_this_package_runs_from():
+    """BUG before: after the move into core/engine/, the default looked one folder too low and found no commit."""
+    assert source_commit() == source_commit(Path(__file__).resolve().parents[3])
