@@ -127,4 +127,5 @@ def test_a_run_records_its_environment_and_phase_timings(toy_run):
 
 def test_source_commit_finds_the_checkout_this_package_runs_from():
     """BUG before: after the move into core/engine/, the default looked one folder too low and found no commit."""
-    assert source_commit() == source_commit(Path(__file__).resolve().parents[3])
+    found = source_commit()
+    assert found is not None and found == source_commit(Path(__file__).resolve().parents[3])
