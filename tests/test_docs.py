@@ -188,7 +188,7 @@ def _own_data_is_in_the_wheel(package: Path, dist: Path) -> None:
 def test_the_tutorials_smoke_config_is_the_one_new_plugin_writes():
     from shopmtl.core.authoring.scaffold import plugin_files
 
-    yaml = pytest.importorskip("yaml")
+    import yaml
     (body,) = [b for kind, b in marked_blocks() if kind == "file:shopmtl-reviews/smoke.yaml"]
     assert yaml.safe_load(body) == yaml.safe_load(plugin_files("review_sentiment")["smoke.yaml"])
 
@@ -226,7 +226,7 @@ def test_paths_the_docs_name_exist(page):
 def test_bundled_data_readme_matches_the_file():
     from shopmtl.plugins.retail import DEFAULT_DATA_PATH
 
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.parquet as pq
     readme = (DEFAULT_DATA_PATH.parent / "README.md").read_text(encoding="utf-8")
     meta = pq.read_metadata(DEFAULT_DATA_PATH)
     assert f"{meta.num_rows:,} rows" in readme, f"plugins/data/README.md must state the row count {meta.num_rows:,}"

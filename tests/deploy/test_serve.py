@@ -28,8 +28,8 @@ from toy_tasks import build
 from shopmtl import BuildContext
 from shopmtl.core.engine.predict import predict_frame, predict_tasks
 
-pytest.importorskip("fastapi")
-uvicorn = pytest.importorskip("uvicorn")
+import fastapi  # noqa: F401,E402 -- the [serve] extra, installed by the test command
+import uvicorn  # noqa: E402
 
 from shopmtl.core.deploy.serve import ServeSettings, create_app  # noqa: E402
 from shopmtl.core.deploy.service import ModelService  # noqa: E402

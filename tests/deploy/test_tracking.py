@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-pytest.importorskip("tensorboard")
+import tensorboard  # noqa: F401,E402 -- the [tensorboard] extra, installed by the test command
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 

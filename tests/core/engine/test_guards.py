@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 from conftest import toy_config, toy_plugin_set
 
 from shopmtl.core.config import load_config
