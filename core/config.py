@@ -63,6 +63,11 @@ class EncoderConfig(_Section):
     # at layer N, so a step costs less (the lower layers of a pretrained encoder change
     # least in fine-tuning). 0: every layer trains.
     freeze_layers: int = Field(0, ge=0)
+    # In training, compute the frozen embeddings' and layers' output once per distinct text
+    # and reuse it (they cannot change): with MiniLM and freeze_layers 2 a step skips a third
+    # of its forward pass. The reused output is the frozen layers' eval-mode (dropout-free)
+    # output; false recomputes it, with dropout, at every step.
+    cache_frozen_layers: bool = True
     freeze: bool = False  # train only the heads (and LoRA adapters, if enabled)
     lora: LoraConfig = LoraConfig()
 

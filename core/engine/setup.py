@@ -153,6 +153,10 @@ def launch(run: TrainingRun) -> torch.nn.Module:
         run.say(f"encoder compiled with torch.compile (backend {config.training.compile})")
     if run.core.cache_frozen_encoder():
         run.say("encoder frozen: each text is encoded once and its vector reused in later batches")
+    elif (config.encoder.cache_frozen_layers and not config.training.compile
+          and run.core.encoder.cache_frozen_prefix(config.encoder.freeze_layers)):
+        run.say(f"embeddings and the lowest {config.encoder.freeze_layers} layer(s) frozen: their output "
+                "for each text is computed once and reused in later batches")
     model.train()
     return model
 

@@ -11,6 +11,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from shopmtl.core.config import ConfigError, EncoderConfig
+from shopmtl.core.model.prefix_cache import FrozenPrefix
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class TextEncoder(nn.Module):
         self.pooling = pooling
         self.adapters = adapters
         self._active: str | None = adapters[0] if adapters else None
+        self.prefix: FrozenPrefix | None = None  # see cache_frozen_prefix
 
     def adapter_for(self, task: str) -> str | None:
         """The adapter ``task``'s texts run through (``None``: the one shared encoder)."""
@@ -114,8 +116,29 @@ class TextEncoder(nn.Module):
         """Width of the pooled vector."""
         return int(self.backbone.config.hidden_size)  # peft forwards .config to the base model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def cache_frozen_prefix(self, count: int) -> bool:
+        """Reuse the embeddings' and lowest ``count`` layers' output per text in training.
+
+        Only when none of those weights trains (LoRA adapters inside them would); returns
+        whether the cache is on. See :mod:`shopmtl.core.model.prefix_cache`.
+        """
+        layers = transformer_layers(self.backbone) if count else None
+        frozen = layers is not None and not any(
+            p.requires_grad for p in [*self.backbone.get_input_embeddings().parameters(),
+                                      *(p for layer in layers[:count] for p in layer.parameters())])
+        self.prefix = FrozenPrefix(layers, count) if frozen else None
+        return self.prefix is not None
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                text_ids: Sequence[int] | None = None) -> torch.Tensor:
+        """Pooled vectors of padded texts; ``text_ids`` (their text bank ids) let training
+        reuse the frozen layers' output of texts seen before (:meth:`cache_frozen_prefix`)."""
+        if self.prefix is not None and text_ids is not None and self.training:
+            hidden_in = self.prefix.hidden_states(self.backbone, text_ids, input_ids, attention_mask)
+            with self.prefix.replaying(hidden_in):
+                hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        else:
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0].float()
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)

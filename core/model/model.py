@@ -56,7 +56,13 @@ class MultiTaskModel(nn.Module):
         buckets = text_buckets(batch)
         if self._frozen_cache is None or "text_ids" not in batch:
             # One encoder call per length bucket: short texts are not padded to the long ones.
-            return torch.cat([self.encoder(ids, mask) for ids, mask in buckets])
+            if "text_ids" not in batch:
+                return torch.cat([self.encoder(ids, mask) for ids, mask in buckets])
+            text_ids, start, vectors = batch["text_ids"].tolist(), 0, []
+            for ids, mask in buckets:
+                vectors.append(self.encoder(ids, mask, text_ids[start : start + len(ids)]))
+                start += len(ids)
+            return torch.cat(vectors)
         cache, ids = self._frozen_cache, batch["text_ids"].tolist()
         if any(i not in cache for i in ids):
             was_training = self.encoder.training

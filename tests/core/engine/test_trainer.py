@@ -102,6 +102,29 @@ def test_resume_after_interrupt_gives_the_uninterrupted_result(toy_run, toy_plug
     assert result.best_step == toy_run.result.best_step
 
 
+def test_frozen_layer_cache_resumes_to_the_uninterrupted_result(toy_plugins, tmp_path, monkeypatch, capsys):
+    """The cached frozen-layer outputs are not saved: a resumed run refills the cache and must
+    still reproduce the uninterrupted run (the cache holds eval-mode outputs, so whether a text
+    was cached before the interrupt changes nothing)."""
+    whole = train(toy_config(tmp_path / "whole", "encoder.freeze_layers=1"), toy_plugins, progress=False)
+    assert "lowest 1 layer(s) frozen: their output for each text is computed once" in capsys.readouterr().out
+    out = tmp_path / "run"
+    config = toy_config(out, "encoder.freeze_layers=1")
+    real_next = TaskSampler.next
+
+    def next_until_interrupted(self):
+        if self.draws >= 15:
+            raise KeyboardInterrupt
+        return real_next(self)
+
+    monkeypatch.setattr(TaskSampler, "next", next_until_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, toy_plugins, progress=False)
+    monkeypatch.setattr(TaskSampler, "next", real_next)
+    resumed = train(config, toy_plugins, resume=True, progress=False)
+    assert resumed.metrics == whole.metrics and resumed.history == whole.history
+
+
 def test_same_seed_gives_the_same_metrics(toy_run, toy_plugins, tmp_path):
     result = train(toy_config(tmp_path / "again"), toy_plugins, progress=False)
     assert result.metrics == toy_run.result.metrics
