@@ -28,19 +28,37 @@ PluginLoader = Callable[[click.Context, "Config | None"], PluginSet]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def debugging() -> bool:
+    """True under ``shopmtl --debug`` (or ``SHOPMTL_DEBUG=1``, its alias): tracebacks are shown."""
+    context = click.get_current_context(silent=True)
+    flag = bool(context is not None and context.find_root().params.get("debug"))
+    return flag or bool(os.environ.get("SHOPMTL_DEBUG"))
+
+
+def error_message(error: BaseException) -> str:
+    """One message for ``Error: ...``: a user error's own words; anything else named by its type."""
+    if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]  # str(KeyError) adds quotes around the message; the message keeps its own
+    if isinstance(error, _USER_ERRORS):
+        return str(error)
+    return (f"unexpected {type(error).__name__}: {error} -- this is a bug or an unchecked case; "
+            "run again with --debug for the traceback, and report it")
+
+
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn user-fixable errors into ``Error: ...`` and exit code 1 (``SHOPMTL_DEBUG=1`` shows tracebacks)."""
+    """Turn every error into ``Error: ...`` and exit code 1: no traceback reaches the user unless
+    ``--debug`` (or ``SHOPMTL_DEBUG=1``) asks for it."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except click.ClickException:
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except _USER_ERRORS as error:
-            if os.environ.get("SHOPMTL_DEBUG"):
+        except Exception as error:  # noqa: BLE001 -- the user sees words; --debug shows the traceback
+            if debugging():
                 raise
-            raise click.ClickException(str(error).strip("'\"")) from None
+            raise click.ClickException(error_message(error)) from None
 
     return wrapper
 
