@@ -17,15 +17,16 @@ __all__ = ["check_frame"]
 _EXAMPLES = 3  # offending values (and rows) quoted in a message
 
 
-def check_frame(spec: TaskSpec, split: str, frame: Any) -> list[str]:
+def check_frame(spec: TaskSpec, split: str, frame: Any, *, require_labels: bool = True) -> list[str]:
     """Every problem with the types and values of one split's columns, each a sentence with the fix.
 
     Text columns hold text; numeric columns numbers, finite ones; label columns numbers that
     fit the task's kind. ``shopmtl plugins check`` and a training run (before its first
-    step) both run it.
+    step) both run it; a run passes ``require_labels=False``, since a task whose train
+    labels are all missing still runs (it learns nothing), where ``plugins check`` warns.
     """
     return [*_text_problems(spec, split, frame), *_numeric_problems(spec, split, frame),
-            *_label_problems(spec, split, frame)]
+            *_label_problems(spec, split, frame, require_labels)]
 
 
 def _text_problems(spec: TaskSpec, split: str, frame: Any) -> list[str]:
@@ -67,7 +68,7 @@ def _numeric_problems(spec: TaskSpec, split: str, frame: Any) -> list[str]:
     return problems
 
 
-def _label_problems(spec: TaskSpec, split: str, frame: Any) -> list[str]:
+def _label_problems(spec: TaskSpec, split: str, frame: Any, require_labels: bool) -> list[str]:
     import numpy as np
     import pandas as pd
 
@@ -107,7 +108,7 @@ def _label_problems(spec: TaskSpec, split: str, frame: Any) -> list[str]:
                     f"on {_count(bad, 'row')} (e.g. {_examples(bad)}): the label is the position of the class in "
                     f"classes={tuple(spec.classes)!r}"
                 )
-        if split == "train" and len(values) and present.empty:
+        if require_labels and split == "train" and len(values) and present.empty:
             problems.append(
                 f"label column {column!r} of the train split is missing (NaN) on every row: the task cannot learn"
             )

@@ -101,7 +101,7 @@ def prepare_tasks(specs: Mapping[str, TaskSpec], config: Config, bank: TextBank,
 def check_task_values(task: PreparedTask) -> None:
     """Refuse, before the first step, data that ``shopmtl plugins check`` would flag: labels that do not
     fit the task's kind, non-numeric or infinite inputs (a string label used to train with ``auc=None``)."""
-    problems = [p for split, frame in task.data.splits.items() for p in check_frame(task.spec, split, frame)]
+    problems = [p for split, frame in task.data.splits.items() for p in check_frame(task.spec, split, frame, require_labels=False)]
     if problems:
         raise TaskDataError(f"task '{task.name}': its data cannot train:\n  - " + "\n  - ".join(problems)
                             + "\n`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks it the same way")
