@@ -33,7 +33,7 @@ def data(ctx: click.Context, task_name: str, split: str, output_path: str, confi
     config = load_config(config_file, overrides)
     plugins = plugin_set(ctx, config)
     spec = select_tasks([task_name], plugins.tasks)[task_name]
-    with plugin_faults(plugins):  # an error in the task's code names the task, plugin, file and line
+    with plugin_faults(plugins, [task_name]):  # an error in the task's code names the task, plugin, file and line
         frame = build_task_data(spec, config)[split]
     write_table(frame, output_path)
     click.echo(f"wrote {len(frame)} {split} rows of '{task_name}' to {output_path}")

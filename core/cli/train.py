@@ -55,7 +55,7 @@ def train(ctx: click.Context, config_file: str | None, overrides: tuple[str, ...
         config.tasks = {name: config.tasks.get(name, TaskConfig()) for name in only_tasks}
     if saved is not None:
         config = resume_config(saved[1], config, saved[0])  # only the keys safe to change may differ
-    with plugin_faults(plugins):  # an error in a task's code names the task, plugin, file and line
+    with plugin_faults(plugins, list(config.tasks)):  # an error in a task's code names the task, plugin, file and line
         result = run_training(config, plugins, resume=resume, overwrite=overwrite)
     if result.metrics and is_main_process():
         specs = {name: plugins.tasks[name] for name in result.metrics}

@@ -15,66 +15,91 @@ import contextlib
 import dataclasses
 import inspect
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from shopmtl.registry.pluginset import PluginSet
 from shopmtl.registry.spec import TaskSpec
 
 
+_PACKAGE = Path(__file__).resolve().parents[2]  # the shopmtl package root
+_SHOPMTL_OWN = (_PACKAGE / "core", _PACKAGE / "registry")
+
+
 class PluginCodeError(RuntimeError):
     """An exception raised in a plugin's code, described with its task, plugin, file and line."""
 
 
-def _code_files(spec: TaskSpec, plugin: object | None) -> set[Path]:
-    """The source files of a task's callables and of its plugin object."""
-    files: set[Path] = set()
-    objects = [getattr(spec, f.name) for f in dataclasses.fields(spec)]
-    for obj in [*objects, plugin]:
-        if obj is None or isinstance(obj, (str, int, float, tuple, dict, list, type(None))):
-            continue
-        with contextlib.suppress(TypeError, OSError):
-            target = obj if inspect.isfunction(obj) or inspect.ismodule(obj) or inspect.isclass(obj) else type(obj)
-            files.add(Path(inspect.getfile(target)).resolve())
-    return {f for f in files if "shopmtl/registry" not in f.as_posix() and "shopmtl/core" not in f.as_posix()}
+def _callables(spec: TaskSpec, plugin: object | None) -> list[object]:
+    """The task's own functions (builder, metrics, ...) and its plugin object."""
+    found = [getattr(spec, f.name) for f in dataclasses.fields(spec)] + [plugin]
+    return [obj for obj in found if callable(obj) or inspect.ismodule(obj)]
 
 
-def _where(error: BaseException, spec: TaskSpec, plugin: object | None) -> traceback.FrameSummary | None:
-    """The deepest frame of ``error``'s traceback in the task's own files (or their folders)."""
-    files = _code_files(spec, plugin)
+def _source(obj: object) -> Path | None:
+    target = obj if inspect.isfunction(obj) or inspect.ismodule(obj) or inspect.isclass(obj) else type(obj)
+    try:
+        path = Path(inspect.getfile(target)).resolve()  # type: ignore[arg-type]
+    except (TypeError, OSError):
+        return None
+    # shopmtl's own defaults (registry/, core/) are not the plugin's code; its built-in plugins are.
+    return None if any(path.is_relative_to(own) for own in _SHOPMTL_OWN) else path
+
+
+def _matchers(spec: TaskSpec, plugin: object | None) -> list[Callable[[traceback.FrameSummary], bool]]:
+    """Tests of a frame, strongest first: one of the task's functions, one of its files, under their folders."""
+    objects = _callables(spec, plugin)
+    codes = {(Path(o.__code__.co_filename).resolve(), o.__code__.co_name) for o in objects if inspect.isfunction(o)}
+    files = {f for f in map(_source, objects) if f is not None}
     folders = {f.parent for f in files}
-    frames = traceback.extract_tb(error.__traceback__)
-    for match in (lambda p: p in files, lambda p: p.parent in folders):
-        found = [frame for frame in frames if match(Path(frame.filename).resolve())]
-        if found:
-            return found[-1]
-    return None
+    return [
+        lambda frame: (Path(frame.filename).resolve(), frame.name) in codes,
+        lambda frame: Path(frame.filename).resolve() in files,
+        # ... or a helper beside them (a plugin package's shared/ module).
+        lambda frame: any(Path(frame.filename).resolve().is_relative_to(folder) for folder in folders),
+    ]
 
 
-def describe(error: BaseException, plugins: PluginSet) -> str | None:
-    """The words for ``error`` when it was raised in a task's code, else ``None``."""
+def describe(error: BaseException, plugins: PluginSet, tasks: Sequence[str] = ()) -> str | None:
+    """The words for ``error`` when it was raised in a task's code, else ``None``.
+
+    ``tasks``: the run's tasks, tried first (several tasks may share a plugin's files).
+    """
     cause = error.__cause__ if error.__cause__ is not None and "build_dataset raised" in str(error) else error
-    for name, spec in plugins.tasks.items():
-        owner = plugins.task_plugin.get(name)
-        frame = _where(cause, spec, plugins.pm.get_plugin(owner) if owner else None)
-        if frame is None:
-            continue
-        version = next((r.version for r in plugins.reports if r.name == owner), "?")
-        return (f"task '{name}' (plugin {owner} {version}): {type(cause).__name__} raised in the plugin's code at "
-                f"{frame.filename}:{frame.lineno} (in {frame.name}): {cause} -- "
-                f"`shopmtl plugins check {owner}` checks its data, labels and metrics; --debug shows the traceback")
+    frames = traceback.extract_tb(cause.__traceback__)
+    named = [n for n in plugins.tasks if f"'{n}'" in str(error)]
+    order = list(dict.fromkeys([*named, *tasks, *plugins.tasks]))
+    matchers = {n: _matchers(plugins.tasks[n], _plugin(plugins, n)) for n in order if n in plugins.tasks}
+    for strength in range(3):
+        for name, tests in matchers.items():
+            found = [frame for frame in frames if tests[strength](frame)]
+            if found:
+                return _words(name, plugins, cause, found[-1])
     return None
+
+
+def _plugin(plugins: PluginSet, task: str) -> object | None:
+    owner = plugins.task_plugin.get(task)
+    return plugins.pm.get_plugin(owner) if owner else None
+
+
+def _words(task: str, plugins: PluginSet, cause: BaseException, frame: traceback.FrameSummary) -> str:
+    owner = plugins.task_plugin.get(task, "?")
+    version = next((r.version for r in plugins.reports if r.name == owner), "?")
+    return (f"task '{task}' (plugin {owner} {version}): {type(cause).__name__} raised in the plugin's code at "
+            f"{frame.filename}:{frame.lineno} (in {frame.name}): {cause} -- "
+            f"`shopmtl plugins check {owner}` checks its data, labels and metrics; --debug shows the traceback")
 
 
 @contextlib.contextmanager
-def plugin_faults(plugins: PluginSet) -> Iterator[None]:
+def plugin_faults(plugins: PluginSet, tasks: Sequence[str] = ()) -> Iterator[None]:
     """Re-raise an exception from a task's code as a :class:`PluginCodeError` that says where it came from."""
     try:
         yield
     except PluginCodeError:
         raise
     except Exception as error:  # noqa: BLE001 -- re-raised, in words when it is the plugin's
-        words = describe(error, plugins)
+        words = describe(error, plugins, tasks)
         if words is None:
             raise
         raise PluginCodeError(words) from error

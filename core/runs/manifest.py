@@ -80,16 +80,17 @@ def verify(folder: Path) -> None:
         path = folder / name
         if not path.is_file():
             continue
-        size = path.stat().st_size
-        if size != entry.get("bytes"):
-            raise CorruptRunError(f"{path} is truncated or was replaced ({size} bytes, {entry.get('bytes')} when written, "
-                                  f"per {folder / MANIFEST}): {_restore_hint(path)}")
-        digest = sha256(path)
-        if digest != entry["sha256"]:
-            other = by_digest.get(digest)
-            what = f"it is a copy of {other}" if other else "its bytes changed since it was written (corrupt)"
-            raise CorruptRunError(f"{path} does not match the sha256 recorded in {folder / MANIFEST}: {what}. "
-                                  f"{_restore_hint(path)}")
+        size, digest = path.stat().st_size, sha256(path)
+        if digest == entry["sha256"]:
+            continue
+        if by_digest.get(digest):
+            what = f"it is a copy of {by_digest[digest]}, another file of this model (a foreign file)"
+        elif size != entry.get("bytes"):
+            what = f"it is truncated or was replaced ({size} bytes, {entry.get('bytes')} when written)"
+        else:
+            what = "its bytes changed since it was written (corrupt)"
+        raise CorruptRunError(f"{path} does not match the sha256 recorded in {folder / MANIFEST}: {what}. "
+                              f"{_restore_hint(path)}")
 
 
 @contextlib.contextmanager
