@@ -53,7 +53,7 @@ def _numeric_problems(spec: TaskSpec, split: str, frame: Any) -> list[str]:
         if len(bad):
             problems.append(
                 f"numeric column {column!r} of the {split} split is not a number on {_count(bad, 'row')} "
-                f"({_rows(bad)}, e.g. {_examples(bad)}): those would silently become missing -- convert them, "
+                f"(e.g. {_examples(bad)}), {_rows(bad)}: those would silently become missing -- convert them, "
                 "or list the column in categorical= instead"
             )
             continue
@@ -80,7 +80,7 @@ def _label_problems(spec: TaskSpec, split: str, frame: Any, require_labels: bool
             hint = " (the class index, not its name)" if spec.kind == "multiclass" else ""
             problems.append(
                 f"label column {column!r} of the {split} split is not a number on {_count(bad, 'row')} "
-                f"({_rows(bad)}, e.g. {_examples(bad)}): labels must be numbers{hint}; use NaN for a missing label"
+                f"(e.g. {_examples(bad)}), {_rows(bad)}: labels must be numbers{hint}; use NaN for a missing label"
             )
             continue
         numbers = pd.to_numeric(values, errors="coerce").astype("float64")

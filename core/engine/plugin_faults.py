@@ -83,12 +83,23 @@ def _plugin(plugins: PluginSet, task: str) -> object | None:
     return plugins.pm.get_plugin(owner) if owner else None
 
 
+def _hook(spec: TaskSpec, frames: Sequence[traceback.FrameSummary]) -> str:
+    """The task's function (``build_dataset``, ``metrics``, ...) the error went through, in words."""
+    called = {(Path(f.filename).resolve(), f.name) for f in frames}
+    for field in dataclasses.fields(spec):
+        value = getattr(spec, field.name)
+        if inspect.isfunction(value) and (Path(value.__code__.co_filename).resolve(), value.__code__.co_name) in called:
+            return field.name
+    return "its code"
+
+
 def _words(task: str, plugins: PluginSet, cause: BaseException, frame: traceback.FrameSummary) -> str:
     owner = plugins.task_plugin.get(task, "?")
     version = next((r.version for r in plugins.reports if r.name == owner), "?")
-    return (f"task '{task}' (plugin {owner} {version}): {type(cause).__name__} raised in the plugin's code at "
-            f"{frame.filename}:{frame.lineno} (in {frame.name}): {cause} -- "
-            f"`shopmtl plugins check {owner}` checks its data, labels and metrics; --debug shows the traceback")
+    hook = _hook(plugins.tasks[task], traceback.extract_tb(cause.__traceback__))
+    return (f"task '{task}' (plugin {owner} {version}): {hook} raised {type(cause).__name__}: {cause} at "
+            f"{frame.filename}:{frame.lineno} (in {frame.name}) -- `shopmtl plugins check {owner}` checks its data, "
+            "labels and metrics; --debug shows the traceback")
 
 
 @contextlib.contextmanager

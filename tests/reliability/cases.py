@@ -316,7 +316,7 @@ def _sales_rows(ws: Path) -> list[str]:
 PLUGIN_ERRORS = [
     Case("train-plugin-keyerror", "`train`, a KeyError in a plugin's dataset builder",
          _train_task("typo_value"), 1,
-         ("task 'typo_value' (plugin faulty", "KeyError", "'reveiw'", "faulty_tasks.py:", "plugins check faulty"),
+         ("task 'typo_value' (plugin faulty", "build_dataset raised KeyError: 'reveiw'", "faulty_tasks.py:", "plugins check faulty"),
          plugins="faulty", absent=("new",)),
     Case("data-plugin-keyerror", "`data`, a KeyError in a plugin's dataset builder",
          lambda ws: ["data", "typo_value", "--config", SMOKE, "--output", str(ws / "rows.csv")], 1,
