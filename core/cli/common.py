@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -45,6 +46,13 @@ def error_message(error: BaseException) -> str:
             "run again with --debug for the traceback, and report it")
 
 
+def _close_progress_bars() -> None:
+    """Close a progress bar the error interrupted, so the message starts on a line of its own."""
+    std = sys.modules.get("tqdm.std")  # loaded only when a command showed one
+    for bar in list(getattr(getattr(std, "tqdm", None), "_instances", ())):
+        bar.close()
+
+
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn every error into ``Error: ...`` and exit code 1: no traceback reaches the user unless
     ``--debug`` (or ``SHOPMTL_DEBUG=1``) asks for it."""
@@ -56,6 +64,7 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as error:  # noqa: BLE001 -- the user sees words; --debug shows the traceback
+            _close_progress_bars()
             if debugging():
                 raise
             raise click.ClickException(error_message(error)) from None

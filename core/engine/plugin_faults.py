@@ -72,9 +72,9 @@ def describe(error: BaseException, plugins: PluginSet, tasks: Sequence[str] = ()
     matchers = {n: _matchers(plugins.tasks[n], _plugin(plugins, n)) for n in order if n in plugins.tasks}
     for strength in range(3):
         for name, tests in matchers.items():
-            found = [frame for frame in frames if tests[strength](frame)]
-            if found:
-                return _words(name, plugins, cause, found[-1])
+            if any(tests[strength](frame) for frame in frames):
+                deepest = [frame for frame in frames if any(test(frame) for test in tests)][-1]
+                return _words(name, plugins, cause, deepest)
     return None
 
 

@@ -68,10 +68,11 @@ def read_json_file(path: Path) -> object:
         raise CorruptRunError(f"{path} is truncated or not JSON ({error}): {_restore_hint(path)}") from None
 
 
-def verify(folder: Path) -> None:
+def verify(folder: Path, *, complete: bool = False) -> None:
     """Check each recorded weights file that is present against its recorded sha256 and size.
 
-    A recorded head that is absent is not an error here (deleting a head file drops its
+    ``complete``: every recorded file must be there (a checkpoint). Otherwise a recorded
+    head that is absent is not an error here (deleting a model's head file drops its
     task); the loaders say when a file they need is missing.
     """
     entries = recorded(folder)
@@ -79,6 +80,8 @@ def verify(folder: Path) -> None:
     for name, entry in entries.items():
         path = folder / name
         if not path.is_file():
+            if complete:
+                raise CorruptRunError(f"{path} is missing (listed in {folder / MANIFEST}): {_restore_hint(path)}")
             continue
         size, digest = path.stat().st_size, sha256(path)
         if digest == entry["sha256"]:

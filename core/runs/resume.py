@@ -20,6 +20,16 @@ from shopmtl.core.runs import checkpoint, transaction
 _NOT_COMPARED = ("output_dir",)
 
 
+class _NotSet:
+    """A key one side of a comparison lacks (``tasks.sales.weight`` where the other names no tasks)."""
+
+    def __repr__(self) -> str:
+        return "(not set)"
+
+
+NOT_SET = _NotSet()
+
+
 def resumed_from(output_dir: Path) -> Path | None:
     """The folder ``--resume`` continues: an interrupted run's working folder, else the finished run."""
     for folder in (transaction.work_dir(output_dir), output_dir):
@@ -43,8 +53,8 @@ def flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def differences(saved: Config, given: Config) -> dict[str, tuple[Any, Any]]:
     """``key -> (saved value, given value)`` for every key that differs (``output_dir`` aside)."""
     old, new = flat(saved.model_dump(mode="json")), flat(given.model_dump(mode="json"))
-    return {key: (old.get(key), new.get(key)) for key in sorted(old.keys() | new.keys())
-            if key not in _NOT_COMPARED and old.get(key) != new.get(key)}
+    return {key: (old.get(key, NOT_SET), new.get(key, NOT_SET)) for key in sorted(old.keys() | new.keys())
+            if key not in _NOT_COMPARED and old.get(key, NOT_SET) != new.get(key, NOT_SET)}
 
 
 def _safe(key: str, safe: Iterable[str]) -> bool:
@@ -61,7 +71,7 @@ def resume_config(saved: Config, given: Config, source: Path) -> Config:
             f"--resume: the config given differs from the run's own ({source / 'config.yaml'}) in what it trains:\n"
             f"{lines}\nResume without a config file (the run's own is used), change only keys safe to change on "
             f"resume ({', '.join(SAFE_ON_RESUME)}), or start a new run (--overwrite, or another --output-dir).")
-    update = {key: new for key, (_, new) in changed.items()}
+    update = {key: new for key, (_, new) in changed.items() if new is not NOT_SET}
     data = saved.model_dump(mode="json")
     for key, value in update.items():
         node = data

@@ -281,7 +281,7 @@ def _whole_numbers(values: pd.Series, column: str, path: Path) -> pd.Series:
     if len(bad):
         row, value = bad.index[0], values.loc[bad.index[0]]
         raise ValueError(
-            f"{path}: column {column} holds {value!r} on row {row} (0-based data row; {len(bad)} such row(s)), beyond "
+            f"{path}: column {column} holds {value} on row {row} (0-based data row; {len(bad)} such row(s)), beyond "
             f"what a whole number can hold (|x| < 9.2e18): fix or drop that row"
         )
     return values.astype("int64")

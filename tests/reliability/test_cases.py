@@ -36,7 +36,7 @@ def test_case(case, toy_run, tmp_path, monkeypatch):
     if not case.env and "--debug" not in args:
         assert "Traceback" not in result.output
     if case.exit_code and not (case.env or "--debug" in args):
-        assert result.output.count("Error:") == 1
+        assert sum(line.startswith("Error: ") for line in result.output.splitlines()) == 1, result.output
     if case.one_line:
         assert result.stderr.startswith("Error:") and result.stderr.strip().count("\n") == 0, result.stderr
     assert digest(tmp_path, case.guarded) == before, f"{case.id}: a guarded file changed"
