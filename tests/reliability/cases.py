@@ -84,6 +84,15 @@ def _copy_flag_head(path: Path) -> None:
     shutil.copyfile(path.parent / "toy_flag.safetensors", path)
 
 
+def _earlier_report(ws: Path) -> list[str]:
+    """A report written earlier (kept: the new one fails before touching it), then a corrupt head."""
+    (ws / "run" / "report").mkdir()
+    (ws / "run" / "report" / "index.html").write_text("<html>the earlier report</html>")
+    (ws / "run" / "report" / "loss.png").write_bytes(b"png")
+    random_bytes(ws / MODEL / "heads" / "toy_flag.safetensors")
+    return report(ws)
+
+
 def _empty(path: Path) -> None:
     path.write_text("")
 
@@ -135,6 +144,8 @@ CORRUPT = [
     Case("report-random-head", "`report`, a head file replaced by random bytes",
          on(MODEL / "heads" / "toy_flag.safetensors", random_bytes, report), 1,
          ("heads/toy_flag.safetensors", "sha256"), absent=("run/report/index.html",)),
+    Case("report-keeps-earlier-report", "`report` on a corrupt run that already has a report",
+         lambda ws: _earlier_report(ws), 1, ("heads/toy_flag.safetensors", "sha256")),
     Case("from-flipped-head", "`train --from`, random bytes inside a source head",
          on(MODEL / "heads" / "toy_value.safetensors", flip_bytes, train_from), 1,
          ("heads/toy_value.safetensors", "does not match the sha256"), absent=("new",)),
