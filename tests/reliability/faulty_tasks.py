@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from shopmtl import BuildContext, EvalBatch, TaskData, hookimpl
-from toy_tasks import TOY_BINARY, TOY_REGRESSION, binary_metrics, build
+from toy_tasks import TOY_BINARY, TOY_REGRESSION, build
 
 
 def build_with_typo(ctx: BuildContext) -> TaskData:
@@ -69,4 +69,4 @@ def register_tasks(register):
         register(task)
 
 
-__all__ = ["TASKS", "binary_metrics", "register_tasks"]
+__all__ = ["TASKS", "register_tasks"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import toy_tasks
 from conftest import SMOKE_CONFIG, TOY_OVERRIDES
 
 SMOKE = str(SMOKE_CONFIG)
@@ -74,6 +75,19 @@ def flip_bytes(path: Path, seed: int = 0, count: int = 16) -> None:
 def random_bytes(path: Path, seed: int = 0) -> None:
     """Replace the file with random bytes of the same size."""
     path.write_bytes(random.Random(seed).randbytes(path.stat().st_size))
+
+
+def rows_file(ws: Path, name: str = "in.csv", **cells: object) -> Path:
+    """A CSV of new rows for the toy tasks; ``cells`` overwrite values (``x_2=inf``: column x, frame row 2,
+    which ``predict`` calls row 3: it counts data rows from 1)."""
+    frame = toy_tasks._frame(6, 9, 0.1).drop(columns=["value", "flag"])
+    for key, value in cells.items():
+        column, _, row = key.rpartition("_")
+        frame[column] = frame[column].astype(object)
+        frame.loc[int(row), column] = value
+    path = ws / name
+    frame.to_csv(path, index=False)
+    return path
 
 
 def partial_of(ws: Path, name: str = "run") -> Path:

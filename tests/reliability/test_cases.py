@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -55,3 +54,12 @@ def test_docs_table_lists_every_case():
     table = (REPO / "docs" / "reliability.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `([a-z0-9-]+)` \|", table, flags=re.MULTILINE))
     assert documented >= {case.id for case in CASES}
+
+
+def test_help_documents_debug_and_the_keys_safe_to_change_on_resume():
+    from shopmtl.core.config import SAFE_ON_RESUME
+
+    top = invoke("toy", ["--help"]).output
+    assert "--debug" in top and "traceback" in top and "SHOPMTL_DEBUG" in top
+    train = " ".join(invoke("toy", ["train", "--help"]).output.split())
+    assert all(key in train for key in SAFE_ON_RESUME) and "own config.yaml" in train
