@@ -92,7 +92,7 @@ def verify(folder: Path, *, complete: bool = False) -> None:
             what = f"it is truncated or was replaced ({size} bytes, {entry.get('bytes')} when written)"
         else:
             what = "its bytes changed since it was written (corrupt)"
-        raise CorruptRunError(f"{path} does not match the sha256 recorded in {folder / MANIFEST}: {what}. "
+        raise CorruptRunError(f"{path} does not match the sha256 recorded in {folder / MANIFEST}: {what}; "
                               f"{_restore_hint(path)}")
 
 
@@ -115,7 +115,7 @@ def loading(path: Path) -> Iterator[None]:
             what = "its tensors do not fit this model: it is another task's or another run's file"
         else:
             what = f"it cannot be read as safetensors, truncated or corrupt ({type(error).__name__}: {first[:200]})"
-        raise CorruptRunError(f"{path}: {what}. {_restore_hint(path)}") from None
+        raise CorruptRunError(f"{path}: {what}; {_restore_hint(path)}") from None
 
 
 def _restore_hint(path: Path) -> str:
