@@ -54,6 +54,7 @@ def train(ctx: click.Context, config_file: str | None, overrides: tuple[str, ...
         select_tasks(only_tasks, plugins.tasks)  # unknown names fail here, with the closest match
         config.tasks = {name: config.tasks.get(name, TaskConfig()) for name in only_tasks}
     if saved is not None:
+        config.output_dir = str(saved[2])  # where the run is now, even if it was moved since
         config = resume_config(saved[1], config, saved[0])  # only the keys safe to change may differ
     with plugin_faults(plugins, list(config.tasks)):  # an error in a task's code names the task, plugin, file and line
         result = run_training(config, plugins, resume=resume, overwrite=overwrite)
@@ -65,11 +66,12 @@ def train(ctx: click.Context, config_file: str | None, overrides: tuple[str, ...
         click.echo(f"\nRun written to {result.output_dir}")
 
 
-def _resumed_run(config_file: str | None, overrides: tuple[str, ...], output_dir: str | None) -> tuple[Path, Config] | None:
-    """The folder ``--resume`` continues and its own config, or ``None`` when there is none yet."""
+def _resumed_run(config_file: str | None, overrides: tuple[str, ...],
+                 output_dir: str | None) -> tuple[Path, Config, Path] | None:
+    """``(folder, its config, run directory)``: what ``--resume`` continues, or ``None`` when there is nothing yet."""
     from shopmtl.core.runs.checkpoint import read_run_config
     from shopmtl.core.runs.resume import resumed_from
 
     target = Path(output_dir) if output_dir else load_config(config_file, overrides).resolved_output_dir()
     folder = resumed_from(target)
-    return None if folder is None else (folder, read_run_config(folder))
+    return None if folder is None else (folder, read_run_config(folder), target)
