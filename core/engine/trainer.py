@@ -220,8 +220,9 @@ def finish(run: TrainingRun, state: TrainState, started_at: float, timings: dict
                          total_s=now - started_at)
     if main:
         write_metrics(run.output_dir, state.best_step, state.step, by_task, baselines, state.history, timings)
+    log_final_metrics(accelerator, run.config, by_task, baselines, state.best_step)  # training.log_with trackers
+    accelerator.end_training()  # the trackers' files closed: the folder can move
+    if main:
         transaction.commit(run.output_dir, run.info.output_dir)  # complete: only now does it replace the run directory
         release_output_dir(run.info.output_dir)
-    log_final_metrics(accelerator, run.config, by_task, baselines, state.best_step)  # training.log_with trackers
-    accelerator.end_training()
     return TrainResult(run.info.output_dir, by_task, baselines, state.best_step, state.step, state.history)

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from reliability.cases_inputs import PLUGIN_ERRORS, PREDICT
-from reliability.harness import (TINY, TOY, Case, copy_run, flip_bytes, invoke, partial_of, random_bytes, rows_file,
+from reliability.harness import (SMOKE, TINY, TOY, Case, copy_run, flip_bytes, invoke, partial_of, random_bytes, rows_file,
                                  truncate)
 
 MODEL = Path("run") / "model"
