@@ -8,6 +8,7 @@ rejected with the closest valid key, so ``training.max_step=10`` fails fast with
 
 from __future__ import annotations
 
+import copy
 import difflib
 import importlib.resources
 from collections.abc import Iterable, Mapping
@@ -211,6 +212,21 @@ class Config(_Section):
         return Path(self.output_dir) if self.output_dir else Path("runs") / self.run_name
 
 
+#: Keys a config file or override given with ``train --resume`` may change: how long to train, how
+#: often to validate, logging, threads -- none changes what the steps already taken computed
+#: (core/runs/resume.py refuses any other difference).
+SAFE_ON_RESUME: tuple[str, ...] = (
+    "training.max_steps",
+    "training.eval_every",
+    "training.early_stopping_patience",
+    "training.log_every",
+    "training.log_with",
+    "training.threads",
+    "training.eval_batch_size",
+    "plugins.strict",
+)
+
+
 def default_config_path() -> Path:
     """The YAML of the built-in default run (all four tasks, bundled data, MiniLM)."""
     return Path(str(importlib.resources.files("shopmtl.core") / "defaults" / "default.yaml"))
@@ -227,6 +243,14 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
     for override in overrides:
         _apply_override(raw, override)
     return validate_config(raw, source=str(source))
+
+
+def config_with_overrides(raw: Mapping[str, Any], overrides: Iterable[str], source: str) -> Config:
+    """``raw`` config data (e.g. a run's own ``config.yaml``) with KEY=VALUE ``overrides`` applied, validated."""
+    data = copy.deepcopy(dict(raw))
+    for override in overrides:
+        _apply_override(data, override)
+    return validate_config(data, source=source)
 
 
 def validate_config(raw: Mapping[str, Any], source: str = "<config>") -> Config:

@@ -17,12 +17,10 @@ from typing import Any
 
 from shopmtl.registry.spec import SPLITS, BuildContext, EvalBatch, TaskData, TaskSpec
 from shopmtl.registry.derived import with_derived
+from shopmtl.registry.datacheck import check_frame
 from shopmtl.registry.validation import validate_task
 
 __all__ = ["assert_valid_task", "check_task", "check_task_data"]
-
-_EXAMPLES = 3  # offending values quoted in a message
-
 
 def check_task(
     spec: Any,
@@ -129,7 +127,7 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
             problems.append(f"the {split} split: {exc}")
             continue
         frames[split] = frame
-        problems += _check_frame(spec, split, frame)
+        problems += check_frame(spec, split, frame)
     if "train" in frames and len(frames["train"]) == 0:
         problems.append("the train split has no rows: a task needs training rows (check the builder and its settings)")
     for split in ("val", "test"):
@@ -141,71 +139,6 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
     problems += _check_metrics_run(spec, data, "val")
     if spec.baselines is not None and not problems:
         problems += _check_baselines(spec, data, "val")
-    return problems
-
-
-def _check_frame(spec: TaskSpec, split: str, frame: Any) -> list[str]:
-    """Types and values of one split's columns."""
-    import numpy as np
-    import pandas as pd
-
-    problems = []
-    for column in (spec.text, *((spec.text_pair,) if spec.text_pair else ())):
-        values = frame[column]
-        bad = values[~values.map(lambda v: isinstance(v, str))]
-        if len(bad):
-            problems.append(
-                f"text column {column!r} of the {split} split is not a string on {_count(bad, 'row')} "
-                f"(e.g. {_examples(bad)}): the encoder needs text -- fill missing text with '' and convert "
-                f"others with .astype(str)"
-            )
-    for column in spec.numeric:
-        bad = _non_numeric(frame[column])
-        if len(bad):
-            problems.append(
-                f"numeric column {column!r} of the {split} split is not a number on {_count(bad, 'row')} "
-                f"(e.g. {_examples(bad)}): those would silently become missing -- convert them, or list the column "
-                "in categorical= instead"
-            )
-    for column in spec.labels:
-        values = frame[column]
-        bad = _non_numeric(values)
-        if len(bad):
-            hint = " (the class index, not its name)" if spec.kind == "multiclass" else ""
-            problems.append(
-                f"label column {column!r} of the {split} split is not a number on {_count(bad, 'row')} "
-                f"(e.g. {_examples(bad)}): labels must be numbers{hint}; use NaN for a missing label"
-            )
-            continue
-        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
-        present = numbers.dropna()
-        if spec.kind == "regression":
-            infinite = present[~np.isfinite(present)]
-            if len(infinite):
-                problems.append(
-                    f"label column {column!r} of the {split} split is infinite on {_count(infinite, 'row')}: "
-                    "use NaN for a missing label, and clip or transform (e.g. log1p) extreme values"
-                )
-        elif spec.kind in ("binary", "multilabel"):
-            bad = present[~present.isin((0.0, 1.0))]
-            if len(bad):
-                problems.append(
-                    f"label column {column!r} of the {split} split is not 0 or 1 on {_count(bad, 'row')} "
-                    f"(e.g. {_examples(bad)}): a {spec.kind} label is 0, 1, or NaN when missing"
-                )
-        elif spec.kind == "multiclass":
-            n = len(spec.classes)
-            bad = present[(present != np.floor(present)) | (present < 0) | (present >= n)]
-            if len(bad):
-                problems.append(
-                    f"label column {column!r} of the {split} split is not a class index 0..{n - 1} "
-                    f"on {_count(bad, 'row')} (e.g. {_examples(bad)}): the label is the position of the class in "
-                    f"classes={tuple(spec.classes)!r}"
-                )
-        if split == "train" and len(values) and present.empty:
-            problems.append(
-                f"label column {column!r} of the train split is missing (NaN) on every row: the task cannot learn"
-            )
     return problems
 
 
@@ -289,15 +222,6 @@ def _settings(spec: TaskSpec, settings: Any) -> Any:
     return settings
 
 
-def _non_numeric(values: Any) -> Any:
-    import pandas as pd
-
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-        return values.iloc[:0]
-    numbers = pd.to_numeric(values, errors="coerce")
-    return values[numbers.isna() & values.notna()]
-
-
 def _is_number(value: Any) -> bool:
     import numpy as np
 
@@ -308,16 +232,6 @@ def _is_number(value: Any) -> bool:
     if isinstance(value, (int, float, np.integer, np.floating)):
         return True
     return isinstance(value, np.ndarray) and value.shape == () and np.issubdtype(value.dtype, np.number)
-
-
-def _examples(values: Any) -> str:
-    def show(value: Any) -> str:
-        value = value.item() if hasattr(value, "item") else value
-        if value is None or (isinstance(value, float) and value != value):
-            return "NaN"  # None and NaN alike: pandas turns one into the other
-        return _short(value)
-
-    return ", ".join(list(dict.fromkeys(map(show, values)))[:_EXAMPLES])
 
 
 def _count(items: Any, noun: str) -> str:

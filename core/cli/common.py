@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -28,19 +29,45 @@ PluginLoader = Callable[[click.Context, "Config | None"], PluginSet]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def debugging() -> bool:
+    """True under ``shopmtl --debug`` (or ``SHOPMTL_DEBUG=1``, its alias): tracebacks are shown."""
+    context = click.get_current_context(silent=True)
+    flag = bool(context is not None and context.find_root().params.get("debug"))
+    return flag or bool(os.environ.get("SHOPMTL_DEBUG"))
+
+
+def error_message(error: BaseException) -> str:
+    """One message for ``Error: ...``: a user error's own words; anything else named by its type."""
+    if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]  # str(KeyError) adds quotes around the message; the message keeps its own
+    if isinstance(error, _USER_ERRORS):
+        return str(error)
+    return (f"unexpected {type(error).__name__}: {error} -- this is a bug or an unchecked case; "
+            "run again with --debug for the traceback, and report it")
+
+
+def _close_progress_bars() -> None:
+    """Close a progress bar the error interrupted, so the message starts on a line of its own."""
+    std = sys.modules.get("tqdm.std")  # loaded only when a command showed one
+    for bar in list(getattr(getattr(std, "tqdm", None), "_instances", ())):
+        bar.close()
+
+
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn user-fixable errors into ``Error: ...`` and exit code 1 (``SHOPMTL_DEBUG=1`` shows tracebacks)."""
+    """Turn every error into ``Error: ...`` and exit code 1: no traceback reaches the user unless
+    ``--debug`` (or ``SHOPMTL_DEBUG=1``) asks for it."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except click.ClickException:
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except _USER_ERRORS as error:
-            if os.environ.get("SHOPMTL_DEBUG"):
+        except Exception as error:  # noqa: BLE001 -- the user sees words; --debug shows the traceback
+            _close_progress_bars()
+            if debugging():
                 raise
-            raise click.ClickException(str(error).strip("'\"")) from None
+            raise click.ClickException(error_message(error)) from None
 
     return wrapper
 

@@ -22,8 +22,10 @@ from shopmtl.core.cli.group import PluginCommandGroup
 @click.option("--block", "-p", multiple=True, metavar="PLUGIN",
               help="Do not load this plugin (repeatable). SHOPMTL_PLUGINS=a,b selects installed plugins; empty loads only the built-ins.")
 @click.option("--strict-plugins", is_flag=True, help=STRICT_HELP + " Also accepted after the command.")
+@click.option("--debug", is_flag=True,
+              help="Show the full traceback of an error (default: one line saying what went wrong). SHOPMTL_DEBUG=1 does the same.")
 @click.pass_context
-def cli(ctx: click.Context, block: tuple[str, ...], strict_plugins: bool) -> None:
+def cli(ctx: click.Context, block: tuple[str, ...], strict_plugins: bool, debug: bool) -> None:
     """shopmtl: train e-commerce tasks jointly on one shared pretrained text encoder."""
     ctx.ensure_object(PluginSource)  # the installed plugins, unless the caller passed a source
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -150,11 +150,22 @@ def open_writer(path: str | Path) -> Iterator[ChunkWriter]:
 
 
 def check_finite(frame: pd.DataFrame, columns: list[str], source: str, first_row: int) -> None:
-    """Refuse infinite values in numeric input ``columns`` (NaN and empty cells mean missing)."""
+    """Refuse infinite values and text in numeric input ``columns`` (NaN and empty cells mean missing).
+
+    Text such as ``"12 units"`` would otherwise become a missing value without a word.
+    """
     for column in columns:
         if column not in frame.columns:
             continue
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+        raw = frame[column]
+        numbers = pd.to_numeric(raw, errors="coerce")
+        text = np.flatnonzero(numbers.isna().to_numpy() & raw.notna().to_numpy()
+                              & ~raw.astype(str).str.strip().isin(["", "nan", "NaN"]).to_numpy())
+        if len(text):
+            raise ValueError(f"{source}: row {first_row + int(text[0])} has {raw.iloc[text[0]]!r} in numeric column "
+                             f"'{column}', which is not a number ({len(text)} such rows in this chunk); write a number, "
+                             "or leave the cell empty for a missing value")
+        values = numbers.to_numpy(dtype=np.float64)
         bad = np.flatnonzero(np.isinf(values))
         if len(bad):
             raise ValueError(f"{source}: row {first_row + int(bad[0])} has {values[bad[0]]} in numeric column "

@@ -10,7 +10,7 @@ and the likely cause, so the last good checkpoint and ``model/`` stay as they we
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import torch
 
@@ -51,3 +51,18 @@ def check_weights(named: Iterable[tuple[str, torch.Tensor]], step: int, config: 
             raise TrainingDiverged(
                 f"training stopped at step {step}: weight {name} holds NaN or infinite values, so it was not saved; "
                 f"{_likely_causes(config)}. The last good checkpoint and model/ are unchanged.")
+
+
+def check_primary_metrics(metrics: Mapping[str, Mapping[str, object]], primary: Mapping[str, str], step: int) -> None:
+    """Raise if a task's primary metric could not be computed at a validation (``None``).
+
+    Model selection and early stopping compare it; a run that went on would pick its
+    "best" model blind and fail only at the end (a label column of strings did that).
+    """
+    for task, values in metrics.items():
+        name = primary.get(task)
+        if name is not None and values.get(name) is None:
+            raise TrainingDiverged(
+                f"training stopped at step {step}: task '{task}' has no value for its primary metric '{name}' on the "
+                f"validation rows (the metric could not be computed: labels of one class only, labels that are not "
+                f"numbers, or non-finite predictions). Check the task with `shopmtl plugins check <its plugin>`.")

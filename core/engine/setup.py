@@ -17,7 +17,7 @@ from accelerate import Accelerator
 from transformers import AutoTokenizer
 
 from shopmtl.core.config import Config
-from shopmtl.core.data.prepare import PreparedTask, prepare_task, validation_view
+from shopmtl.core.data.prepare import PreparedTask, TaskDataError, prepare_task, validation_view
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.engine.environment import environment_record
 from shopmtl.core.engine.hardware import Hardware, PrecisionChoice
@@ -30,6 +30,7 @@ from shopmtl.core.runs import checkpoint
 from shopmtl.core.runs.assemble import assemble_model
 from shopmtl.core.runs.rundir import write_environment, write_run_record
 from shopmtl.core.runs.source import SourceRun, inherit_encoder, open_source
+from shopmtl.registry.datacheck import check_frame
 from shopmtl.registry.spec import GradientSurgery, TaskSpec
 from shopmtl.registry.hookspecs import RunInfo
 from shopmtl.registry.pluginset import PluginSet
@@ -42,7 +43,7 @@ class TrainingRun:
     config: Config  # as resolved for this run (``--from`` takes the source's encoder settings)
     plugins: PluginSet
     accelerator: Accelerator
-    output_dir: Path
+    output_dir: Path  # where files are written: the run's working folder (core/runs/transaction.py)
     info: RunInfo  # what observer hooks receive
     tasks: dict[str, PreparedTask]
     bank: TextBank
@@ -76,7 +77,8 @@ def build_run(config: Config, plugins: PluginSet, accelerator: Accelerator, outp
     model = build_training_model(config, plugins, tasks, bank, source, accelerator.print)
     optimizer, scheduler = make_optimizer(model, config)
     sampler = make_sampler(config, plugins, tasks, accelerator)
-    info = RunInfo(output_dir=output_dir, config=config.model_dump(mode="json"), tasks=tuple(tasks),
+    # Hooks see the run directory; the files are written into its working folder (``output_dir``) until the end.
+    info = RunInfo(output_dir=config.resolved_output_dir(), config=config.model_dump(mode="json"), tasks=tuple(tasks),
                    is_main_process=accelerator.is_main_process)
     validation_tasks = {n: validation_view(t, config.training.validation_sample, config.seed) for n, t in tasks.items()}
     return TrainingRun(config, plugins, accelerator, output_dir, info, tasks, bank, tokenizer, source, model,
@@ -90,9 +92,19 @@ def prepare_tasks(specs: Mapping[str, TaskSpec], config: Config, bank: TextBank,
     for name, spec in specs.items():
         started = time.perf_counter()
         tasks[name] = prepare_task(spec, config, bank)
+        check_task_values(tasks[name])
         sizes = " / ".join(f"{len(tasks[name].data[s]):,}" for s in ("train", "val", "test"))
         say(f"  task {name} ({spec.kind}): train/val/test rows {sizes} [{time.perf_counter() - started:.1f}s]")
     return tasks
+
+
+def check_task_values(task: PreparedTask) -> None:
+    """Refuse, before the first step, data that ``shopmtl plugins check`` would flag: labels that do not
+    fit the task's kind, non-numeric or infinite inputs (a string label used to train with ``auc=None``)."""
+    problems = [p for split, frame in task.data.splits.items() for p in check_frame(task.spec, split, frame, require_labels=False)]
+    if problems:
+        raise TaskDataError(f"task '{task.name}': its data cannot train:\n  - " + "\n  - ".join(problems)
+                            + "\n`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks it the same way")
 
 
 def build_training_model(config: Config, plugins: PluginSet, tasks: Mapping[str, PreparedTask], bank: TextBank,

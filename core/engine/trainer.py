@@ -36,8 +36,8 @@ from shopmtl.core.engine.setup import TrainingRun, build_run, launch
 from shopmtl.core.engine.tracking import log_final_metrics
 from shopmtl.core.engine.validation import validate
 from shopmtl.core.model.batching import batch_tokens, make_batch, to_device
-from shopmtl.core.runs import checkpoint
-from shopmtl.core.runs.rundir import check_output_dir, claim_output_dir, release_output_dir, write_metrics
+from shopmtl.core.runs import checkpoint, transaction
+from shopmtl.core.runs.rundir import claim_output_dir, release_output_dir, write_metrics
 from shopmtl.core.runs.source import carry_over_heads
 from shopmtl.core.runs.state import TrainState, load_checkpoint
 from shopmtl.registry.blocks import DEFAULT_LOSSES
@@ -83,17 +83,22 @@ class Machine:
 
 def start(config: Config, plugins: PluginSet, resume: bool,
           overwrite: bool) -> tuple[Path, dict[str, TaskSpec], Accelerator, Machine]:
-    """The run's folder, tasks, Accelerator and machine; the folder claimed, the seed set, the header printed."""
+    """The run's working folder, tasks, Accelerator and machine; the run directory claimed, the seed set,
+    the header printed. The run is written into the working folder (:mod:`~shopmtl.core.runs.transaction`)
+    and swapped in as the run directory by :func:`finish`."""
     output_dir = config.resolved_output_dir()
     specs = select_tasks(config.tasks or plugins.tasks, plugins.tasks)  # none named: all
     if config.training.threads:
         torch.set_num_threads(config.training.threads)
     hardware = detect_hardware()
     precision = resolve_precision(config.training.mixed_precision, hardware)
-    accelerator = make_accelerator(config, output_dir, precision)
+    work = transaction.work_dir(output_dir)
+    accelerator = make_accelerator(config, work, precision)
     if accelerator.is_main_process:
         claim_output_dir(output_dir)
-        check_output_dir(output_dir, resume, overwrite)
+        _, resumable = transaction.open_run(output_dir, resume, overwrite)
+        if resume and not resumable:
+            accelerator.print(f"--resume: no complete checkpoint for {output_dir} (none was finished): training from scratch")
     accelerator.wait_for_everyone()
     torch.manual_seed(config.seed)
 
@@ -107,7 +112,7 @@ def start(config: Config, plugins: PluginSet, resume: bool,
     for report in plugins.reports:
         if not report.error:
             say(f"  plugin {report.name} {report.version}: tasks {', '.join(report.tasks) or '-'}")
-    return output_dir, specs, accelerator, Machine(hardware, precision)
+    return work, specs, accelerator, Machine(hardware, precision)
 
 
 def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> TrainResult:
@@ -215,7 +220,9 @@ def finish(run: TrainingRun, state: TrainState, started_at: float, timings: dict
                          total_s=now - started_at)
     if main:
         write_metrics(run.output_dir, state.best_step, state.step, by_task, baselines, state.history, timings)
-        release_output_dir(run.output_dir)
     log_final_metrics(accelerator, run.config, by_task, baselines, state.best_step)  # training.log_with trackers
-    accelerator.end_training()
-    return TrainResult(run.output_dir, by_task, baselines, state.best_step, state.step, state.history)
+    accelerator.end_training()  # the trackers' files closed: the folder can move
+    if main:
+        transaction.commit(run.output_dir, run.info.output_dir)  # complete: only now does it replace the run directory
+        release_output_dir(run.info.output_dir)
+    return TrainResult(run.info.output_dir, by_task, baselines, state.best_step, state.step, state.history)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shopmtl.core.engine.evaluate import evaluate, selection_score
-from shopmtl.core.engine.guards import check_weights
+from shopmtl.core.engine.guards import check_primary_metrics, check_weights
 from shopmtl.core.engine.setup import TrainingRun
 from shopmtl.core.runs import checkpoint
 from shopmtl.core.runs.state import TrainState, save_checkpoint
@@ -18,6 +18,7 @@ def validate(run: TrainingRun, state: TrainState, since_eval: dict[str, list[flo
     check_weights(run.core.state_dict().items(), state.step, config)  # never score or save a NaN weight
     metrics = evaluate(accelerator, run.core, run.bank, run.validation_tasks or tasks, "val",
                        config.training.eval_batch_size, run.plugins.metrics)
+    check_primary_metrics(metrics, {n: t.spec.primary_metric for n, t in tasks.items()}, state.step)
     score = selection_score(metrics, tasks, config.training.selection_metrics)
     improved = state.record(score, {"step": state.step, "score": score, "val": metrics,
                                     "train_loss": {t: sum(v) / len(v) for t, v in since_eval.items() if v}})

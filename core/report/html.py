@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shopmtl.core.files import write_text_atomic
 from shopmtl.core.report.figures import (
     Plot,
     TaskPredictions,
@@ -223,11 +224,6 @@ def build_report(run_dir: str | Path, registered: Mapping[str, TaskSpec], *, spl
     names = list(by_task) or sorted({t for e in history for t in e.get("val", {})})
     specs = {n: registered[n] for n in names if n in registered}
 
-    folder = run_dir / REPORT_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in [*folder.glob("*.png"), folder / INDEX]:  # an earlier report's plots must not linger
-        stale.unlink(missing_ok=True)
-
     notes = []
     unknown = [n for n in names if n not in registered]
     if unknown:
@@ -240,6 +236,12 @@ def build_report(run_dir: str | Path, registered: Mapping[str, TaskSpec], *, spl
             notes.append(why)
     elif not predictions:
         notes.append("Prediction plots skipped (--no-predictions).")
+
+    # Only now, with the model loaded (a corrupt run fails above), does an earlier report go.
+    folder = run_dir / REPORT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in [*folder.glob("*.png"), folder / INDEX]:  # an earlier report's plots must not linger
+        stale.unlink(missing_ok=True)
 
     config_text = _config_line(run_dir)
     owners = {}
@@ -260,7 +262,7 @@ def build_report(run_dir: str | Path, registered: Mapping[str, TaskSpec], *, spl
 
     page = _page(run_dir, names, sections, config_text, best_step, record.get("steps"))
     index = folder / INDEX
-    index.write_text(page, encoding="utf-8")
+    write_text_atomic(index, page)
     return Report(index=index, images=sorted(folder.glob("*.png")), notes=notes)
 
 
@@ -270,7 +272,12 @@ def _config_line(run_dir: Path) -> str:
         return ""
     import yaml
 
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        return ""  # a header line is not worth failing the report for; load_run names a broken config
+    if not isinstance(config, dict):
+        return ""
     encoder = config.get("encoder", {})
     return (f"run <b>{html.escape(str(config.get('run_name', run_dir.name)))}</b> · encoder "
             f"{html.escape(str(encoder.get('name')))}" + (" (random init)" if encoder.get("random_init") else "")

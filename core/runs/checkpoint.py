@@ -32,6 +32,7 @@ from shopmtl.core.config import Config, validate_config
 from shopmtl.core.data.features import FeatureState
 from shopmtl.core.files import atomic_dir, write_text_atomic
 from shopmtl.core.model.model import MultiTaskModel
+from shopmtl.core.runs import manifest
 
 MODEL_DIR = "model"
 CALIBRATION = "calibration.json"  # what tasks' `calibrate` fitted on val, in the model folder
@@ -43,7 +44,7 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    return manifest.read_json_file(path)  # a truncated file is an error naming it
 
 
 def write_yaml(path: Path, data: Any) -> None:
@@ -65,6 +66,7 @@ def save_model_dir(
         write_model_files(staging, model, features, tokenizer)
         for name, data in (extra or {}).items():
             write_json(staging / name, data)
+        manifest.write_manifest(staging)
 
 
 def write_model_files(folder: Path, model: MultiTaskModel, features: Mapping[str, FeatureState], tokenizer: Any) -> None:
@@ -85,15 +87,25 @@ def write_model_files(folder: Path, model: MultiTaskModel, features: Mapping[str
 def source_model_dir(run_dir: str | Path) -> Path:
     """The model folder of a finished run, or a clear error."""
     folder = Path(run_dir) / MODEL_DIR
-    if not (folder / "encoder.safetensors").is_file() or not (Path(run_dir) / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir} is not a finished shopmtl run (no model/encoder.safetensors or config.yaml)")
+    for needed in (folder / "encoder.safetensors", Path(run_dir) / "config.yaml"):
+        if not needed.is_file():
+            raise FileNotFoundError(f"{run_dir} is not a finished shopmtl run: {needed} is missing "
+                                    "(train it, or restore the file from a copy of the run)")
+    manifest.verify(folder)  # every command that loads a run's weights comes through here
     return folder
 
 
 def read_run_config(run_dir: Path) -> Config:
     """A run's resolved ``config.yaml``, validated."""
     path = run_dir / "config.yaml"
-    return validate_config(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise manifest.CorruptRunError(f"{path} is truncated or not YAML ({str(error).splitlines()[0]}): "
+                                       "restore it from a copy of the run") from None
+    if not isinstance(raw, dict):
+        raise manifest.CorruptRunError(f"{path} is empty or not a config: restore it from a copy of the run")
+    return validate_config(raw, str(path))
 
 
 def saved_adapters(folder: Path) -> list[str]:
@@ -101,7 +113,8 @@ def saved_adapters(folder: Path) -> list[str]:
     from safetensors import safe_open
 
     names: list[str] = []
-    with safe_open(str(folder / "encoder.safetensors"), framework="pt") as weights:
+    path = folder / "encoder.safetensors"
+    with manifest.loading(path), safe_open(str(path), framework="pt") as weights:
         for key in weights.keys():
             match = _ADAPTER_KEY.search(key)
             if match and match.group(1) not in names:
@@ -114,7 +127,13 @@ _ADAPTER_KEY = re.compile(r"\.lora_A\.([^.]+)\.weight$")
 
 def load_encoder(folder: Path, encoder: torch.nn.Module) -> None:
     """Load only the encoder weights of a model folder."""
-    load_model(encoder, str(folder / "encoder.safetensors"))
+    _load_into(encoder, folder / "encoder.safetensors")
+
+
+def _load_into(module: torch.nn.Module, path: Path, strict: bool = True) -> None:
+    """``safetensors.torch.load_model``, failing with one line that names ``path``."""
+    with manifest.loading(path):
+        load_model(module, str(path), strict=strict)
 
 
 def load_matching_heads(folder: Path, model: MultiTaskModel) -> list[str]:
@@ -124,7 +143,8 @@ def load_matching_heads(folder: Path, model: MultiTaskModel) -> list[str]:
         path = folder / "heads" / f"{name}.safetensors"
         if not path.is_file():
             continue
-        saved = load_file(str(path))
+        with manifest.loading(path):
+            saved = load_file(str(path))
         current = head.state_dict()
         if saved.keys() == current.keys() and all(saved[k].shape == current[k].shape for k in saved):
             head.load_state_dict(saved)
@@ -146,21 +166,22 @@ def carry_heads(source: Path, target: Path) -> list[str]:
         carried.append(name)
     if carried:
         write_json(target / "features.json", features)
+        manifest.write_manifest(target)  # the carried heads are part of this model now
     return carried
 
 
 def load_weights(folder: Path, model: MultiTaskModel, tasks: list[str] | None = None) -> None:
     """Load encoder and head weights from a model folder into ``model`` (strict)."""
-    load_model(model.encoder, str(folder / "encoder.safetensors"))
+    _load_into(model.encoder, folder / "encoder.safetensors")
     for name in tasks if tasks is not None else list(model.heads):
         path = folder / "heads" / f"{name}.safetensors"
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: the run has no trained head for task '{name}'")
-        load_model(model.heads[name], str(path))
+        _load_into(model.heads[name], path)
     for part in ("weighting", "sharing"):
         module, path = getattr(model, part), folder / f"{part}.safetensors"
         if module is not None and path.is_file():
-            load_model(module, str(path), strict=False)  # a dropped head leaves its gate unused
+            _load_into(module, path, strict=False)  # a dropped head leaves its gate unused
 
 
 def read_calibration(folder: Path) -> dict[str, Any]:
@@ -192,7 +213,8 @@ def save_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> None:
 
 def load_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> None:
     """Restore what :func:`save_optimizer` wrote."""
-    tensors = load_file(str(path.with_suffix(".safetensors")))
+    with manifest.loading(path.with_suffix(".safetensors")):
+        tensors = load_file(str(path.with_suffix(".safetensors")))
     meta = read_json(path.with_suffix(".json"))
     slots: dict[int, dict[str, Any]] = {}
     for key, value in [*tensors.items(), *meta["scalars"].items()]:

@@ -39,8 +39,8 @@ def lock_path(output_dir: Path) -> Path:
 def claim_output_dir(output_dir: Path) -> None:
     """Take the run directory's lock, or fail at once if another process trains into it.
 
-    Two ``shopmtl train`` processes on one folder would both pass :func:`check_output_dir`
-    and then overwrite each other's files. The lock (``filelock``: an OS lock, freed when
+    Two ``shopmtl train`` processes on one folder would both find it free and then
+    overwrite each other's files. The lock (``filelock``: an OS lock, freed when
     the process ends, even by kill -9) makes the second one stop before it reads anything.
     """
     key = output_dir.resolve()
@@ -60,21 +60,6 @@ def release_output_dir(output_dir: Path) -> None:
     lock = _HELD.get(output_dir.resolve())
     if lock is not None and lock.is_locked:
         lock.release()
-
-
-def check_output_dir(output_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to mix two runs in one folder: never lose a finished run by accident."""
-    occupied = output_dir.is_dir() and any(output_dir.iterdir())
-    if not occupied or overwrite:
-        return
-    if resume:
-        if not (output_dir / checkpoint.LAST_CHECKPOINT).is_dir():
-            raise RunDirectoryError(f"--resume: {output_dir} holds no checkpoint to resume from (no checkpoints/last)")
-        return
-    raise RunDirectoryError(
-        f"{output_dir} already holds a run. Pass --resume to continue it, --overwrite to replace it, "
-        "or choose another folder (--output-dir, or run_name=NAME)."
-    )
 
 
 def plugins_record(plugins: PluginSet, tasks: Iterable[str]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from shopmtl.core.data.features import FeatureState
 from shopmtl.core.files import atomic_dir
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.mtl.sampler import TaskSampler
-from shopmtl.core.runs import checkpoint
+from shopmtl.core.runs import checkpoint, manifest
 
 
 @dataclass
@@ -52,11 +52,13 @@ def save_checkpoint(folder: Path, model: MultiTaskModel, features: Mapping[str, 
         checkpoint.save_optimizer(staging / "optimizer", optimizer)
         checkpoint.write_json(staging / "trainer_state.json",
                               {**asdict(state), "sampler": sampler.state_dict(), "scheduler": scheduler.state_dict()})
+        manifest.write_manifest(staging)
 
 
 def load_checkpoint(folder: Path, model: MultiTaskModel, optimizer: torch.optim.Optimizer, sampler: TaskSampler,
                     scheduler: torch.optim.lr_scheduler.LRScheduler) -> TrainState:
     """Restore what :func:`save_checkpoint` wrote into the run's objects; returns the trainer's state."""
+    manifest.verify(folder, complete=True)
     checkpoint.load_weights(folder, model)
     checkpoint.load_optimizer(folder / "optimizer", optimizer)
     saved = checkpoint.read_json(folder / "trainer_state.json")

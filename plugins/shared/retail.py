@@ -257,7 +257,7 @@ def _canonical_dtypes(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
         values = frame[column]
         out[column] = values.where(values.isna(), values.astype(str))
     try:
-        out["Quantity"] = pd.to_numeric(frame["Quantity"]).astype("int64")
+        quantity = pd.to_numeric(frame["Quantity"])
         out["InvoiceDate"] = pd.to_datetime(frame["InvoiceDate"])
         out["UnitPrice"] = pd.to_numeric(frame["UnitPrice"]).astype("float64")
         out["CustomerID"] = pd.to_numeric(frame["CustomerID"], errors="coerce").astype("float64")
@@ -266,7 +266,25 @@ def _canonical_dtypes(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
             f"{path}: a column has unexpected values ({exc}). Quantity must be whole numbers, "
             f"InvoiceDate dates, UnitPrice numbers; check the column map (data.columns)."
         ) from exc
+    out["Quantity"] = _whole_numbers(quantity, "Quantity", path)
     return pd.DataFrame(out, columns=list(CANONICAL_COLUMNS))
+
+
+def _whole_numbers(values: pd.Series, column: str, path: Path) -> pd.Series:
+    """``values`` as int64, refusing values int64 cannot hold: a cast would wrap them to negative
+    numbers, and a quantity of 1e19 would silently become a return and drop out."""
+    import numpy as np
+
+    limit = float(np.iinfo(np.int64).max)
+    numbers = values.astype("float64")
+    bad = numbers[~np.isfinite(numbers) | (numbers.abs() >= limit)]
+    if len(bad):
+        row, value = bad.index[0], values.loc[bad.index[0]]
+        raise ValueError(
+            f"{path}: column {column} holds {value} on row {row} (0-based data row; {len(bad)} such row(s)), beyond "
+            f"what a whole number can hold (|x| < 9.2e18): fix or drop that row"
+        )
+    return values.astype("int64")
 
 
 __all__ = [

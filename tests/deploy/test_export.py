@@ -99,7 +99,7 @@ def test_export_refuses_an_existing_target_a_run_without_weights_and_a_large_dif
     no_weights = tmp_path / "run"
     shutil.copytree(deploy_run_dir, no_weights, ignore=shutil.ignore_patterns("encoder.safetensors"))
     result = shopmtl("export", no_weights, "--format", "hf", "--output", tmp_path / "hf")
-    assert result.exit_code == 1 and "no model/encoder.safetensors" in result.output
+    assert result.exit_code == 1 and "model/encoder.safetensors is missing" in result.output
     assert not (tmp_path / "hf").exists()
     monkeypatch.setattr(onnx_export, "MAX_ABS_DIFFERENCE", 0.0)
     with pytest.raises(onnx_export.ExportError, match=r"differ from PyTorch by up to .* nothing was written"):

@@ -229,4 +229,4 @@ def test_serve_refuses_a_run_without_weights_and_a_task_the_run_lacks(shopmtl, d
     bare = tmp_path / "run"
     shutil.copytree(deploy_run_dir, bare, ignore=shutil.ignore_patterns("*.safetensors"))
     result = shopmtl("serve", bare, "--port", free_port())
-    assert result.exit_code == 1 and "no model/encoder.safetensors" in result.output
+    assert result.exit_code == 1 and "model/encoder.safetensors is missing" in result.output

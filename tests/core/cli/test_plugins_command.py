@@ -68,8 +68,8 @@ def test_a_loaded_plugin_whose_builder_fails_is_named_when_a_command_builds_its_
         built = run_cli("data", "crashing_task", "--output", str(tmp_path / "rows.csv"))
     assert next(line for line in listed.output.splitlines() if line.startswith("crashing ")).rstrip().endswith("loaded")
     assert built.exit_code == 1
-    assert "task 'crashing_task': build_dataset raised KeyError: 'description'" in built.output
-    assert "`shopmtl plugins check <its plugin>`" in built.output
+    assert "task 'crashing_task' (plugin crashing 0.1.0): build_dataset raised KeyError: 'description' at " in built.output
+    assert "`shopmtl plugins check crashing`" in built.output and "test_plugins_command.py:" in built.output
 
 
 @pytest.mark.parametrize("args", [("--strict-plugins", "tasks"), ("tasks", "--strict-plugins"),

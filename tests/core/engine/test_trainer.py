@@ -21,7 +21,8 @@ from shopmtl.core.cli.common import PluginSource
 from shopmtl.core.engine.trainer import train
 from shopmtl.core.mtl.sampler import TaskSampler
 from shopmtl.core.runs import checkpoint
-from shopmtl.core.runs.rundir import RunDirectoryError, check_output_dir
+from shopmtl.core.runs.rundir import RunDirectoryError
+from shopmtl.core.runs.transaction import open_run, work_dir
 from toy_tasks import TOY_BINARY, TOY_REGRESSION, build
 
 
@@ -89,14 +90,15 @@ def test_resume_after_interrupt_gives_the_uninterrupted_result(toy_run, toy_plug
         train(config, toy_plugins, progress=False)
     monkeypatch.setattr(TaskSampler, "next", real_next)
 
-    state = checkpoint.read_json(out / checkpoint.LAST_CHECKPOINT / "trainer_state.json")
+    # The interrupted run lives in its working folder; the run directory is not there until it completes.
+    state = checkpoint.read_json(work_dir(out) / checkpoint.LAST_CHECKPOINT / "trainer_state.json")
     assert state["step"] == 10 and state["sampler"]["draws"] == 10
-    assert not (out / "metrics.json").exists()
-    with pytest.raises(RunDirectoryError, match="--resume"):
+    assert not out.exists()
+    with pytest.raises(RunDirectoryError, match="interrupted run.*--resume"):
         train(config, toy_plugins, progress=False)  # neither --resume nor --overwrite
 
     result = train(config, toy_plugins, resume=True, progress=False)
-    assert result.steps == 30
+    assert result.steps == 30 and result.output_dir == out and not work_dir(out).exists()
     assert result.metrics == toy_run.result.metrics  # exactly, not approximately
     assert result.history == toy_run.result.history
     assert result.best_step == toy_run.result.best_step
@@ -145,9 +147,10 @@ def test_occupied_output_dir_is_refused(toy_run, toy_plugins, tmp_path, monkeypa
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     with pytest.raises(RunDirectoryError, match="no checkpoint to resume from"):
-        check_output_dir(other, resume=True, overwrite=False)
-    check_output_dir(other, resume=False, overwrite=True)  # --overwrite lets it through
-    check_output_dir(tmp_path / "fresh", resume=False, overwrite=False)  # a new folder is fine
+        open_run(other, resume=True, overwrite=False)
+    assert open_run(other, resume=False, overwrite=True) == (work_dir(other), False)  # --overwrite lets it through
+    assert (other / "notes.txt").read_text() == "mine"  # ... and replaces it only when the new run is complete
+    assert open_run(tmp_path / "fresh", resume=False, overwrite=False)[1] is False  # a new folder is fine
 
     # The same refusal through the command line: one line, exit 1, no traceback.
     monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
@@ -178,7 +181,7 @@ def test_hooks_are_called(toy_run):
     saved = recorder.named("on_checkpoint_saved")
     assert [s["step"] for s in saved] == [10, 20, 30]
     for call in saved:
-        assert call["path"] == out / checkpoint.LAST_CHECKPOINT
+        assert call["path"] == work_dir(out) / checkpoint.LAST_CHECKPOINT  # the run is swapped in when complete
         assert call["complete"] and call["saved_step"] == call["step"]  # written before the call
 
 
