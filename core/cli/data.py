@@ -26,14 +26,14 @@ def data(ctx: click.Context, task_name: str, split: str, output_path: str, confi
          overrides: tuple[str, ...]) -> None:
     """Write TASK's rows as the model sees them (inputs and labels)."""
     from shopmtl.core.data.prepare import build_task_data, select_tasks
-    from shopmtl.core.data.tableio import table_format, write_table
+    from shopmtl.core.data.tableio import table_format, write_rows
 
     table_format(output_path)  # fail on a bad suffix before the work
     config = load_config(config_file, overrides)
     plugins = plugin_set(ctx, config)
     spec = select_tasks([task_name], plugins.tasks)[task_name]
     frame = build_task_data(spec, config)[split]
-    write_table(frame, output_path)
+    write_rows(frame, output_path)
     click.echo(f"wrote {len(frame)} {split} rows of '{task_name}' to {output_path}")
 
 

@@ -112,8 +112,9 @@ def _build(table: Cleaned, names: Mapping[str, str], recipe: Recipe) -> None:
     except Exception as error:  # DuckDB raises many types; the user needs the files and the reason
         if isinstance(error, (ValueError, FileNotFoundError)) and not _is_duckdb(error):
             raise
+        reason = str(error).splitlines()[0]  # DuckDB appends the query's text; the first line says what failed
         raise ValueError(
-            f"cannot read transactions {table.sources.spec!r}: {error}. Quantity must be whole numbers, "
+            f"cannot read transactions {table.sources.spec!r}: {reason}. Quantity must be whole numbers, "
             f"InvoiceDate dates, UnitPrice numbers; check the column map (data.columns)."
         ) from None
     finally:
