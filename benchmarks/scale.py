@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -78,19 +79,41 @@ def renamed(raw, i: int):
     )
 
 
-def timed(command: list[str], env: dict[str, str], log: Path) -> dict[str, float]:
-    """Run ``command`` under ``/usr/bin/time``: wall seconds and peak RSS (GB) of the process."""
+def timed(command: list[str], env: dict[str, str], log: Path, cap_gb: float) -> dict[str, float]:
+    """Run ``command`` under ``/usr/bin/time``: wall seconds and peak RSS (GB) of the process.
+
+    A watchdog ends the command's process group when its resident memory passes ``cap_gb``:
+    the machine is shared, and a regression must not take it down.
+    """
     stats = log.with_suffix(".time")
     with log.open("w") as out:
-        done = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", str(stats), *command],
-                              stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+        child = subprocess.Popen(["/usr/bin/time", "-f", "%e %M", "-o", str(stats), *command],
+                                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        while child.poll() is None:
+            if group_rss_gb(child.pid) > cap_gb:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                raise SystemExit(f"{' '.join(command)} passed {cap_gb} GB and was stopped; see {log}")
+            time.sleep(0.5)
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({child.returncode}); see {log}")
     seconds, kilobytes = stats.read_text().split()[-2:]
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}); see {log}")
     return {"seconds": float(seconds), "peak_rss_gb": int(kilobytes) / 1024**2}
 
 
-def measure(k: int, repo: Path) -> dict[str, dict[str, float]]:
+def group_rss_gb(group: int) -> float:
+    """Resident memory of every process in process group ``group`` (GB)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getpgid(int(entry.name)) == group:
+                total += int((entry / "statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError):
+            continue  # the process ended meanwhile
+    return total / 1024**3
+
+
+def measure(k: int, cap_gb: float) -> dict[str, dict[str, float]]:
     """Every command at scale ``k``, each with a fresh cleaned-table cache (the first run on new data)."""
     data = make_copies(k, WORK / f"k{k}")
     out, results = WORK / "out", {}
@@ -104,7 +127,7 @@ def measure(k: int, repo: Path) -> dict[str, dict[str, float]]:
         cache = Path(tempfile.mkdtemp(prefix="cache-", dir=WORK))
         env = {**os.environ, "SHOPMTL_CACHE_DIR": str(cache), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
         started = time.time()
-        results[name] = timed(command, env, out / f"k{k}-{name.replace(' ', '_')}.log")
+        results[name] = timed(command, env, out / f"k{k}-{name.replace(' ', '_')}.log", cap_gb)
         shutil.rmtree(cache, ignore_errors=True)
         print(f"  {k:>3}x {name:<20} {results[name]['seconds']:7.1f} s  {results[name]['peak_rss_gb']:5.2f} GB"
               f"  ({time.time() - started:.0f} s)", flush=True)
@@ -130,15 +153,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 30])
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--cap-gb", type=float, default=12.0, help="stop a command whose memory passes this")
     parser.add_argument("--first-step", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.first_step is not None:
         first_step(args.first_step)
         return
-    repo = Path(__file__).resolve().parents[1]
     figures = {}
     for k in args.scales:
-        figures[f"{k}x"] = measure(k, repo)
+        figures[f"{k}x"] = measure(k, args.cap_gb)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))
