@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shopmtl.plugins.shared.sources import Sources, check_columns, resolve_sources
+from shopmtl.registry.cachedir import cache_root
 
 if TYPE_CHECKING:
     import duckdb
@@ -51,14 +52,6 @@ class Cleaned:
     sources: Sources
     rows: Path  # the kept lines: invoice, stock_code, description, quantity, invoice_date, unit_price, customer_id, country
     products: Path  # stock_code -> product_description, sorted by stock_code
-
-
-def cache_root() -> Path:
-    """``$SHOPMTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/shopmtl``, else ``~/.cache/shopmtl``."""
-    if os.environ.get("SHOPMTL_CACHE_DIR"):
-        return Path(os.environ["SHOPMTL_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "shopmtl"
 
 
 def connect() -> duckdb.DuckDBPyConnection:
