@@ -105,3 +105,38 @@ def split_frame(value: Any, columns: Sequence[str] | None = None) -> pd.DataFram
     # Handed to pandas block by block, freeing each Arrow column once converted (no second full copy).
     table = dataset.to_table(columns=list(columns) if columns is not None else None)
     return table.to_pandas(split_blocks=True, self_destruct=True)
+
+
+def shard_bounds(n_rows: int, rank: int, world_size: int) -> tuple[int, int]:
+    """Rows ``[start, stop)`` of process ``rank`` of ``world_size``: contiguous, sizes differing by at most one."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"shard {rank} of {world_size}: need world_size >= 1 and 0 <= rank < world_size")
+    return n_rows * rank // world_size, n_rows * (rank + 1) // world_size
+
+
+def shard_frame(value: Any, rank: int, world_size: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Process ``rank``'s share of a split (:func:`shard_bounds`) as a pandas frame.
+
+    The seam for multi-process data loading: an Arrow or Parquet split is streamed record
+    batch by record batch and only the batches overlapping this shard are kept, so a
+    process holds its shard, never the whole split. A pandas split is sliced.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(value, pd.DataFrame):
+        start, stop = shard_bounds(len(value), rank, world_size)
+        frame = value.iloc[start:stop]
+        return frame if columns is None else frame[list(columns)]
+    dataset = _dataset(value) if is_split_source(value) else split_frame(value)  # split_frame raises the TypeError
+    start, stop = shard_bounds(dataset.count_rows(), rank, world_size)
+    kept, seen = [], 0
+    for batch in dataset.to_batches(columns=list(columns) if columns is not None else None):
+        low, high = max(start - seen, 0), min(stop - seen, batch.num_rows)
+        if high > low:
+            kept.append(batch.slice(low, high - low))
+        seen += batch.num_rows
+        if seen >= stop:
+            break
+    schema = dataset.schema if columns is None else pa.schema([dataset.schema.field(c) for c in columns])
+    return pa.Table.from_batches(kept, schema=schema).to_pandas(split_blocks=True, self_destruct=True)

@@ -86,3 +86,22 @@ def test_a_task_on_parquet_splits_checks_and_trains(tmp_path: Path) -> None:
     result = train_briefly(OnDisk(), steps=2, tmp_path=tmp_path / "run")
     assert set(result.metrics["toy_value"]) >= {"val", "test"}
     assert result.metrics["toy_value"]["test"]["rmse"] > 0
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3, 7])
+def test_shards_cover_every_row_once_in_order(tmp_path: Path, world_size: int) -> None:
+    """The seam a multi-process run reads its rows through (one shard per process)."""
+    from shopmtl.registry.splits import shard_bounds, shard_frame
+
+    frame = toy_tasks.build(BuildContext()).splits["train"]
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for k in range(3):  # several files, several record batches
+        frame.iloc[k * 80 : (k + 1) * 80].to_parquet(folder / f"part-{k}.parquet", index=False, row_group_size=25)
+    for source in (frame, folder):
+        shards = [shard_frame(source, rank, world_size, ["row_id", "text"]) for rank in range(world_size)]
+        together = pd.concat(shards, ignore_index=True)
+        pd.testing.assert_frame_equal(together, frame[["row_id", "text"]].reset_index(drop=True), check_dtype=False)
+        assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    with pytest.raises(ValueError, match="0 <= rank < world_size"):
+        shard_bounds(10, 2, 2)
