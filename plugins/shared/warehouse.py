@@ -95,6 +95,8 @@ def cleaned(path: str | Path, column_map: Mapping[str, str], recipe: Recipe) -> 
 
 
 def _build(table: Cleaned, names: Mapping[str, str], recipe: Recipe) -> None:
+    import duckdb
+
     table.rows.parent.mkdir(parents=True, exist_ok=True)
     con = connect()
     try:
@@ -102,9 +104,7 @@ def _build(table: Cleaned, names: Mapping[str, str], recipe: Recipe) -> None:
         _write(con, recipe.clean, table.rows, ordered=True)
         con.execute(f"CREATE VIEW kept AS SELECT * FROM read_parquet({_literal(table.rows)})")
         _write(con, recipe.products, table.products, ordered=False)
-    except Exception as error:  # DuckDB raises many types; the user needs the files and the reason
-        if isinstance(error, (ValueError, FileNotFoundError)) and not _is_duckdb(error):
-            raise
+    except duckdb.Error as error:  # a value that does not convert, a file DuckDB cannot read
         reason = str(error).splitlines()[0]  # DuckDB appends the query's text; the first line says what failed
         raise ValueError(
             f"cannot read transactions {table.sources.spec!r}: {reason}. Quantity must be whole numbers, "
@@ -112,10 +112,6 @@ def _build(table: Cleaned, names: Mapping[str, str], recipe: Recipe) -> None:
         ) from None
     finally:
         con.close()
-
-
-def _is_duckdb(error: Exception) -> bool:
-    return type(error).__module__.startswith(("duckdb", "_duckdb"))
 
 
 def _write(con: duckdb.DuckDBPyConnection, query: str, target: Path, *, ordered: bool) -> None:
