@@ -40,20 +40,29 @@ def price_class(median_price: np.ndarray) -> np.ndarray:
 
 
 def build_price_bin(ctx: BuildContext) -> TaskData:
-    """One row per product of the context's file, split by product key."""
-    clean = retail.load_transactions(ctx.data_path, ctx.column_map)
-    median = clean.groupby("stock_code")["unit_price"].median().sort_index()
-    descriptions = retail.product_descriptions(clean).reindex(median.index)
+    """One row per product of the context's file, split by product key.
+
+    DuckDB computes each product's median price and description; only one row per product
+    reaches pandas.
+    """
+    con = retail.open_transactions(ctx.data_path, ctx.column_map)
+    try:
+        products = con.execute(f"""
+            SELECT stock_code, any_value(product_description) AS description, {retail.median_sql("unit_price")} AS median
+            FROM clean GROUP BY stock_code ORDER BY stock_code
+        """).df()
+    finally:
+        con.close()
     frame = pd.DataFrame(
         {
-            "stock_code": median.index.to_numpy(),
-            "description": descriptions.to_numpy(),
-            "label": price_class(median.to_numpy()).astype(float),
+            "stock_code": products["stock_code"].to_numpy(),
+            "description": products["description"].to_numpy(),
+            "label": price_class(products["median"].to_numpy(dtype=float)).astype(float),
         }
     )
     split = retail.split_products(frame["stock_code"]).to_numpy()
     return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
-                    sources=(str(retail.transactions_path(ctx.data_path)),))
+                    sources=retail.transactions_files(ctx.data_path))
 
 
 METRIC_DIRECTIONS: dict[str, str] = {"accuracy": "max", "macro_f1": "max", "confusion_matrix": "info"}

@@ -27,7 +27,8 @@ import pandas as pd
 from shopmtl import BuildContext, EvalBatch, Register, TaskData, TaskSpec, hookimpl
 from shopmtl.plugins.shared import retail
 from shopmtl.plugins.shared.ranking import TOP_K, evaluated_queries, ranking_metrics
-from shopmtl.plugins.shared.customers import customer_profiles
+from shopmtl.plugins.shared.customers import query_profiles
+from shopmtl.plugins.shared.lazy import LazyMapping
 
 if TYPE_CHECKING:  # scikit-learn loads only when a baseline runs
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -101,63 +102,62 @@ class _Universe:
 
 
 def build_recommend(ctx: BuildContext) -> TaskData:
-    """Customer-product rows of the context's file, split by customer key, with ranking candidates."""
+    """Customer-product rows of the context's file, split by customer key, with ranking candidates.
+
+    The ranking candidates (``extras["ranking"]``) are drawn when first read (an evaluation):
+    each on its own fresh stream, so when they are drawn does not change them.
+    """
     settings: RecommendSettings = ctx.settings or RecommendSettings()
     universe = _universe(ctx, pd.Timestamp(settings.cutoff))
     customer, product, label = _draw_rows(universe, settings)
-    frame = universe.pair_rows(customer, product, label)
     split = retail.split_customers(universe.profiles["customer_id"]).to_numpy()
     row_split = split[customer]
-    splits = {s: frame[row_split == s].reset_index(drop=True) for s in ("train", "val", "test")}
-    ranking = {s: _ranking_frame(universe, settings, np.flatnonzero(split == s)) for s in ("val", "test")}
+    splits = {}
+    for s in ("train", "val", "test"):  # split by split: the whole frame never exists at once
+        keep = row_split == s
+        splits[s] = universe.pair_rows(customer[keep], product[keep], label[keep])
+    ranking = LazyMapping(("val", "test"), lambda s: _ranking_frame(universe, settings, np.flatnonzero(split == s)))
     return TaskData(splits=splits, extras={"pool": universe.pool, "ranking": ranking},
-                    sources=(str(retail.transactions_path(ctx.data_path)),))
+                    sources=retail.transactions_files(ctx.data_path))
 
 
 def _universe(ctx: BuildContext, cutoff: pd.Timestamp) -> _Universe:
-    customers = retail.customer_rows(retail.load_transactions(ctx.data_path, ctx.column_map))
-    profiles = customer_profiles(customers, cutoff)
-    before = customers[customers["invoice_date"] < cutoff]
-    after = customers[customers["invoice_date"] >= cutoff]
-
-    # Pool: every product with a known buyer before the cutoff (any customer, not only
-    # the task's), sorted by StockCode; popularity = its distinct buyers.
-    popularity = before.groupby("stock_code")["customer_id"].nunique().sort_index()
-    # Every row carries its product's description (over all cleaned rows), so any row will do.
-    names = before.drop_duplicates("stock_code").set_index("stock_code")["product_description"]
-    pool = pd.DataFrame(
-        {
-            "stock_code": popularity.index.to_numpy(),
-            "description": names.reindex(popularity.index).to_numpy(),
-            "popularity": popularity.to_numpy(dtype=np.int64),
-        }
-    )
-
-    row_of = pd.Series(np.arange(len(profiles)), index=profiles["customer_id"].to_numpy())
-    position_of = pd.Series(np.arange(len(pool)), index=pool["stock_code"].to_numpy())
-
-    # Positives: distinct (customer, pool product) on/after the cutoff. Products first sold
-    # after it are out: they could never be negatives, so they would leak the label.
-    bought = after[after["customer_id"].isin(row_of.index) & after["stock_code"].isin(position_of.index)]
-    pairs = pd.DataFrame(
-        {
-            "row": row_of.reindex(bought["customer_id"].to_numpy()).to_numpy(),
-            "position": position_of.reindex(bought["stock_code"].to_numpy()).to_numpy(),
-        }
-    ).drop_duplicates().sort_values(["row", "position"])
+    """Customers, pool and purchases, aggregated by DuckDB (profile rows and pool positions, not ids)."""
+    con = retail.open_transactions(ctx.data_path, ctx.column_map)
+    at = {"cutoff": cutoff.to_pydatetime()}
+    try:
+        profiles = query_profiles(con, cutoff)
+        # Pool: every product with a known buyer before the cutoff (any customer, not only
+        # the task's), sorted by StockCode; popularity = its distinct buyers.
+        con.execute("""
+            CREATE TEMP TABLE pool AS SELECT *, row_number() OVER (ORDER BY stock_code) - 1 AS position FROM (
+                SELECT stock_code, any_value(product_description) AS description,
+                       count(DISTINCT customer_id) AS popularity
+                FROM customers WHERE invoice_date < $cutoff GROUP BY stock_code)
+        """, at)
+        con.execute("CREATE TEMP TABLE profile_rows AS "
+                    "SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS row FROM profiles")
+        pool = con.execute("SELECT stock_code, description, popularity FROM pool ORDER BY position").df()
+        mine = "FROM customers JOIN profile_rows USING (customer_id) JOIN pool USING (stock_code)"
+        # Positives: distinct (customer, pool product) on/after the cutoff. Products first sold
+        # after it are out: they could never be negatives, so they would leak the label.
+        pairs = con.execute(f"SELECT DISTINCT row, position {mine} WHERE invoice_date >= $cutoff "
+                            "ORDER BY row, position", at).df()
+        # Inputs: distinct invoices per (customer, product) before the cutoff, distinct products per customer.
+        invoices = con.execute(f"SELECT row * {len(pool)} + position AS key, count(DISTINCT invoice) AS n {mine} "
+                               "WHERE invoice_date < $cutoff GROUP BY key ORDER BY key", at).df()
+        sizes = con.execute(f"SELECT row, count(DISTINCT stock_code) AS n {mine} WHERE invoice_date < $cutoff "
+                            "GROUP BY row", at).df()
+    finally:
+        con.close()
+    pool["popularity"] = pool["popularity"].to_numpy(dtype=np.int64)
     starts = np.searchsorted(pairs["row"].to_numpy(), np.arange(len(profiles) + 1))
-    position = pairs["position"].to_numpy()
+    position = pairs["position"].to_numpy(dtype=np.int64)
     positives = [position[starts[i] : starts[i + 1]] for i in range(len(profiles))]
-
-    # Inputs: distinct invoices per (customer, product) before the cutoff, distinct products per customer.
-    mine = before[before["customer_id"].isin(row_of.index)]
-    key = row_of.reindex(mine["customer_id"].to_numpy()).to_numpy() * len(pool) + position_of.reindex(
-        mine["stock_code"].to_numpy()
-    ).to_numpy()
-    invoices = pd.DataFrame({"key": key, "invoice": mine["invoice"].to_numpy()}).groupby("key")["invoice"].nunique()
-    history_size = mine.groupby("customer_id")["stock_code"].nunique().reindex(profiles["customer_id"])
-    history_size = history_size.fillna(0).to_numpy(dtype=np.int64)
-    return _Universe(profiles, pool, positives, invoices, history_size)
+    bought_before = pd.Series(invoices["n"].to_numpy(dtype=np.int64), index=invoices["key"].to_numpy(dtype=np.int64))
+    history_size = np.zeros(len(profiles), dtype=np.int64)
+    history_size[sizes["row"].to_numpy(dtype=np.int64)] = sizes["n"].to_numpy(dtype=np.int64)
+    return _Universe(profiles, pool, positives, bought_before, history_size)
 
 
 def _draw_rows(universe: _Universe, settings: RecommendSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -109,34 +109,19 @@ def week_start(dates: pd.Series) -> pd.Series:
 
 
 def build_sales(ctx: BuildContext) -> TaskData:
-    """The ``sales`` rows of the context's file, split by week."""
+    """The ``sales`` rows of the context's file, split by week (aggregates from DuckDB: :func:`_weekly_units`)."""
     settings: SalesSettings = ctx.settings or SalesSettings()
     first, (val_start, val_end), (test_start, last), (price_start, price_end) = settings.weeks()
-    clean = retail.load_transactions(ctx.data_path, ctx.column_map)
-    rows = pd.DataFrame(
-        {
-            "stock_code": clean["stock_code"],
-            "week": week_start(clean["invoice_date"]),
-            "quantity": clean["quantity"],
-            "unit_price": clean["unit_price"],
-        }
-    )
-
-    # Products with a row: a first sale on or before the last week (a product first sold in
-    # the dropped partial week has none).
-    first_sale = rows.groupby("stock_code")["week"].min()
-    first_sale = first_sale[first_sale <= last].sort_index()
-    products = first_sale.index
+    weeks = pd.date_range(first - pd.Timedelta(weeks=N_LAGS), last, freq="7D")
+    products, weekly = _weekly_units(ctx, weeks[0], last, price_start, price_end)
+    first_sale = pd.Series(products["first_sale"].to_numpy(), index=pd.Index(products["stock_code"].to_numpy()))
 
     # Dense (product x week) matrix of units, from N_LAGS weeks before `first` to `last`;
     # weeks with no sale (and weeks before the first sale) hold 0, as the lags require.
-    weeks = pd.date_range(first - pd.Timedelta(weeks=N_LAGS), last, freq="7D")
-    in_range = rows["week"].between(weeks[0], weeks[-1]) & rows["stock_code"].isin(products)
-    weekly = rows[in_range].groupby(["stock_code", "week"])["quantity"].sum()
     units = np.zeros((len(products), len(weeks)))
-    product_row = products.get_indexer(weekly.index.get_level_values("stock_code"))
-    week_column = weeks.get_indexer(weekly.index.get_level_values("week"))
-    units[product_row, week_column] = weekly.to_numpy()
+    product_row = first_sale.index.get_indexer(weekly["stock_code"].to_numpy())
+    week_column = weeks.get_indexer(pd.DatetimeIndex(weekly["week"]))
+    units[product_row, week_column] = weekly["units"].to_numpy(dtype=float)
     log_units = np.log1p(units)
 
     # Row (product p, week j) exists from max(first sale, first) onwards.
@@ -144,16 +129,14 @@ def build_sales(ctx: BuildContext) -> TaskData:
     start = np.maximum(first_sale.to_numpy(), np.datetime64(first))
     p_idx, w_idx = np.nonzero(row_weeks.to_numpy()[None, :] >= start[:, None])
     j = w_idx + N_LAGS  # column in `weeks`
-    price = _median_price(rows, price_start, price_end)
-    descriptions = retail.product_descriptions(clean)
 
     frame = pd.DataFrame(
         {
-            "stock_code": products.to_numpy()[p_idx],
+            "stock_code": products["stock_code"].to_numpy()[p_idx],
             "week": row_weeks.to_numpy()[w_idx],
-            "description": descriptions.reindex(products).to_numpy()[p_idx],
+            "description": products["description"].to_numpy()[p_idx],
             **{col: log_units[p_idx, j - k] for k, col in enumerate(LAG_COLUMNS, start=1)},
-            "median_price": price.reindex(products).to_numpy(dtype=float)[p_idx],
+            "median_price": products["median_price"].to_numpy(dtype=float)[p_idx],
             "label": log_units[p_idx, j],
         }
     )
@@ -164,13 +147,32 @@ def build_sales(ctx: BuildContext) -> TaskData:
         default="",  # weeks between val and test when they are not adjacent: no split
     )
     return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
-                    sources=(str(retail.transactions_path(ctx.data_path)),))
+                    sources=retail.transactions_files(ctx.data_path))
 
 
-def _median_price(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
-    """Median UnitPrice over each product's rows in weeks ``start`` ... ``end``."""
-    in_weeks = rows["week"].between(start, end)
-    return rows[in_weeks].groupby("stock_code")["unit_price"].median()
+def _weekly_units(ctx: BuildContext, first: pd.Timestamp, last: pd.Timestamp, price_start: pd.Timestamp,
+                  price_end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per product (first sale on or before ``last``, by StockCode): first sale week, description, median
+    UnitPrice over weeks ``price_start`` ... ``price_end`` (NaN if none); units per (product, week) in range."""
+    con = retail.open_transactions(ctx.data_path, ctx.column_map)
+    try:
+        # Monday 00:00 of each line's week, as week_start computes it.
+        con.execute("CREATE TEMP VIEW lines AS SELECT stock_code, product_description, quantity, unit_price, "
+                    "date_trunc('week', invoice_date)::TIMESTAMP AS week FROM clean")
+        con.execute("CREATE TEMP TABLE products AS SELECT stock_code, min(week) AS first_sale, any_value("
+                    "product_description) AS description FROM lines GROUP BY 1 HAVING min(week) <= ?", [last])
+        products = con.execute(f"""
+            SELECT p.stock_code, p.first_sale, p.description, m.median_price FROM products p LEFT JOIN (
+                SELECT stock_code, {retail.median_sql("unit_price")} AS median_price FROM lines
+                WHERE week BETWEEN ? AND ? GROUP BY stock_code) m USING (stock_code) ORDER BY p.stock_code
+        """, [price_start, price_end]).df()
+        weekly = con.execute("SELECT stock_code, week, sum(quantity) AS units FROM lines SEMI JOIN products "
+                             "USING (stock_code) WHERE week BETWEEN ? AND ? GROUP BY stock_code, week", [first, last]).df()
+    finally:
+        con.close()
+    products["first_sale"] = products["first_sale"].astype("datetime64[ns]")
+    weekly["week"] = weekly["week"].astype("datetime64[ns]")
+    return products, weekly
 
 
 def sales_metrics(batch: EvalBatch) -> dict[str, float]:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from shopmtl import BuildContext, DerivedFeatures, EvalBatch, MetricSpec, Register, TaskData, TaskSpec, hookimpl
 from shopmtl.plugins.shared import retail
-from shopmtl.plugins.shared.customers import HISTORY_SEPARATOR, customer_profiles
+from shopmtl.plugins.shared.customers import HISTORY_SEPARATOR, customer_profiles, query_profiles
 
 #: A baseline: rows -> predictions (the task's activated outputs).
 Predictor = Callable[[pd.DataFrame], np.ndarray]
@@ -97,15 +97,25 @@ def history_features(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_user_profile(ctx: BuildContext) -> TaskData:
-    """One row per customer of the context's file, split by customer key."""
+    """One row per customer of the context's file, split by customer key.
+
+    DuckDB builds the profiles and the distinct (customer, product) purchases after the
+    cutoff; pandas labels the distinct products and ORs them per customer.
+    """
     settings: UserProfileSettings = ctx.settings or UserProfileSettings()
     cutoff = pd.Timestamp(settings.cutoff)
-    customers = retail.customer_rows(retail.load_transactions(ctx.data_path, ctx.column_map))
-    profiles = customer_profiles(customers, cutoff)
+    con = retail.open_transactions(ctx.data_path, ctx.column_map)
+    try:
+        profiles = query_profiles(con, cutoff)
+        after = con.execute(
+            "SELECT DISTINCT customer_id, stock_code, product_description FROM customers "
+            "WHERE invoice_date >= $cutoff AND customer_id IN (SELECT customer_id FROM profiles)",
+            {"cutoff": cutoff.to_pydatetime()},
+        ).df()
+    finally:
+        con.close()
 
     # Label words per product once (a few thousand descriptions), then OR them per customer.
-    after = customers.loc[customers["invoice_date"] >= cutoff, ["customer_id", "stock_code", "product_description"]]
-    after = after.drop_duplicates(["customer_id", "stock_code"])
     products = after.drop_duplicates("stock_code")
     product_labels = pd.DataFrame(
         label_matrix(products["product_description"]), index=products["stock_code"], columns=LABELS
@@ -117,7 +127,7 @@ def build_user_profile(ctx: BuildContext) -> TaskData:
     frame = pd.concat([profiles, pd.DataFrame(labels.to_numpy(dtype=float), columns=list(LABELS))], axis=1)
     split = retail.split_customers(frame["customer_id"]).to_numpy()
     return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
-                    sources=(str(retail.transactions_path(ctx.data_path)),))
+                    sources=retail.transactions_files(ctx.data_path))
 
 
 METRIC_DIRECTIONS: dict[str, str] = {"micro_f1": "max", "macro_f1": "max", "map": "max"}

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from shopmtl.registry.splits import SplitSource, split_frame
+
 if TYPE_CHECKING:  # keep `import shopmtl` light: torch/pandas load when a task is used
     import numpy as np
     import pandas as pd
@@ -64,13 +66,21 @@ class BuildContext:
 
 @dataclass(frozen=True)
 class TaskData:
-    """A task's rows, one pandas frame per split (``train``, ``val``, ``test``).
+    """A task's rows, one table per split (``train``, ``val``, ``test``).
 
-    Each frame holds at least the columns the task's schema names. A label that is
+    Each split holds at least the columns the task's schema names. A label that is
     missing is ``NaN``: the loss masks it and metrics skip it.
+
+    A split is a pandas frame, or (hook API 1.3) a ``pyarrow.Table``, a
+    ``pyarrow.dataset.Dataset`` or the path of Parquet rows -- a file, a folder or a list
+    of files (:mod:`shopmtl.registry.splits`): a builder that writes its rows to disk as it
+    goes need not hold them in memory. ``data[split]`` is always a pandas frame; shopmtl
+    checks a Parquet split's columns against its schema before reading a row.
+
+    .. versionchanged:: 1.3 splits may be Arrow or Parquet-backed.
     """
 
-    splits: Mapping[str, pd.DataFrame]
+    splits: Mapping[str, SplitSource]
     #: Anything else the task's metrics or baselines need (ranking candidates, a
     #: product catalogue); handed back unchanged in :attr:`EvalBatch.extras`.
     extras: Mapping[str, Any] = field(default_factory=dict)
@@ -79,7 +89,8 @@ class TaskData:
     sources: tuple[str, ...] = ()
 
     def __getitem__(self, split: str) -> pd.DataFrame:
-        return self.splits[split]
+        """The split as a pandas frame (an Arrow or Parquet split is read on each call)."""
+        return split_frame(self.splits[split])
 
 
 @dataclass(frozen=True)

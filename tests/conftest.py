@@ -11,7 +11,11 @@ safetensors round trip, resuming and determinism against it without training aga
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,13 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 import toy_tasks  # noqa: E402
+
+# The cleaned-table cache (plugins/shared/warehouse.py) of this session: fresh, private, and
+# gone afterwards; subprocesses the tests start inherit it through the environment.
+if "SHOPMTL_CACHE_DIR" not in os.environ:
+    _CACHE = tempfile.mkdtemp(prefix="shopmtl-test-cache-")
+    os.environ["SHOPMTL_CACHE_DIR"] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, True)
 
 # The built-in tasks' reference data and datasets: built once, shared by tests/plugins/.
 pytest_plugins = ["builtin_reference"]

@@ -52,7 +52,7 @@ def section(heading_pattern: str, text: str = TEXT) -> str | None:
 
 #: The contract classes whose fields docs/plugins.md documents in a table each.
 CONTRACT_CLASSES = [contract.TaskSpec, contract.BuildContext, contract.EvalBatch, contract.MetricSpec, contract.HeadSpec,
-                    contract.HeadInput, contract.DerivedFeatures]
+                    contract.HeadInput, contract.DerivedFeatures, contract.TaskData]
 
 
 def test_hookspecs_are_found():

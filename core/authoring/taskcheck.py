@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shopmtl.registry.spec import SPLITS, BuildContext, EvalBatch, TaskData, TaskSpec
+from shopmtl.registry.splits import is_split_source, split_frame
 from shopmtl.registry.derived import with_derived
 from shopmtl.registry.datacheck import check_frame
 from shopmtl.registry.validation import validate_task
@@ -97,7 +98,8 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
             "TaskData(splits={'train': frame, 'val': frame, 'test': frame})"
         ]
     if not isinstance(data.splits, Mapping):
-        return [f"TaskData.splits is {_short(data.splits)}: make it a dict of split name -> pandas DataFrame"]
+        return [f"TaskData.splits is {_short(data.splits)}: make it a dict of split name -> pandas DataFrame "
+                "(or Arrow table, or Parquet path)"]
 
     problems: list[str] = []
     missing_splits = [s for s in SPLITS if s not in data.splits]
@@ -111,8 +113,14 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
         frame = data.splits.get(split)
         if frame is None:
             continue
-        if not isinstance(frame, pd.DataFrame):
-            problems.append(f"the {split} split is {_short(frame)}, not a pandas DataFrame")
+        if not is_split_source(frame):
+            problems.append(f"the {split} split is {_short(frame)}, not a pandas DataFrame, an Arrow table or "
+                            "dataset, or the path of Parquet rows")
+            continue
+        try:
+            frame = split_frame(frame)  # Arrow or Parquet (hook API 1.3): read as the engine reads it
+        except (OSError, ValueError) as exc:
+            problems.append(f"the {split} split: {exc}")
             continue
         missing = [c for c in spec.columns if c not in frame.columns]
         if missing:

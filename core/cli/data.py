@@ -26,7 +26,7 @@ def data(ctx: click.Context, task_name: str, split: str, output_path: str, confi
          overrides: tuple[str, ...]) -> None:
     """Write TASK's rows as the model sees them (inputs and labels)."""
     from shopmtl.core.data.prepare import build_task_data, select_tasks
-    from shopmtl.core.data.tableio import table_format, write_table
+    from shopmtl.core.data.tableio import table_format, write_rows
     from shopmtl.core.engine.plugin_faults import plugin_faults
 
     table_format(output_path)  # fail on a bad suffix before the work
@@ -35,7 +35,7 @@ def data(ctx: click.Context, task_name: str, split: str, output_path: str, confi
     spec = select_tasks([task_name], plugins.tasks)[task_name]
     with plugin_faults(plugins, [task_name]):  # an error in the task's code names the task, plugin, file and line
         frame = build_task_data(spec, config)[split]
-    write_table(frame, output_path)
+    write_rows(frame, output_path)
     click.echo(f"wrote {len(frame)} {split} rows of '{task_name}' to {output_path}")
 
 

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
 from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
-from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows, missing_columns, with_derived
+from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows, with_derived
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.spec import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
+from shopmtl.registry.splits import describe, is_split_source, split_columns, split_frame
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +128,28 @@ def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
             f"task '{spec.name}': build_dataset raised {type(exc).__name__}: {exc} -- "
             f"`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks its data, labels and metrics"
         ) from exc
+    frames = {}
     for split in SPLITS:
         if split not in data.splits:
             raise ValueError(f"task '{spec.name}': build_dataset returned no '{split}' split; return train, val and test")
-        missing = missing_columns(spec, data.splits[split])
-        if missing:
-            raise ValueError(
-                f"task '{spec.name}': the {split} split lacks columns {missing} that the task's schema names; "
-                "add them to the frame or remove them from the TaskSpec"
-            )
-    return data
+        frames[split] = split_as_frame(spec, split, data.splits[split])
+    return dataclasses.replace(data, splits={**data.splits, **frames})
+
+
+def split_as_frame(spec: TaskSpec, split: str, source: Any) -> pd.DataFrame:
+    """One split as a pandas frame: a frame as is; Arrow or Parquet (hook API 1.3) checked on its
+    schema first, then read (memory-mapped)."""
+    if not is_split_source(source):
+        raise ValueError(f"task '{spec.name}': the {split} split is {type(source).__name__}; hand over a pandas "
+                         "DataFrame, a pyarrow Table or Dataset, or the path of Parquet rows")
+    columns = set(split_columns(source))
+    missing = [c for c in spec.columns if c not in columns]
+    if missing:
+        raise ValueError(
+            f"task '{spec.name}': the {split} split lacks columns {missing} that the task's schema names "
+            f"({describe(source)}); add them to the frame or remove them from the TaskSpec"
+        )
+    return split_frame(source)
 
 
 def subsample(data: TaskData, task_config: TaskConfig, seed: int) -> TaskData:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from shopmtl.core.files import atomic_file
@@ -50,3 +51,56 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
             frame.to_parquet(temporary, index=False)
         else:
             frame.to_json(temporary, orient="records", lines=True, date_format="iso")
+
+
+#: Rows per Parquet row group when :func:`write_rows` streams a large frame.
+ROWS_PER_CHUNK = 200_000
+
+
+def write_rows(frame: pd.DataFrame, path: str | Path) -> None:
+    """:func:`write_table` for a task's rows, however many: Parquet is written chunk by chunk.
+
+    A task's rows repeat long texts (recommend: a customer's history on each of their
+    candidates), which pyarrow would copy out once per row -- gigabytes at scale. Each
+    chunk hands repeated text columns over as a dictionary (one copy per distinct text);
+    the file stores plain strings (no Arrow or pandas schema), so it reads back with the
+    values and column types of :func:`write_table`'s output.
+    """
+    path = Path(path)
+    if table_format(path) != "parquet":
+        write_table(frame, path)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = _repeated_texts(frame.iloc[:ROWS_PER_CHUNK])
+    with atomic_file(path) as temporary:
+        writer, schema = None, None
+        try:
+            for start in range(0, max(len(frame), 1), ROWS_PER_CHUNK):
+                chunk = frame.iloc[start : start + ROWS_PER_CHUNK]
+                chunk = chunk.assign(**{name: _categorical(chunk[name]) for name in texts})
+                table = pa.Table.from_pandas(chunk, preserve_index=False).replace_schema_metadata(None)
+                if writer is None:
+                    schema = pa.schema([f.with_type(pa.dictionary(pa.int32(), pa.string())) if f.name in texts else f
+                                        for f in table.schema])
+                    writer = pq.ParquetWriter(temporary, schema, store_schema=False)
+                writer.write_table(table.cast(schema))
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+def _repeated_texts(sample: pd.DataFrame) -> list[str]:
+    """Text columns whose values repeat (fewer distinct than half the sampled rows)."""
+    return [name for name, column in sample.items()
+            if (column.dtype == object or pd.api.types.is_string_dtype(column.dtype))
+            and column.map(lambda v: isinstance(v, str) or pd.isna(v)).all()
+            and column.nunique(dropna=True) * 2 < len(column)]
+
+
+def _categorical(column: pd.Series) -> pd.Series:
+    """``column`` as a categorical of its distinct texts (one copy each when handed to Arrow)."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    categories = pd.Index(np.asarray(uniques, dtype=object), dtype=object)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=column.index, name=column.name)

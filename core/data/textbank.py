@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from shopmtl.core.data.tokencache import TokenCache
+
 
 class TextBank:
     """Interns texts: each distinct string gets an id and is tokenized exactly once.
@@ -17,9 +19,10 @@ class TextBank:
     each distinct id once.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_length: int) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_length: int, cache: TokenCache | None = None) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.cache = cache  # token ids on disk from earlier runs (same tokenizer and length), if any
         self._ids: dict[str, int] = {}
         self._tokens: list[np.ndarray] = []
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
@@ -33,11 +36,22 @@ class TextBank:
         texts = ["" if t is None or (isinstance(t, float) and np.isnan(t)) else str(t) for t in texts]
         new = list(dict.fromkeys(t for t in texts if t not in self._ids))
         if new:
-            encoded = self.tokenizer(new, truncation=True, max_length=self.max_length)["input_ids"]
-            for text, tokens in zip(new, encoded):
+            for text, tokens in zip(new, self._tokenize(new)):
                 self._ids[text] = len(self._tokens)
-                self._tokens.append(np.asarray(tokens, dtype=np.int32))
+                self._tokens.append(tokens)
         return np.fromiter((self._ids[t] for t in texts), dtype=np.int64, count=len(texts))
+
+    def _tokenize(self, texts: list[str]) -> list[np.ndarray]:
+        """Token ids of ``texts``: from the cache where it has them, the rest in one tokenizer call."""
+        found, keys = self.cache.lookup(texts) if self.cache is not None else ([None] * len(texts), [])
+        missing = [k for k, f in enumerate(found) if f is None]
+        if missing:
+            encoded = self.tokenizer([texts[k] for k in missing], truncation=True, max_length=self.max_length)
+            for k, tokens in zip(missing, encoded["input_ids"]):
+                found[k] = np.asarray(tokens, dtype=np.int32)
+            if self.cache is not None:
+                self.cache.store([keys[k] for k in missing], [found[k] for k in missing])
+        return found  # type: ignore[return-value] -- every slot is filled now
 
     def lengths(self, ids: np.ndarray) -> np.ndarray:
         """Token counts of the given text ids."""

@@ -6,6 +6,7 @@ initialised from the seed in this order), so a change here changes every result.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from transformers import AutoTokenizer
 from shopmtl.core.config import Config
 from shopmtl.core.data.prepare import PreparedTask, TaskDataError, prepare_task, validation_view
 from shopmtl.core.data.textbank import TextBank
+from shopmtl.core.data.tokencache import TokenCache
 from shopmtl.core.engine.environment import environment_record
 from shopmtl.core.engine.hardware import Hardware, PrecisionChoice
 from shopmtl.core.engine.optim import make_optimizer
@@ -30,6 +32,7 @@ from shopmtl.core.runs import checkpoint
 from shopmtl.core.runs.assemble import assemble_model
 from shopmtl.core.runs.rundir import write_environment, write_run_record
 from shopmtl.core.runs.source import SourceRun, inherit_encoder, open_source
+from shopmtl.registry.cachedir import cache_root
 from shopmtl.registry.datacheck import check_frame
 from shopmtl.registry.spec import GradientSurgery, TaskSpec
 from shopmtl.registry.hookspecs import RunInfo
@@ -72,7 +75,7 @@ def build_run(config: Config, plugins: PluginSet, accelerator: Accelerator, outp
     if source is not None:
         config = inherit_encoder(config, source.config)
     tokenizer = load_tokenizer(config.encoder.name) if source is None else AutoTokenizer.from_pretrained(source.backbone)
-    bank = TextBank(tokenizer, config.encoder.max_length)
+    bank = TextBank(tokenizer, config.encoder.max_length, token_cache(tokenizer, config.encoder.max_length))
     tasks = prepare_tasks(specs, config, bank, accelerator.print)
     model = build_training_model(config, plugins, tasks, bank, source, accelerator.print)
     optimizer, scheduler = make_optimizer(model, config)
@@ -83,6 +86,13 @@ def build_run(config: Config, plugins: PluginSet, accelerator: Accelerator, outp
     validation_tasks = {n: validation_view(t, config.training.validation_sample, config.seed) for n, t in tasks.items()}
     return TrainingRun(config, plugins, accelerator, output_dir, info, tasks, bank, tokenizer, source, model,
                        optimizer, scheduler, sampler, hardware, precision, validation_tasks)
+
+
+def token_cache(tokenizer: Any, max_length: int) -> TokenCache | None:
+    """The on-disk token ids of this tokenizer and length (``SHOPMTL_TOKEN_CACHE=off``: none)."""
+    if os.environ.get("SHOPMTL_TOKEN_CACHE", "on").lower() in ("off", "0", "false", "no"):
+        return None
+    return TokenCache.for_tokenizer(tokenizer, max_length, cache_root())
 
 
 def prepare_tasks(specs: Mapping[str, TaskSpec], config: Config, bank: TextBank,

@@ -30,8 +30,15 @@ import functools
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from shopmtl.plugins.shared import warehouse
+from shopmtl.plugins.shared.sources import check_columns, resolve_sources
+
+if TYPE_CHECKING:
+    import duckdb
 
 #: Column names of the 2010-2011 file; a column map translates a file's own names to these.
 CANONICAL_COLUMNS: tuple[str, ...] = (
@@ -54,8 +61,6 @@ NON_PRODUCT_PREFIXES: tuple[str, ...] = ("ADJUST", "TEST", "GIFT_")
 #: The bundled copy of "Online Retail" (D. Chen, UCI, CC BY 4.0; see data/NOTICE.md).
 DEFAULT_DATA_PATH: Path = Path(__file__).resolve().parent.parent / "data" / "online_retail_2010_2011.parquet"
 
-_PARQUET_SUFFIXES = (".parquet", ".pq")
-_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 _TEXT_COLUMNS = ("InvoiceNo", "StockCode", "Description", "Country")
 
 
@@ -63,8 +68,8 @@ def read_transactions(path: str | Path | None = None, column_map: Mapping[str, s
     """Read a transactions file as-is (no row dropped), under the canonical column names.
 
     Args:
-        path: a ``.csv`` (optionally compressed) or ``.parquet`` file; ``None`` reads the
-            bundled 2010-2011 file.
+        path: a ``.csv`` (optionally compressed) or ``.parquet`` file, or a folder or glob
+            of Parquet files; ``None`` reads the bundled 2010-2011 file.
         column_map: canonical name -> the file's name, for columns the file names differently.
 
     Returns:
@@ -77,21 +82,12 @@ def read_transactions(path: str | Path | None = None, column_map: Mapping[str, s
         ValueError: unsupported suffix, unreadable file, a column missing, or a column
             map naming an unknown canonical column. Each message names the file and the fix.
     """
-    path = Path(path) if path is not None else DEFAULT_DATA_PATH
+    path = path if path is not None else DEFAULT_DATA_PATH
     column_map = dict(column_map or {})
     _check_column_map(column_map)
     names = {canonical: column_map.get(canonical, canonical) for canonical in CANONICAL_COLUMNS}
-    frame = _read_file(path, names)
-
-    missing = [canonical for canonical, name in names.items() if name not in frame.columns]
-    if missing:
-        found = ", ".join(map(str, frame.columns))
-        wanted = ", ".join(f"{c} (looked for {names[c]!r})" for c in missing)
-        fixes = " ".join(f"data.columns.{c}=<its name in your file>" for c in missing)
-        raise ValueError(
-            f"{path}: missing column(s) {wanted}. The file has: {found}. "
-            f"Map each to your file's name with {fixes}."
-        )
+    frames = _read_files(path, names)
+    frame = pd.concat([f[list(names.values())] for f in frames], ignore_index=True) if len(frames) > 1 else frames[0]
     frame = frame[list(names.values())]
     frame.columns = list(names)
     return _canonical_dtypes(frame, path)
@@ -149,31 +145,116 @@ def product_descriptions(clean: pd.DataFrame) -> pd.Series:
 
 
 def transactions_path(path: str | Path | None = None) -> Path:
-    """The file :func:`load_transactions` reads for ``path`` (``None``: the bundled copy)."""
+    """The file :func:`load_transactions` reads for ``path`` (``None``: the bundled copy).
+
+    A folder or glob comes back as given (resolved); :func:`transactions_files` lists its files.
+    """
     return Path(path).expanduser().resolve() if path is not None else DEFAULT_DATA_PATH
 
 
-def load_transactions(path: str | Path | None = None, column_map: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """The cleaned table of a file, read once per (file, column map) and then cached.
+def transactions_files(path: str | Path | None = None) -> tuple[str, ...]:
+    """Every file ``path`` names (one, or a folder's or glob's Parquet files), for ``TaskData.sources``."""
+    return tuple(str(p) for p in resolve_sources(path if path is not None else DEFAULT_DATA_PATH).files)
 
-    All four built-in tasks read the same table, so it is loaded and cleaned once. The
-    cache key includes the file's modification time and size, so an edited file is re-read.
+
+#: The canonical columns' SQL types; ``DOUBLE NULL``: an unreadable CustomerID becomes NULL.
+CANONICAL_TYPES: dict[str, str] = {
+    "InvoiceNo": "VARCHAR", "StockCode": "VARCHAR", "Description": "VARCHAR", "Quantity": "BIGINT",
+    "InvoiceDate": "TIMESTAMP", "UnitPrice": "DOUBLE", "CustomerID": "DOUBLE NULL", "Country": "VARCHAR",
+}
+
+#: Whitespace as Python's ``str.strip()`` sees it (RE2's ``\s`` alone misses \v, NBSP, ...).
+_SPACE = r"[\s\x{0b}\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+
+
+def _strip(column: str) -> str:
+    return f"regexp_replace({column}, '^{_SPACE}+|{_SPACE}+$', '', 'g')"
+
+
+def _clean_query() -> str:
+    """TASKS.md's "Cleaning" in SQL over the view ``raw``: the same rows as :func:`clean_transactions`."""
+    codes = ", ".join("'" + c.replace("'", "''") + "'" for c in sorted(NON_PRODUCT_CODES))
+    prefixes = " OR ".join(f"starts_with(stock_code, '{p}')" for p in NON_PRODUCT_PREFIXES)
+    return f"""
+        SELECT * FROM (
+            SELECT {_strip('"InvoiceNo"')} AS invoice, upper({_strip('"StockCode"')}) AS stock_code,
+                   {_strip('"Description"')} AS description, "Quantity" AS quantity,
+                   "InvoiceDate" AS invoice_date, "UnitPrice" AS unit_price,
+                   "CustomerID" AS customer_id, "Country" AS country
+            FROM raw
+        )
+        WHERE quantity > 0 AND unit_price > 0 AND NOT starts_with(invoice, 'C')
+          -- the source stores missing descriptions as the string "nan"
+          AND description IS NOT NULL AND description NOT IN ('nan', '')
+          AND stock_code NOT IN ({codes}) AND NOT ({prefixes})
+    """
+
+
+#: Each product's description: its most frequent cleaned Description, ties alphabetical.
+_PRODUCTS_QUERY = """
+    SELECT stock_code, first(description ORDER BY n DESC, description ASC) AS product_description
+    FROM (SELECT stock_code, description, count(*) AS n FROM kept GROUP BY stock_code, description)
+    GROUP BY stock_code ORDER BY stock_code
+"""
+
+RECIPE = warehouse.Recipe(
+    canonical=CANONICAL_TYPES,
+    clean=_clean_query(),
+    products=_PRODUCTS_QUERY,
+    read_csv=lambda path, column_map: read_transactions(path, column_map),
+    version=1,
+)
+
+
+def median_sql(column: str) -> str:
+    """SQL aggregate: the median of ``column`` exactly as pandas computes it.
+
+    The mean of the two middle values, ``(a + b) / 2``, for an even count (DuckDB's own
+    ``median`` interpolates as ``a + (b - a) / 2``, which can differ in the last bit).
+    """
+    ordered = f"list_sort(list({column}))"
+    return f"(({ordered})[(count({column}) + 1) // 2] + ({ordered})[count({column}) // 2 + 1]) / 2"
+
+
+def cleaned_table(path: str | Path | None = None, column_map: Mapping[str, str] | None = None) -> warehouse.Cleaned:
+    """The cleaned table of ``path`` as Parquet on disk (built once, then cached; see :mod:`.warehouse`)."""
+    column_map = dict(column_map or {})
+    _check_column_map(column_map)
+    return warehouse.cleaned(path if path is not None else DEFAULT_DATA_PATH, column_map, RECIPE)
+
+
+def open_transactions(path: str | Path | None = None,
+                      column_map: Mapping[str, str] | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection whose view ``clean`` is the cleaned table (module docstring's columns).
+
+    The built-in builders aggregate there, so the whole table never sits in pandas.
+    """
+    return warehouse.open_clean(cleaned_table(path, column_map))
+
+
+def load_transactions(path: str | Path | None = None, column_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The cleaned table of a file as one pandas frame, read once per (input, column map) and then cached.
+
+    For inputs that fit in memory (a plugin that wants pandas); the built-in tasks query
+    :func:`open_transactions` instead. The cache key includes every file's modification
+    time and size, so an edited file is re-read.
 
     The returned frame is shared between callers: select from it, never modify it in place.
     """
-    path = transactions_path(path)
-    mapping = tuple(sorted((column_map or {}).items()))
-    try:
-        stat = path.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-    except OSError:
-        stamp = (0, 0)  # read_transactions raises the clear "not found" error
-    return _load_cached(str(path), mapping, stamp)
+    column_map = dict(column_map or {})
+    _check_column_map(column_map)
+    sources = resolve_sources(path if path is not None else DEFAULT_DATA_PATH)
+    return _load_cached(sources.spec, tuple(sorted(column_map.items())), sources.stamp())
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(path: str, mapping: tuple[tuple[str, str], ...], stamp: tuple[int, int]) -> pd.DataFrame:
-    return clean_transactions(read_transactions(path, dict(mapping)))
+def _load_cached(path: str, mapping: tuple[tuple[str, str], ...], stamp: tuple) -> pd.DataFrame:
+    table = cleaned_table(path, dict(mapping))
+    clean = pd.read_parquet(table.rows)
+    clean["invoice_date"] = clean["invoice_date"].astype("datetime64[ns]")
+    names = pd.read_parquet(table.products).set_index("stock_code")["product_description"]
+    clean.insert(3, "product_description", names.reindex(clean["stock_code"]).to_numpy())
+    return clean
 
 
 def customer_rows(clean: pd.DataFrame) -> pd.DataFrame:
@@ -229,26 +310,22 @@ def _check_column_map(column_map: Mapping[str, str]) -> None:
             )
 
 
-def _read_file(path: Path, names: Mapping[str, str]) -> pd.DataFrame:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"transactions file not found: {path}. Set data.path to a CSV or Parquet file "
-            f"(or leave it unset to use the bundled Online Retail data)."
-        )
-    name = path.name.lower()
-    try:
-        if name.endswith(_PARQUET_SUFFIXES):
-            return pd.read_parquet(path)
-        if name.endswith(_CSV_SUFFIXES):
-            # Read codes as text: "85048" must not become 85048.0, nor "nan" a float.
-            text = {names[c]: str for c in _TEXT_COLUMNS}
-            return pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
-    except (OSError, ValueError, ImportError) as exc:
-        raise ValueError(f"cannot read transactions file {path}: {exc}") from exc
-    raise ValueError(
-        f"transactions file {path}: unsupported type; use a .csv (optionally compressed) "
-        f"or a .parquet file (an Excel sheet can be saved as CSV)."
-    )
+def _read_files(path: str | Path, names: Mapping[str, str]) -> list[pd.DataFrame]:
+    """The raw frames of every file ``path`` names, their columns checked first."""
+    sources = resolve_sources(path)
+    frames = {}
+    for file in sources.files:
+        try:
+            if sources.kind == "parquet":
+                frames[file] = pd.read_parquet(file)
+            else:
+                # Read codes as text: "85048" must not become 85048.0, nor "nan" a float.
+                text = {names[c]: str for c in _TEXT_COLUMNS}
+                frames[file] = pd.read_csv(file, dtype=text, keep_default_na=False, na_values=[""])
+        except (OSError, ValueError, ImportError) as exc:
+            raise ValueError(f"cannot read transactions file {file}: {exc}") from exc
+    check_columns(sources, {f: {c: str(t) for c, t in frame.dtypes.items()} for f, frame in frames.items()}, names)
+    return list(frames.values())
 
 
 def _canonical_dtypes(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -291,6 +368,10 @@ __all__ = [
     "CANONICAL_COLUMNS",
     "DEFAULT_DATA_PATH",
     "transactions_path",
+    "transactions_files",
+    "cleaned_table",
+    "open_transactions",
+    "median_sql",
     "NON_PRODUCT_CODES",
     "NON_PRODUCT_PREFIXES",
     "bucket",

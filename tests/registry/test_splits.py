@@ -1,0 +1,107 @@
+"""Hook API 1.3: a task may hand over its splits as Arrow tables or datasets, or as Parquet on
+disk; shopmtl checks their columns on the schema, reads them as pandas, and trains on them."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pytest
+import toy_tasks
+from shopmtl import HOOK_API_VERSION, BuildContext, TaskData, hookimpl
+from shopmtl.core.config import Config
+from shopmtl.core.data.prepare import build_task_data
+from shopmtl.registry.splits import split_columns, split_frame
+from shopmtl.testing import check_task, train_briefly
+
+SPLITS = ("train", "val", "test")
+
+
+def on_disk(folder: Path, *, drop: str | None = None):
+    """The toy regression task with each split written to Parquet by its builder: train as a
+    folder of two files, val as one file, test as a pyarrow dataset."""
+
+    def build(ctx: BuildContext) -> TaskData:
+        frames = toy_tasks.build(ctx).splits
+        folder.mkdir(parents=True, exist_ok=True)
+        train = folder / "train"
+        train.mkdir(exist_ok=True)
+        half = len(frames["train"]) // 2
+        for k, part in enumerate((frames["train"].iloc[:half], frames["train"].iloc[half:])):
+            part.drop(columns=[drop] if drop else []).to_parquet(train / f"part-{k}.parquet", index=False)
+        frames["val"].to_parquet(folder / "val.parquet", index=False)
+        test = pads.dataset(pa.Table.from_pandas(frames["test"], preserve_index=False))
+        return TaskData({"train": str(train), "val": folder / "val.parquet", "test": test})
+
+    return dataclasses.replace(toy_tasks.TOY_REGRESSION, build_dataset=build)
+
+
+def test_the_hook_api_minor_version_says_so() -> None:
+    assert HOOK_API_VERSION == "1.3"
+
+
+def test_each_kind_reads_back_as_the_frame(tmp_path: Path) -> None:
+    frames = toy_tasks.build(BuildContext()).splits
+    spec = on_disk(tmp_path / "rows")
+    data = build_task_data(spec, Config())
+    for split in SPLITS:
+        assert isinstance(data.splits[split], pd.DataFrame)
+        pd.testing.assert_frame_equal(data[split], frames[split].reset_index(drop=True), check_dtype=False)
+    assert split_columns(str(tmp_path / "rows" / "train")) == list(frames["train"].columns)
+    assert list(split_frame(tmp_path / "rows" / "val.parquet", ["text", "x"]).columns) == ["text", "x"]
+
+
+def test_a_parquet_split_missing_a_column_is_named_before_reading(tmp_path: Path) -> None:
+    spec = on_disk(tmp_path / "rows", drop="shop")
+    with pytest.raises(ValueError) as info:
+        build_task_data(spec, Config())
+    message = str(info.value)
+    assert "train split lacks columns ['shop']" in message and str(tmp_path / "rows" / "train") in message
+    assert any("lacks column" in p and "shop" in p for p in check_task(spec))
+
+
+def test_what_is_not_a_split_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="hand over a pandas DataFrame, a pyarrow Table"):
+        split_frame(42)
+    with pytest.raises(ValueError, match="cannot read split .*nowhere"):
+        split_frame(tmp_path / "nowhere")
+    spec = dataclasses.replace(toy_tasks.TOY_REGRESSION, build_dataset=lambda ctx: TaskData(
+        {"train": [1, 2], "val": toy_tasks.build(ctx)["val"], "test": toy_tasks.build(ctx)["test"]}))
+    problems = check_task(spec)
+    assert any("the train split is" in p for p in problems)
+
+
+def test_a_task_on_parquet_splits_checks_and_trains(tmp_path: Path) -> None:
+    spec = on_disk(tmp_path / "rows")
+    assert check_task(spec) == []
+
+    class OnDisk:
+        @hookimpl
+        def register_tasks(self, register):
+            register(spec)
+
+    result = train_briefly(OnDisk(), steps=2, tmp_path=tmp_path / "run")
+    assert set(result.metrics["toy_value"]) >= {"val", "test"}
+    assert result.metrics["toy_value"]["test"]["rmse"] > 0
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3, 7])
+def test_shards_cover_every_row_once_in_order(tmp_path: Path, world_size: int) -> None:
+    """The seam a multi-process run reads its rows through (one shard per process)."""
+    from shopmtl.registry.splits import shard_bounds, shard_frame
+
+    frame = toy_tasks.build(BuildContext()).splits["train"]
+    folder = tmp_path / "train"
+    folder.mkdir()
+    for k in range(3):  # several files, several record batches
+        frame.iloc[k * 80 : (k + 1) * 80].to_parquet(folder / f"part-{k}.parquet", index=False, row_group_size=25)
+    for source in (frame, folder):
+        shards = [shard_frame(source, rank, world_size, ["row_id", "text"]) for rank in range(world_size)]
+        together = pd.concat(shards, ignore_index=True)
+        pd.testing.assert_frame_equal(together, frame[["row_id", "text"]].reset_index(drop=True), check_dtype=False)
+        assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    with pytest.raises(ValueError, match="0 <= rank < world_size"):
+        shard_bounds(10, 2, 2)
