@@ -23,6 +23,7 @@ from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.engine.environment import environment_record
 from shopmtl.core.engine.hardware import Hardware, PrecisionChoice
 from shopmtl.core.engine.optim import make_optimizer
+from shopmtl.core.engine.sharding import check_sharding
 from shopmtl.core.model.encoder import build_encoder, load_tokenizer
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
@@ -73,7 +74,8 @@ def build_run(config: Config, plugins: PluginSet, accelerator: Accelerator, outp
         config = inherit_encoder(config, source.config)
     tokenizer = load_tokenizer(config.encoder.name) if source is None else AutoTokenizer.from_pretrained(source.backbone)
     bank = TextBank(tokenizer, config.encoder.max_length)
-    tasks = prepare_tasks(specs, config, bank, accelerator.print, Shard(accelerator.process_index, accelerator.num_processes))
+    shard = Shard(accelerator.process_index, accelerator.num_processes)  # this process's train rows
+    tasks = prepare_tasks(specs, config, bank, accelerator.print, shard)
     model = build_training_model(config, plugins, tasks, bank, source, accelerator.print)
     optimizer, scheduler = make_optimizer(model, config)
     sampler = make_sampler(config, plugins, tasks, accelerator)
@@ -141,6 +143,7 @@ def launch(run: TrainingRun) -> torch.nn.Module:
     Returns the model to train: accelerate's wrapper of ``run.core`` (the same module on one process).
     """
     config, accelerator = run.config, run.accelerator
+    check_sharding(accelerator, config)
     run.surgery = make_surgery(config, run.plugins.gradient_surgeries, run.core, list(run.tasks))
     model, run.optimizer = accelerator.prepare(run.core, run.optimizer)
     run.core = accelerator.unwrap_model(model)
