@@ -26,14 +26,37 @@ class Interrupted(Exception):
     """Raised on every process at the same draw: the run stops as a killed job would."""
 
 
+#: The shipped cluster config, whose ``fsdp_config`` this script applies (keys renamed as accelerate's plugin takes them).
+CLUSTER_CONFIG = TESTS.parent / "examples" / "accelerate" / "fsdp.yaml"
+_PLUGIN_KEYS = {"fsdp_version": "fsdp_version", "fsdp_auto_wrap_policy": "auto_wrap_policy",
+                "fsdp_transformer_layer_cls_to_wrap": "transformer_cls_names_to_wrap",
+                "fsdp_reshard_after_forward": "reshard_after_forward", "fsdp_state_dict_type": "state_dict_type",
+                "fsdp_offload_params": "cpu_offload", "fsdp_cpu_ram_efficient_loading": "cpu_ram_efficient_loading",
+                "fsdp_activation_checkpointing": "activation_checkpointing"}
+
+
+def cluster_plugin():
+    """accelerate's FSDP plugin with the settings of examples/accelerate/fsdp.yaml."""
+    import yaml
+    from accelerate.utils import FullyShardedDataParallelPlugin
+
+    settings = yaml.safe_load(CLUSTER_CONFIG.read_text())["fsdp_config"]
+    unknown = set(settings) - set(_PLUGIN_KEYS)
+    assert not unknown, f"{CLUSTER_CONFIG}: fsdp_config keys this script does not map: {unknown}"
+    kwargs = {_PLUGIN_KEYS[key]: value for key, value in settings.items()}
+    kwargs["transformer_cls_names_to_wrap"] = [kwargs["transformer_cls_names_to_wrap"]]
+    kwargs["auto_wrap_policy"] = kwargs["auto_wrap_policy"].lower()
+    return FullyShardedDataParallelPlugin(**kwargs)
+
+
 def forced_fsdp(make_accelerator):
-    """``make_accelerator`` whose Accelerator shards with FSDP2 even on CPU."""
+    """``make_accelerator`` whose Accelerator shards with FSDP2 (the cluster config's settings) even on CPU."""
     from accelerate.state import PartialState
-    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+    from accelerate.utils import DistributedType
 
     def make(*args, **kwargs):
         accelerator = make_accelerator(*args, **kwargs)
-        accelerator.state.fsdp_plugin = FullyShardedDataParallelPlugin(fsdp_version=2, reshard_after_forward=True)
+        accelerator.state.fsdp_plugin = cluster_plugin()
         accelerator.state.distributed_type = PartialState().distributed_type = DistributedType.FSDP
         return accelerator
 
@@ -55,6 +78,16 @@ def main() -> None:
 
     if not args.ddp:
         trainer.make_accelerator = forced_fsdp(trainer.make_accelerator)
+        real_launch = trainer.launch
+
+        def launch(run):  # say how many FSDP units the cluster config's wrap policy made
+            from torch.distributed.fsdp import FSDPModule
+
+            model = real_launch(run)
+            run.say(f"FSDP units: {sum(isinstance(m, FSDPModule) for m in model.modules())}")
+            return model
+
+        trainer.launch = launch
     if args.stop_at_draw is not None:
         real_next = TaskSampler.next
 

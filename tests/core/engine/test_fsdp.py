@@ -24,11 +24,12 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import yaml
 from accelerate.utils import DistributedType
 from conftest import REPO, toy_config
 from safetensors.torch import load_file
 
-from shopmtl.core.config import ConfigError
+from shopmtl.core.config import ConfigError, load_config
 from shopmtl.core.engine.predict import load_run, predict_frame
 from shopmtl.core.engine.sharding import check_sharding
 from shopmtl.core.runs import sharded
@@ -88,6 +89,8 @@ def fsdp_runs(tmp_path_factory):
 
 def test_fsdp_trains_what_ddp_trains(fsdp_runs):
     assert "trained 30 steps" in fsdp_runs.whole and "(each process trains on 120)" in fsdp_runs.whole
+    # examples/accelerate/fsdp.yaml wraps each BertLayer: the root plus the toy encoder's 2 layers
+    assert "FSDP units: 3" in fsdp_runs.whole
     fsdp, ddp = _weights(fsdp_runs.root / "fsdp"), _weights(fsdp_runs.root / "ddp")
     assert fsdp.keys() == ddp.keys()
     for key in fsdp:  # same shares, same draws; only the order of the gradient sums differs
@@ -150,3 +153,15 @@ def test_a_sharded_run_refuses_what_it_cannot_do(tmp_path):
         check_sharding(_accelerator(DistributedType.FSDP), toy_config(tmp_path, "training.gradient_surgery=pcgrad"))
     with pytest.raises(ConfigError, match="not DeepSpeed"):
         check_sharding(_accelerator(DistributedType.DEEPSPEED), config)
+
+
+def test_cluster_examples_train_every_row_under_fsdp2():
+    """examples/configs/full_data.yaml caps nothing; examples/accelerate/fsdp.yaml asks for FSDP2
+    (its fsdp_config is what fsdp_on_cpu.py applies in the runs above)."""
+    config = load_config(REPO / "examples" / "configs" / "full_data.yaml", [])
+    assert set(config.tasks) == {"sales", "price_bin", "user_profile", "recommend"}
+    assert all(t.max_train_examples is None and t.max_eval_examples is None for t in config.tasks.values())
+    assert config.training.validation_sample is None and config.encoder.freeze_layers == 0
+    launcher = yaml.safe_load((REPO / "examples" / "accelerate" / "fsdp.yaml").read_text())
+    assert launcher["distributed_type"] == "FSDP" and launcher["fsdp_config"]["fsdp_version"] == 2
+    assert launcher["num_processes"] % launcher["num_machines"] == 0
