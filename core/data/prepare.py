@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
 from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows, with_derived
+from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.spec import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
 from shopmtl.registry.splits import describe, is_split_source, split_columns, split_frame
@@ -29,7 +30,9 @@ class PreparedTask:
     config: TaskConfig
     data: TaskData  # the (possibly subsampled) frames the model sees
     state: FeatureState
+    #: Encoded splits; ``rows["train"]`` holds only this process's :attr:`shard` of ``data["train"]``.
     rows: dict[str, EncodedRows]
+    shard: Shard = Shard()  # the share of the train rows this process trains on (all of them on one process)
 
     @property
     def name(self) -> str:
@@ -165,8 +168,14 @@ def subsample(data: TaskData, task_config: TaskConfig, seed: int) -> TaskData:
     return dataclasses.replace(data, splits=splits)
 
 
-def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureState | None = None) -> PreparedTask:
-    """Configure, build, subsample and encode one task; fit its feature state on train unless given."""
+def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureState | None = None,
+                 shard: Shard = Shard()) -> PreparedTask:
+    """Configure, build, subsample and encode one task; fit its feature state on train unless given.
+
+    ``shard``: encode only this process's share of the train rows (val and test are encoded
+    whole: evaluation splits them itself). The feature state is fitted on *all* train rows,
+    so every process standardises and indexes alike and builds heads of the same shape.
+    """
     spec = configure_task(spec, config)
     task_config = config.tasks.get(spec.name, TaskConfig())
     data = subsample(build_task_data(spec, config), task_config, config.seed)
@@ -175,8 +184,14 @@ def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureS
     if len(data["train"]) == 0:
         raise ValueError(f"task '{spec.name}' has no training rows: check its data and settings")
     state = state or FeatureState.fit(spec, data["train"])
-    rows = {split: encode_rows(spec, frame, state, bank) for split, frame in data.splits.items()}
-    return PreparedTask(spec=spec, config=task_config, data=data, state=state, rows=rows)
+    encoded = {**data.splits, "train": sharded(data["train"], shard)}
+    rows = {split: encode_rows(spec, frame, state, bank) for split, frame in encoded.items()}
+    return PreparedTask(spec=spec, config=task_config, data=data, state=state, rows=rows, shard=shard)
+
+
+def sharded(frame: pd.DataFrame, shard: Shard) -> pd.DataFrame:
+    """The rows of ``frame`` that ``shard`` owns (``frame`` itself when it owns them all)."""
+    return frame if shard.whole else frame.iloc[shard.rows(len(frame))].reset_index(drop=True)
 
 
 def validation_view(task: PreparedTask, max_rows: int | None, seed: int) -> PreparedTask:

@@ -19,11 +19,13 @@ from transformers import AutoTokenizer
 
 from shopmtl.core.config import Config
 from shopmtl.core.data.prepare import PreparedTask, TaskDataError, prepare_task, validation_view
+from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.data.tokencache import TokenCache
 from shopmtl.core.engine.environment import environment_record
 from shopmtl.core.engine.hardware import Hardware, PrecisionChoice
 from shopmtl.core.engine.optim import make_optimizer
+from shopmtl.core.engine.sharding import check_sharding
 from shopmtl.core.model.encoder import build_encoder, load_tokenizer
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
@@ -76,7 +78,8 @@ def build_run(config: Config, plugins: PluginSet, accelerator: Accelerator, outp
         config = inherit_encoder(config, source.config)
     tokenizer = load_tokenizer(config.encoder.name) if source is None else AutoTokenizer.from_pretrained(source.backbone)
     bank = TextBank(tokenizer, config.encoder.max_length, token_cache(tokenizer, config.encoder.max_length))
-    tasks = prepare_tasks(specs, config, bank, accelerator.print)
+    shard = Shard(accelerator.process_index, accelerator.num_processes)  # this process's train rows
+    tasks = prepare_tasks(specs, config, bank, accelerator.print, shard)
     model = build_training_model(config, plugins, tasks, bank, source, accelerator.print)
     optimizer, scheduler = make_optimizer(model, config)
     sampler = make_sampler(config, plugins, tasks, accelerator)
@@ -96,15 +99,16 @@ def token_cache(tokenizer: Any, max_length: int) -> TokenCache | None:
 
 
 def prepare_tasks(specs: Mapping[str, TaskSpec], config: Config, bank: TextBank,
-                  say: Callable[[str], None]) -> dict[str, PreparedTask]:
-    """Each task's splits built, subsampled and encoded, with a line on its size."""
+                  say: Callable[[str], None], shard: Shard = Shard()) -> dict[str, PreparedTask]:
+    """Each task's splits built, subsampled and encoded (train: ``shard``'s rows only), with a line on its size."""
     tasks: dict[str, PreparedTask] = {}
     for name, spec in specs.items():
         started = time.perf_counter()
-        tasks[name] = prepare_task(spec, config, bank)
+        tasks[name] = prepare_task(spec, config, bank, shard=shard)
         check_task_values(tasks[name])
         sizes = " / ".join(f"{len(tasks[name].data[s]):,}" for s in ("train", "val", "test"))
-        say(f"  task {name} ({spec.kind}): train/val/test rows {sizes} [{time.perf_counter() - started:.1f}s]")
+        share = "" if shard.whole else f" (each process trains on {len(tasks[name].rows['train']):,})"
+        say(f"  task {name} ({spec.kind}): train/val/test rows {sizes}{share} [{time.perf_counter() - started:.1f}s]")
     return tasks
 
 
@@ -139,15 +143,18 @@ def data_sources(tasks: Mapping[str, PreparedTask]) -> list[str]:
 
 def make_sampler(config: Config, plugins: PluginSet, tasks: Mapping[str, PreparedTask],
                  accelerator: Accelerator) -> TaskSampler:
-    """The task sampler over the tasks' train rows, with this process's share of each batch."""
-    sizes = {n: len(t.rows["train"]) for n, t in tasks.items()}
+    """The task sampler over this process's share of the tasks' train rows.
+
+    Task probabilities come from the *whole* train splits, so every process draws the same
+    task for each micro-batch.
+    """
+    sizes = {n: len(t.data["train"]) for n, t in tasks.items()}
     return TaskSampler(
-        sizes,
+        {n: len(t.rows["train"]) for n, t in tasks.items()},
         task_probabilities(sizes, config.sampler, plugins.samplers, {n: t.config.sample_weight for n, t in tasks.items()}),
         config.training.batch_size,
         config.seed,
         accelerator.process_index,
-        accelerator.num_processes,
         groups={n: (t.rows["train"].text_ids, t.config.group_rows) for n, t in tasks.items() if t.config.group_rows},
     )
 
@@ -158,6 +165,7 @@ def launch(run: TrainingRun) -> torch.nn.Module:
     Returns the model to train: accelerate's wrapper of ``run.core`` (the same module on one process).
     """
     config, accelerator = run.config, run.accelerator
+    check_sharding(accelerator, config)
     run.surgery = make_surgery(config, run.plugins.gradient_surgeries, run.core, list(run.tasks))
     model, run.optimizer = accelerator.prepare(run.core, run.optimizer)
     run.core = accelerator.unwrap_model(model)

@@ -33,10 +33,11 @@ from shopmtl.core.engine.hardware import Hardware, PrecisionChoice, detect_hardw
 from shopmtl.core.engine.progress import RunProgress, evaluation_work
 from shopmtl.core.engine.runtime import fresh_accelerator
 from shopmtl.core.engine.setup import TrainingRun, build_run, launch
+from shopmtl.core.engine.sharding import is_sharded, whole_weights
 from shopmtl.core.engine.tracking import log_final_metrics
 from shopmtl.core.engine.validation import validate
 from shopmtl.core.model.batching import batch_tokens, make_batch, to_device
-from shopmtl.core.runs import checkpoint, transaction
+from shopmtl.core.runs import checkpoint, sharded, transaction
 from shopmtl.core.runs.rundir import claim_output_dir, release_output_dir, write_metrics
 from shopmtl.core.runs.source import carry_over_heads
 from shopmtl.core.runs.state import TrainState, load_checkpoint
@@ -122,10 +123,13 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
     run = build_run(config, plugins, accelerator, output_dir, specs, machine.hardware, machine.precision)
     config = run.config  # with --from: the source run's encoder settings
     state, last = TrainState(), output_dir / checkpoint.LAST_CHECKPOINT
-    if resume and last.is_dir():
+    if resume and last.is_dir() and not is_sharded(accelerator):
         state = load_checkpoint(last, run.core, run.optimizer, run.sampler, run.scheduler)
         run.say(f"resumed from {last} at step {state.step}")
     model = launch(run)
+    if resume and last.is_dir() and is_sharded(accelerator):  # into the shards accelerate's prepare made
+        state = sharded.load_sharded_checkpoint(last, accelerator, run.sampler, run.scheduler)
+        run.say(f"resumed from {last} at step {state.step} (sharded)")
 
     total, timings = config.training.max_steps, {"setup_s": time.perf_counter() - started_at}
     running: dict[str, list[float]] = defaultdict(list)  # each task's training losses since the last log line
@@ -204,11 +208,15 @@ def finish(run: TrainingRun, state: TrainState, started_at: float, timings: dict
     final_started = time.perf_counter()
     accelerator, model_dir = run.accelerator, run.output_dir / checkpoint.MODEL_DIR
     main = accelerator.is_main_process
-    checkpoint.load_weights(model_dir, run.core)
+    if is_sharded(accelerator):
+        sharded.load_full_weights(model_dir, run.core)
+    else:
+        checkpoint.load_weights(model_dir, run.core)
     if run.source is not None and main:
         carry_over_heads(run.source, run.core, model_dir, run.say)
-    calibration, metrics = final_scores(accelerator, run.core, run.bank, run.tasks,
-                                        run.config.training.eval_batch_size, run.plugins.metrics)
+    with whole_weights(accelerator, run.core):
+        calibration, metrics = final_scores(accelerator, run.core, run.bank, run.tasks,
+                                            run.config.training.eval_batch_size, run.plugins.metrics)
     if calibration and main:
         checkpoint.write_json(model_dir / checkpoint.CALIBRATION, calibration)
     run.plugins.notify("on_evaluation", run=run.info, step=state.best_step, split="test", metrics=metrics["test"])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from itertools import chain
+
 from shopmtl.core.engine.evaluate import evaluate, selection_score
 from shopmtl.core.engine.guards import check_primary_metrics, check_weights
 from shopmtl.core.engine.setup import TrainingRun
-from shopmtl.core.runs import checkpoint
+from shopmtl.core.engine.sharding import is_sharded, whole_weights
+from shopmtl.core.runs import checkpoint, sharded
 from shopmtl.core.runs.state import TrainState, save_checkpoint
 
 
@@ -15,9 +18,11 @@ def validate(run: TrainingRun, state: TrainState, since_eval: dict[str, list[flo
     :param since_eval: each task's training losses since the last validation (recorded, then cleared).
     """
     config, accelerator, tasks = run.config, run.accelerator, run.tasks
-    check_weights(run.core.state_dict().items(), state.step, config)  # never score or save a NaN weight
-    metrics = evaluate(accelerator, run.core, run.bank, run.validation_tasks or tasks, "val",
-                       config.training.eval_batch_size, run.plugins.metrics)
+    with whole_weights(accelerator, run.core):  # sharded (FSDP) weights gathered for the block
+        # Never score or save a NaN weight (parameters and buffers: under FSDP, state_dict() holds only shards).
+        check_weights(chain(run.core.named_parameters(), run.core.named_buffers()), state.step, config)
+        metrics = evaluate(accelerator, run.core, run.bank, run.validation_tasks or tasks, "val",
+                           config.training.eval_batch_size, run.plugins.metrics)
     check_primary_metrics(metrics, {n: t.spec.primary_metric for n, t in tasks.items()}, state.step)
     score = selection_score(metrics, tasks, config.training.selection_metrics)
     improved = state.record(score, {"step": state.step, "score": score, "val": metrics,
@@ -37,10 +42,14 @@ def validate(run: TrainingRun, state: TrainState, since_eval: dict[str, list[flo
 def save(run: TrainingRun, state: TrainState, improved: bool) -> None:
     """The best model into ``<run>/model`` (when ``improved``), and the resumable ``checkpoints/last``."""
     features = {n: t.state for n, t in run.tasks.items()}
-    last = run.output_dir / checkpoint.LAST_CHECKPOINT
-    if run.accelerator.is_main_process:
+    last, model_dir = run.output_dir / checkpoint.LAST_CHECKPOINT, run.output_dir / checkpoint.MODEL_DIR
+    if is_sharded(run.accelerator):  # every process holds a slice: they save together
         if improved:
-            checkpoint.save_model_dir(run.output_dir / checkpoint.MODEL_DIR, run.core, features, run.tokenizer)
+            sharded.save_full_model(model_dir, run.accelerator, run.core, features, run.tokenizer)
+        sharded.save_sharded_checkpoint(last, run.accelerator, run.optimizer, state, run.sampler, run.scheduler)
+    elif run.accelerator.is_main_process:
+        if improved:
+            checkpoint.save_model_dir(model_dir, run.core, features, run.tokenizer)
         save_checkpoint(last, run.core, features, run.tokenizer, run.optimizer, state, run.sampler, run.scheduler)
     run.accelerator.wait_for_everyone()
     if run.accelerator.is_main_process:

@@ -55,12 +55,15 @@ def grouped_order(order: np.ndarray, keys: np.ndarray, run: int, rng: np.random.
 
 
 class TaskSampler:
-    """Draws (task, row indices) for each micro-batch.
+    """Draws (task, row indices) for each micro-batch, from this process's rows.
 
-    Every process draws the same task for a micro-batch (distributed training needs
-    them in step), and a disjoint share of that task's shuffled rows. The whole
-    schedule is a function of the seed and the cursor state, so a resumed run
-    continues exactly where it stopped.
+    ``sizes`` are this process's train rows per task: all of them on one process, its
+    :class:`~shopmtl.core.data.shard.Shard` of them when several processes train (shares
+    are disjoint and all the same size). Every process draws the same task for a
+    micro-batch (distributed training needs them in step) and ``batch_size`` rows of its
+    own share. The whole schedule is a function of the seed, the ``shard`` index and the
+    cursor state, so a resumed run continues exactly where it stopped; the cursor state is
+    the same on every process, since the shares are equally large.
     """
 
     def __init__(
@@ -69,8 +72,7 @@ class TaskSampler:
         probabilities: Mapping[str, float],
         batch_size: int,
         seed: int,
-        process_index: int = 0,
-        num_processes: int = 1,
+        shard: int = 0,
         groups: Mapping[str, tuple[np.ndarray, int]] | None = None,
     ) -> None:
         self.names = list(sizes)
@@ -78,8 +80,7 @@ class TaskSampler:
         self.probabilities = dict(probabilities)
         self.batch_size = batch_size
         self.seed = seed
-        self.process_index = process_index
-        self.num_processes = num_processes
+        self.shard = shard
         self.draws = 0  # micro-batches drawn so far
         self.cursor = dict.fromkeys(self.names, 0)  # rows consumed in the current epoch
         self.epoch = dict.fromkeys(self.names, 0)
@@ -91,7 +92,9 @@ class TaskSampler:
         key = (name, self.epoch[name])
         if key not in self._orders:
             self._orders = {k: v for k, v in self._orders.items() if k[0] != name}  # keep one epoch per task
-            rng = np.random.default_rng([self.seed, self.names.index(name), self.epoch[name]])
+            # Shard 0 keeps the one-process stream, so a one-process run shuffles as it always did.
+            stream = [self.seed, self.names.index(name), self.epoch[name]] + ([self.shard] if self.shard else [])
+            rng = np.random.default_rng(stream)
             order = rng.permutation(self.sizes[name])
             if name in self.groups:
                 order = grouped_order(order, *self.groups[name], rng)
@@ -99,20 +102,19 @@ class TaskSampler:
         return self._orders[key]
 
     def next(self) -> tuple[str, np.ndarray]:
-        """The next micro-batch's task and this process's row indices."""
-        rng = np.random.default_rng([self.seed, 1_000_003, self.draws])
+        """The next micro-batch's task and this process's row indices (into its own rows)."""
+        rng = np.random.default_rng([self.seed, 1_000_003, self.draws])  # the same task on every process
         name = self.names[rng.choice(len(self.names), p=[self.probabilities[n] for n in self.names])]
         self.draws += 1
-        span = self.batch_size * self.num_processes
-        if self.cursor[name] + span > self.sizes[name] and self.cursor[name] > 0:
-            self.epoch[name] += 1  # drop the ragged tail: every process gets a full share
+        if self.cursor[name] + self.batch_size > self.sizes[name] and self.cursor[name] > 0:
+            self.epoch[name] += 1  # drop the ragged tail: every batch is a full one
             self.cursor[name] = 0
         order = self._order(name)
-        start = self.cursor[name] + self.process_index * self.batch_size
+        start = self.cursor[name]
         index = order[start : start + self.batch_size]
-        if len(index) < self.batch_size:  # a task smaller than one global batch: wrap around
+        if len(index) < self.batch_size:  # a task smaller than one batch: wrap around
             index = order[np.arange(start, start + self.batch_size) % len(order)]
-        self.cursor[name] += span
+        self.cursor[name] += self.batch_size
         return name, index
 
     def state_dict(self) -> dict:

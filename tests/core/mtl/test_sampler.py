@@ -1,11 +1,13 @@
-"""The task sampler: probabilities, reproducible draws, resumable, disjoint shares per process."""
+"""The task sampler: probabilities, reproducible draws, resumable, processes in step on their own shares."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from shopmtl.core.config import SamplerConfig
+from shopmtl.core.data.shard import Shard
 from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
 
 # ----------------------------------------------------------------------------- sampler
@@ -15,8 +17,11 @@ SIZES = {"small": 100, "big": 400}
 
 
 def make_sampler(sizes, config, batch_size, seed, process_index=0, num_processes=1) -> TaskSampler:
-    """A sampler as the trainer builds it: probabilities from the config's (built-in) sampler."""
-    return TaskSampler(sizes, task_probabilities(sizes, config), batch_size, seed, process_index, num_processes)
+    """A sampler as the trainer builds it: probabilities from the whole tasks' sizes (the config's
+    built-in sampler), rows from process ``process_index``'s share of each task."""
+    shard = Shard(process_index, num_processes)
+    return TaskSampler({n: shard.size(rows) for n, rows in sizes.items()}, task_probabilities(sizes, config),
+                       batch_size, seed, process_index)
 
 
 def test_task_probabilities():
@@ -55,36 +60,57 @@ def test_sampler_is_deterministic_and_resumable():
     assert draws(resumed, 50) == first[70:]
 
 
-def test_sampler_gives_processes_disjoint_shares():
+def test_processes_train_in_step_on_disjoint_shares():
+    """Two processes: the same task each micro-batch, the same epochs and cursors (so one saved
+    sampler state resumes both), every row of a share once per epoch, and shares that
+    together hold every row exactly once (up to the wrap-around of the last share)."""
     sizes = {"a": 100, "b": 37}
     config = SamplerConfig(kind="uniform")
+    shards = [Shard(i, 2) for i in range(2)]
     processes = [make_sampler(sizes, config, 8, seed=3, process_index=i, num_processes=2) for i in range(2)]
-    used: dict[tuple[str, int], set[int]] = {}
+    for name, rows in sizes.items():
+        owned = [set(s.rows(rows).tolist()) for s in shards]
+        assert owned[0] | owned[1] == set(range(rows))
+        assert len(owned[0] & owned[1]) == 2 * shards[0].size(rows) - rows  # only the wrapped-around rows
+    used: dict[tuple[int, str, int], list[int]] = {}
     for _ in range(300):
-        (name0, rows0), (name1, rows1) = (p.next() for p in processes)
-        assert name0 == name1  # every process trains the same task in a micro-batch
-        assert len(rows0) == len(rows1) == 8
-        assert not set(rows0.tolist()) & set(rows1.tolist())
-        assert processes[0].epoch == processes[1].epoch
-        seen = used.setdefault((name0, processes[0].epoch[name0]), set())
-        batch = set(rows0.tolist()) | set(rows1.tolist())
-        assert not seen & batch  # no row twice within an epoch, on any process
-        seen |= batch
-        assert all(0 <= r < sizes[name0] for r in batch)
-    assert max(epoch for _, epoch in used) > 1
-    full = [rows for (name, _), rows in used.items() if name == "a"][:-1]  # the last epoch may be partial
-    assert all(len(rows) == 96 for rows in full)  # 100 rows -> 6 global batches of 16, the tail dropped
+        drawn = [p.next() for p in processes]
+        assert drawn[0][0] == drawn[1][0]  # every process trains the same task in a micro-batch
+        name = drawn[0][0]
+        assert processes[0].state_dict() == processes[1].state_dict()
+        for rank, (_, local) in enumerate(drawn):
+            assert len(local) == 8 and all(0 <= r < shards[rank].size(sizes[name]) for r in local.tolist())
+            global_rows = shards[rank].rows(sizes[name])[local]  # positions in the whole train split
+            used.setdefault((rank, name, processes[rank].epoch[name]), []).extend(global_rows.tolist())
+    assert max(epoch for _, _, epoch in used) > 1
+    for rows in used.values():
+        assert len(rows) == len(set(rows))  # no row twice in an epoch
+    full = [rows for (rank, name, epoch), rows in used.items() if name == "a" and epoch < processes[rank].epoch["a"]]
+    assert full and all(len(rows) == 48 for rows in full)  # a share of 50 rows -> 6 batches of 8, the tail dropped
+    assert not np.array_equal(processes[0]._order("a"), processes[1]._order("a"))  # each share shuffled its own way
 
 
-@pytest.mark.parametrize(("rows", "num_processes"), [(5, 1), (12, 2), (5, 2)])
-def test_sampler_task_smaller_than_a_global_batch_wraps_to_full_shares(rows, num_processes):
-    """Every process gets a full ``batch_size`` share, even from a task smaller than one
-    global batch (the sampler wraps around it). BUG today for a share that is short but
-    not empty: (5, 1) gives 5 rows, (12, 2) gives process 1 only 4 rows."""
+def test_one_process_owns_every_row_in_order():
+    """One process: the share is the whole split, in order, and the sampler's stream is shard 0's."""
+    assert Shard().rows(7).tolist() == list(range(7))
+    assert Shard().size(0) == 0 and Shard(1, 2).rows(0).tolist() == []
+    one = make_sampler(SIZES, SamplerConfig(), 8, seed=4)
+    first_of_two = make_sampler({n: 2 * r for n, r in SIZES.items()}, SamplerConfig(), 8, seed=4,
+                                process_index=0, num_processes=2)
+    assert [(n, i.tolist()) for n, i in (one.next() for _ in range(40))] == [
+        (n, i.tolist()) for n, i in (first_of_two.next() for _ in range(40))]
+    with pytest.raises(ValueError, match="shard 2 of 2"):
+        Shard(2, 2)
+
+
+@pytest.mark.parametrize(("rows", "num_processes"), [(5, 1), (12, 2), (5, 2), (1, 2)])
+def test_sampler_task_smaller_than_a_batch_wraps_to_full_batches(rows, num_processes):
+    """Every process gets a full ``batch_size`` batch, even from a task whose share is smaller
+    than one batch (the sampler wraps around its share)."""
     processes = [make_sampler({"tiny": rows}, SamplerConfig(), 8, seed=0, process_index=i,
                               num_processes=num_processes) for i in range(num_processes)]
     for _ in range(3):
-        for sampler in processes:
+        for rank, sampler in enumerate(processes):
             name, index = sampler.next()
-            assert name == "tiny" and len(index) == 8, (sampler.process_index, index)
-            assert all(0 <= r < rows for r in index.tolist())
+            assert name == "tiny" and len(index) == 8, (rank, index)
+            assert all(0 <= r < Shard(rank, num_processes).size(rows) for r in index.tolist())

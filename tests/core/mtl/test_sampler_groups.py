@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shopmtl.core.data.shard import Shard
 from shopmtl.core.mtl.sampler import TaskSampler, grouped_order
 
 
@@ -26,13 +27,14 @@ def test_grouped_order_is_a_permutation_in_runs_of_at_most_n():
     assert len(runs) < 0.4 * 500
 
 
-def test_grouped_batches_hold_few_distinct_texts_and_shares_stay_disjoint():
+def test_grouped_batches_hold_few_distinct_texts_on_each_share():
     keys = np.repeat(np.arange(50), 20)  # 50 customers, 20 candidates each
     shares = []
     for rank in range(2):
-        sampler = TaskSampler({"recommend": len(keys)}, {"recommend": 1.0}, 32, seed=3,
-                              process_index=rank, num_processes=2, groups={"recommend": (keys, 8)})
+        mine = Shard(rank, 2).rows(len(keys))
+        sampler = TaskSampler({"recommend": len(mine)}, {"recommend": 1.0}, 32, seed=3, shard=rank,
+                              groups={"recommend": (keys[mine], 8)})
         _, index = sampler.next()
-        assert len(np.unique(keys[index])) <= 6  # 32 rows from ~4 runs of 8, not 32 customers
-        shares.append(set(index.tolist()))
-    assert not shares[0] & shares[1]
+        assert len(np.unique(keys[mine][index])) <= 6  # 32 rows from ~4 runs of 8, not 32 customers
+        shares.append(set(mine[index].tolist()))
+    assert not shares[0] & shares[1]  # contiguous shares: customers 0-24 on one process, 25-49 on the other
