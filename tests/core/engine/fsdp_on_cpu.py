@@ -97,7 +97,8 @@ def main() -> None:
             return real_next(self)
 
         TaskSampler.next = next_until_interrupted
-    config = toy_config(args.output_dir, "training.mixed_precision=no")
+    # 20 steps, checkpoints at 10 and 20: enough for a kill after the first and a resume.
+    config = toy_config(args.output_dir, "training.mixed_precision=no", "training.max_steps=20")
     try:
         result = trainer.train(config, toy_plugin_set(), resume=args.resume, progress=False)
     except Interrupted:
