@@ -33,6 +33,7 @@ from shopmtl.core.config import ConfigError, load_config
 from shopmtl.core.engine.predict import load_run, predict_frame
 from shopmtl.core.engine.sharding import check_sharding
 from shopmtl.core.runs import sharded
+from shopmtl.core.runs.transaction import work_dir
 from toy_tasks import build
 
 pytestmark = pytest.mark.integration
@@ -81,7 +82,8 @@ def fsdp_runs(tmp_path_factory):
     started = time.perf_counter()
     whole, _, ddp = _wait(_launch(str(root / "fsdp")), _launch(str(root / "killed"), "--stop-at-draw", "15"),
                           _launch(str(root / "ddp"), "--ddp"))
-    state = json.loads((root / "killed" / "checkpoints" / "last" / "trainer_state.json").read_text())
+    # Killed, the run waits in its working folder (core/runs/transaction.py) for --resume.
+    state = json.loads((work_dir(root / "killed") / "checkpoints" / "last" / "trainer_state.json").read_text())
     resumed = _wait(_launch(str(root / "killed"), "--resume"))[0]
     print(f"\nFSDP on CPU: 3 two-process runs side by side, then a resume: {time.perf_counter() - started:.1f} s")
     return SimpleNamespace(root=root, whole=whole, ddp=ddp, resumed=resumed, killed_state=state)
