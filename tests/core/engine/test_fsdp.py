@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -51,7 +52,20 @@ def _launch(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
          "--dynamo_backend", "no", "--main_process_port", str(port), str(DRIVER), *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """Kill a launch and every worker it started. A worker whose peer died waits in a collective
+    for ever and keeps the output pipe open: killing only the launcher would leave the test
+    (and CI) hanging on that pipe."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the whole group has exited
+    if process.poll() is None or process.stdout and not process.stdout.closed:
+        process.communicate(timeout=60)
 
 
 def _wait(*processes: subprocess.Popen) -> list[str]:
@@ -61,9 +75,7 @@ def _wait(*processes: subprocess.Popen) -> list[str]:
             outputs.append(process.communicate(timeout=300)[0])
     finally:
         for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+            _stop_group(process)
     for process, output in zip(processes, outputs):
         errors = "\n".join(line for line in output.splitlines() if "Error:" in line)  # each process's own error
         assert process.returncode == 0, f"{' '.join(process.args)} exited {process.returncode}:\n{errors}\n{output[-3000:]}"
