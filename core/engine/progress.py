@@ -31,15 +31,33 @@ class EvaluationWork:
 
     validation_tokens: int
     final_tokens: int  # calibration, val and test with the best weights
+    # What a training token costs in forward passes over every layer (see training_forward_passes).
+    training_forward_passes: float = FORWARD_PASSES_PER_TRAINING_TOKEN
 
 
-def evaluation_work(bank: TextBank, validation: Sequence[EncodedRows], final: Sequence[EncodedRows]) -> EvaluationWork:
+def training_forward_passes(layers: int, frozen: int, replayed: bool) -> float:
+    """A training token's cost in whole-encoder forward passes, with ``frozen`` of ``layers`` frozen.
+
+    A trainable layer costs a forward and a backward pass (~3 forwards), a frozen one a forward
+    pass, and a frozen one whose output is replayed (``encoder.cache_frozen_layers``) nothing;
+    an evaluation token runs every layer forward once. Pricing the evaluations with the full
+    encoder's 3 when 3 of MiniLM's 6 layers are replayed made the first estimate half as long.
+    """
+    if layers <= 0:
+        return FORWARD_PASSES_PER_TRAINING_TOKEN
+    trainable = layers - min(frozen, layers)
+    return max(3 * trainable + (0 if replayed else layers - trainable), 1) / layers
+
+
+def evaluation_work(bank: TextBank, validation: Sequence[EncodedRows], final: Sequence[EncodedRows],
+                    training_passes: float = FORWARD_PASSES_PER_TRAINING_TOKEN) -> EvaluationWork:
     """Tokens of the distinct texts a validation (``validation`` rows) and the final scoring read."""
     def tokens(rows: Sequence[EncodedRows]) -> int:
         ids = [r.text_ids for r in rows] + [r.pair_ids for r in rows if r.pair_ids is not None]
         return int(bank.lengths(np.unique(np.concatenate(ids))).sum()) if ids else 0
 
-    return EvaluationWork(validation_tokens=tokens(validation), final_tokens=tokens(final))
+    return EvaluationWork(validation_tokens=tokens(validation), final_tokens=tokens(final),
+                          training_forward_passes=training_passes)
 
 
 def evaluations_left(step: int, total: int, eval_every: int) -> int:
@@ -134,7 +152,7 @@ class RunProgress:
 
     def _evaluation_seconds(self) -> tuple[float, float]:
         """Seconds of one validation and of the final scoring, measured or priced by tokens."""
-        per_token = self._step_seconds / max(1, self._step_tokens) / FORWARD_PASSES_PER_TRAINING_TOKEN
+        per_token = self._step_seconds / max(1, self._step_tokens) / self.work.training_forward_passes
         if self._validation_seconds is not None and self.work.validation_tokens:
             per_token = self._validation_seconds / self.work.validation_tokens
             return self._validation_seconds, self.work.final_tokens * per_token

@@ -30,13 +30,14 @@ from shopmtl.core.data.prepare import PreparedTask, select_tasks
 from shopmtl.core.engine.evaluate import final_scores, task_baselines
 from shopmtl.core.engine.guards import check_gradient_norm, check_loss
 from shopmtl.core.engine.hardware import Hardware, PrecisionChoice, detect_hardware, resolve_precision
-from shopmtl.core.engine.progress import RunProgress, evaluation_work
+from shopmtl.core.engine.progress import RunProgress, evaluation_work, training_forward_passes
 from shopmtl.core.engine.runtime import fresh_accelerator
 from shopmtl.core.engine.setup import TrainingRun, build_run, launch
 from shopmtl.core.engine.sharding import is_sharded, whole_weights
 from shopmtl.core.engine.tracking import log_final_metrics
 from shopmtl.core.engine.validation import validate
 from shopmtl.core.model.batching import batch_tokens, make_batch, to_device
+from shopmtl.core.model.encoder import transformer_layers
 from shopmtl.core.runs import checkpoint, sharded, transaction
 from shopmtl.core.runs.rundir import claim_output_dir, release_output_dir, write_metrics
 from shopmtl.core.runs.source import carry_over_heads
@@ -185,8 +186,12 @@ def loss_function(task: PreparedTask):
 
 def progress_bar(run: TrainingRun, state: TrainState, enabled: bool) -> RunProgress:
     """The bar over optimiser steps, with the whole run's time left (validations and final scoring priced in)."""
+    encoder = run.core.encoder
+    layers = transformer_layers(encoder.backbone)
+    passes = training_forward_passes(len(layers) if layers is not None else 0, run.config.encoder.freeze_layers,
+                                     encoder.prefix is not None)
     work = evaluation_work(run.bank, [t.rows["val"] for t in run.validation_tasks.values()],
-                           [t.rows[s] for t in run.tasks.values() for s in ("val", "test")])
+                           [t.rows[s] for t in run.tasks.values() for s in ("val", "test")], passes)
     return RunProgress(run.config.training.max_steps, state.step, run.config.training.eval_every, work, run.say,
                        enabled=enabled and run.accelerator.is_local_main_process)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shopmtl.core.engine import progress as progress_module
-from shopmtl.core.engine.progress import EvaluationWork, RunProgress, evaluations_left, format_minutes
+from shopmtl.core.engine.progress import (EvaluationWork, RunProgress, evaluations_left, format_minutes,
+                                           training_forward_passes)
 
 
 @pytest.mark.parametrize(("step", "total", "every", "left"), [
@@ -90,3 +91,24 @@ def test_validation_view_is_a_fixed_sample_of_val_and_leaves_the_rest(toy_run):
     assert (bank.ids_for(frame["text"].tolist()) == rows.text_ids).all()  # frame and arrays stay aligned
     assert validation_view(task, None, seed=3) is task
     assert validation_view(task, 10_000, seed=3) is task
+
+
+@pytest.mark.parametrize(("layers", "frozen", "replayed", "passes"), [
+    (6, 0, False, 3.0),   # every layer forward and backward
+    (6, 3, False, 1.5 + 0.5),  # 3 trainable (3 forwards each) + 3 frozen forwards, over 6
+    (6, 3, True, 1.5),    # the frozen half replayed: only the trainable half runs
+    (0, 0, False, 3.0),   # layers unknown: the full-encoder figure
+])
+def test_training_token_cost_follows_the_frozen_and_replayed_layers(layers, frozen, replayed, passes):
+    assert training_forward_passes(layers, frozen, replayed) == pytest.approx(passes)
+
+
+def test_replayed_layers_make_the_evaluations_priced_higher_per_training_second():
+    """The same measured step prices a validation twice as high when half the encoder is replayed."""
+    def first_estimate(passes: float) -> float:
+        bar = RunProgress(total=10, initial=0, eval_every=10, work=EvaluationWork(1_000, 0, passes),
+                          say=lambda _: None, enabled=False)
+        bar._step_seconds, bar._step_tokens = 1.0, 1_000
+        return bar._evaluation_seconds()[0]
+
+    assert first_estimate(1.5) == pytest.approx(2 * first_estimate(3.0))
