@@ -18,7 +18,7 @@ from typing import Any
 from shopmtl.registry.spec import SPLITS, BuildContext, EvalBatch, TaskData, TaskSpec
 from shopmtl.registry.splits import is_split_source, split_frame
 from shopmtl.registry.derived import with_derived
-from shopmtl.registry.datacheck import check_frame
+from shopmtl.registry.datacheck import _count, _short, check_frame  # the same message wording
 from shopmtl.registry.validation import validate_task
 
 __all__ = ["assert_valid_task", "check_task", "check_task_data"]
@@ -240,16 +240,6 @@ def _is_number(value: Any) -> bool:
     if isinstance(value, (int, float, np.integer, np.floating)):
         return True
     return isinstance(value, np.ndarray) and value.shape == () and np.issubdtype(value.dtype, np.number)
-
-
-def _count(items: Any, noun: str) -> str:
-    n = len(items)
-    return f"{n} {noun}" + ("" if n == 1 else "s")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _exc(exc: BaseException) -> str:

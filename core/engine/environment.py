@@ -6,7 +6,6 @@ library versions and the exact code and data: this module gathers them once per 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import platform
 import subprocess
@@ -16,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from shopmtl.core.engine.hardware import Hardware, PrecisionChoice, cpu_threads_env
+from shopmtl.core.runs.manifest import sha256
 
 _LIBRARIES = ("torch", "transformers", "accelerate", "peft", "shopmtl")
-_HASH_CHUNK = 1 << 20
 
 
 def library_versions() -> dict[str, str | None]:
@@ -50,21 +49,12 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in chunks (data files can be large)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def data_fingerprints(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     """Path, size and sha256 of each data file a run read (a folder or a missing path: no hash)."""
     records = []
     for path in map(Path, paths):
         if path.is_file():
-            records.append({"path": str(path), "bytes": path.stat().st_size, "sha256": file_sha256(path)})
+            records.append({"path": str(path), "bytes": path.stat().st_size, "sha256": sha256(path)})
         else:
             records.append({"path": str(path), "bytes": None, "sha256": None})
     return records

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from launches import stop_group
 from conftest import REPO, SMOKE_CONFIG
 from safetensors.torch import load_file
 
@@ -47,18 +47,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _stop_group(process: subprocess.Popen) -> None:
-    """Kill a launch and every worker it started. A worker whose peer died waits in a collective
-    for ever and keeps the output pipe open: killing only the launcher would leave the test
-    (and CI) hanging on that pipe."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # the whole group has exited
-    if process.poll() is None or process.stdout and not process.stdout.closed:
-        process.communicate(timeout=60)
-
-
 def _finish(processes: list[subprocess.Popen], timeout: float) -> list[str]:
     """Wait for every launch; on a failure or a timeout stop the others and show each one's output."""
     deadline, outputs = time.monotonic() + timeout, []
@@ -67,7 +55,7 @@ def _finish(processes: list[subprocess.Popen], timeout: float) -> list[str]:
             outputs.append(process.communicate(timeout=max(1.0, deadline - time.monotonic()))[0])
     finally:
         for process in processes:
-            _stop_group(process)
+            stop_group(process)
     failed = [(p.args, out) for p, out in zip(processes, outputs) if p.returncode != 0]
     assert not failed, "\n\n".join(f"{' '.join(args)} failed:\n{out}" for args, out in failed)
     return outputs
@@ -76,7 +64,7 @@ def _finish(processes: list[subprocess.Popen], timeout: float) -> list[str]:
 def _start(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen([ACCELERATE, *args], cwd=REPO, env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)  # its own process group: see _stop_group
+                            start_new_session=True)  # its own process group: see launches.stop_group
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:

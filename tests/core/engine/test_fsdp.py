@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import pytest
 import torch
 import yaml
 from accelerate.utils import DistributedType
+from launches import stop_group
 from conftest import REPO, toy_config
 from safetensors.torch import load_file
 
@@ -56,18 +56,6 @@ def _launch(*args: str) -> subprocess.Popen:
         start_new_session=True)
 
 
-def _stop_group(process: subprocess.Popen) -> None:
-    """Kill a launch and every worker it started. A worker whose peer died waits in a collective
-    for ever and keeps the output pipe open: killing only the launcher would leave the test
-    (and CI) hanging on that pipe."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # the whole group has exited
-    if process.poll() is None or process.stdout and not process.stdout.closed:
-        process.communicate(timeout=60)
-
-
 def _wait(*processes: subprocess.Popen) -> list[str]:
     outputs = []
     try:
@@ -75,7 +63,7 @@ def _wait(*processes: subprocess.Popen) -> list[str]:
             outputs.append(process.communicate(timeout=300)[0])
     finally:
         for process in processes:
-            _stop_group(process)
+            stop_group(process)
     for process, output in zip(processes, outputs):
         errors = "\n".join(line for line in output.splitlines() if "Error:" in line)  # each process's own error
         assert process.returncode == 0, f"{' '.join(process.args)} exited {process.returncode}:\n{errors}\n{output[-3000:]}"
