@@ -150,7 +150,7 @@ class Plan:
 def base_config(profile: Profile, args: argparse.Namespace, seed_offset: int, extra: Sequence[str] = ()) -> Any:
     from shopmtl.core.config import load_config
 
-    overrides = list(profile.overrides)
+    overrides = [*profile.overrides, *args.set]
     if args.max_steps:
         overrides += [f"training.max_steps={args.max_steps}", f"training.eval_every={args.max_steps}"]
     if args.threads:
@@ -289,6 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: write the table from the runs already finished in --work-dir "
                              "(each run's result.json keeps the config it ran with)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for every run, joint and single-task alike (repeat it): measures a "
+                             "recipe against single-task models trained with the same recipe; give it its own --work-dir")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads per run (training.threads): 1 lets two processes share 2 cores")
     args = parser.parse_args(argv)
@@ -356,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = {
         "profile": args.profile,
         "profile_description": profile.description,
-        "overrides": list(profile.overrides) + ([f"training.max_steps={args.max_steps}"] if args.max_steps else []),
+        "overrides": [*profile.overrides, *args.set] + ([f"training.max_steps={args.max_steps}"] if args.max_steps else []),
         "seeds": seeds,
         "variants": {v.name: {"label": v.label, "overrides": list(v.overrides), "accumulation": v.accumulation}
                      for v in variants},

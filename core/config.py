@@ -107,6 +107,11 @@ class TaskConfig(_Section):
     # Give the head the texts' token ids too: the default head adds a linear bag-of-words
     # term (a fastText-style "wide" text path) beside the encoder's pooled vector.
     bag_of_words: bool = True
+    # One of the task's classical priors (`shopmtl tasks` lists them; TaskSpec.priors): it is
+    # fitted on the train rows and the head learns a residual over its output (stacking;
+    # train rows get out-of-fold predictions from `prior_folds` folds). None: no prior.
+    prior: str | None = None
+    prior_folds: int = Field(5, ge=2)
     settings: dict[str, Any] = {}  # the task's own settings (see `shopmtl tasks`)
 
 

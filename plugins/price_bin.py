@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from shopmtl import BuildContext, EvalBatch, Register, TaskData, TaskSpec, hookimpl
+from shopmtl import BuildContext, EvalBatch, Prior, Register, TaskData, TaskSpec, hookimpl
 from shopmtl.plugins.shared import retail
+from shopmtl.plugins.shared.priors import log_probabilities
 
 #: A baseline: rows -> predictions (the task's activated outputs).
 Predictor = Callable[[pd.DataFrame], np.ndarray]
@@ -22,6 +24,7 @@ Predictor = Callable[[pd.DataFrame], np.ndarray]
 #: they are a constant rather than a setting.
 PRICE_EDGES: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
 CLASSES: tuple[str, ...] = ("<1", "1-2", "2-4", "4-8", ">=8")
+PRICE_BIN_LABELS: tuple[str, ...] = ("label",)
 
 #: Inverse regularisation strengths the TF-IDF baseline chooses from by val macro-F1.
 TFIDF_C_GRID: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
@@ -108,35 +111,59 @@ def price_bin_baselines(data: TaskData, split: str, *, classical: bool = True) -
             "majority": lambda f: np.tile(one_hot, (len(f), 1)),
         }
         if classical:
-            predictors["tfidf_logreg"] = _fit_tfidf_logreg(data)
+            predictors["tfidf_logreg"] = fit_tfidf_logreg(train, data["val"]).probabilities
         return {name: _evaluate(predict, data, split) for name, predict in predictors.items()}
 
 
-def _fit_tfidf_logreg(data: TaskData) -> Predictor:
+@dataclass
+class TfidfLogreg:
+    """TF-IDF (word 1-2-grams) + logistic regression, fitted: the classical peer, and the prior
+    ``tasks.price_bin.prior: tfidf_logreg`` (a module-level dataclass, so it pickles with a run)."""
+
+    vectorizer: Any
+    model: Any
+
+    def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
+        """``(n, 5)`` class probabilities (a class absent from train gets 0)."""
+        out = np.zeros((len(frame), len(CLASSES)))
+        out[:, self.model.classes_.astype(int)] = self.model.predict_proba(self.vectorizer.transform(frame["description"]))
+        return out
+
+
+def fit_tfidf_logreg(train: pd.DataFrame, val: pd.DataFrame) -> TfidfLogreg:
+    """The peer fitted on ``train``'s labelled rows, its C chosen by macro-F1 on ``val``."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    train = data["train"].dropna(subset=["label"])
+    train = train.dropna(subset=["label"])
     vectorizer = TfidfVectorizer(ngram_range=(1, 2)).fit(train["description"])
     x_train = vectorizer.transform(train["description"])
-
-    def predictor(model: LogisticRegression) -> Predictor:
-        def predict(frame: pd.DataFrame) -> np.ndarray:
-            # Spread the model's classes over all 5 columns (a class absent from train gets 0).
-            out = np.zeros((len(frame), len(CLASSES)))
-            out[:, model.classes_.astype(int)] = model.predict_proba(vectorizer.transform(frame["description"]))
-            return out
-
-        return predict
-
     best, best_f1 = None, -1.0
     for c in TFIDF_C_GRID:
         # saga: same fit as lbfgs here, ~5x faster on sparse TF-IDF (keeps the baseline table quick)
-        model = LogisticRegression(C=c, solver="saga", max_iter=5000).fit(x_train, train["label"].astype(int))
-        f1 = _evaluate(predictor(model), data, "val")["macro_f1"]
+        model = LogisticRegression(C=c, solver="saga", max_iter=5000, random_state=0)
+        candidate = TfidfLogreg(vectorizer, model.fit(x_train, train["label"].astype(int)))
+        f1 = _macro_f1(candidate.probabilities(val), val)
         if f1 > best_f1:  # strict: ties keep the smaller C (more regularised)
-            best, best_f1 = model, f1
-    return predictor(best)
+            best, best_f1 = candidate, f1
+    assert best is not None  # the grid is not empty
+    return best
+
+
+def _macro_f1(probabilities: np.ndarray, frame: pd.DataFrame) -> float:
+    batch = EvalBatch(split="val", frame=frame, predictions=probabilities,
+                      labels=frame[list(PRICE_BIN_LABELS)].to_numpy(dtype=float), score=lambda extra: np.empty(0))
+    return float(price_bin_metrics(batch)["macro_f1"])
+
+
+#: The classical models a run may start price_bin's head from (``tasks.price_bin.prior``).
+PRIORS = {
+    "tfidf_logreg": Prior(
+        description="TF-IDF word 1-2-grams + logistic regression (C by val macro-F1): the classical peer",
+        fit=fit_tfidf_logreg,
+        predict=lambda fitted, frame: log_probabilities(fitted.probabilities(frame)),
+    ),
+}
 
 
 def _evaluate(predict: Predictor, data: TaskData, split: str) -> dict[str, object]:
@@ -157,7 +184,7 @@ PRICE_BIN = TaskSpec(
     kind="multiclass",
     description="Price range of a product (<1, 1-2, 2-4, 4-8, >=8 GBP) from its description",
     text="description",
-    labels=("label",),
+    labels=PRICE_BIN_LABELS,
     build_dataset=build_price_bin,
     metrics=price_bin_metrics,
     metric_directions=METRIC_DIRECTIONS,
@@ -167,6 +194,7 @@ PRICE_BIN = TaskSpec(
     settings=PriceBinSettings,
     decode=decode_price_bin,
     baselines=price_bin_baselines,
+    priors=PRIORS,
 )
 
 

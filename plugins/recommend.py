@@ -19,21 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from shopmtl import BuildContext, EvalBatch, Register, TaskData, TaskSpec, hookimpl
+from shopmtl import BuildContext, EvalBatch, Prior, Register, TaskData, TaskSpec, hookimpl
 from shopmtl.plugins.shared import retail
+from shopmtl.plugins.shared.priors import logits
+from shopmtl.plugins.recommend_peer import NUMERIC, GradientBoostingRanker, fit_gradient_boosting
 from shopmtl.plugins.shared.ranking import TOP_K, evaluated_queries, ranking_metrics
 from shopmtl.plugins.shared.customers import query_profiles
 from shopmtl.plugins.shared.lazy import LazyMapping
 
-if TYPE_CHECKING:  # scikit-learn loads only when a baseline runs
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-NUMERIC: tuple[str, ...] = ("log_popularity", "log_bought_before", "log_history_size")
 #: Probabilities are clipped to [EPS, 1 - EPS] before the log loss.
 EPS = 1e-6
 
@@ -265,7 +262,7 @@ def recommend_baselines(data: TaskData, split: str, *, classical: bool = True) -
             "bought_before": _fit_one_feature(train, _bought_before),
         }
         if classical:
-            predictors["gradient_boosting"] = _fit_gradient_boosting(train)
+            predictors["gradient_boosting"] = fit_gradient_boosting(train).probabilities
         return {name: _evaluate(predict, data, split) for name, predict in predictors.items()}
 
 
@@ -286,40 +283,15 @@ def _fit_one_feature(train: pd.DataFrame, feature: Predictor) -> Predictor:
     return lambda f: model.predict_proba(feature(f).reshape(-1, 1))[:, 1]
 
 
-def _fit_gradient_boosting(train: pd.DataFrame) -> Predictor:
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    # TF-IDF fitted on the train customers' histories (one per customer, not one per row).
-    vectorizer = TfidfVectorizer().fit(pd.unique(train["history"].to_numpy(dtype=object)))
-
-    def features(frame: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([frame[list(NUMERIC)].to_numpy(dtype=float), _cosine(vectorizer, frame)])
-
-    model = HistGradientBoostingClassifier(random_state=0).fit(features(train), train["label"].to_numpy(dtype=int))
-    return lambda f: model.predict_proba(features(f))[:, 1]
-
-
-def _cosine(vectorizer: TfidfVectorizer, frame: pd.DataFrame) -> np.ndarray:
-    """Cosine of the TF-IDF vectors of each row's history and candidate description.
-
-    Texts are found through the keys (a customer has one history, a product one
-    description), so each distinct text is vectorised once and no long history string is
-    hashed per row; the (customers x products) product is small and computed densely.
-    """
-    customer, first_of_customer = _codes(frame["customer_id"])
-    product, first_of_product = _codes(frame["stock_code"])
-    histories = vectorizer.transform(frame["history"].to_numpy(dtype=object)[first_of_customer])
-    descriptions = vectorizer.transform(frame["description"].to_numpy(dtype=object)[first_of_product])
-    # TF-IDF rows are L2-normalised, so the dot product is the cosine.
-    return np.asarray((histories @ descriptions.T).toarray())[customer, product]
-
-
-def _codes(keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Integer code of each row's key, and the first row of each code."""
-    codes, _ = pd.factorize(keys.to_numpy())
-    _, first = np.unique(codes, return_index=True)
-    return codes, first
+#: The classical models a run may start recommend's head from (``tasks.recommend.prior``).
+PRIORS = {
+    "gradient_boosting": Prior(
+        description="gradient boosting on popularity, bought-before, history size and TF-IDF cosine: the peer",
+        fit=fit_gradient_boosting,
+        predict=lambda fitted, frame: logits(fitted.probabilities(frame)),
+        group="customer_id",  # a customer's candidates share a fold: their history is one text
+    ),
+}
 
 
 def _evaluate(predict: Predictor, data: TaskData, split: str) -> dict[str, float]:
@@ -351,6 +323,7 @@ RECOMMEND = TaskSpec(
     settings=RecommendSettings,
     decode=decode_recommend,
     baselines=recommend_baselines,
+    priors=PRIORS,
 )
 
 
@@ -362,12 +335,15 @@ def register_tasks(register: Register) -> None:
 
 __all__ = [
     "NUMERIC",
+    "PRIORS",
     "RECOMMEND",
+    "GradientBoostingRanker",
     "RecommendSettings",
     "build_recommend",
     "decode_recommend",
     "TOP_K",
     "evaluated_queries",
+    "fit_gradient_boosting",
     "ranking_metrics",
     "recommend_baselines",
     "recommend_metrics",

@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from shopmtl import BuildContext, EvalBatch, Register, TaskData, TaskSpec, hookimpl, log1p_regression_metrics
+from shopmtl import BuildContext, EvalBatch, Prior, Register, TaskData, TaskSpec, hookimpl, log1p_regression_metrics
+from shopmtl.plugins.sales_losses import (
+    LOSSES,
+    poisson_loss,
+    predict_from_log_mean,
+    predict_zero_inflated_lognormal,
+    tweedie_loss,
+    zero_inflated_lognormal_loss,
+)
 from shopmtl.plugins.shared import retail
-
-if TYPE_CHECKING:  # torch loads when a loss is used, not when the plugin is registered
-    import torch
 
 #: A baseline: rows -> predictions (the task's activated outputs).
 Predictor = Callable[[pd.DataFrame], np.ndarray]
@@ -196,23 +200,48 @@ def sales_baselines(data: TaskData, split: str, *, classical: bool = True) -> di
 
     predictors: dict[str, Predictor] = {
         "lag_1": lambda f: f["lag_1"].to_numpy(dtype=float),
-        "mean_lags_1_4": lambda f: f[list(LAG_COLUMNS)].to_numpy(dtype=float).mean(axis=1),
+        "mean_lags_1_4": mean_of_lags,
     }
     # One thread per native pool: OpenMP/BLAS threads spinning on busy cores (beside a
     # training job) made these fits 5-30x slower in our measurements; alone, it costs ~1 s.
     with threadpool_limits(1):
         if classical:
-            predictors["gradient_boosting"] = _fit_gradient_boosting(data["train"])
+            model = fit_gradient_boosting(data["train"])
+            predictors["gradient_boosting"] = lambda f: model.predict(f[list(BOOSTED_FEATURES)].to_numpy(dtype=float))
         return {name: _evaluate(predict, data, split) for name, predict in predictors.items()}
 
 
-def _fit_gradient_boosting(train: pd.DataFrame) -> Predictor:
+#: The gradient-boosted peer's inputs (a missing price is handled natively).
+BOOSTED_FEATURES: tuple[str, ...] = (*LAG_COLUMNS, "median_price")
+
+
+def fit_gradient_boosting(train: pd.DataFrame, val: pd.DataFrame | None = None) -> Any:
+    """The gradient-boosted peer fitted on ``train`` (``val`` unused; ``random_state=0``)."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    features = [*LAG_COLUMNS, "median_price"]  # NaN price is handled natively
-    x, y = train[features].to_numpy(dtype=float), train["label"].to_numpy(dtype=float)
-    model = HistGradientBoostingRegressor(random_state=0).fit(x, y)
-    return lambda f: model.predict(f[features].to_numpy(dtype=float))
+    x, y = train[list(BOOSTED_FEATURES)].to_numpy(dtype=float), train["label"].to_numpy(dtype=float)
+    return HistGradientBoostingRegressor(random_state=0).fit(x, y)
+
+
+def mean_of_lags(frame: pd.DataFrame) -> np.ndarray:
+    """TASKS.md's mean of lags 1-4 (a missing lag counts as no sales)."""
+    return np.nan_to_num(frame[list(LAG_COLUMNS)].to_numpy(dtype=float).mean(axis=1))
+
+
+#: The classical models a run may start sales' head from (``tasks.sales.prior``): the head
+#: then learns a residual over the prior's log1p units.
+PRIORS = {
+    "mean_of_lags": Prior(
+        description="the mean of lags 1-4 (nothing to fit): the best classical peer",
+        fit=lambda train, val: None,
+        predict=lambda fitted, frame: mean_of_lags(frame),
+    ),
+    "gradient_boosting": Prior(
+        description="gradient boosting on lags 1-4 and the median price",
+        fit=fit_gradient_boosting,
+        predict=lambda fitted, frame: fitted.predict(frame[list(BOOSTED_FEATURES)].to_numpy(dtype=float)),
+    ),
+}
 
 
 def _evaluate(predict: Predictor, data: TaskData, split: str) -> dict[str, float]:
@@ -228,121 +257,6 @@ def _evaluate(predict: Predictor, data: TaskData, split: str) -> dict[str, float
     return sales_metrics(batch)
 
 
-# --------------------------------------------------------------------------- losses
-#
-# The label is log1p(units); the count losses work on units = expm1(label). Each takes the
-# head's raw outputs (B, k) and the labels (B, 1), skips NaN labels, and has a `predict`
-# turning the raw outputs into log1p(expected units), the scale every metric reads.
-
-#: Cap on a predicted log mean: exp(15) is ~3.3 million units a week, far above any
-#: product's week, and keeps exp() finite in the loss and the prediction.
-_MAX_LOG_MEAN = 15.0
-#: Smallest ZILN scale (Wang et al. use sqrt(Keras epsilon)).
-_MIN_SCALE = math.sqrt(1e-7)
-
-
-def _present(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows whose label is present: raw outputs ``(n, k)`` and units ``(n,)`` (a label below
-    0, which log1p of a count never is, counts as 0 units)."""
-    import torch
-
-    labels = labels.float().reshape(len(labels), -1)[:, 0]
-    present = ~torch.isnan(labels)
-    return outputs.float().reshape(len(labels), -1)[present], torch.expm1(labels[present]).clamp(min=0.0)
-
-
-def poisson_loss(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Poisson NLL of the units, the head's output being the log of their mean.
-
-    Returned as the half deviance (the NLL minus its minimum ``y - y log y``, a constant
-    per row), so a perfect prediction scores 0; the gradient is the NLL's.
-    """
-    import torch
-
-    raw, units = _present(outputs, labels)
-    if len(units) == 0:
-        return outputs.sum() * 0.0  # keeps the graph: every parameter stays "used"
-    log_mean = raw[:, 0].clamp(max=_MAX_LOG_MEAN)
-    nll = torch.exp(log_mean) - units * log_mean
-    return (nll - (units - torch.xlogy(units, units))).mean()
-
-
-def tweedie_loss(outputs: torch.Tensor, labels: torch.Tensor, power: float = 1.5) -> torch.Tensor:
-    """Tweedie NLL (variance power ``power``, log link) of the units, up to a constant per
-    row: the half deviance ``y^(2-p)/((1-p)(2-p)) - y mu^(1-p)/(1-p) + mu^(2-p)/(2-p)``."""
-    import torch
-
-    raw, units = _present(outputs, labels)
-    if len(units) == 0:
-        return outputs.sum() * 0.0
-    p = float(power)
-    log_mean = raw[:, 0].clamp(max=_MAX_LOG_MEAN)
-    fitted = -units * torch.exp((1 - p) * log_mean) / (1 - p) + torch.exp((2 - p) * log_mean) / (2 - p)
-    saturated = units.pow(2 - p) / ((1 - p) * (2 - p))  # 0 for a zero week
-    return (fitted + saturated).mean()
-
-
-def _ziln_parameters(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    from torch.nn import functional as F
-
-    return raw[:, 0], raw[:, 1], F.softplus(raw[:, 2]).clamp(min=_MIN_SCALE)
-
-
-def zero_inflated_lognormal_loss(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """ZILN NLL (Wang, Liu & Miao 2019): outputs ``(logit of P(units > 0), mu, raw sigma)``.
-
-    Binary cross-entropy of "the week sells" plus the log-normal NLL of the units on the
-    weeks that sell, averaged over every row as in the paper (``sigma = softplus(raw)``).
-    """
-    import torch
-    from torch.nn import functional as F
-
-    raw, units = _present(outputs, labels)
-    if len(units) == 0:
-        return outputs.sum() * 0.0
-    logit, mu, sigma = _ziln_parameters(raw)
-    positive = (units > 0).float()
-    classification = F.binary_cross_entropy_with_logits(logit, positive)
-    log_units = torch.log(units.clamp(min=1.0))  # units are whole numbers: > 0 means >= 1
-    nll = log_units + torch.log(sigma) + 0.5 * math.log(2 * math.pi) + 0.5 * ((log_units - mu) / sigma) ** 2
-    return classification + (positive * nll).mean()
-
-
-def predict_from_log_mean(outputs: torch.Tensor) -> torch.Tensor:
-    """``log1p(exp(log mean))`` = softplus: the log1p of the expected units, ``(B, 1)``."""
-    from torch.nn import functional as F
-
-    return F.softplus(outputs.float()[:, :1].clamp(max=_MAX_LOG_MEAN))
-
-
-def predict_zero_inflated_lognormal(outputs: torch.Tensor) -> torch.Tensor:
-    """``log1p(p * exp(mu + sigma^2 / 2))``, the log1p of the ZILN mean, ``(B, 1)``."""
-    from torch.nn import functional as F
-
-    logit, mu, sigma = _ziln_parameters(outputs.float())
-    log_mean = F.logsigmoid(logit) + (mu + sigma.pow(2) / 2).clamp(max=_MAX_LOG_MEAN)
-    return F.softplus(log_mean).unsqueeze(-1)  # log1p(exp(x)) = softplus(x)
-
-
-@dataclass(frozen=True)
-class LossChoice:
-    """A sales loss: the head's raw width and how to read a prediction off it."""
-
-    loss: Callable[..., torch.Tensor]
-    outputs: int
-    predict: Callable[[torch.Tensor], torch.Tensor]
-
-
-#: ``tasks.sales.settings.loss`` -> the loss; ``mse`` is the kind's default (masked MSE on
-#: the log1p target, identity prediction), so it has no entry of its own.
-LOSSES: dict[str, LossChoice | None] = {
-    "mse": None,
-    "poisson": LossChoice(poisson_loss, 1, predict_from_log_mean),
-    "tweedie": LossChoice(tweedie_loss, 1, predict_from_log_mean),
-    "zero_inflated_lognormal": LossChoice(zero_inflated_lognormal_loss, 3, predict_zero_inflated_lognormal),
-}
-
-
 def configure_sales(settings: SalesSettings | None) -> TaskSpec:
     """The ``sales`` task with the loss its settings choose (``TaskSpec.configure``)."""
     settings = settings or SalesSettings()
@@ -352,7 +266,8 @@ def configure_sales(settings: SalesSettings | None) -> TaskSpec:
     loss = choice.loss
     if loss is tweedie_loss:
         loss = functools.partial(tweedie_loss, power=settings.tweedie_power)
-    return dataclasses.replace(SALES, loss=loss, outputs=choice.outputs, predict=choice.predict)
+    # The priors are in log1p units, the MSE head's space: no other loss's outputs read them.
+    return dataclasses.replace(SALES, loss=loss, outputs=choice.outputs, predict=choice.predict, priors={})
 
 
 SALES = TaskSpec(
@@ -371,6 +286,7 @@ SALES = TaskSpec(
     decode=decode_sales,
     baselines=sales_baselines,
     configure=configure_sales,
+    priors=PRIORS,
 )
 
 

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shopmtl import BuildContext, DerivedFeatures, EvalBatch, MetricSpec, Register, TaskData, TaskSpec, hookimpl
+from shopmtl import BuildContext, DerivedFeatures, EvalBatch, MetricSpec, Prior, Register, TaskData, TaskSpec, hookimpl
 from shopmtl.plugins.shared import retail
+from shopmtl.plugins.shared.priors import logits
 from shopmtl.plugins.shared.customers import HISTORY_SEPARATOR, customer_profiles, query_profiles
 
 #: A baseline: rows -> predictions (the task's activated outputs).
@@ -259,12 +260,34 @@ def user_profile_baselines(data: TaskData, split: str, *, classical: bool = True
             "seen_in_history": lambda f: label_matrix(f["history"].astype(str)),
         }
         if classical:
-            predictors["tfidf_country_logreg"] = _fit_tfidf_country_logreg(data["train"])
+            predictors["tfidf_country_logreg"] = fit_tfidf_country_logreg(data["train"]).probabilities
         return {name: _evaluate(predict, data, split) for name, predict in predictors.items()}
 
 
-def _fit_tfidf_country_logreg(train: pd.DataFrame) -> Predictor:
-    from scipy.sparse import hstack
+@dataclass
+class TfidfCountryLogreg:
+    """TF-IDF of the history + one-hot country, one logistic regression per label, fitted: the
+    classical peer, and the prior ``tasks.user_profile.prior: tfidf_country_logreg``."""
+
+    vectorizer: Any
+    countries: Any
+    models: list[Any]  # a LogisticRegression per label, or the train rate of a label seen in one class only
+
+    def features(self, frame: pd.DataFrame) -> Any:
+        from scipy.sparse import hstack
+
+        text = self.vectorizer.transform(frame["history"].astype(str))
+        return hstack([text, self.countries.transform(frame[["country"]].astype(str))]).tocsr()
+
+    def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
+        """``(n, 20)`` probability of each label word."""
+        x = self.features(frame)
+        columns = [np.full(len(frame), m) if isinstance(m, float) else m.predict_proba(x)[:, 1] for m in self.models]
+        return np.column_stack(columns)
+
+
+def fit_tfidf_country_logreg(train: pd.DataFrame, val: pd.DataFrame | None = None) -> TfidfCountryLogreg:
+    """The peer fitted on ``train`` (``val`` unused: its settings are fixed)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import OneHotEncoder
@@ -273,29 +296,26 @@ def _fit_tfidf_country_logreg(train: pd.DataFrame) -> Predictor:
     # defaults (word unigrams, C=1) reproduce its mAP; its F1s depend on unstated choices.
     vectorizer = TfidfVectorizer().fit(train["history"].astype(str))
     countries = OneHotEncoder(handle_unknown="ignore").fit(train[["country"]].astype(str))
-
-    def features(frame: pd.DataFrame):
-        text = vectorizer.transform(frame["history"].astype(str))
-        return hstack([text, countries.transform(frame[["country"]].astype(str))]).tocsr()
-
-    x = features(train)
-    models = []
+    fitted = TfidfCountryLogreg(vectorizer, countries, [])
+    x = fitted.features(train)
     for word in LABELS:
         y = train[word].to_numpy(dtype=float)
         known = ~np.isnan(y)
         if len(np.unique(y[known])) < 2:  # a label never (or always) seen in train: predict its rate
-            models.append(float(y[known].mean()) if known.any() else 0.0)
+            fitted.models.append(float(y[known].mean()) if known.any() else 0.0)
             continue
-        models.append(LogisticRegression(C=1.0, max_iter=2000).fit(x[known], y[known].astype(int)))
+        fitted.models.append(LogisticRegression(C=1.0, max_iter=2000).fit(x[known], y[known].astype(int)))
+    return fitted
 
-    def predict(frame: pd.DataFrame) -> np.ndarray:
-        xf = features(frame)
-        columns = [
-            np.full(len(frame), m) if isinstance(m, float) else m.predict_proba(xf)[:, 1] for m in models
-        ]
-        return np.column_stack(columns)
 
-    return predict
+#: The classical models a run may start user_profile's head from (``tasks.user_profile.prior``).
+PRIORS = {
+    "tfidf_country_logreg": Prior(
+        description="TF-IDF of the history + country, one logistic regression per label: the classical peer",
+        fit=fit_tfidf_country_logreg,
+        predict=lambda fitted, frame: logits(fitted.probabilities(frame)),
+    ),
+}
 
 
 def _evaluate(predict: Predictor, data: TaskData, split: str) -> dict[str, float]:
@@ -329,6 +349,7 @@ USER_PROFILE = TaskSpec(
     baselines=user_profile_baselines,
     calibrate=calibrate_user_profile,
     derive=DerivedFeatures(HISTORY_FEATURES, history_features),
+    priors=PRIORS,
 )
 
 #: TASKS.md's F1s at the fixed threshold 0.5, beside the calibrated ones, so a model's

@@ -9,7 +9,7 @@ from shopmtl.registry.deprecation import moved_names
 # Names importable from `shopmtl` itself (tests/test_public_api.py checks they are).
 PUBLIC = frozenset({
     "BuildContext", "DerivedFeatures", "EvalBatch", "GradientSurgery", "GradientSurgeryFactory", "HeadInput",
-    "HeadSpec", "LossWeightingFactory", "MetricSpec", "Register", "SamplerFactory", "SharingFactory", "TaskData",
+    "HeadSpec", "LossWeightingFactory", "MetricSpec", "Prior", "Register", "SamplerFactory", "SharingFactory", "TaskData",
     "TaskSpec",
 })
 

@@ -187,6 +187,38 @@ class DerivedFeatures:
 
 
 @dataclass(frozen=True)
+class Prior:
+    """A classical model a task offers as the starting point of its head (stacking).
+
+    With ``tasks.<name>.prior: <its name>`` in the config, shopmtl fits the prior on the
+    run's train rows and adds its raw output to the head's: the network learns a residual
+    over a strong classical model (Wide & Deep's idea, with the wide part fitted first).
+    The train rows get *out-of-fold* predictions (``tasks.<name>.prior_folds`` folds, each
+    fitted without its own rows), so the head never learns from a prior that has seen the
+    label it predicts; val, test and ``predict`` rows get the prior fitted on all train rows.
+
+    Attributes:
+        description: one line for ``shopmtl tasks``.
+        fit: ``(train, val) -> fitted``: the fitted model from train rows (inputs and
+            labels). ``val`` may choose hyperparameters, as a data scientist would (never
+            its labels as training rows). The fitted object is saved with the run by
+            joblib, so it must pickle: scikit-learn estimators, or a dataclass of them
+            defined at module level (not a closure). Return ``None`` for a prior with
+            nothing to fit (a mean of lags).
+        predict: ``(fitted, frame) -> (n, n_outputs)`` raw outputs in the head's space:
+            values for regression, logits for binary/multilabel, class logits (e.g. log
+            probabilities) for multiclass. It reads input columns only, never labels.
+        group: a column whose rows must fall in the same fold (e.g. one customer's
+            candidates), or ``None`` for plain shuffled folds.
+    """
+
+    description: str
+    fit: Callable[[pd.DataFrame, pd.DataFrame], Any]
+    predict: Callable[[Any, pd.DataFrame], np.ndarray]
+    group: str | None = None
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One task, as a plugin registers it.
 
@@ -239,6 +271,8 @@ class TaskSpec:
             input alike -- so callers pass only the raw inputs. Use it for what the
             encoder cannot see, e.g. counts over a history longer than
             ``encoder.max_length``.
+        priors: named :class:`Prior` models the config may pick as the head's starting
+            point (``tasks.<name>.prior``); none is used unless the config names one.
     """
 
     name: str
@@ -265,6 +299,7 @@ class TaskSpec:
     predict: Callable[[torch.Tensor], torch.Tensor] | None = None
     configure: Callable[[Any], TaskSpec] | None = None
     derive: DerivedFeatures | None = None
+    priors: Mapping[str, Prior] = field(default_factory=dict)
 
     @property
     def n_outputs(self) -> int:

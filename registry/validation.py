@@ -30,7 +30,7 @@ from shopmtl.registry.messages import choices as _choices
 from shopmtl.registry.messages import did_you_mean as _did_you_mean
 from shopmtl.registry.messages import error as _exc
 from shopmtl.registry.messages import short as _short
-from shopmtl.registry.spec import DIRECTIONS, TASK_KINDS, DerivedFeatures, TaskSpec
+from shopmtl.registry.spec import DIRECTIONS, TASK_KINDS, DerivedFeatures, Prior, TaskSpec
 
 __all__ = ["NAME_PATTERN", "check_head_and_loss", "validate_task"]
 
@@ -219,6 +219,22 @@ def _check_callables(spec: TaskSpec) -> list[str]:
             problems.append(f"{field} is {_short(value)}, not a callable: pass a function, or None for the default")
     if spec.outputs is not None and (not isinstance(spec.outputs, int) or isinstance(spec.outputs, bool) or spec.outputs < 1):
         problems.append(f"outputs {spec.outputs!r} must be a positive int (the head's width), or None for the kind's")
+    return problems + _check_priors(spec)
+
+
+def _check_priors(spec: TaskSpec) -> list[str]:
+    if not isinstance(spec.priors, Mapping):
+        return [f"priors is {_short(spec.priors)}, not a mapping: write priors={{'name': Prior(...)}}"]
+    problems = []
+    for name, prior in spec.priors.items():
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            problems.append(f"prior name {name!r} must be lowercase letters, digits and '_', starting with a letter (configs name it)")
+        elif not isinstance(prior, Prior) or not (callable(prior.fit) and callable(prior.predict)):
+            problems.append(f"priors[{name!r}] is {_short(prior)}, not a Prior: write Prior(description=..., "
+                            "fit=fn(train, val), predict=fn(fitted, frame))")
+        elif prior.group is not None and prior.group not in spec.columns:
+            problems.append(f"priors[{name!r}].group {prior.group!r} is not a column of the task: name one of "
+                            f"{list(spec.columns)} or None")
     return problems
 
 

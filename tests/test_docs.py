@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 import pytest
 
+from shopmtl import Prior
 from shopmtl.registry import hookspecs
 from shopmtl.registry import spec as contract
 from shopmtl.registry.manager import ENV_PLUGINS, ENV_STRICT
@@ -52,7 +53,7 @@ def section(heading_pattern: str, text: str = TEXT) -> str | None:
 
 #: The contract classes whose fields docs/plugins.md documents in a table each.
 CONTRACT_CLASSES = [contract.TaskSpec, contract.BuildContext, contract.EvalBatch, contract.MetricSpec, contract.HeadSpec,
-                    contract.HeadInput, contract.DerivedFeatures, contract.TaskData]
+                    contract.HeadInput, contract.DerivedFeatures, contract.TaskData, Prior]
 
 
 def test_hookspecs_are_found():

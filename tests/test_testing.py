@@ -75,6 +75,25 @@ def test_check_task_reports_data_and_metric_problems(changes, expected):
     assert any(expected in p for p in problems), problems
 
 
+def test_check_task_fits_each_prior_and_checks_it_can_be_saved():
+    from sklearn.linear_model import LinearRegression
+
+    from shopmtl import Prior
+
+    def fit(train, val):
+        model = LinearRegression().fit(train[["row_id"]], train["value"])
+        return lambda frame: model.predict(frame[["row_id"]])  # a closure: it cannot be pickled with the run
+
+    good = Prior("least squares on the row id", fit=lambda train, val: LinearRegression().fit(train[["row_id"]], train["value"]),
+                 predict=lambda fitted, frame: fitted.predict(frame[["row_id"]]))
+    assert check_task(spec("toy", priors={"line": good})) == []
+    (closure,) = check_task(spec("toy", priors={"line": Prior("closure", fit=fit, predict=lambda f, frame: f(frame))}))
+    assert "prior 'line'" in closure and "cannot be saved with a run" in closure and "not a closure" in closure
+    (wide,) = check_task(spec("toy", priors={"wide": Prior("two columns", fit=good.fit,
+                                                           predict=lambda f, frame: np.zeros((len(frame), 2)))}))
+    assert "prior 'wide' predicted shape" in wide and "tasks.toy.prior: wide" in wide
+
+
 def test_check_task_multiclass_labels_must_be_class_indexes():
     def build(ctx):
         frame = pd.DataFrame({"text": ["a", "b", "c"], "label": ["small", 1, 5]})

@@ -147,7 +147,28 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
     problems += _check_metrics_run(spec, data, "val")
     if spec.baselines is not None and not problems:
         problems += _check_baselines(spec, data, "val")
+    for name in spec.priors if not problems else ():
+        problems += _check_prior(spec, name, frames["train"], frames["val"])
     return problems
+
+
+def _check_prior(spec: TaskSpec, name: str, train: Any, val: Any) -> list[str]:
+    """Fit prior ``name`` on train (two folds, as a run does with five), predict val, and pickle the fit."""
+    import pickle
+
+    from shopmtl.core.data.priors import PriorError, fit_prior, prior_outputs
+
+    try:
+        fitted, _ = fit_prior(spec, name, train, val, folds=2, seed=0)
+        prior_outputs(spec, fitted, val)
+    except PriorError as exc:
+        return [f"{exc} (run with tasks.{spec.name}.prior: {name})"]
+    try:
+        pickle.dumps(fitted)
+    except Exception as exc:  # noqa: BLE001 -- what fails to pickle is the finding
+        return [f"prior {name!r}: its fit returned {_short(fitted.model)}, which cannot be saved with a run "
+                f"({_exc(exc)}): return scikit-learn estimators or a module-level dataclass of them, not a closure"]
+    return []
 
 
 def _check_metrics_run(spec: TaskSpec, data: TaskData, split: str) -> list[str]:

@@ -55,12 +55,16 @@ def tasks(ctx: click.Context, as_json: bool) -> None:
             "text": spec.text, "text_pair": spec.text_pair, "numeric": list(spec.numeric),
             "categorical": list(spec.categorical), "labels": list(spec.labels), "classes": list(spec.classes),
             "metrics": dict(spec.metric_directions), "primary_metric": spec.primary_metric, "settings": settings,
+            "priors": {prior: p.description for prior, p in spec.priors.items()},
         })
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
         return
-    rows = [[r["name"], r["kind"], r["plugin"], r["primary_metric"], r["description"]] for r in records]
-    click.echo(render_table(["task", "kind", "plugin", "primary metric", "description"], rows))
+    rows = [[r["name"], r["kind"], r["plugin"], r["primary_metric"], ", ".join(r["priors"]) or "-", r["description"]]
+            for r in records]
+    click.echo(render_table(["task", "kind", "plugin", "primary metric", "priors", "description"], rows))
+    if any(r["priors"] for r in records):
+        click.echo("\nA prior is a classical model the task's head starts from: tasks.<name>.prior: <prior>.")
 
 
 def _default(field: Any) -> Any:

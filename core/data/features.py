@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shopmtl.core.data.priors import FittedPrior, prior_outputs
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.spec import TaskSpec
 from shopmtl.registry.derived import with_derived
@@ -23,6 +24,15 @@ class EncodedRows:
     numeric_missing: np.ndarray  # (n, n_numeric) float32, 1 where missing
     categorical: np.ndarray  # (n, n_categorical) int64, 0 = unknown
     labels: np.ndarray  # (n, n_label_columns) float32, NaN = missing
+    prior: np.ndarray | None = None  # (n, n_outputs) float32 raw outputs of the task's prior, if any
+
+    def take(self, index: np.ndarray) -> EncodedRows:
+        """The rows at positions ``index``, every array cut alike."""
+        def cut(array: np.ndarray | None) -> np.ndarray | None:
+            return None if array is None else array[index]
+
+        return EncodedRows(self.text_ids[index], cut(self.pair_ids), self.numeric[index], self.numeric_missing[index],
+                           self.categorical[index], self.labels[index], cut(self.prior))
 
     def __len__(self) -> int:
         return len(self.text_ids)
@@ -32,13 +42,14 @@ class EncodedRows:
 class FeatureState:
     """What is learned from the train split and reused at evaluation and prediction.
 
-    Saved with the model (``features.json``) so ``predict`` transforms new rows the
-    same way training did.
+    Saved with the model (``features.json``; a fitted prior beside it, ``priors/``) so
+    ``predict`` transforms new rows the same way training did.
     """
 
     numeric_mean: list[float]
     numeric_std: list[float]
     vocabularies: list[list[str]]  # per categorical column; index 0 is "unknown"
+    prior: FittedPrior | None = None  # the task's classical prior fitted on all train rows (tasks.<name>.prior)
 
     @classmethod
     def fit(cls, spec: TaskSpec, train: pd.DataFrame) -> FeatureState:
@@ -60,11 +71,14 @@ class FeatureState:
         return tuple(len(v) for v in self.vocabularies)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"numeric_mean": self.numeric_mean, "numeric_std": self.numeric_std, "vocabularies": self.vocabularies}
+        """The JSON-able part; the fitted prior is saved on its own (:func:`~shopmtl.core.data.priors.save_prior`)."""
+        data = {"numeric_mean": self.numeric_mean, "numeric_std": self.numeric_std, "vocabularies": self.vocabularies}
+        return {**data, "prior": self.prior.name} if self.prior is not None else data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FeatureState:
-        return cls(data["numeric_mean"], data["numeric_std"], data["vocabularies"])
+    def from_dict(cls, data: dict[str, Any], prior: FittedPrior | None = None) -> FeatureState:
+        """The state :meth:`to_dict` wrote, with the fitted prior it names (loaded by the caller)."""
+        return cls(data["numeric_mean"], data["numeric_std"], data["vocabularies"], prior)
 
 
 def missing_columns(spec: TaskSpec, frame: pd.DataFrame, *, with_labels: bool = True) -> list[str]:
@@ -73,11 +87,13 @@ def missing_columns(spec: TaskSpec, frame: pd.DataFrame, *, with_labels: bool = 
     return [c for c in needed if c not in frame.columns]
 
 
-def encode_rows(spec: TaskSpec, frame: pd.DataFrame, state: FeatureState, bank: TextBank) -> EncodedRows:
+def encode_rows(spec: TaskSpec, frame: pd.DataFrame, state: FeatureState, bank: TextBank,
+                prior: np.ndarray | None = None) -> EncodedRows:
     """Arrays for every row of ``frame``; labels absent from the frame become NaN.
 
     Derived feature columns (:attr:`TaskSpec.derive`) are computed here when the frame
-    lacks them, so callers pass the raw inputs only.
+    lacks them, so callers pass the raw inputs only. With a fitted prior in ``state`` its
+    outputs are computed too, unless ``prior`` gives them (the train rows' out-of-fold ones).
     """
     if spec.derive is not None and any(c not in frame.columns for c in spec.derive.columns):
         frame = with_derived(spec, frame)
@@ -104,4 +120,5 @@ def encode_rows(spec: TaskSpec, frame: pd.DataFrame, state: FeatureState, bank: 
         numeric_missing=missing,
         categorical=categorical,
         labels=labels,
+        prior=prior if prior is not None or state.prior is None else prior_outputs(spec, state.prior, frame),
     )

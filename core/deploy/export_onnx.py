@@ -101,6 +101,8 @@ def head_inputs(run: LoadedRun, task: str) -> dict[str, torch.Tensor]:
         inputs["pair_pos"] = torch.tensor([1, 0, 1])
     if task in run.model.token_tasks:
         inputs["tokens"] = torch.full((texts, 5), run.bank.pad_id, dtype=torch.int64)
+    if run.features[task].prior is not None:  # the classical prior runs in scikit-learn; its outputs feed the graph
+        inputs["prior"] = torch.zeros(rows, spec.n_outputs)
     return inputs
 
 

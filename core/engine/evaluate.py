@@ -94,6 +94,8 @@ class Scorer:
                 "numeric_missing": torch.from_numpy(rows.numeric_missing[chunk]),
                 "categorical": torch.from_numpy(rows.categorical[chunk]),
             }
+            if rows.prior is not None:
+                batch["prior"] = torch.from_numpy(rows.prior[chunk])
             if pair_ids is not None:
                 batch["pair_pos"] = torch.tensor([position[int(t)] for t in pair_ids])
             if task.name in self.model.token_tasks:

@@ -238,4 +238,9 @@ def finish(run: TrainingRun, state: TrainState, started_at: float, timings: dict
     if main:
         transaction.commit(run.output_dir, run.info.output_dir)  # complete: only now does it replace the run directory
         release_output_dir(run.info.output_dir)
+    # Every process leaves together. A process that returned while gloo's worker thread was still
+    # releasing its last all-gather deadlocked at exit: tearing the process group down joins that
+    # thread while holding the GIL the thread needs (seen as a hung 2-process run after metrics.json).
+    # Waiting here, with the GIL released, lets the worker finish first.
+    accelerator.wait_for_everyone()
     return TrainResult(run.info.output_dir, by_task, baselines, state.best_step, state.step, state.history)

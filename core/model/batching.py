@@ -64,6 +64,8 @@ def make_batch(rows: EncodedRows, index: np.ndarray, bank: TextBank, tokens: boo
         "categorical": torch.from_numpy(rows.categorical[index]),
         "labels": torch.from_numpy(rows.labels[index]),
     }
+    if rows.prior is not None:
+        batch["prior"] = torch.from_numpy(rows.prior[index])
     if cut:
         batch["input_ids_1"], batch["attention_mask_1"] = bank.pad(unique[cut:])
     if tokens:

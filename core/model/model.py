@@ -112,7 +112,10 @@ class MultiTaskModel(nn.Module):
             text_tokens=tokens[batch["text_pos"]] if tokens is not None else None,
             pair_tokens=tokens[pair_pos] if tokens is not None and pair_pos is not None else None,
         )
-        return self.heads[task](features)
+        outputs = self.heads[task](features)
+        prior = batch.get("prior")  # a classical prior's raw outputs: the head learns a residual over them
+        # In float32: under bf16 autocast the prior's logits would keep ~3 significant digits.
+        return outputs if prior is None else outputs.float() + prior.float()
 
 
 def build_model(

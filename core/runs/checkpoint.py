@@ -7,7 +7,9 @@ adds the optimiser and trainer state needed by ``--resume``)::
     heads/<task>.safetensors   one file per task, so a head can be dropped or swapped
     weighting.safetensors      a learnable loss weighting's parameters, if any
     sharing.safetensors        MMoE/PLE experts and gates, if the run used them
-    features.json              per task: standardisation constants, vocabularies
+    features.json              per task: standardisation constants, vocabularies, the prior's name
+    priors/<task>.joblib       a task's fitted classical prior (tasks.<name>.prior), if any: a
+                               pickle, loaded only after the folder's sha256 manifest verified
     calibration.json           per task: what `calibrate` fitted on val (thresholds), if any
     backbone/                  the encoder's transformers config and tokenizer files
 
@@ -30,6 +32,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from shopmtl.core.config import Config, validate_config
 from shopmtl.core.data.features import FeatureState
+from shopmtl.core.data.priors import PRIORS_DIR, load_prior, save_prior
 from shopmtl.core.files import atomic_dir, write_text_atomic
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.runs import manifest
@@ -79,9 +82,17 @@ def write_model_files(folder: Path, model: MultiTaskModel, features: Mapping[str
         module = getattr(model, part)
         if module is not None and any(True for _ in module.parameters()):
             save_model(module, str(folder / f"{part}.safetensors"))
-    write_json(folder / "features.json", {name: state.to_dict() for name, state in features.items()})
+    write_features(folder, features)
     model.encoder.backbone.config.save_pretrained(folder / "backbone")  # peft forwards .config
     tokenizer.save_pretrained(folder / "backbone")
+
+
+def write_features(folder: Path, features: Mapping[str, FeatureState]) -> None:
+    """``features.json`` and each task's fitted prior (``priors/<task>.joblib``) into ``folder``."""
+    write_json(folder / "features.json", {name: state.to_dict() for name, state in features.items()})
+    for name, state in features.items():
+        if state.prior is not None:
+            save_prior(folder, name, state.prior)
 
 
 def source_model_dir(run_dir: str | Path) -> Path:
@@ -162,6 +173,9 @@ def carry_heads(source: Path, target: Path) -> list[str]:
         if name in features or name not in source_features:
             continue
         shutil.copyfile(path, target / "heads" / path.name)
+        if source_features[name].get("prior"):
+            (target / PRIORS_DIR).mkdir(exist_ok=True)
+            shutil.copyfile(source / PRIORS_DIR / f"{name}.joblib", target / PRIORS_DIR / f"{name}.joblib")
         features[name] = source_features[name]
         carried.append(name)
     if carried:
@@ -193,7 +207,8 @@ def read_calibration(folder: Path) -> dict[str, Any]:
 def read_features(folder: Path) -> dict[str, FeatureState]:
     """The per-task feature states saved in a model folder."""
     data = read_json(folder / "features.json")
-    return {name: FeatureState.from_dict(state) for name, state in data.items()}
+    return {name: FeatureState.from_dict(state, load_prior(folder, name) if state.get("prior") else None)
+            for name, state in data.items()}
 
 
 def save_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> None:

@@ -41,11 +41,15 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: The files a manifest records: the weights, and fitted priors (pickles: verified before loading).
+RECORDED_PATTERNS: tuple[str, ...] = ("*.safetensors", "*.joblib")
+
+
 def write_manifest(folder: Path) -> None:
-    """Record every ``*.safetensors`` file under ``folder`` (relative path -> sha256, bytes)."""
+    """Record every weights and prior file under ``folder`` (relative path -> sha256, bytes)."""
     files = {
         path.relative_to(folder).as_posix(): {"sha256": sha256(path), "bytes": path.stat().st_size}
-        for path in sorted(folder.rglob("*.safetensors"))
+        for path in sorted(p for pattern in RECORDED_PATTERNS for p in folder.rglob(pattern))
     }
     write_text_atomic(folder / MANIFEST, json.dumps({"files": files}, indent=2) + "\n")
 

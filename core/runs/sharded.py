@@ -152,7 +152,7 @@ def write_full_weights(target: Path, state: Mapping[str, torch.Tensor], model: M
         (staging / "heads").mkdir()
         for name, tensors in split_state(state, model).items():
             save_file(tensors, str(staging / f"{name}.safetensors"))
-        checkpoint.write_json(staging / "features.json", {name: s.to_dict() for name, s in features.items()})
+        checkpoint.write_features(staging, features)
         model.encoder.backbone.config.save_pretrained(staging / "backbone")
         tokenizer.save_pretrained(staging / "backbone")
 

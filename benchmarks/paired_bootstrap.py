@@ -1,0 +1,161 @@
+#!/usr/bin/env python
+"""Paired bootstrap of the test-split difference between trained runs and each task's best
+classical peer (issue #13): is the model better than what a data scientist already has?
+
+Run from the repository root (the shopmtl virtualenv active)::
+
+    python benchmarks/paired_bootstrap.py RUN_DIR [RUN_DIR ...] [--samples 2000] [--output FILE]
+
+The RUN_DIRs are one model trained with different seeds (e.g. the 3 seeds of the quality
+benchmark). For each built-in task it
+
+1. scores the test split with every run (the run's own config and saved feature states:
+   what ``shopmtl evaluate`` scores) and fits the task's best classical peer on the full
+   train split (sales: the mean of lags; price_bin: TF-IDF + logistic regression;
+   user_profile: TF-IDF + country logistic regression; recommend: gradient boosting);
+2. draws ``--samples`` bootstrap resamples of the test split *by its first key* (products for
+   sales and price_bin, customers for user_profile and recommend: rows of one product or
+   customer are not independent), the same resamples for model and peer (paired);
+3. reports, on the task's primary metric, the mean over the runs of ``model - peer``
+   (sign flipped where lower is better, so > 0 means the model is better) on the full test
+   split, and the 2.5/97.5 % percentiles of that difference over the resamples.
+
+The metrics are the tasks' own ``metrics`` functions; recommend's AUC is read without its
+ranking metrics (the resamples leave NDCG@10 to the quality table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: task -> (the peer's name, a function of the task's full data returning the fitted peer's predictor).
+Peer = tuple[str, Callable[[Any], Callable[[pd.DataFrame], np.ndarray]]]
+
+
+def peers() -> dict[str, Peer]:
+    """The best classical peer of each built-in task (benchmarks/RESULTS.md), fitted on the full train split."""
+    from shopmtl.plugins import price_bin, recommend, sales, user_profile
+
+    return {
+        "sales": ("mean of lags 1-4", lambda data: sales.mean_of_lags),
+        "price_bin": ("TF-IDF + LR", lambda data: price_bin.fit_tfidf_logreg(data["train"], data["val"]).probabilities),
+        "user_profile": ("TF-IDF + country LR", lambda data: user_profile.fit_tfidf_country_logreg(data["train"]).probabilities),
+        "recommend": ("gradient boosting", lambda data: recommend.fit_gradient_boosting(data["train"]).probabilities),
+    }
+
+
+def model_predictions(run_dirs: Sequence[Path], plugins: Any) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
+    """Each task's test predictions from every run, and one run's prepared tasks (frames, labels, calibration)."""
+    from shopmtl.core.data.prepare import prepare_task
+    from shopmtl.core.engine.evaluate import Scorer, eval_batches
+    from shopmtl.core.engine.predict import load_run
+
+    predictions: dict[str, list[np.ndarray]] = {}
+    batches: dict[str, Any] = {}
+    for run_dir in run_dirs:
+        run = load_run(run_dir, plugins.tasks)
+        tasks = {name: prepare_task(spec, run.config, run.bank, state=run.features[name]) for name, spec in run.specs.items()}
+        scorer = Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
+        for name, batch in eval_batches(scorer, tasks, "test", run.calibration):
+            predictions.setdefault(name, []).append(np.asarray(batch.predictions, dtype=float))
+            batches.setdefault(name, batch)
+    return predictions, batches
+
+
+def metric(spec: Any, batch: Any, predictions: np.ndarray, rows: np.ndarray) -> float:
+    """The task's primary metric on test rows ``rows`` (repeats allowed) of ``predictions``."""
+    from shopmtl import EvalBatch
+
+    resampled = EvalBatch(split="test", frame=batch.frame.iloc[rows].reset_index(drop=True),
+                          predictions=predictions[rows], labels=np.asarray(batch.labels)[rows],
+                          score=lambda frame: np.empty(0), extras={}, calibration=batch.calibration)
+    return float(spec.metrics(resampled)[spec.primary_metric])
+
+
+def cluster_resamples(keys: pd.Series, samples: int, seed: int) -> list[np.ndarray]:
+    """Row positions of ``samples`` bootstrap resamples drawing whole clusters (equal keys) with replacement."""
+    codes, uniques = pd.factorize(keys)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    members = [order[starts[k]:starts[k + 1]] for k in range(len(uniques))]
+    rng = np.random.default_rng(seed)
+    return [np.concatenate([members[k] for k in rng.integers(0, len(uniques), len(uniques))]) for _ in range(samples)]
+
+
+def compare(task: str, spec: Any, batch: Any, runs: list[np.ndarray], peer: np.ndarray, samples: int,
+            seed: int) -> dict[str, Any]:
+    """Model minus peer on the full test split and its paired bootstrap 95 % interval (> 0: model better)."""
+    sign = -1.0 if spec.metric_directions[spec.primary_metric] == "min" else 1.0
+    peer = peer.reshape(len(peer), -1)
+    everything = np.arange(len(peer))
+
+    def difference(rows: np.ndarray) -> float:
+        peer_value = metric(spec, batch, peer, rows)
+        return float(np.mean([sign * (metric(spec, batch, p, rows) - peer_value) for p in runs]))
+
+    draws = np.array([difference(rows) for rows in cluster_resamples(batch.frame[spec.keys[0]], samples, seed)])
+    return {
+        "metric": spec.primary_metric,
+        "model": float(np.mean([metric(spec, batch, p, everything) for p in runs])),
+        "model_per_run": [metric(spec, batch, p, everything) for p in runs],
+        "peer": metric(spec, batch, peer, everything),
+        "difference": difference(everything),
+        "ci95": [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))],
+        "share_model_better": float(np.mean(draws > 0)),
+        "clusters": int(batch.frame[spec.keys[0]].nunique()),
+        "rows": len(peer),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="run directories: one model, several seeds")
+    parser.add_argument("--samples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the resamples")
+    parser.add_argument("--output", type=Path, default=None, help="write the comparison as JSON here too")
+    args = parser.parse_args(argv)
+
+    from threadpoolctl import threadpool_limits
+
+    from shopmtl.core.data.prepare import build_task_data
+    from shopmtl.core.runs.checkpoint import read_run_config
+    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
+    from shopmtl.registry.manager import load_plugins
+
+    started = time.perf_counter()
+    plugins = load_plugins(BUILTIN_PLUGINS, only=[])
+    predictions, batches = model_predictions(args.runs, plugins)
+    config = read_run_config(args.runs[0])
+    report: dict[str, Any] = {"runs": [str(r) for r in args.runs], "samples": args.samples, "tasks": {}}
+    for task, (peer_name, fit) in peers().items():
+        if task not in batches:
+            continue
+        spec = plugins.tasks[task]
+        with threadpool_limits(1):
+            # On the rows the runs scored (all of test, unless the run's config capped it).
+            peer = np.asarray(fit(build_task_data(spec, config))(batches[task].frame), dtype=float)
+        result = compare(task, spec, batches[task], predictions[task], peer, args.samples, args.seed)
+        report["tasks"][task] = {"peer": peer_name, **result}
+        low, high = result["ci95"]
+        print(f"{task:13s} {result['metric']:9s} model {result['model']:.4f} vs {peer_name} {result['peer']:.4f}: "
+              f"difference {result['difference']:+.4f} (95 % CI {low:+.4f} .. {high:+.4f}; model better in "
+              f"{100 * result['share_model_better']:.0f} % of resamples)", flush=True)
+    report["wall_s"] = time.perf_counter() - started
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
