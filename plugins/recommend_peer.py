@@ -50,12 +50,12 @@ def fit_gradient_boosting(train: pd.DataFrame, val: pd.DataFrame | None = None) 
 def _cosine(vectorizer: TfidfVectorizer, frame: pd.DataFrame) -> np.ndarray:
     """Cosine of the TF-IDF vectors of each row's history and candidate description.
 
-    Texts are found through the keys (a customer has one history, a product one
-    description), so each distinct text is vectorised once and no long history string is
-    hashed per row; the (customers x products) product is small and computed densely.
+    Each distinct text is vectorised once (a customer's history repeats on every candidate
+    row); the (histories x descriptions) product is small and computed densely. The texts
+    themselves are the keys, so rows without identifier columns (``predict`` input) work too.
     """
-    customer, first_of_customer = _codes(frame["customer_id"])
-    product, first_of_product = _codes(frame["stock_code"])
+    customer, first_of_customer = _codes(frame["history"])
+    product, first_of_product = _codes(frame["description"])
     histories = vectorizer.transform(frame["history"].to_numpy(dtype=object)[first_of_customer])
     descriptions = vectorizer.transform(frame["description"].to_numpy(dtype=object)[first_of_product])
     # TF-IDF rows are L2-normalised, so the dot product is the cosine.

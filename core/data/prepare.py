@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
 from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows, with_derived
-from shopmtl.core.data.priors import FittedPrior, fit_prior
+from shopmtl.core.data.priors import FittedPrior, PriorError, chosen_prior, fit_prior
 from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.spec import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
@@ -69,6 +69,17 @@ def select_tasks(names: Iterable[str], registered: Mapping[str, TaskSpec]) -> di
         lines.append(f"registered tasks: {', '.join(registered) or 'none'} (see `shopmtl tasks`)")
         raise ConfigError("\n".join(lines))
     return {name: registered[name] for name in names}
+
+
+def check_priors(specs: Mapping[str, TaskSpec], config: Config) -> None:
+    """Every ``tasks.<name>.prior`` names a prior its task offers (as configured), before any data is read."""
+    for name, spec in specs.items():
+        chosen = config.tasks.get(name, TaskConfig()).prior
+        if chosen is not None:
+            try:
+                chosen_prior(configure_task(spec, config), chosen)
+            except PriorError as error:
+                raise ConfigError(str(error)) from None
 
 
 def task_settings(spec: TaskSpec, raw: Mapping[str, Any]) -> Any:

@@ -26,7 +26,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs
 
 from shopmtl.core.config import Config
-from shopmtl.core.data.prepare import PreparedTask, select_tasks
+from shopmtl.core.data.prepare import PreparedTask, check_priors, select_tasks
 from shopmtl.core.engine.evaluate import final_scores, task_baselines
 from shopmtl.core.engine.guards import check_gradient_norm, check_loss
 from shopmtl.core.engine.hardware import Hardware, PrecisionChoice, detect_hardware, resolve_precision
@@ -90,6 +90,7 @@ def start(config: Config, plugins: PluginSet, resume: bool,
     and swapped in as the run directory by :func:`finish`."""
     output_dir = config.resolved_output_dir()
     specs = select_tasks(config.tasks or plugins.tasks, plugins.tasks)  # none named: all
+    check_priors(specs, config)  # a misnamed prior fails now, not after the data is built
     if config.training.threads:
         torch.set_num_threads(config.training.threads)
     hardware = detect_hardware()

@@ -121,3 +121,19 @@ def test_the_plugin_kit_passes_user_profile_with_its_derived_features() -> None:
     )
     problems = check_task(broken)
     assert problems and all("derive.compute failed" in p and "KeyError" in p for p in problems)
+
+
+@pytest.mark.parametrize("name", ["sales", "price_bin", "user_profile", "recommend"])
+def test_each_builtin_prior_reads_only_what_predict_is_given(datasets, name):
+    """A prior runs at ``predict`` time on rows of the task's inputs: no labels, no identifier columns.
+    Its outputs equal those on the full rows, are finite, and have the head's width."""
+    spec, data = SPECS[name], datasets[name]
+    train = with_derived(spec, data["train"].head(3000))
+    rows = with_derived(spec, data["test"].head(500))
+    inputs = rows.drop(columns=[*spec.labels, *spec.keys])
+    assert spec.priors
+    for prior_name, prior in spec.priors.items():
+        fitted = prior.fit(train, data["val"])
+        full, bare = np.asarray(prior.predict(fitted, rows)), np.asarray(prior.predict(fitted, inputs))
+        np.testing.assert_allclose(bare, full)
+        assert np.isfinite(bare).all() and bare.reshape(len(inputs), -1).shape[1] == spec.n_outputs, prior_name

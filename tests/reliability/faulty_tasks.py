@@ -2,7 +2,7 @@
 
 Each task is what a plugin author gets wrong: a typo in a column name, labels that are
 words, an impossible label, an input that overflowed, a metric that cannot be computed,
-a metric that crashes.
+a metric that crashes, a classical prior that cannot be fitted.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from shopmtl import BuildContext, EvalBatch, TaskData, hookimpl
+from shopmtl import BuildContext, EvalBatch, Prior, TaskData, hookimpl
 from toy_tasks import TOY_BINARY, TOY_REGRESSION, build
 
 
@@ -49,6 +49,10 @@ def metrics_that_crash(batch: EvalBatch) -> dict[str, float]:
     return {"auc": 1 / positives, "accuracy": 0.5}
 
 
+def prior_that_crashes(train, val):
+    return len(train) / 0
+
+
 def _task(base, name: str, **changes):
     return dataclasses.replace(base, name=name, **changes)
 
@@ -60,6 +64,8 @@ TASKS = (
     _task(TOY_REGRESSION, "inf_value", build_dataset=build_infinite_input),
     _task(TOY_BINARY, "nan_flag", metrics=metrics_without_value),
     _task(TOY_BINARY, "crash_flag", metrics=metrics_that_crash),
+    _task(TOY_REGRESSION, "prior_value", priors={"broken": Prior("fit divides by zero", fit=prior_that_crashes,
+                                                                 predict=lambda fitted, frame: frame["x"])}),
 )
 
 
