@@ -23,6 +23,9 @@ from shopmtl.registry.validation import validate_task
 
 __all__ = ["assert_valid_task", "check_task", "check_task_data"]
 
+#: Rows of train and of val a prior is checked on (``plugins check``): enough to fit, seconds on any data.
+PRIOR_CHECK_ROWS = 5000
+
 def check_task(
     spec: Any,
     *,
@@ -153,11 +156,15 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
 
 
 def _check_prior(spec: TaskSpec, name: str, train: Any, val: Any) -> list[str]:
-    """Fit prior ``name`` on train (two folds, as a run does with five), predict val, and pickle the fit."""
+    """Fit prior ``name`` on train (two folds, as a run does with five), predict val, and pickle the fit.
+
+    Up to :data:`PRIOR_CHECK_ROWS` rows of each: the check is of the code, not of the prior's quality.
+    """
     import pickle
 
     from shopmtl.core.data.priors import PriorError, fit_prior, prior_outputs
 
+    train, val = train.iloc[:PRIOR_CHECK_ROWS], val.iloc[:PRIOR_CHECK_ROWS]
     try:
         fitted, _ = fit_prior(spec, name, train, val, folds=2, seed=0)
         prior_outputs(spec, fitted, val)

@@ -133,7 +133,7 @@ def check(ctx: click.Context, name: str, no_data: bool, config_file: str | None,
         click.echo(f"\n{summary}: fix them, then run `shopmtl plugins check {name}` again.", err=True)
         raise SystemExit(1)  # not ctx.exit(): friendly_errors would turn click's Exit into a message
     if specs:
-        depth = "registration checks only (--no-data)" if no_data else "registration, dataset, labels, metrics, baselines"
+        depth = "registration checks only (--no-data)" if no_data else "registration, dataset, labels, metrics, baselines, priors"
         click.echo(f"\nchecked {len(specs)} task(s) of plugin {name}: {depth} -- ok")
 
 

@@ -54,7 +54,7 @@ def test_plugins_says_loaded_is_not_checked(toy_cli):
     assert "`shopmtl plugins check NAME`" in listing
     assert toy_cli("plugins", "check", "bad_data").exit_code == 1  # the deeper check finds it
     checked = toy_cli("plugins", "check", "good").output
-    assert "checked 2 task(s) of plugin good: registration, dataset, labels, metrics, baselines -- ok" in checked
+    assert "checked 2 task(s) of plugin good: registration, dataset, labels, metrics, baselines, priors -- ok" in checked
 
 
 def _crashing_build(ctx: BuildContext) -> TaskData:
