@@ -17,9 +17,13 @@ from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.data.prepare import PreparedTask
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.blocks import predict
+from shopmtl.registry.derived import with_derived
 from shopmtl.registry.spec import EvalBatch, MetricSpec
 
 _HEAD_CHUNK = 8192  # rows per head call: heads are small, so large chunks are cheap
+#: Rows :meth:`Scorer.score_frame` encodes at a time. A multiple of ``_HEAD_CHUNK``, so the heads see
+#: the same chunks as when the frame is encoded whole: the predictions are the same, bit for bit.
+_FRAME_CHUNKS = 16
 
 
 class Scorer:
@@ -114,8 +118,18 @@ class Scorer:
         return np.concatenate(gather_object([mine]), axis=0)
 
     def score_frame(self, task: PreparedTask, frame: pd.DataFrame) -> np.ndarray:
-        """Predictions for arbitrary rows with the task's columns (labels not needed)."""
-        return self.predict_rows(task, encode_rows(task.spec, frame, task.state, self.bank))
+        """Predictions for arbitrary rows with the task's columns (labels not needed).
+
+        The rows are encoded and scored ``_FRAME_CHUNKS * _HEAD_CHUNK`` at a time, so a large
+        frame (recommend's ranking candidates, 100 per positive) never exists whole as arrays.
+        """
+        spec = task.spec
+        if spec.derive is not None and any(c not in frame.columns for c in spec.derive.columns):
+            frame = with_derived(spec, frame)  # on the whole frame: a derived feature may look across rows
+        size = _FRAME_CHUNKS * _HEAD_CHUNK
+        parts = [self.predict_rows(task, encode_rows(spec, frame.iloc[start : start + size], task.state, self.bank))
+                 for start in range(0, max(len(frame), 1), size)]
+        return np.concatenate(parts, axis=0)
 
 
 def eval_batches(
