@@ -143,7 +143,7 @@ def measure(k: int, cap_gb: float, source: str = "parquet", only: tuple[str, ...
         data = make_csv(k, WORK / f"csv-k{k}")
     else:
         data = make_copies(k, WORK / f"k{k}")
-    if k == 1 and source == "parquet":  # one file, as data.path always allowed: the same figures from code before folders existed
+    if k == 1 and source == "parquet":  # one file, as data.path always allowed: comparable with code before folders
         data = data / "copy-000.parquet"
     out, results = WORK / "out", {}
     out.mkdir(parents=True, exist_ok=True)

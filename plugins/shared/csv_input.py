@@ -135,7 +135,9 @@ def table(file: Path, types: Mapping[str, str], timestamp_format: str | None) ->
     """
     typed = ", ".join(f"{literal(name)}: {literal(kind)}" for name, kind in types.items())
     fmt = f", timestampformat = {literal(timestamp_format)}" if timestamp_format else ""
-    return f"read_csv({literal(file)}, {_DIALECT}, all_varchar = false, types = {{{typed}}}{fmt})"
+    # all_varchar: a column the recipe does not type stays text, never typed from a guess on a sample
+    # (DuckDB parses only the columns a query selects, so such a column costs nothing either way).
+    return f"read_csv({literal(file)}, {_DIALECT}, all_varchar = true, types = {{{typed}}}{fmt})"
 
 
 _LINE = re.compile(r"CSV Error on Line: (\d+)")

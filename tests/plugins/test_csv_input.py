@@ -60,7 +60,8 @@ def test_the_csv_table_equals_the_pandas_reader_it_replaced(csv_files: dict[str,
     pd.testing.assert_frame_equal(retail.load_transactions(csv_files["uci"]), old, check_exact=True)
 
 
-def test_a_task_built_from_the_csv_equals_the_one_from_parquet(csv_files: dict[str, Path], no_pandas_reader: None) -> None:
+def test_a_task_built_from_the_csv_equals_the_one_from_parquet(csv_files: dict[str, Path],
+                                                               no_pandas_reader: None) -> None:
     from_csv = PRICE_BIN.build_dataset(BuildContext(settings=PriceBinSettings(), data_path=str(csv_files["iso"])))
     reference = PRICE_BIN.build_dataset(BuildContext(settings=PriceBinSettings()))
     for split in ("train", "val", "test"):
@@ -145,3 +146,11 @@ def test_text_stays_text_and_empty_fields_are_missing(tmp_path: Path) -> None:
     assert clean["stock_code"].tolist() == ["85048", "85123A"]
     assert clean["customer_id"].iloc[0] == 17850.0 and pd.isna(clean["customer_id"].iloc[1])
     assert clean["invoice_date"].iloc[0] == pd.Timestamp("2010-12-01 08:26")
+
+
+def test_a_column_no_task_reads_is_never_typed(tmp_path: Path) -> None:
+    """A column outside the column map may hold numbers for 30,000 lines and then a word."""
+    path = tmp_path / "shop.csv"
+    lines = [LINE.rstrip("\n") + f",{k}\n" for k in range(30_000)] + [LINE.rstrip("\n") + ",see note\n"]
+    path.write_text(HEADER.rstrip("\n") + ",Note\n" + "".join(lines))
+    assert len(retail.load_transactions(path)) == 30_001
