@@ -42,8 +42,9 @@ ENTRY_POINT_GROUP = "shopmtl"
 
 #: Version of the hook API described in this module. Bumped (major) when a hook is
 #: removed or changes meaning; (minor) when a hook or an argument is added, or the task
-#: contract accepts more (1.3: ``TaskData`` splits may be Arrow or Parquet-backed).
-HOOK_API_VERSION = "1.3"
+#: contract accepts more (1.3: ``TaskData`` splits may be Arrow or Parquet-backed; 1.4:
+#: ``EvalBatch.score_stream`` scores extra rows handed over frame by frame).
+HOOK_API_VERSION = "1.4"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

@@ -40,7 +40,7 @@ def on_disk(folder: Path, *, drop: str | None = None):
 
 
 def test_the_hook_api_minor_version_says_so() -> None:
-    assert HOOK_API_VERSION == "1.3"
+    assert HOOK_API_VERSION == "1.4"  # 1.3 added these split kinds; 1.4, EvalBatch.score_stream
 
 
 def test_each_kind_reads_back_as_the_frame(tmp_path: Path) -> None:

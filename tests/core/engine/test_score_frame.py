@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from shopmtl import BuildContext
+from shopmtl import BuildContext, TaskData
 from shopmtl.core.data.features import encode_rows
 from shopmtl.core.data.prepare import PreparedTask
 from shopmtl.core.engine import evaluate
@@ -46,3 +46,27 @@ def test_chunked_scoring_equals_scoring_the_frame_whole(name: str, toy_run, monk
         assert binary_metrics(batch) == binary_metrics(dataclasses.replace(batch, predictions=whole))
     empty = Scorer(run.accelerator, run.model, run.bank, 8).score_frame(task, frame.iloc[:0])
     assert empty.shape == (0, task.spec.n_predictions)
+
+
+def test_a_stream_of_frames_scores_as_their_concatenation(toy_run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EvalBatch.score_stream (hook API 1.4): frames of any sizes, cut into the chunks one frame gives."""
+    run = load_run(toy_run.output_dir, toy_run.plugins.tasks)
+    frame = build(BuildContext(settings=ToySettings(rows=600)))["train"].iloc[:300]
+    task = PreparedTask(spec=run.specs["toy_flag"], config=run.config.tasks.get("toy_flag"), data=TaskData({}),
+                        state=run.features["toy_flag"], rows={})
+    monkeypatch.setattr(evaluate, "_HEAD_CHUNK", 16)
+    monkeypatch.setattr(evaluate, "_FRAME_CHUNKS", 3)
+    whole = Scorer(run.accelerator, run.model, run.bank, 8).score_frame(task, frame)
+    encoded: list[int] = []
+
+    def spy(spec, part, state, bank):
+        encoded.append(len(part))
+        return encode_rows(spec, part, state, bank)
+
+    monkeypatch.setattr(evaluate, "encode_rows", spy)
+    cuts = [0, 5, 5, 70, 71, 200, 300]  # an empty frame, frames smaller and larger than a chunk
+    pieces = (frame.iloc[a:b] for a, b in zip(cuts[:-1], cuts[1:]))
+    streamed = Scorer(run.accelerator, run.model, run.bank, 8).score_frames(task, pieces)
+    assert encoded == [48] * 6 + [12]
+    assert np.array_equal(streamed, whole)
+    assert Scorer(run.accelerator, run.model, run.bank, 8).score_frames(task, iter(())).shape == (0, 1)
