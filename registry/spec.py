@@ -163,7 +163,7 @@ class EvalBatch:
         score_stream: (hook API 1.4) like ``score`` for an iterable of frames, scored as their
             concatenation (the same predictions, in order), a chunk of rows at a time: extra rows
             too many to hold at once can be drawn and handed over piece by piece. ``None`` where
-            the caller offers no stream (a baseline's batch, an older shopmtl): use ``score``.
+            the caller offers no stream (``plugins check``, an older shopmtl): use ``score``.
     """
 
     split: str

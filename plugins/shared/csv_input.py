@@ -147,9 +147,12 @@ _VALUE = re.compile(r'converting column "(.*?)"\. Could not (?:convert|parse) st
 def conversion_error(file: Path, message: str, types: Mapping[str, str], timestamp_format: str | None) -> str | None:
     """A message naming the file, line, column, value and fix for DuckDB's "CSV Error on Line".
 
-    ``None`` when ``message`` is not a value that failed to convert.
+    ``None`` when ``message`` is neither a value that failed to convert nor text that is not UTF-8.
     """
     line, value = _LINE.search(message), _VALUE.search(message)
+    if line is not None and "not utf-8 encoded" in message:
+        return (f"{file}: line {line.group(1)} is not UTF-8 text. Save the file as UTF-8 (Excel: \"CSV UTF-8\"), "
+                f"or convert it, e.g. iconv -f latin1 -t utf-8 {file.name} > utf8.csv.")
     if line is None or value is None:
         return None
     column, text = value.group(1), value.group(2)

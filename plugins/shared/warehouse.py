@@ -121,6 +121,9 @@ def _build(table: Cleaned, names: Mapping[str, str], recipe: Recipe) -> None:
 
 
 def _unreadable(sources: Sources, message: str) -> str:
+    said = csv_input.conversion_error(sources.files[0], message, {}, None) if sources.kind == "csv" else None
+    if said:  # e.g. a CSV that is not UTF-8, found while reading its header
+        return said
     reason = message.splitlines()[0]  # DuckDB appends the query's text; the first line says what failed
     return (
         f"cannot read transactions {sources.spec!r}: {reason}. Quantity must be whole numbers, "

@@ -136,6 +136,13 @@ def test_an_unrecognisable_first_date_and_a_missing_column_are_named(tmp_path: P
     assert retail.cleaned_table(renamed, {"InvoiceNo": "Invoice"}).rows.is_file()
 
 
+def test_a_file_that_is_not_utf8_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "latin.csv"
+    path.write_bytes((HEADER + LINE.replace("WHITE HANGING", "CAF\u00c9 HANGING")).encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin\.csv: line 2 is not UTF-8 text\. Save the file as UTF-8"):
+        retail.cleaned_table(path)
+
+
 def test_text_stays_text_and_empty_fields_are_missing(tmp_path: Path) -> None:
     """Codes are not numbers, "nan" is the source's word for a missing description, an empty field is missing."""
     path = tmp_path / "shop.csv"
