@@ -18,6 +18,12 @@ Wall time and peak RSS come from ``/usr/bin/time -f``. Run from the repository r
 the shared lock (it takes about half an hour on 2 cores)::
 
     flock /work/heavy.lock .venv/bin/python benchmarks/scale.py --scales 1 10 30 --json benchmarks/results/scale.json
+
+``--input csv`` writes the ``k`` copies as one CSV file instead (``data.path`` takes one CSV),
+to measure reading a CSV; ``--only sales recommend`` runs just those commands (``train`` for
+the run to step 1)::
+
+    flock /work/heavy.lock .venv/bin/python benchmarks/scale.py --input csv --scales 1 10 --only sales recommend
 """
 
 from __future__ import annotations
@@ -53,6 +59,23 @@ def make_copies(k: int, folder: Path) -> Path:
         renamed(raw, i).to_parquet(path.with_suffix(".tmp"), index=False)
         os.replace(path.with_suffix(".tmp"), path)
     return folder
+
+
+def make_csv(k: int, folder: Path) -> Path:
+    """``folder/copies.csv``: the ``k`` renamed copies in one CSV, written copy by copy (kept between runs)."""
+    import pandas as pd
+
+    from shopmtl.plugins.shared import retail
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "copies.csv"
+    if not path.is_file():
+        raw = pd.read_parquet(retail.DEFAULT_DATA_PATH)
+        with path.with_suffix(".tmp").open("w", newline="") as out:
+            for i in range(k):
+                renamed(raw, i).to_csv(out, index=False, header=i == 0)
+        os.replace(path.with_suffix(".tmp"), path)
+    return path
 
 
 def renamed(raw, i: int):
@@ -113,18 +136,23 @@ def group_rss_gb(group: int) -> float:
     return total / 1024**3
 
 
-def measure(k: int, cap_gb: float) -> dict[str, dict[str, float]]:
-    """Every command at scale ``k``, each with a fresh cleaned-table cache (the first run on new data)."""
-    data = make_copies(k, WORK / f"k{k}")
-    if k == 1:  # one file, as data.path always allowed: the same figures from code before folders existed
+def measure(k: int, cap_gb: float, source: str = "parquet", only: tuple[str, ...] = (*TASKS, "train")
+            ) -> dict[str, dict[str, float]]:
+    """The commands ``only`` names at scale ``k``, each with a fresh cleaned-table cache (the first run on new data)."""
+    if source == "csv":
+        data = make_csv(k, WORK / f"csv-k{k}")
+    else:
+        data = make_copies(k, WORK / f"k{k}")
+    if k == 1 and source == "parquet":  # one file, as data.path always allowed: comparable with code before folders
         data = data / "copy-000.parquet"
     out, results = WORK / "out", {}
     out.mkdir(parents=True, exist_ok=True)
     shopmtl = str(Path(sys.executable).with_name("shopmtl"))
     commands = {f"data {t}": [shopmtl, "data", t, "--split", "train", "--output", str(out / f"{t}.parquet"),
-                              f"data.path={data}"] for t in TASKS}
-    commands["train to step 1"] = [sys.executable, __file__, "--first-step", f"data.path={data}",
-                                   "training.log_every=1000000", f"output_dir={out / 'run'}"]
+                              f"data.path={data}"] for t in TASKS if t in only}
+    if "train" in only:
+        commands["train to step 1"] = [sys.executable, __file__, "--first-step", f"data.path={data}",
+                                       "training.log_every=1000000", f"output_dir={out / 'run'}"]
     for name, command in commands.items():
         cache = Path(tempfile.mkdtemp(prefix="cache-", dir=WORK))
         env = {**os.environ, "SHOPMTL_CACHE_DIR": str(cache), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
@@ -156,6 +184,10 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 30])
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--cap-gb", type=float, default=12.0, help="stop a command whose memory passes this")
+    parser.add_argument("--input", choices=("parquet", "csv"), default="parquet",
+                        help="the copies as a folder of Parquet files, or as one CSV file")
+    parser.add_argument("--only", nargs="+", choices=(*TASKS, "train"), default=(*TASKS, "train"),
+                        help="run only these commands (a task's `data`, or `train` to step 1)")
     parser.add_argument("--first-step", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.first_step is not None:
@@ -163,7 +195,7 @@ def main() -> None:
         return
     figures = {}
     for k in args.scales:
-        figures[f"{k}x"] = measure(k, args.cap_gb)
+        figures[f"{k}x"] = measure(k, args.cap_gb, args.input, tuple(args.only))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

@@ -42,8 +42,9 @@ ENTRY_POINT_GROUP = "shopmtl"
 
 #: Version of the hook API described in this module. Bumped (major) when a hook is
 #: removed or changes meaning; (minor) when a hook or an argument is added, or the task
-#: contract accepts more (1.3: ``TaskData`` splits may be Arrow or Parquet-backed;
-#: 1.4: ``TaskSpec.priors``, classical models a head may start from).
+#: contract accepts more (1.3: ``TaskData`` splits may be Arrow or Parquet-backed; 1.4:
+#: ``EvalBatch.score_stream`` scores extra rows handed over frame by frame, and
+#: ``TaskSpec.priors`` offers classical models a head may start from).
 HOOK_API_VERSION = "1.4"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)

@@ -19,7 +19,7 @@ Head, loss and decoding default to sensible choices for the task's ``kind``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -160,6 +160,10 @@ class EvalBatch:
             ``frame``) and returns their predictions -- e.g. ranking candidates.
         extras: the task's :attr:`TaskData.extras`.
         calibration: what the task's ``calibrate`` fitted on val (``{}`` if none).
+        score_stream: (hook API 1.4) like ``score`` for an iterable of frames, scored as their
+            concatenation (the same predictions, in order), a chunk of rows at a time: extra rows
+            too many to hold at once can be drawn and handed over piece by piece. ``None`` where
+            the caller offers no stream (``plugins check``, an older shopmtl): use ``score``.
     """
 
     split: str
@@ -169,6 +173,7 @@ class EvalBatch:
     score: Callable[[pd.DataFrame], np.ndarray]
     extras: Mapping[str, Any] = field(default_factory=dict)
     calibration: Mapping[str, Any] = field(default_factory=dict)
+    score_stream: Callable[[Iterable[pd.DataFrame]], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,13 @@ from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.data.prepare import PreparedTask
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.blocks import predict
+from shopmtl.registry.derived import with_derived
 from shopmtl.registry.spec import EvalBatch, MetricSpec
 
 _HEAD_CHUNK = 8192  # rows per head call: heads are small, so large chunks are cheap
+#: Rows :meth:`Scorer.score_frame` encodes at a time. A multiple of ``_HEAD_CHUNK``, so the heads see
+#: the same chunks as when the frame is encoded whole: the predictions are the same, bit for bit.
+_FRAME_CHUNKS = 16
 
 
 class Scorer:
@@ -116,8 +120,37 @@ class Scorer:
         return np.concatenate(gather_object([mine]), axis=0)
 
     def score_frame(self, task: PreparedTask, frame: pd.DataFrame) -> np.ndarray:
-        """Predictions for arbitrary rows with the task's columns (labels not needed)."""
-        return self.predict_rows(task, encode_rows(task.spec, frame, task.state, self.bank))
+        """Predictions for arbitrary rows with the task's columns (labels not needed); see :meth:`score_frames`."""
+        return self.score_frames(task, [frame])
+
+    def score_frames(self, task: PreparedTask, frames: Iterable[pd.DataFrame]) -> np.ndarray:
+        """Predictions for the rows of ``frames``, in order: those of their concatenation, bit for bit.
+
+        The rows are encoded and scored ``_FRAME_CHUNKS * _HEAD_CHUNK`` at a time, cut from the
+        frames as they come, so neither a large frame nor the whole stream (recommend's ranking
+        candidates, 100 per positive) ever exists as arrays at once. Derived features are
+        computed frame by frame.
+        """
+        spec, size = task.spec, _FRAME_CHUNKS * _HEAD_CHUNK
+        parts: list[np.ndarray] = []
+        pending: list[pd.DataFrame] = []
+        for frame in frames:
+            if spec.derive is not None and any(c not in frame.columns for c in spec.derive.columns):
+                frame = with_derived(spec, frame)  # on each whole frame: a derived feature may look across rows
+            pending.append(frame)
+            while sum(len(f) for f in pending) >= size:  # cut a full chunk: the same chunks as one frame gives
+                rows = pd.concat(pending) if len(pending) > 1 else pending[0]
+                parts.append(self._score_rows(task, rows.iloc[:size]))
+                pending = [rows.iloc[size:]]
+        rest = [f for f in pending if len(f)]
+        if rest or not parts:
+            parts.append(self._score_rows(task, pd.concat(rest) if len(rest) > 1 else (rest or [None])[0]))
+        return np.concatenate(parts, axis=0)
+
+    def _score_rows(self, task: PreparedTask, rows: pd.DataFrame | None) -> np.ndarray:
+        if rows is None:  # nothing to score: an empty result of the right width
+            return np.zeros((0, task.spec.n_predictions), dtype=np.float32)
+        return self.predict_rows(task, encode_rows(task.spec, rows, task.state, self.bank))
 
 
 def eval_batches(
@@ -135,6 +168,7 @@ def eval_batches(
             predictions=scorer.predict_sharded(task, rows),
             labels=rows.labels,
             score=lambda frame, task=task: scorer.score_frame(task, frame),
+            score_stream=lambda frames, task=task: scorer.score_frames(task, frames),
             extras=task.data.extras,
             calibration=(calibration or {}).get(name, {}),
         )

@@ -7,8 +7,14 @@ hands them here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from shopmtl import EvalBatch
 
 #: Ranking metrics look at the top K of each positive's candidate list.
 TOP_K = 10
@@ -64,3 +70,51 @@ def evaluated_queries(ranking: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFram
     first = ranking.groupby("query", sort=False).head(1)  # each query's first row is its positive
     kept = first.merge(positives.drop_duplicates(), on=["customer_id", "stock_code"], how="inner")["query"]
     return ranking if len(kept) == len(first) else ranking[ranking["query"].isin(kept)]
+
+
+def batch_ranking_metrics(batch: EvalBatch) -> tuple[float, float]:
+    """HitRate@K and NDCG@K of ``batch``'s ranking candidates, for its evaluated positives.
+
+    The candidates are ``extras["ranking_blocks"](split)`` scored through ``batch.score_stream``
+    (hook API 1.4) where both exist, else ``extras["ranking"][split]`` through ``batch.score``;
+    the two give the same values. NaN for a split without candidates (train).
+    """
+    return _streamed_ranking(batch) if _can_stream(batch) else _whole_ranking(batch)
+
+
+def _can_stream(batch: EvalBatch) -> bool:
+    """The caller scores frame by frame (hook API 1.4) and the task's data can draw its candidates so."""
+    blocks = batch.extras.get("ranking_blocks")
+    return getattr(batch, "score_stream", None) is not None and blocks is not None and batch.split in ("val", "test")
+
+
+def _streamed_ranking(batch: EvalBatch) -> tuple[float, float]:
+    """HitRate@10 and NDCG@10 with the candidates drawn, filtered and scored block by block: only
+    their scores, queries and labels are kept, never the candidates' frame (100 rows per positive).
+    The blocks concatenated are the whole frame, so the values are :func:`_whole_ranking`'s."""
+    queries: list[np.ndarray] = []
+    positives: list[np.ndarray] = []
+
+    def evaluated() -> Iterator[pd.DataFrame]:
+        for block in batch.extras["ranking_blocks"](batch.split):
+            block = evaluated_queries(block, batch.frame)
+            if len(block):
+                queries.append(block["query"].to_numpy())
+                positives.append(block["label"].to_numpy() == 1)
+                yield block
+
+    scores = np.asarray(batch.score_stream(evaluated()), dtype=float).reshape(-1)  # type: ignore[misc]
+    if not queries:
+        return float("nan"), float("nan")
+    return ranking_metrics(scores, np.concatenate(queries), np.concatenate(positives))
+
+
+def _whole_ranking(batch: EvalBatch) -> tuple[float, float]:
+    """HitRate@10 and NDCG@10 on the whole ranking frame (``extras["ranking"][split]``); NaN without one."""
+    ranking = batch.extras.get("ranking", {}).get(batch.split)
+    if ranking is not None and len(ranking):
+        ranking = evaluated_queries(ranking, batch.frame)
+    if ranking is None or not len(ranking):
+        return float("nan"), float("nan")  # a split without ranking candidates (train) has none
+    scores = np.asarray(batch.score(ranking), dtype=float).reshape(-1)
+    return ranking_metrics(scores, ranking["query"].to_numpy(), ranking["label"].to_numpy() == 1)

@@ -201,7 +201,6 @@ RECIPE = warehouse.Recipe(
     canonical=CANONICAL_TYPES,
     clean=_clean_query(),
     products=_PRODUCTS_QUERY,
-    read_csv=lambda path, column_map: read_transactions(path, column_map),
     version=1,
 )
 

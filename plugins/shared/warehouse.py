@@ -10,6 +10,9 @@ The cache folder is keyed by the input files' paths, sizes and modification time
 column map and the recipe (:class:`Recipe`): an edited file or a new cleaning gets a new folder,
 so a stale table is never read. Each file is written under a temporary name and renamed
 into place, so an interrupted build leaves nothing a later run trusts.
+
+A CSV input is streamed by DuckDB's own reader (:mod:`.csv_input`), as Parquet inputs are:
+no input is ever held whole in memory.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shopmtl.plugins.shared import csv_input
+from shopmtl.plugins.shared.csv_input import literal as _literal
 from shopmtl.plugins.shared.sources import Sources, check_columns, resolve_sources
 from shopmtl.registry.cachedir import cache_root
 
@@ -31,7 +37,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: Bump when this module's way of building the table changes (the recipe has its own version).
-ENGINE_VERSION = 1
+#: 2: CSV read by DuckDB (was: pandas, staged as Parquet).
+ENGINE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,6 @@ class Recipe:
     canonical: Mapping[str, str]  # canonical column -> SQL type ("DOUBLE NULL": unreadable values become NULL)
     clean: str  # SELECT over the view ``raw`` (canonical, typed columns): the kept rows
     products: str  # SELECT over the view ``kept`` (those rows): one row per product
-    read_csv: Callable[[Path, Mapping[str, str]], pd.DataFrame]  # (file, column map) -> canonical frame
     version: int  # bump when the recipe changes: older cache folders are then never read
 
 
@@ -100,18 +106,29 @@ def _build(table: Cleaned, names: Mapping[str, str], recipe: Recipe) -> None:
     table.rows.parent.mkdir(parents=True, exist_ok=True)
     con = connect()
     try:
-        con.execute(f"CREATE VIEW raw AS {_raw_query(table.sources, names, recipe)}")
-        _write(con, recipe.clean, table.rows, ordered=True)
+        with _raw_query(con, table, names, recipe) as (raw, explain):
+            try:
+                con.execute(f"CREATE VIEW raw AS {raw}")
+                _write(con, recipe.clean, table.rows, ordered=True)
+            except duckdb.Error as error:
+                raise ValueError(explain(str(error))) from None
         con.execute(f"CREATE VIEW kept AS SELECT * FROM read_parquet({_literal(table.rows)})")
         _write(con, recipe.products, table.products, ordered=False)
-    except duckdb.Error as error:  # a value that does not convert, a file DuckDB cannot read
-        reason = str(error).splitlines()[0]  # DuckDB appends the query's text; the first line says what failed
-        raise ValueError(
-            f"cannot read transactions {table.sources.spec!r}: {reason}. Quantity must be whole numbers, "
-            f"InvoiceDate dates, UnitPrice numbers; check the column map (data.columns)."
-        ) from None
+    except duckdb.Error as error:  # a file DuckDB cannot read at all
+        raise ValueError(_unreadable(table.sources, str(error))) from None
     finally:
         con.close()
+
+
+def _unreadable(sources: Sources, message: str) -> str:
+    said = csv_input.conversion_error(sources.files[0], message, {}, None) if sources.kind == "csv" else None
+    if said:  # e.g. a CSV that is not UTF-8, found while reading its header
+        return said
+    reason = message.splitlines()[0]  # DuckDB appends the query's text; the first line says what failed
+    return (
+        f"cannot read transactions {sources.spec!r}: {reason}. Quantity must be whole numbers, "
+        f"InvoiceDate dates, UnitPrice numbers; check the column map (data.columns)."
+    )
 
 
 def _write(con: duckdb.DuckDBPyConnection, query: str, target: Path, *, ordered: bool) -> None:
@@ -121,26 +138,56 @@ def _write(con: duckdb.DuckDBPyConnection, query: str, target: Path, *, ordered:
     try:
         # The rows keep the input's order (file by file, line by line), as pandas readers do.
         con.execute(f"SET preserve_insertion_order = {str(ordered).lower()}")
+        # DuckDB rewrites an IN list into a hash join when it expects a large input (a CSV), and a join
+        # does not keep the input order: keep such lists as filters while writing ordered rows.
+        con.execute(f"SET disabled_optimizers = '{'in_clause' if ordered else ''}'")
         con.execute(f"COPY ({query}) TO {_literal(Path(name))} (FORMAT parquet, COMPRESSION zstd)")
         os.replace(name, target)
     finally:
         Path(name).unlink(missing_ok=True)
 
 
-def _raw_query(sources: Sources, names: Mapping[str, str], recipe: Recipe) -> str:
-    """``SELECT`` of the canonical columns, typed, from the source files (columns checked first)."""
-    canonical = recipe.canonical
+@contextmanager
+def _raw_query(
+    con: duckdb.DuckDBPyConnection, table: Cleaned, names: Mapping[str, str], recipe: Recipe
+) -> Iterator[tuple[str, Callable[[str], str]]]:
+    """``SELECT`` of the canonical columns, typed, from the source files (columns checked first),
+    and how to explain a DuckDB error raised while reading them (naming the file, line and fix)."""
+    sources, canonical = table.sources, recipe.canonical
     if sources.kind == "csv":
-        source = f"read_parquet({_literal(_csv_as_parquet(sources, names, recipe))})"
-        names = {c: c for c in canonical}  # the staged copy already has the canonical names
-    else:
-        check_columns(sources, {path: _parquet_columns(path) for path in sources.files}, names)
-        source = f"read_parquet([{', '.join(_literal(p) for p in sources.files)}])"
+        with csv_input.readable(sources.files[0], table.rows.parent) as file:
+            check_columns(sources, {sources.files[0]: csv_input.columns(con, file)}, names)
+            types = {names[c]: "VARCHAR" if kind.endswith(" NULL") else kind for c, kind in canonical.items()}
+            fmt = _date_format(con, file, [names[c] for c, kind in canonical.items() if kind == "TIMESTAMP"])
+
+            def explain(message: str) -> str:
+                said = csv_input.conversion_error(sources.files[0], message, types, fmt)
+                return said or _unreadable(sources, message)
+
+            yield _typed(canonical, names, csv_input.table(file, types, fmt)), explain
+        return
+    check_columns(sources, {path: _parquet_columns(path) for path in sources.files}, names)
+    yield _typed(canonical, names, f"read_parquet([{', '.join(_literal(p) for p in sources.files)}])"), (
+        lambda message: _unreadable(sources, message)
+    )
+
+
+def _typed(canonical: Mapping[str, str], names: Mapping[str, str], source: str) -> str:
     cast = {"VARCHAR": "CAST", "BIGINT": "CAST", "TIMESTAMP": "CAST", "DOUBLE": "CAST", "DOUBLE NULL": "TRY_CAST"}
     columns = ", ".join(
         f'{cast[kind]}("{names[c]}" AS {kind.split()[0]}) AS "{c}"' for c, kind in canonical.items()
     )
     return f"SELECT {columns} FROM {source}"
+
+
+def _date_format(con: duckdb.DuckDBPyConnection, file: Path, dates: list[str]) -> str | None:
+    """The one format of every date column (DuckDB's reader takes one ``timestampformat``)."""
+    formats = {column: csv_input.date_format(con, file, column) for column in dates}
+    distinct = {fmt for fmt in formats.values() if fmt is not None}
+    if len(distinct) > 1:
+        raise ValueError(f"{file}: the date columns are written in different formats ({formats}); "
+                         f"write every date in one format, e.g. 2011-01-31 09:30:00.")
+    return next(iter(distinct), None)
 
 
 def _parquet_columns(path: Path) -> dict[str, str]:
@@ -151,26 +198,6 @@ def _parquet_columns(path: Path) -> dict[str, str]:
     except Exception as error:  # pyarrow raises several types for a file that is not Parquet
         raise ValueError(f"cannot read transactions file {path}: {error}") from None
     return {field.name: str(field.type) for field in schema}
-
-
-def _csv_as_parquet(sources: Sources, names: Mapping[str, str], recipe: Recipe) -> Path:
-    """A CSV read by the recipe's reader (codes as text, dates parsed), staged as Parquet for DuckDB."""
-    frame = recipe.read_csv(sources.files[0], {c: n for c, n in names.items() if c != n})
-    key = repr((sources.stamp(), sorted(names.items()), recipe.version))
-    target = cache_root() / "staged" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(handle)
-    try:
-        frame.to_parquet(name, index=False)
-        os.replace(name, target)
-    finally:
-        Path(name).unlink(missing_ok=True)
-    return target
-
-
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def open_clean(table: Cleaned) -> duckdb.DuckDBPyConnection:

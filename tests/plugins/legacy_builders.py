@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from shopmtl import BuildContext, TaskData
 from shopmtl.plugins.price_bin import price_class
-from shopmtl.plugins.recommend import RecommendSettings, _draw_rows, _ranking_frame, _Universe
+from shopmtl.plugins.recommend import RecommendSettings, _draw_rows, _Universe
 from shopmtl.plugins.sales import LAG_COLUMNS, N_LAGS, SalesSettings, week_start
 from shopmtl.plugins.shared import retail
 from shopmtl.plugins.shared.customers import customer_profiles
@@ -181,3 +181,31 @@ def _universe(ctx: BuildContext, cutoff: pd.Timestamp) -> _Universe:
     history_size = mine.groupby("customer_id")["stock_code"].nunique().reindex(profiles["customer_id"])
     history_size = history_size.fillna(0).to_numpy(dtype=np.int64)
     return _Universe(profiles, pool, positives, invoices, history_size)
+
+
+# The ranking candidates as drawn before they were kept as compact arrays and handed over in blocks
+# (plugins/recommend.py, commit 11513d2): one frame per split, on the same seeded stream.
+def _ranking_frame(universe: _Universe, settings: RecommendSettings, rows: np.ndarray) -> pd.DataFrame:
+    """Each positive of these customers with its ranking negatives, on a fresh seeded stream."""
+    rng = np.random.default_rng(settings.ranking_seed)
+    customer, product, label, query = [], [], [], []
+    n_query = 0
+    for row in rows:  # ascending customer id, then StockCode (pool order): TASKS.md's order
+        if len(universe.positives[row]) == 0:
+            continue
+        candidates, p = universe.candidates(row)
+        size = min(settings.ranking_negatives, len(candidates))
+        for positive in universe.positives[row]:
+            negatives = rng.choice(candidates, size=size, replace=False, p=p)
+            customer.append(np.full(size + 1, row))
+            product.append(np.concatenate([[positive], negatives]))
+            label.append(np.concatenate([[1.0], np.zeros(size)]))
+            query.append(np.full(size + 1, n_query))
+            n_query += 1
+    if not customer:
+        empty = np.zeros(0, dtype=np.int64)
+        frame = universe.pair_rows(empty, empty, empty.astype(float))
+        return frame.assign(query=empty)
+    frame = universe.pair_rows(np.concatenate(customer), np.concatenate(product).astype(np.int64), np.concatenate(label))
+    frame["query"] = np.concatenate(query)
+    return frame

@@ -40,7 +40,7 @@ def on_disk(folder: Path, *, drop: str | None = None):
 
 
 def test_the_hook_api_minor_version_says_so() -> None:
-    assert tuple(map(int, HOOK_API_VERSION.split("."))) >= (1, 3)
+    assert tuple(map(int, HOOK_API_VERSION.split("."))) >= (1, 3)  # 1.3 added these split kinds
 
 
 def test_each_kind_reads_back_as_the_frame(tmp_path: Path) -> None:
