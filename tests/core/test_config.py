@@ -58,6 +58,17 @@ def test_default_config_loads_and_validates():
     assert validate_config(config.model_dump(mode="json")) == config
 
 
+def test_best_config_is_the_default_run_with_more_steps():
+    """examples/configs/best.yaml is what benchmarks/RESULTS.md measured: the default run at 1,200 steps."""
+    best = load_config(SMOKE_CONFIG.parent / "best.yaml").model_dump(mode="json")
+    default = load_config().model_dump(mode="json")
+    assert (best["run_name"], best["training"]["max_steps"], best["training"]["eval_every"]) == ("best", 1200, 400)
+    best["run_name"] = default["run_name"]
+    best["training"].update(max_steps=default["training"]["max_steps"], eval_every=default["training"]["eval_every"])
+    assert best == default
+    assert all(task["prior"] for task in default["tasks"].values())  # every built-in task starts from its peer
+
+
 def test_smoke_config_loads():
     config = load_config(SMOKE_CONFIG)
     assert set(config.tasks) == BUILTIN_TASKS
