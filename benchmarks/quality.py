@@ -82,8 +82,9 @@ PROFILES: dict[str, Profile] = {
         "quality_smoke",
     ),
     "cpu": Profile(
-        "the default run as shipped (core/defaults/default.yaml: all-MiniLM-L6-v2, MMoE sharing, train caps "
-        "sales/recommend 20,000 rows, 1,200 steps, validation every 300); the joint model and the single-task models with 3 seeds, the "
+        "the default run as shipped (core/defaults/default.yaml: all-MiniLM-L6-v2, MMoE sharing, classical priors, "
+        "train caps sales/recommend 20,000 rows; its steps and validations, unless --set changes them); the joint "
+        "model and the single-task models with 3 seeds, the "
         "other variants with 1 unless their row says more (--variant-seeds); val and test in full",
         None,
         (),
@@ -252,8 +253,9 @@ profiles:
   smoke  tiny random encoder (examples/configs/smoke.yaml: 256 train rows per task, capped val/test,
          19 ranking negatives), 8 steps, 1 seed. Checks this script end to end in about 2 minutes on a
          quiet 2-core CPU; its numbers mean nothing.
-  cpu    the default run as shipped (core/defaults/default.yaml: all-MiniLM-L6-v2, max_length 128,
-         batch 32, bf16, 1,200 steps, validation every 300, train caps of 20,000 random rows for
+  cpu    the default run as shipped (core/defaults/default.yaml: all-MiniLM-L6-v2, max_length 64,
+         batch 32, bf16 where native, classical priors, its steps (--set training.max_steps=N to
+         change them; examples/configs/best.yaml's 1,200), train caps of 20,000 random rows for
          sales and recommend; price_bin and user_profile in full; val and test NOT subsampled:
          TASKS.md's splits, 99 ranking negatives). The joint model and the four single-task models
          with 3 seeds, the other variants with 1 (--variant-seeds 3 for all).
