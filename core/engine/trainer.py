@@ -235,13 +235,13 @@ def finish(run: TrainingRun, state: TrainState, started_at: float, timings: dict
     if main:
         write_metrics(run.output_dir, state.best_step, state.step, by_task, baselines, state.history, timings)
     log_final_metrics(accelerator, run.config, by_task, baselines, state.best_step)  # training.log_with trackers
-    accelerator.end_training()  # the trackers' files closed: the folder can move
+    # Every process reaches the teardown together. A process that tore the process group down
+    # while gloo's worker thread was still releasing its last all-gather deadlocked: the teardown
+    # joins that thread while holding the GIL the thread needs (a 2-process run hung after
+    # metrics.json). Waiting here, with the GIL released, lets the worker finish first.
+    accelerator.wait_for_everyone()
+    accelerator.end_training()  # the trackers' files closed (and the process group destroyed): the folder can move
     if main:
         transaction.commit(run.output_dir, run.info.output_dir)  # complete: only now does it replace the run directory
         release_output_dir(run.info.output_dir)
-    # Every process leaves together. A process that returned while gloo's worker thread was still
-    # releasing its last all-gather deadlocked at exit: tearing the process group down joins that
-    # thread while holding the GIL the thread needs (seen as a hung 2-process run after metrics.json).
-    # Waiting here, with the GIL released, lets the worker finish first.
-    accelerator.wait_for_everyone()
     return TrainResult(run.info.output_dir, by_task, baselines, state.best_step, state.step, state.history)
