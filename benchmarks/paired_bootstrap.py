@@ -103,12 +103,13 @@ def compare(task: str, spec: Any, batch: Any, runs: list[np.ndarray], peer: np.n
         return float(np.mean([sign * (metric(spec, batch, p, rows) - peer_value) for p in runs]))
 
     draws = np.array([difference(rows) for rows in cluster_resamples(batch.frame[spec.keys[0]], samples, seed)])
+    per_run, peer_value = [metric(spec, batch, p, everything) for p in runs], metric(spec, batch, peer, everything)
     return {
         "metric": spec.primary_metric,
-        "model": float(np.mean([metric(spec, batch, p, everything) for p in runs])),
-        "model_per_run": [metric(spec, batch, p, everything) for p in runs],
-        "peer": metric(spec, batch, peer, everything),
-        "difference": difference(everything),
+        "model": float(np.mean(per_run)),
+        "model_per_run": per_run,
+        "peer": peer_value,
+        "difference": float(np.mean([sign * (value - peer_value) for value in per_run])),
         "ci95": [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))],
         "share_model_better": float(np.mean(draws > 0)),
         "clusters": int(batch.frame[spec.keys[0]].nunique()),

@@ -207,7 +207,7 @@ def sales_baselines(data: TaskData, split: str, *, classical: bool = True) -> di
     with threadpool_limits(1):
         if classical:
             model = fit_gradient_boosting(data["train"])
-            predictors["gradient_boosting"] = lambda f: model.predict(f[list(BOOSTED_FEATURES)].to_numpy(dtype=float))
+            predictors["gradient_boosting"] = lambda f: predict_boosted(model, f)
         return {name: _evaluate(predict, data, split) for name, predict in predictors.items()}
 
 
@@ -219,8 +219,17 @@ def fit_gradient_boosting(train: pd.DataFrame, val: pd.DataFrame | None = None) 
     """The gradient-boosted peer fitted on ``train`` (``val`` unused; ``random_state=0``)."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    x, y = train[list(BOOSTED_FEATURES)].to_numpy(dtype=float), train["label"].to_numpy(dtype=float)
+    x, y = _boosted_inputs(train), train["label"].to_numpy(dtype=float)
     return HistGradientBoostingRegressor(random_state=0).fit(x, y)
+
+
+def predict_boosted(model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """The fitted gradient-boosted peer's log1p units for ``frame``'s rows."""
+    return model.predict(_boosted_inputs(frame))
+
+
+def _boosted_inputs(frame: pd.DataFrame) -> np.ndarray:
+    return frame[list(BOOSTED_FEATURES)].to_numpy(dtype=float)
 
 
 def mean_of_lags(frame: pd.DataFrame) -> np.ndarray:
@@ -239,7 +248,7 @@ PRIORS = {
     "gradient_boosting": Prior(
         description="gradient boosting on lags 1-4 and the median price",
         fit=fit_gradient_boosting,
-        predict=lambda fitted, frame: fitted.predict(frame[list(BOOSTED_FEATURES)].to_numpy(dtype=float)),
+        predict=predict_boosted,
     ),
 }
 

@@ -75,20 +75,26 @@ def test_training_with_missing_labels(tmp_path):
 # ----------------------------------------------------------------------------- resume, determinism, refusal
 
 
-def test_resume_after_interrupt_gives_the_uninterrupted_result(toy_run, toy_plugins, tmp_path, monkeypatch):
-    out = tmp_path / "run"
-    config = toy_config(out)
+def interrupt_at_draw_15(config, plugins, monkeypatch) -> None:
+    """Train ``config`` until the sampler's 16th draw, mid-way between the checkpoints at steps 10 and 20,
+    and stop it there as Ctrl-C would."""
     real_next = TaskSampler.next
 
     def next_until_interrupted(self):
-        if self.draws >= 15:  # mid-way between the checkpoints at steps 10 and 20
+        if self.draws >= 15:
             raise KeyboardInterrupt
         return real_next(self)
 
     monkeypatch.setattr(TaskSampler, "next", next_until_interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train(config, toy_plugins, progress=False)
+        train(config, plugins, progress=False)
     monkeypatch.setattr(TaskSampler, "next", real_next)
+
+
+def test_resume_after_interrupt_gives_the_uninterrupted_result(toy_run, toy_plugins, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    config = toy_config(out)
+    interrupt_at_draw_15(config, toy_plugins, monkeypatch)
 
     # The interrupted run lives in its working folder; the run directory is not there until it completes.
     state = checkpoint.read_json(work_dir(out) / checkpoint.LAST_CHECKPOINT / "trainer_state.json")
@@ -112,17 +118,7 @@ def test_frozen_layer_cache_resumes_to_the_uninterrupted_result(toy_plugins, tmp
     assert "lowest 1 layer(s) frozen: their output for each text is computed once" in capsys.readouterr().out
     out = tmp_path / "run"
     config = toy_config(out, "encoder.freeze_layers=1")
-    real_next = TaskSampler.next
-
-    def next_until_interrupted(self):
-        if self.draws >= 15:
-            raise KeyboardInterrupt
-        return real_next(self)
-
-    monkeypatch.setattr(TaskSampler, "next", next_until_interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        train(config, toy_plugins, progress=False)
-    monkeypatch.setattr(TaskSampler, "next", real_next)
+    interrupt_at_draw_15(config, toy_plugins, monkeypatch)
     resumed = train(config, toy_plugins, resume=True, progress=False)
     assert resumed.metrics == whole.metrics and resumed.history == whole.history
 
