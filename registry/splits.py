@@ -8,15 +8,18 @@
 
 A builder that writes its rows to Parquet as it goes never has to hold them as pandas
 frames; shopmtl checks the columns against the file's schema before reading any row, and
-reads Parquet memory-mapped. :func:`split_frame` turns any of them into the pandas frame
-the engine encodes.
+reads Parquet memory-mapped. :func:`split_frame` turns any of them into one pandas frame
+(val and test); :func:`split_chunks` hands a training process the rows it trains on, a
+chunk at a time, so a large train split is never held whole.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,36 +110,64 @@ def split_frame(value: Any, columns: Sequence[str] | None = None) -> pd.DataFram
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
-def shard_bounds(n_rows: int, rank: int, world_size: int) -> tuple[int, int]:
-    """Rows ``[start, stop)`` of process ``rank`` of ``world_size``: contiguous, sizes differing by at most one."""
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"shard {rank} of {world_size}: need world_size >= 1 and 0 <= rank < world_size")
-    return n_rows * rank // world_size, n_rows * (rank + 1) // world_size
+def split_length(value: Any) -> int:
+    """Rows of a split, from its metadata where it is on disk (no row is read)."""
+    import pandas as pd
+
+    return len(value) if isinstance(value, pd.DataFrame) else _dataset(value).count_rows()
 
 
-def shard_frame(value: Any, rank: int, world_size: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Process ``rank``'s share of a split (:func:`shard_bounds`) as a pandas frame.
+def split_chunks(value: Any, positions: np.ndarray, chunk_rows: int,
+                 columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The rows of a split at ``positions`` (ascending), ``chunk_rows`` at a time, as pandas frames.
 
-    The seam for multi-process data loading: an Arrow or Parquet split is streamed record
-    batch by record batch and only the batches overlapping this shard are kept, so a
-    process holds its shard, never the whole split. A pandas split is sliced.
+    Each frame's index is the rows' positions in the split, so a message about a row names
+    the split's own row. An Arrow or Parquet split is scanned record batch by record batch
+    and only the wanted rows of each batch are kept: a process that trains on a share of a
+    large split holds one chunk of it at a time, never the whole split.
     """
+    import pandas as pd
+
+    positions = np.asarray(positions, dtype=np.int64)
+    if len(positions) > 1 and np.any(np.diff(positions) <= 0):
+        raise ValueError("split_chunks needs ascending, distinct positions")
+    if isinstance(value, pd.DataFrame):
+        for start in range(0, len(positions), chunk_rows):
+            frame = value.iloc[positions[start : start + chunk_rows]]
+            frame = frame.set_axis(pd.Index(positions[start : start + chunk_rows]))
+            yield frame if columns is None else frame[list(columns)]
+        return
+    yield from _scan_chunks(_dataset(value), positions, chunk_rows, columns)
+
+
+def _scan_chunks(dataset: pads.Dataset, positions: np.ndarray, chunk_rows: int,
+                 columns: Sequence[str] | None) -> Iterator[pd.DataFrame]:
     import pandas as pd
     import pyarrow as pa
 
-    if isinstance(value, pd.DataFrame):
-        start, stop = shard_bounds(len(value), rank, world_size)
-        frame = value.iloc[start:stop]
-        return frame if columns is None else frame[list(columns)]
-    dataset = _dataset(value) if is_split_source(value) else split_frame(value)  # split_frame raises the TypeError
-    start, stop = shard_bounds(dataset.count_rows(), rank, world_size)
-    kept, seen = [], 0
+    pending: list[pa.RecordBatch] = []  # wanted rows read but not yet handed out
+    seen = taken = emitted = 0  # rows scanned, wanted rows read, wanted rows handed out
+
+    def emit(rows: int) -> pd.DataFrame:
+        nonlocal pending, emitted
+        table = pa.Table.from_batches(pending)
+        pending = table.slice(rows).to_batches()
+        frame = table.slice(0, rows).to_pandas(split_blocks=True, self_destruct=True)
+        frame.index = pd.Index(positions[emitted : emitted + rows])
+        emitted += rows
+        return frame
+
     for batch in dataset.to_batches(columns=list(columns) if columns is not None else None):
-        low, high = max(start - seen, 0), min(stop - seen, batch.num_rows)
-        if high > low:
-            kept.append(batch.slice(low, high - low))
+        stop = int(np.searchsorted(positions, seen + batch.num_rows))
+        if stop > taken:
+            pending.append(batch.take(pa.array(positions[taken:stop] - seen)))
+            taken = stop
         seen += batch.num_rows
-        if seen >= stop:
+        while taken - emitted >= chunk_rows:
+            yield emit(chunk_rows)
+        if taken == len(positions):
             break
-    schema = dataset.schema if columns is None else pa.schema([dataset.schema.field(c) for c in columns])
-    return pa.Table.from_batches(kept, schema=schema).to_pandas(split_blocks=True, self_destruct=True)
+    if taken < len(positions):
+        raise ValueError(f"the split has {seen:,} rows; row {int(positions[taken]):,} was asked for")
+    if taken > emitted:
+        yield emit(taken - emitted)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,11 +14,15 @@ import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
 from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
-from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows, with_derived
+from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows
 from shopmtl.core.data.priors import FittedPrior, PriorError, chosen_prior, fit_prior
+from shopmtl.core.data.rowstore import RowStore
 from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
+from shopmtl.core.data.trainsplit import TrainSplit, kept_rows
 from shopmtl.registry.spec import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
+from shopmtl.registry.datacheck import check_frame
+from shopmtl.registry.derived import with_derived
 from shopmtl.registry.splits import describe, is_split_source, split_columns, split_frame
 
 log = logging.getLogger(__name__)
@@ -29,15 +34,29 @@ class PreparedTask:
 
     spec: TaskSpec
     config: TaskConfig
-    data: TaskData  # the (possibly subsampled) frames the model sees
+    #: The task's data: val and test as the (possibly capped) frames the model is scored on,
+    #: train as the plugin handed it over (read through :attr:`train`).
+    data: TaskData
     state: FeatureState
-    #: Encoded splits; ``rows["train"]`` holds only this process's :attr:`shard` of ``data["train"]``.
+    #: Encoded splits; ``rows["train"]`` holds only this process's :attr:`shard` of the train rows.
     rows: dict[str, EncodedRows]
     shard: Shard = Shard()  # the share of the train rows this process trains on (all of them on one process)
+    train: TrainSplit | None = None  # the train split and its cap; None: data["train"] whole
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def train_rows(self) -> int:
+        """Train rows the network trains on, over all processes (the cap applied)."""
+        return len(self.train) if self.train is not None else len(self.data["train"])
+
+    def with_train_frame(self) -> TaskData:
+        """:attr:`data` with train as one frame of the rows the network trains on (derived features
+        computed), as a task's baselines read it. Read from the source on each call."""
+        frame = self.train.frame() if self.train is not None else self.data["train"]
+        return dataclasses.replace(self.data, splits={**self.data.splits, "train": with_derived(self.spec, frame)})
 
     def head_spec(self, hidden_size: int, bank: TextBank) -> HeadSpec:
         """Sizes for building this task's head on an encoder of ``hidden_size``."""
@@ -123,12 +142,28 @@ def configure_task(spec: TaskSpec, config: Config) -> TaskSpec:
     return dataclasses.replace(configured, configure=None)
 
 
+#: Runs a piece of set-up work once for all processes and returns its result (:func:`call`: here).
+Once = Callable[[Callable[[], Any]], Any]
+
+
+def call(work: Callable[[], Any]) -> Any:
+    """Run ``work`` in this process: the :data:`Once` of a one-process run."""
+    return work()
+
+
 class TaskDataError(ValueError):
     """A task's dataset builder failed; the message names the task and how to check it."""
 
 
 def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
-    """Call the task's dataset builder with its validated settings and check the result."""
+    """Call the task's dataset builder with its validated settings; every split as a pandas frame."""
+    data = build_task_sources(spec, config)
+    return dataclasses.replace(data, splits={**data.splits, "train": split_frame(data.splits["train"])})
+
+
+def build_task_sources(spec: TaskSpec, config: Config) -> TaskData:
+    """Call the task's dataset builder and check the result: val and test as pandas frames, train as
+    handed over (a frame, Arrow, or Parquet on disk; its columns checked against its schema)."""
     task_config = config.tasks.get(spec.name, TaskConfig())
     context = BuildContext(
         settings=task_settings(spec, task_config.settings),
@@ -143,17 +178,18 @@ def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
             f"task '{spec.name}': build_dataset raised {type(exc).__name__}: {exc} -- "
             f"`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks its data, labels and metrics"
         ) from exc
-    frames = {}
+    splits = {}
     for split in SPLITS:
         if split not in data.splits:
             raise ValueError(f"task '{spec.name}': build_dataset returned no '{split}' split; return train, val and test")
-        frames[split] = split_as_frame(spec, split, data.splits[split])
-    return dataclasses.replace(data, splits={**data.splits, **frames})
+        checked_source(spec, split, data.splits[split])
+        splits[split] = data.splits[split] if split == "train" else split_frame(data.splits[split])
+    return dataclasses.replace(data, splits={**data.splits, **splits})
 
 
-def split_as_frame(spec: TaskSpec, split: str, source: Any) -> pd.DataFrame:
-    """One split as a pandas frame: a frame as is; Arrow or Parquet (hook API 1.3) checked on its
-    schema first, then read (memory-mapped)."""
+def checked_source(spec: TaskSpec, split: str, source: Any) -> None:
+    """Refuse a split that is no :data:`~shopmtl.registry.splits.SplitSource`, or lacks a column the
+    task's schema names (checked on an Arrow or Parquet split's schema, before any row is read)."""
     if not is_split_source(source):
         raise ValueError(f"task '{spec.name}': the {split} split is {type(source).__name__}; hand over a pandas "
                          "DataFrame, a pyarrow Table or Dataset, or the path of Parquet rows")
@@ -164,73 +200,99 @@ def split_as_frame(spec: TaskSpec, split: str, source: Any) -> pd.DataFrame:
             f"task '{spec.name}': the {split} split lacks columns {missing} that the task's schema names "
             f"({describe(source)}); add them to the frame or remove them from the TaskSpec"
         )
-    return split_frame(source)
 
 
 def subsample(data: TaskData, task_config: TaskConfig, seed: int) -> TaskData:
-    """Cap train (random rows, by seed) and val/test (random rows) as the config asks."""
+    """Cap train (random rows, by seed) and val/test (random rows) as the config asks (splits as frames)."""
     caps = {"train": task_config.max_train_examples}
     caps.update(dict.fromkeys(("val", "test"), task_config.max_eval_examples))
-    splits = {}
-    for split, frame in data.splits.items():
-        keep = kept_rows(len(frame), caps.get(split), seed)
-        splits[split] = (frame if keep is None else frame.iloc[keep]).reset_index(drop=True)
-    return dataclasses.replace(data, splits=splits)
+    return dataclasses.replace(data, splits={split: capped(frame, caps.get(split), seed)
+                                             for split, frame in data.splits.items()})
 
 
-def kept_rows(n: int, cap: int | None, seed: int) -> np.ndarray | None:
-    """Positions of the ``cap`` rows of ``n`` a cap keeps (random by seed, in their order); ``None``: all."""
-    if cap is None or n <= cap:
-        return None
-    return np.sort(pd.Series(np.arange(n)).sample(n=cap, random_state=seed).to_numpy())
+def capped(frame: pd.DataFrame, cap: int | None, seed: int) -> pd.DataFrame:
+    """``cap`` random rows of ``frame`` (by seed, in their order); all of them without a cap."""
+    keep = kept_rows(len(frame), cap, seed)
+    return (frame if keep is None else frame.iloc[keep]).reset_index(drop=True)
 
 
 def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureState | None = None,
-                 shard: Shard = Shard()) -> PreparedTask:
+                 shard: Shard = Shard(), scratch: Path | None = None, once: Once = call) -> PreparedTask:
     """Configure, build, subsample and encode one task; fit its feature state on train unless given.
 
-    ``shard``: encode only this process's share of the train rows (val and test are encoded
-    whole: evaluation splits them itself). The feature state is fitted on *all* train rows,
-    so every process standardises and indexes alike and builds heads of the same shape.
+    Train is read a chunk at a time (:class:`TrainSplit`): every kept row is checked and
+    feeds the feature state, so every process standardises and indexes alike and builds
+    heads of the same shape; only ``shard``'s rows are encoded, into memory-mapped arrays
+    in ``scratch`` when given. Val and test are held whole: evaluation splits them itself.
+    A prior is fitted through ``once``: a multi-process run fits it on its main process
+    and hands it to the others (:func:`~shopmtl.core.engine.collective.on_main_shared`).
     """
     spec = configure_task(spec, config)
     task_config = config.tasks.get(spec.name, TaskConfig())
-    full = build_task_data(spec, config)
-    data = subsample(full, task_config, config.seed)
-    if spec.derive is not None:  # once per split, so the state is fitted on the derived train columns
-        data = dataclasses.replace(data, splits={s: with_derived(spec, f) for s, f in data.splits.items()})
-    if len(data["train"]) == 0:
+    built = build_task_sources(spec, config)
+    train = TrainSplit.of(built.splits["train"], task_config.max_train_examples, config.seed)
+    if len(train) == 0:
         raise ValueError(f"task '{spec.name}' has no training rows: check its data and settings")
+    evaluation = {s: with_derived(spec, capped(built[s], task_config.max_eval_examples, config.seed))
+                  for s in ("val", "test")}
+    refuse_problems(spec, [p for s, f in evaluation.items() for p in check_frame(spec, s, f, require_labels=False)])
+    features = checked_train_features(spec, train)
     train_prior = None
     if state is None:
-        state = FeatureState.fit(spec, data["train"])
+        state = FeatureState.fit(spec, features)
         if task_config.prior is not None:
-            state.prior, train_prior = prior_on_all_train_rows(spec, task_config, full["train"], data["val"], config.seed)
-            train_prior = train_prior if shard.whole else train_prior[shard.rows(len(train_prior))]
-    encoded = {**data.splits, "train": sharded(data["train"], shard)}
-    rows = {split: encode_rows(spec, frame, state, bank, train_prior if split == "train" else None)
-            for split, frame in encoded.items()}
-    return PreparedTask(spec=spec, config=task_config, data=data, state=state, rows=rows, shard=shard)
+            state.prior, train_prior = once(
+                lambda: prior_on_all_train_rows(spec, task_config, train, evaluation["val"], config.seed))
+    rows = {"train": encode_train(spec, train, train.positions(shard), state, bank, train_prior, scratch)}
+    rows.update({split: encode_rows(spec, frame, state, bank) for split, frame in evaluation.items()})
+    data = dataclasses.replace(built, splits={**built.splits, **evaluation})  # train: as the plugin handed it over
+    return PreparedTask(spec=spec, config=task_config, data=data, state=state, rows=rows, shard=shard, train=train)
 
 
-def prior_on_all_train_rows(spec: TaskSpec, task_config: TaskConfig, train: pd.DataFrame, val: pd.DataFrame,
+def checked_train_features(spec: TaskSpec, train: TrainSplit) -> pd.DataFrame:
+    """The feature columns (derived ones computed) of every kept train row, each chunk checked on the way.
+
+    Every process reads every kept row here, so a bad value stops every process alike,
+    whichever process's share it falls in.
+    """
+    features = [*spec.numeric, *spec.categorical]
+    parts = []
+    for _, frame in train.chunks(train.positions()):
+        frame = with_derived(spec, frame)
+        refuse_problems(spec, check_frame(spec, "train", frame, require_labels=False))
+        parts.append(frame[features])
+    return pd.concat(parts)
+
+
+def refuse_problems(spec: TaskSpec, problems: list[str]) -> None:
+    """Raise :class:`TaskDataError` listing ``problems`` (what ``shopmtl plugins check`` would flag), if any."""
+    if problems:
+        raise TaskDataError(f"task '{spec.name}': its data cannot train:\n  - " + "\n  - ".join(problems)
+                            + "\n`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks it the same way")
+
+
+def encode_train(spec: TaskSpec, train: TrainSplit, positions: np.ndarray, state: FeatureState, bank: TextBank,
+                 prior: np.ndarray | None = None, scratch: Path | None = None) -> EncodedRows:
+    """The train rows at ``positions``, encoded a chunk at a time (``prior``: out-of-fold outputs of every
+    source row, from :func:`prior_on_all_train_rows`)."""
+    store = RowStore(len(positions), scratch)
+    for slots, frame in train.chunks(positions):
+        chunk_prior = None if prior is None else prior[positions[slots]]
+        store.put(slots, encode_rows(spec, frame, state, bank, chunk_prior))
+    return store.rows()
+
+
+def prior_on_all_train_rows(spec: TaskSpec, task_config: TaskConfig, train: TrainSplit, val: pd.DataFrame,
                             seed: int) -> tuple[FittedPrior, np.ndarray]:
-    """The task's prior fitted on *every* train row, and the out-of-fold outputs of the rows the network trains on.
+    """The task's prior fitted on *every* train row, and the out-of-fold outputs of every train row.
 
     ``max_train_examples`` caps what the network trains on, for its cost; a classical prior
     costs seconds on the whole split, and a stronger prior is what the head builds on
-    (recommend's gradient boosting on 327k rows rather than the network's 20k).
+    (recommend's gradient boosting on 327k rows rather than the network's 20k). A classical
+    model holds its rows in memory: the split is read whole here, and dropped after.
     """
-    if spec.derive is not None:
-        train = with_derived(spec, train)
-    fitted, out_of_fold = fit_prior(spec, str(task_config.prior), train, val, folds=task_config.prior_folds, seed=seed)
-    keep = kept_rows(len(train), task_config.max_train_examples, seed)
-    return fitted, out_of_fold if keep is None else out_of_fold[keep]
-
-
-def sharded(frame: pd.DataFrame, shard: Shard) -> pd.DataFrame:
-    """The rows of ``frame`` that ``shard`` owns (``frame`` itself when it owns them all)."""
-    return frame if shard.whole else frame.iloc[shard.rows(len(frame))].reset_index(drop=True)
+    frame = with_derived(spec, train.frame(every_row=True))
+    return fit_prior(spec, str(task_config.prior), frame, val, folds=task_config.prior_folds, seed=seed)
 
 
 def validation_view(task: PreparedTask, max_rows: int | None, seed: int) -> PreparedTask:

@@ -243,7 +243,7 @@ def task_baselines(task: PreparedTask, split: str) -> dict[str, dict[str, Any]]:
     """The task's own baselines on ``split`` (none if it declares none)."""
     if task.spec.baselines is None:
         return {}
-    return to_plain(dict(task.spec.baselines(task.data, split)))
+    return to_plain(dict(task.spec.baselines(task.with_train_frame(), split)))
 
 
 def to_plain(value: Any) -> Any:

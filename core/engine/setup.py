@@ -7,6 +7,7 @@ initialised from the seed in this order), so a change here changes every result.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,10 +19,12 @@ from accelerate import Accelerator
 from transformers import AutoTokenizer
 
 from shopmtl.core.config import Config
-from shopmtl.core.data.prepare import PreparedTask, TaskDataError, prepare_task, validation_view
+from shopmtl.core.data.prepare import Once, PreparedTask, call, prepare_task, validation_view
+from shopmtl.core.data.scratch import scratch_folder
 from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.data.tokencache import TokenCache
+from shopmtl.core.engine.collective import on_main_shared
 from shopmtl.core.engine.environment import environment_record
 from shopmtl.core.engine.hardware import Hardware, PrecisionChoice
 from shopmtl.core.engine.optim import make_optimizer
@@ -35,7 +38,6 @@ from shopmtl.core.runs.assemble import assemble_model
 from shopmtl.core.runs.rundir import write_environment, write_run_record
 from shopmtl.core.runs.source import SourceRun, inherit_encoder, open_source
 from shopmtl.registry.cachedir import cache_root
-from shopmtl.registry.datacheck import check_frame
 from shopmtl.registry.spec import GradientSurgery, TaskSpec
 from shopmtl.registry.hookspecs import RunInfo
 from shopmtl.registry.pluginset import PluginSet
@@ -63,6 +65,8 @@ class TrainingRun:
     #: The tasks as the periodic validations see them: val cut to ``training.validation_sample`` rows.
     validation_tasks: dict[str, PreparedTask] = field(default_factory=dict)
     surgery: GradientSurgery | None = None  # set by :func:`launch`
+    #: Where this process's encoded train rows live (removed by ``cleanup()`` at the end, or when collected).
+    scratch: tempfile.TemporaryDirectory | None = None
 
     def say(self, text: str) -> None:
         """Print on the main process only."""
@@ -79,7 +83,8 @@ def build_run(config: Config, plugins: PluginSet, accelerator: Accelerator, outp
     tokenizer = load_tokenizer(config.encoder.name) if source is None else AutoTokenizer.from_pretrained(source.backbone)
     bank = TextBank(tokenizer, config.encoder.max_length, token_cache(tokenizer, config.encoder.max_length))
     shard = Shard(accelerator.process_index, accelerator.num_processes)  # this process's train rows
-    tasks = prepare_tasks(specs, config, bank, accelerator.print, shard)
+    scratch = scratch_folder()  # this process's encoded train rows, memory-mapped
+    tasks = prepare_tasks(specs, config, bank, accelerator.print, shard, Path(scratch.name), on_main_shared(accelerator))
     model = build_training_model(config, plugins, tasks, bank, source, accelerator.print)
     optimizer, scheduler = make_optimizer(model, config)
     sampler = make_sampler(config, plugins, tasks, accelerator)
@@ -88,7 +93,7 @@ def build_run(config: Config, plugins: PluginSet, accelerator: Accelerator, outp
                    is_main_process=accelerator.is_main_process)
     validation_tasks = {n: validation_view(t, config.training.validation_sample, config.seed) for n, t in tasks.items()}
     return TrainingRun(config, plugins, accelerator, output_dir, info, tasks, bank, tokenizer, source, model,
-                       optimizer, scheduler, sampler, hardware, precision, validation_tasks)
+                       optimizer, scheduler, sampler, hardware, precision, validation_tasks, scratch=scratch)
 
 
 def token_cache(tokenizer: Any, max_length: int) -> TokenCache | None:
@@ -99,26 +104,19 @@ def token_cache(tokenizer: Any, max_length: int) -> TokenCache | None:
 
 
 def prepare_tasks(specs: Mapping[str, TaskSpec], config: Config, bank: TextBank,
-                  say: Callable[[str], None], shard: Shard = Shard()) -> dict[str, PreparedTask]:
-    """Each task's splits built, subsampled and encoded (train: ``shard``'s rows only), with a line on its size."""
+                  say: Callable[[str], None], shard: Shard = Shard(),
+                  scratch: Path | None = None, once: Once = call) -> dict[str, PreparedTask]:
+    """Each task's splits built, subsampled and encoded (train: ``shard``'s rows only, memory-mapped in
+    ``scratch/<task>`` when given; priors fitted through ``once``), with a line on its size."""
     tasks: dict[str, PreparedTask] = {}
     for name, spec in specs.items():
         started = time.perf_counter()
-        tasks[name] = prepare_task(spec, config, bank, shard=shard)
-        check_task_values(tasks[name])
-        sizes = " / ".join(f"{len(tasks[name].data[s]):,}" for s in ("train", "val", "test"))
-        share = "" if shard.whole else f" (each process trains on {len(tasks[name].rows['train']):,})"
+        tasks[name] = task = prepare_task(spec, config, bank, shard=shard,
+                                          scratch=scratch / name if scratch is not None else None, once=once)
+        sizes = " / ".join(f"{n:,}" for n in (task.train_rows, len(task.data["val"]), len(task.data["test"])))
+        share = "" if shard.whole else f" (each process trains on {len(task.rows['train']):,})"
         say(f"  task {name} ({spec.kind}): train/val/test rows {sizes}{share} [{time.perf_counter() - started:.1f}s]")
     return tasks
-
-
-def check_task_values(task: PreparedTask) -> None:
-    """Refuse, before the first step, data that ``shopmtl plugins check`` would flag: labels that do not
-    fit the task's kind, non-numeric or infinite inputs (a string label used to train with ``auc=None``)."""
-    problems = [p for split, frame in task.data.splits.items() for p in check_frame(task.spec, split, frame, require_labels=False)]
-    if problems:
-        raise TaskDataError(f"task '{task.name}': its data cannot train:\n  - " + "\n  - ".join(problems)
-                            + "\n`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks it the same way")
 
 
 def build_training_model(config: Config, plugins: PluginSet, tasks: Mapping[str, PreparedTask], bank: TextBank,
@@ -148,7 +146,7 @@ def make_sampler(config: Config, plugins: PluginSet, tasks: Mapping[str, Prepare
     Task probabilities come from the *whole* train splits, so every process draws the same
     task for each micro-batch.
     """
-    sizes = {n: len(t.data["train"]) for n, t in tasks.items()}
+    sizes = {n: t.train_rows for n, t in tasks.items()}
     return TaskSampler(
         {n: len(t.rows["train"]) for n, t in tasks.items()},
         task_probabilities(sizes, config.sampler, plugins.samplers, {n: t.config.sample_weight for n, t in tasks.items()}),

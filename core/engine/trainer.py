@@ -244,4 +244,6 @@ def finish(run: TrainingRun, state: TrainState, started_at: float, timings: dict
     if main:
         transaction.commit(run.output_dir, run.info.output_dir)  # complete: only now does it replace the run directory
         release_output_dir(run.info.output_dir)
+    if run.scratch is not None:
+        run.scratch.cleanup()  # the encoded train rows (a failed run's go when the process ends)
     return TrainResult(run.info.output_dir, by_task, baselines, state.best_step, state.step, state.history)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -88,20 +89,38 @@ def test_a_task_on_parquet_splits_checks_and_trains(tmp_path: Path) -> None:
     assert result.metrics["toy_value"]["test"]["rmse"] > 0
 
 
-@pytest.mark.parametrize("world_size", [1, 2, 3, 7])
-def test_shards_cover_every_row_once_in_order(tmp_path: Path, world_size: int) -> None:
-    """The seam a multi-process run reads its rows through (one shard per process)."""
-    from shopmtl.registry.splits import shard_bounds, shard_frame
-
-    frame = toy_tasks.build(BuildContext()).splits["train"]
-    folder = tmp_path / "train"
+def parquet_folder(frame: pd.DataFrame, folder: Path) -> Path:
+    """``frame`` as three Parquet files of 25-row groups: several files, several record batches."""
     folder.mkdir()
-    for k in range(3):  # several files, several record batches
+    for k in range(3):
         frame.iloc[k * 80 : (k + 1) * 80].to_parquet(folder / f"part-{k}.parquet", index=False, row_group_size=25)
+    return folder
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 25, 1000])
+def test_split_chunks_hand_out_the_asked_rows_a_chunk_at_a_time(tmp_path: Path, chunk_rows: int) -> None:
+    """The seam a training process reads its rows through: rows at any ascending positions,
+    across files and record batches, each chunk indexed by the rows' positions in the split."""
+    from shopmtl.registry.splits import split_chunks, split_length
+
+    frame = toy_tasks.build(BuildContext()).splits["train"].reset_index(drop=True)
+    folder = parquet_folder(frame, tmp_path / "train")
+    positions = np.sort(np.random.default_rng(0).choice(len(frame), size=70, replace=False))
     for source in (frame, folder):
-        shards = [shard_frame(source, rank, world_size, ["row_id", "text"]) for rank in range(world_size)]
-        together = pd.concat(shards, ignore_index=True)
-        pd.testing.assert_frame_equal(together, frame[["row_id", "text"]].reset_index(drop=True), check_dtype=False)
-        assert max(map(len, shards)) - min(map(len, shards)) <= 1
-    with pytest.raises(ValueError, match="0 <= rank < world_size"):
-        shard_bounds(10, 2, 2)
+        assert split_length(source) == len(frame)
+        chunks = list(split_chunks(source, positions, chunk_rows, ["row_id", "text"]))
+        assert all(len(c) <= chunk_rows for c in chunks) and all(len(c) == chunk_rows for c in chunks[:-1])
+        together = pd.concat(chunks)
+        assert together.index.tolist() == positions.tolist()
+        pd.testing.assert_frame_equal(together, frame.loc[positions, ["row_id", "text"]], check_dtype=False)
+
+
+def test_split_chunks_refuse_positions_out_of_order_or_past_the_end(tmp_path: Path) -> None:
+    from shopmtl.registry.splits import split_chunks
+
+    frame = toy_tasks.build(BuildContext()).splits["train"].reset_index(drop=True)
+    folder = parquet_folder(frame, tmp_path / "train")
+    with pytest.raises(ValueError, match="ascending"):
+        list(split_chunks(folder, np.array([3, 1]), 10))
+    with pytest.raises(ValueError, match=f"has {len(frame)} rows; row {len(frame) + 5} was asked for"):
+        list(split_chunks(folder, np.array([0, len(frame) + 5]), 10))
