@@ -136,8 +136,8 @@ def group_rss_gb(group: int) -> float:
     return total / 1024**3
 
 
-def measure(k: int, cap_gb: float, source: str = "parquet", only: tuple[str, ...] = (*TASKS, "train")
-            ) -> dict[str, dict[str, float]]:
+def measure(k: int, cap_gb: float, source: str = "parquet", only: tuple[str, ...] = (*TASKS, "train"),
+            config: Path | None = None, processes: int = 1) -> dict[str, dict[str, float]]:
     """The commands ``only`` names at scale ``k``, each with a fresh cleaned-table cache (the first run on new data)."""
     if source == "csv":
         data = make_csv(k, WORK / f"csv-k{k}")
@@ -151,8 +151,11 @@ def measure(k: int, cap_gb: float, source: str = "parquet", only: tuple[str, ...
     commands = {f"data {t}": [shopmtl, "data", t, "--split", "train", "--output", str(out / f"{t}.parquet"),
                               f"data.path={data}"] for t in TASKS if t in only}
     if "train" in only:
-        commands["train to step 1"] = [sys.executable, __file__, "--first-step", f"data.path={data}",
-                                       "training.log_every=1000000", f"output_dir={out / 'run'}"]
+        launch = [sys.executable] if processes == 1 else [
+            str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu", "--num_processes", str(processes),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        commands["train to step 1"] = [*launch, __file__, "--first-step", *([str(config)] if config else []),
+                                       f"data.path={data}", "training.log_every=1000000", f"output_dir={out / 'run'}"]
     for name, command in commands.items():
         cache = Path(tempfile.mkdtemp(prefix="cache-", dir=WORK))
         env = {**os.environ, "SHOPMTL_CACHE_DIR": str(cache), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
@@ -188,6 +191,10 @@ def main() -> None:
                         help="the copies as a folder of Parquet files, or as one CSV file")
     parser.add_argument("--only", nargs="+", choices=(*TASKS, "train"), default=(*TASKS, "train"),
                         help="run only these commands (a task's `data`, or `train` to step 1)")
+    parser.add_argument("--config", type=Path, help="the config `train` runs (default: the embedded default), "
+                        "e.g. examples/configs/full_data.yaml: every row, no caps")
+    parser.add_argument("--processes", type=int, default=1, help="run `train` as this many processes "
+                        "(accelerate launch); peak RSS is then the largest process's")
     parser.add_argument("--first-step", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.first_step is not None:
@@ -195,7 +202,7 @@ def main() -> None:
         return
     figures = {}
     for k in args.scales:
-        figures[f"{k}x"] = measure(k, args.cap_gb, args.input, tuple(args.only))
+        figures[f"{k}x"] = measure(k, args.cap_gb, args.input, tuple(args.only), args.config, args.processes)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

@@ -171,3 +171,23 @@ def _scan_chunks(dataset: pads.Dataset, positions: np.ndarray, chunk_rows: int,
         raise ValueError(f"the split has {seen:,} rows; row {int(positions[taken]):,} was asked for")
     if taken > emitted:
         yield emit(taken - emitted)
+
+
+def shard_frame(value: Any, rank: int, world_size: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Rows ``[n * rank // world_size, n * (rank + 1) // world_size)`` of a split, as one pandas frame.
+
+    .. deprecated:: 1.4 a run now reads a process's share itself (:func:`split_chunks`, chunk
+       by chunk); read rows at chosen positions with ``split_chunks``. Removed in shopmtl 0.3.
+    """
+    import warnings
+
+    import pandas as pd
+
+    warnings.warn("shopmtl.registry.splits.shard_frame is deprecated and goes away in shopmtl 0.3: use "
+                  "`split_chunks(source, positions, chunk_rows, columns)`", DeprecationWarning, stacklevel=2)
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"shard {rank} of {world_size}: need world_size >= 1 and 0 <= rank < world_size")
+    n = split_length(value)
+    start, stop = n * rank // world_size, n * (rank + 1) // world_size
+    chunks = list(split_chunks(value, np.arange(start, stop), max(stop - start, 1), columns))
+    return chunks[0] if chunks else pd.DataFrame(columns=list(columns or split_columns(value)))

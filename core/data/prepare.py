@@ -257,11 +257,16 @@ def checked_train_features(spec: TaskSpec, train: TrainSplit) -> pd.DataFrame:
     """
     features = [*spec.numeric, *spec.categorical]
     parts = []
-    for _, frame in train.chunks(train.positions()):
+    for _, frame in train.chunks(train.positions(), read_columns(spec)):
         frame = with_derived(spec, frame)
         refuse_problems(spec, check_frame(spec, "train", frame, require_labels=False))
         parts.append(frame[features])
     return pd.concat(parts)
+
+
+def read_columns(spec: TaskSpec) -> list[str] | None:
+    """The columns encoding reads: the schema's own, or every column when derived features may read others."""
+    return None if spec.derive is not None else list(dict.fromkeys(spec.columns))
 
 
 def refuse_problems(spec: TaskSpec, problems: list[str]) -> None:
@@ -276,7 +281,7 @@ def encode_train(spec: TaskSpec, train: TrainSplit, positions: np.ndarray, state
     """The train rows at ``positions``, encoded a chunk at a time (``prior``: out-of-fold outputs of every
     source row, from :func:`prior_on_all_train_rows`)."""
     store = RowStore(len(positions), scratch)
-    for slots, frame in train.chunks(positions):
+    for slots, frame in train.chunks(positions, read_columns(spec)):
         chunk_prior = None if prior is None else prior[positions[slots]]
         store.put(slots, encode_rows(spec, frame, state, bank, chunk_prior))
     return store.rows()

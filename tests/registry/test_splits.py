@@ -124,3 +124,19 @@ def test_split_chunks_refuse_positions_out_of_order_or_past_the_end(tmp_path: Pa
         list(split_chunks(folder, np.array([3, 1]), 10))
     with pytest.raises(ValueError, match=f"has {len(frame)} rows; row {len(frame) + 5} was asked for"):
         list(split_chunks(folder, np.array([0, len(frame) + 5]), 10))
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3, 7])
+def test_the_deprecated_shard_frame_still_covers_every_row_once_in_order(tmp_path: Path, world_size: int) -> None:
+    from shopmtl.registry.splits import shard_frame
+
+    frame = toy_tasks.build(BuildContext()).splits["train"].reset_index(drop=True)
+    folder = parquet_folder(frame, tmp_path / "train")
+    for source in (frame, folder):
+        with pytest.warns(DeprecationWarning, match="split_chunks"):
+            shards = [shard_frame(source, rank, world_size, ["row_id", "text"]) for rank in range(world_size)]
+        together = pd.concat(shards)
+        pd.testing.assert_frame_equal(together.reset_index(drop=True), frame[["row_id", "text"]], check_dtype=False)
+        assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    with pytest.raises(ValueError, match="0 <= rank < world_size"), pytest.warns(DeprecationWarning):
+        shard_frame(frame, 2, 2)

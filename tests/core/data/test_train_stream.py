@@ -138,3 +138,29 @@ def test_scratch_of_a_process_that_no_longer_runs_is_removed(tmp_path):
     (tmp_path / f"otherbox-{dead}-abc").mkdir()  # another host's: its processes are not visible here
     remove_abandoned(tmp_path, "box")
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"box-{alive}-abc", f"otherbox-{dead}-abc"]
+
+
+def test_a_run_draws_its_batches_from_memory_mapped_rows_and_removes_them_at_the_end(tmp_path, monkeypatch):
+    from conftest import toy_plugin_set
+
+    from shopmtl.core.engine import setup, trainer
+
+    made, drawn_from = [], []
+    real_folder, real_batch = setup.scratch_folder, trainer.make_batch
+
+    def recorded_folder():
+        folder = real_folder()
+        made.append(Path(folder.name))
+        return folder
+
+    def recorded_batch(rows, *args, **kwargs):
+        drawn_from.append(type(rows.text_ids))
+        return real_batch(rows, *args, **kwargs)
+
+    monkeypatch.setattr(setup, "scratch_folder", recorded_folder)
+    monkeypatch.setattr(trainer, "make_batch", recorded_batch)
+    config = toy_config(tmp_path / "run", "training.max_steps=3", "training.eval_every=3")
+    trainer.train(config, toy_plugin_set(), progress=False)
+    assert len(made) == 1 and made[0].parent.name == "scratch"
+    assert not made[0].exists()  # removed with the run's end
+    assert drawn_from and set(drawn_from) == {np.memmap}
