@@ -9,7 +9,8 @@ in pandas, so memory follows the size of the answers, not of the data.
 The cache folder is keyed by the input files' paths, sizes and modification times, the
 column map and the recipe (:class:`Recipe`): an edited file or a new cleaning gets a new folder,
 so a stale table is never read. Each file is written under a temporary name and renamed
-into place, so an interrupted build leaves nothing a later run trusts.
+into place, so an interrupted build leaves nothing a later run trusts; a file lock lets one
+process build a folder while the others (a multi-process run's) wait for it.
 
 A CSV input is streamed by DuckDB's own reader (:mod:`.csv_input`), as Parquet inputs are:
 no input is ever held whole in memory.
@@ -95,9 +96,20 @@ def cleaned(path: str | Path, column_map: Mapping[str, str], recipe: Recipe) -> 
                       "engine": ENGINE_VERSION}, sort_keys=True)
     folder = cache_root() / "clean" / hashlib.sha256(key.encode()).hexdigest()[:24]
     table = Cleaned(sources, folder / "rows.parquet", folder / "products.parquet")
-    if not (table.rows.is_file() and table.products.is_file()):
-        _build(table, names, recipe)
+    if not _complete(table):
+        from filelock import FileLock
+
+        folder.mkdir(parents=True, exist_ok=True)
+        # The processes of a multi-process run (and runs side by side) start together: one cleans,
+        # the others wait for its table instead of each cleaning the same data at once.
+        with FileLock(str(folder / ".build.lock")):
+            if not _complete(table):
+                _build(table, names, recipe)
     return table
+
+
+def _complete(table: Cleaned) -> bool:
+    return table.rows.is_file() and table.products.is_file()
 
 
 def _build(table: Cleaned, names: Mapping[str, str], recipe: Recipe) -> None:

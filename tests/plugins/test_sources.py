@@ -119,3 +119,34 @@ def test_unreadable_values_are_named(tmp_path: Path, head: pd.DataFrame) -> None
 def test_the_cache_folder_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOPMTL_CACHE_DIR", str(tmp_path / "cache"))
     assert warehouse.cache_root() == tmp_path / "cache"
+
+
+def test_processes_starting_together_clean_the_data_once(tmp_path: Path, head: pd.DataFrame) -> None:
+    """A multi-process run's processes all ask for the cleaned table at once: one builds it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "data.parquet"
+    head.to_parquet(data, index=False)
+    child = f"""
+import json, os, sys, time
+from shopmtl.plugins.shared import retail, warehouse
+real = warehouse._build
+def build(*args, **kwargs):
+    with open({str(tmp_path / 'builds.txt')!r}, 'a') as out:
+        out.write(str(os.getpid()) + "\\n")
+    time.sleep(1.0)  # long enough for the other process to arrive while this one builds
+    return real(*args, **kwargs)
+warehouse._build = build
+table = retail.cleaned_table({str(data)!r})
+print(json.dumps([str(table.rows), os.path.getsize(table.rows)]))
+"""
+    env = {**os.environ, "SHOPMTL_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    processes = [subprocess.Popen([sys.executable, "-c", child], env=env, stdout=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    outputs = [json.loads(p.communicate(timeout=120)[0]) for p in processes]
+    assert all(p.returncode == 0 for p in processes)
+    assert outputs[0] == outputs[1]  # the same table, read by both
+    assert len((tmp_path / "builds.txt").read_text().split()) == 1  # built by one of them only
