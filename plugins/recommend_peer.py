@@ -56,9 +56,10 @@ def _cosine(vectorizer: TfidfVectorizer, frame: pd.DataFrame, block_entries: int
 
     Each distinct text is vectorised once (a customer's history repeats on every candidate
     row). The (histories x descriptions) product is computed densely, a block of customers
-    at a time (``block_entries``, default :data:`BLOCK_ENTRIES`): whole, it grows with the
-    square of the data (10x the bundled file: 28k x 39k, 8.7 GB). A row of the product does
-    not depend on the others, so the cosines are the whole product's, bit for bit. The texts
+    at a time (``block_entries``, default :data:`BLOCK_ENTRIES`), and only for the
+    descriptions those customers' rows need: whole, it grows with the square of the data
+    (10x the bundled file: 28k x 39k, 8.7 GB). An entry of the product does not depend on the
+    other rows or columns, so the cosines are the whole product's, bit for bit. The texts
     themselves are the keys, so rows without identifier columns (``predict`` input) work too.
     """
     customer, first_of_customer = _codes(frame["history"])
@@ -70,10 +71,13 @@ def _cosine(vectorizer: TfidfVectorizer, frame: pd.DataFrame, block_entries: int
     bounds = np.searchsorted(customer[rows], np.arange(0, histories.shape[0] + per_block, per_block))
     cosine = np.empty(len(frame), dtype=np.float64)
     for block, start in enumerate(range(0, histories.shape[0], per_block)):
-        # TF-IDF rows are L2-normalised, so the dot product is the cosine.
-        product_block = np.asarray((histories[start : start + per_block] @ descriptions).toarray())
         mine = rows[bounds[block] : bounds[block + 1]]
-        cosine[mine] = product_block[customer[mine] - start, product[mine]]
+        # Only the descriptions these customers' rows pair them with: a column of the product does
+        # not depend on the others either, and a block's customers meet a fraction of the products.
+        needed, column = np.unique(product[mine], return_inverse=True)
+        # TF-IDF rows are L2-normalised, so the dot product is the cosine.
+        product_block = np.asarray((histories[start : start + per_block] @ descriptions[:, needed]).toarray())
+        cosine[mine] = product_block[customer[mine] - start, column]
     return cosine
 
 
