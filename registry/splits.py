@@ -84,6 +84,53 @@ def split_columns(value: Any) -> list[str]:
     return list(_dataset(value).schema.names)
 
 
+def file_problems(value: Any, columns: Sequence[str]) -> list[str]:
+    """Files of a Parquet split that lack one of ``columns`` or hold it as another type than the
+    split's schema (its first file's), each a sentence with the fix; none for other split kinds.
+
+    Only the files' footers are read. A file missing a column would otherwise be read as
+    nulls, and one of another type fail half-way through a scan.
+    """
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        return []
+    dataset = _dataset(value)
+    problems = []
+    for fragment in dataset.get_fragments():
+        path = getattr(fragment, "path", None)
+        if path is None:  # an in-memory Arrow table: one schema
+            continue
+        schema = fragment.physical_schema
+        missing = [c for c in columns if c not in schema.names]
+        if missing:
+            problems.append(f"{path} lacks column(s) {missing} that the other files of the split have; "
+                            "write every file of a split with the same columns")
+            continue
+        for column in columns:
+            expected, found = dataset.schema.field(column).type, schema.field(column).type
+            if not _readable_as(found, expected):
+                problems.append(f"{path}: column {column!r} is {found}, {expected} in the split's first file; "
+                                "write it with one type in every file")
+    return problems
+
+
+def _readable_as(found: pa.DataType, expected: pa.DataType) -> bool:
+    """Whether a scan reads a column of type ``found`` as ``expected`` without failing on its values."""
+    import pyarrow as pa
+
+    def kind(t: pa.DataType) -> str:
+        t = t.value_type if pa.types.is_dictionary(t) else t
+        checks = {"integer": pa.types.is_integer, "floating": pa.types.is_floating, "boolean": pa.types.is_boolean,
+                  "text": lambda x: pa.types.is_string(x) or pa.types.is_large_string(x) or str(x) == "string_view",
+                  "time": pa.types.is_temporal, "null": pa.types.is_null}
+        return next((name for name, check in checks.items() if check(t)), str(t))
+
+    found_kind, expected_kind = kind(found), kind(expected)
+    return (found_kind == expected_kind or "null" in (found_kind, expected_kind)
+            or (found_kind, expected_kind) == ("integer", "floating"))
+
+
 def split_frame(value: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """The split as a pandas frame (``columns``: only those, in that order; ``None``: all).
 

@@ -23,7 +23,7 @@ from shopmtl.core.data.trainsplit import TrainSplit, kept_rows
 from shopmtl.registry.spec import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
 from shopmtl.registry.datacheck import check_frame
 from shopmtl.registry.derived import with_derived
-from shopmtl.registry.splits import describe, is_split_source, split_columns, split_frame
+from shopmtl.registry.splits import describe, file_problems, is_split_source, split_columns, split_frame
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,9 @@ def checked_source(spec: TaskSpec, split: str, source: Any) -> None:
             f"task '{spec.name}': the {split} split lacks columns {missing} that the task's schema names "
             f"({describe(source)}); add them to the frame or remove them from the TaskSpec"
         )
+    problems = file_problems(source, spec.columns)
+    if problems:
+        raise ValueError(f"task '{spec.name}': the {split} split's files differ:\n  - " + "\n  - ".join(problems))
 
 
 def subsample(data: TaskData, task_config: TaskConfig, seed: int) -> TaskData:

@@ -140,3 +140,27 @@ def test_the_deprecated_shard_frame_still_covers_every_row_once_in_order(tmp_pat
         assert max(map(len, shards)) - min(map(len, shards)) <= 1
     with pytest.raises(ValueError, match="0 <= rank < world_size"), pytest.warns(DeprecationWarning):
         shard_frame(frame, 2, 2)
+
+
+@pytest.mark.parametrize("fault", ["missing", "retyped"])
+def test_a_split_file_unlike_the_others_is_named_before_reading(tmp_path: Path, fault: str) -> None:
+    """One file of a train folder lacks a column (it would read as nulls) or holds another type (the
+    scan would fail half-way): the file is named, with the fix, before a row is read."""
+    frames = toy_tasks.build(BuildContext()).splits
+    folder = parquet_folder(frames["train"].reset_index(drop=True), tmp_path / "train")
+    odd = pd.read_parquet(folder / "part-1.parquet")
+    odd = odd.drop(columns=["x"]) if fault == "missing" else odd.assign(shop=np.arange(len(odd)))
+    odd.to_parquet(folder / "part-1.parquet", index=False)
+
+    def build(ctx: BuildContext) -> TaskData:
+        return TaskData({**toy_tasks.build(ctx).splits, "train": str(folder)})
+
+    spec = dataclasses.replace(toy_tasks.TOY_REGRESSION, build_dataset=build)
+    with pytest.raises(ValueError) as info:
+        build_task_data(spec, Config())
+    message = str(info.value)
+    assert "part-1.parquet" in message and "part-0.parquet" not in message
+    if fault == "missing":
+        assert "lacks column(s) ['x']" in message and "same columns" in message
+    else:
+        assert "column 'shop' is int64" in message and "one type in every file" in message
