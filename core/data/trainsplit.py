@@ -55,7 +55,7 @@ class TrainSplit:
 
     def positions(self, shard: Shard = Shard()) -> np.ndarray:
         """Source positions of ``shard``'s rows, in the order the process trains on them."""
-        rows = shard.rows(len(self)) if not shard.whole else np.arange(len(self), dtype=np.int64)
+        rows = shard.rows(len(self))
         return rows if self.kept is None else self.kept[rows]
 
     def chunks(self, positions: np.ndarray, columns: Sequence[str] | None = None,

@@ -162,7 +162,8 @@ def test_two_process_training(tmp_path):
     completed, seconds = _run(
         [_script("accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
          "--mixed_precision", "bf16", "--dynamo_backend", "no",
-         "-m", "shopmtl.core.cli", "train", str(SMOKE_CONFIG), "--output-dir", str(output_dir)],
+         "-m", "shopmtl.core.cli", "train", str(SMOKE_CONFIG), "--output-dir", str(output_dir),
+         "tasks.price_bin.prior=tfidf_logreg"],  # fitted by the main process, handed to the other
         timeout=600,
     )
     print(f"\n2-process smoke run (accelerate launch): {seconds:.1f} s wall")
@@ -178,6 +179,7 @@ def test_two_process_training(tmp_path):
     assert json.loads((output_dir / "environment.json").read_text())["processes"] == 2
     assert not [p for p in output_dir.rglob(".*")]
     assert {p.name for p in (output_dir / "model" / "heads").iterdir()} == {f"{t}.safetensors" for t in TASKS}
+    assert [p.name for p in (output_dir / "model" / "priors").iterdir()] == ["price_bin.joblib"]
     assert sorted(p.name for p in (output_dir / "checkpoints").iterdir()) == ["last"]
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert set(metrics["tasks"]) == set(TASKS)
