@@ -169,6 +169,11 @@ class TrainingConfig(_Section):
     log_every: int = Field(50, ge=1)
     log_with: list[str] = []  # accelerate trackers, e.g. [tensorboard]
     threads: int | None = Field(None, ge=1)  # torch CPU threads; None: torch's default
+    # Seconds a process of a multi-process run waits for the others at one collective before
+    # the run fails. Set-up is one: the other processes wait while the main process fits the
+    # tasks' priors on every train row (recommend's on 10M rows takes ~35 min on 2 cores), so
+    # this is longer than torch's 10-minute NCCL default.
+    collective_timeout_s: int = Field(7200, ge=60)
     # torch.compile the encoder with this backend ("inductor" for speed; "aot_eager" checks
     # the graph without a C++ toolchain); None: eager. Shapes vary by batch, so the graph is
     # compiled with dynamic shapes; the first steps pay the compilation.
@@ -227,6 +232,7 @@ SAFE_ON_RESUME: tuple[str, ...] = (
     "training.log_every",
     "training.log_with",
     "training.threads",
+    "training.collective_timeout_s",
     "training.eval_batch_size",
     "plugins.strict",
 )

@@ -18,12 +18,13 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs
+from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
 
 from shopmtl.core.config import Config
 from shopmtl.core.data.prepare import PreparedTask, check_priors, select_tasks
@@ -70,8 +71,11 @@ def make_accelerator(config: Config, output_dir: Path, precision: PrecisionChoic
         gradient_accumulation_steps=config.training.gradient_accumulation_steps,
         log_with=config.training.log_with or None,
         project_dir=str(output_dir),
-        # Each micro-batch trains one task, so the other heads get no gradient.
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        kwargs_handlers=[
+            # Each micro-batch trains one task, so the other heads get no gradient.
+            DistributedDataParallelKwargs(find_unused_parameters=True),
+            InitProcessGroupKwargs(timeout=timedelta(seconds=config.training.collective_timeout_s)),
+        ],
     )
 
 

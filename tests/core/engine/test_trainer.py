@@ -192,3 +192,15 @@ def test_a_failing_hook_does_not_stop_the_run(toy_plugins):
     plugins = toy_plugin_set(("broken", Broken()))
     with pytest.warns(PluginWarning, match="broken"):
         plugins.notify("on_run_start", run=None)
+
+
+def test_the_collective_timeout_reaches_the_process_group_settings(tmp_path):
+    """A multi-process run's processes wait this long for the main process's prior fits (set-up)."""
+    from datetime import timedelta
+
+    from shopmtl.core.engine.hardware import PrecisionChoice
+    from shopmtl.core.engine.trainer import make_accelerator
+
+    config = toy_config(tmp_path / "run", "training.collective_timeout_s=5400")
+    accelerator = make_accelerator(config, tmp_path / "work", PrecisionChoice("no", "no", "test"))
+    assert accelerator.init_handler.to_kwargs()["timeout"] == timedelta(seconds=5400)
