@@ -15,7 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
 from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows
-from shopmtl.core.data.priors import FittedPrior, PriorError, chosen_prior, fit_prior
+from shopmtl.core.data.priors import FittedPrior, PriorError, chosen_prior, fit_prior, prior_outputs
 from shopmtl.core.data.rowstore import RowStore
 from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
@@ -245,7 +245,7 @@ def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureS
         state = FeatureState.fit(spec, features)
         if task_config.prior is not None:
             state.prior, train_prior = once(
-                lambda: prior_on_all_train_rows(spec, task_config, train, evaluation["val"], config.seed))
+                lambda: prior_for_network_rows(spec, task_config, train, evaluation["val"], config.seed))
     rows = {"train": encode_train(spec, train, train.positions(shard), state, bank, train_prior, scratch)}
     rows.update({split: encode_rows(spec, frame, state, bank) for split, frame in evaluation.items()})
     data = dataclasses.replace(built, splits={**built.splits, **evaluation})  # train: as the plugin handed it over
@@ -281,26 +281,42 @@ def refuse_problems(spec: TaskSpec, problems: list[str]) -> None:
 
 def encode_train(spec: TaskSpec, train: TrainSplit, positions: np.ndarray, state: FeatureState, bank: TextBank,
                  prior: np.ndarray | None = None, scratch: Path | None = None) -> EncodedRows:
-    """The train rows at ``positions``, encoded a chunk at a time (``prior``: out-of-fold outputs of every
-    source row, from :func:`prior_on_all_train_rows`)."""
+    """The train rows at ``positions``, encoded a chunk at a time (``prior``: the prior's outputs for the
+    rows of ``train.positions()``, from :func:`prior_for_network_rows`)."""
     store = RowStore(len(positions), scratch)
+    network = train.positions() if prior is not None else None
     for slots, frame in train.chunks(positions, read_columns(spec)):
-        chunk_prior = None if prior is None else prior[positions[slots]]
+        chunk_prior = None if prior is None else prior[np.searchsorted(network, positions[slots])]
         store.put(slots, encode_rows(spec, frame, state, bank, chunk_prior))
     return store.rows()
 
 
-def prior_on_all_train_rows(spec: TaskSpec, task_config: TaskConfig, train: TrainSplit, val: pd.DataFrame,
-                            seed: int) -> tuple[FittedPrior, np.ndarray]:
-    """The task's prior fitted on *every* train row, and the out-of-fold outputs of every train row.
+def prior_for_network_rows(spec: TaskSpec, task_config: TaskConfig, train: TrainSplit, val: pd.DataFrame,
+                           seed: int) -> tuple[FittedPrior, np.ndarray]:
+    """The task's prior fitted on the train rows, and its outputs for the rows the network trains on.
 
-    ``max_train_examples`` caps what the network trains on, for its cost; a classical prior
-    costs seconds on the whole split, and a stronger prior is what the head builds on
-    (recommend's gradient boosting on 327k rows rather than the network's 20k). A classical
-    model holds its rows in memory: the split is read whole here, and dropped after.
+    The prior is fitted on every train row, up to ``prior_max_rows`` (random, by seed): the
+    network's rows (``max_train_examples`` caps them, for its cost) are a subset of those, so a
+    stronger prior is what the head builds on (recommend's gradient boosting on 327k rows
+    rather than the network's 20k). The outputs are aligned with :meth:`TrainSplit.positions`
+    of the whole run: out-of-fold for each row the prior was fitted on (it never sees the
+    label it predicts), the fitted prior's for any other. A classical model holds its rows
+    in memory: they are read as one frame here, and dropped after.
     """
-    frame = with_derived(spec, train.frame(every_row=True))
-    return fit_prior(spec, str(task_config.prior), frame, val, folds=task_config.prior_folds, seed=seed)
+    fitted_rows = kept_rows(train.total, task_config.prior_max_rows, seed)  # None: every row
+    frame = with_derived(spec, train.read(fitted_rows))
+    fitted, out_of_fold = fit_prior(spec, str(task_config.prior), frame, val, folds=task_config.prior_folds,
+                                    seed=seed)
+    network = train.positions()
+    if fitted_rows is None:
+        return fitted, out_of_fold[network]
+    at = np.minimum(np.searchsorted(fitted_rows, network), len(fitted_rows) - 1)
+    seen = fitted_rows[at] == network
+    outputs = np.empty((len(network), out_of_fold.shape[1]), dtype=np.float32)
+    outputs[seen] = out_of_fold[at[seen]]
+    if not seen.all():
+        outputs[~seen] = prior_outputs(spec, fitted, with_derived(spec, train.read(network[~seen])))
+    return fitted, outputs
 
 
 def validation_view(task: PreparedTask, max_rows: int | None, seed: int) -> PreparedTask:

@@ -69,8 +69,12 @@ class TrainSplit:
             yield order[done : done + len(frame)], frame
             done += len(frame)
 
-    def frame(self, every_row: bool = False) -> pd.DataFrame:
-        """The kept rows as one frame (``every_row``: all rows of the source, the cap ignored)."""
-        if every_row or self.kept is None:
+    def frame(self) -> pd.DataFrame:
+        """The kept rows (every row without a cap) as one frame."""
+        return self.read(self.kept)
+
+    def read(self, positions: np.ndarray | None = None) -> pd.DataFrame:
+        """The rows at ``positions`` (ascending) as one frame; ``None``: every row of the source."""
+        if positions is None:
             return split_frame(self.source).reset_index(drop=True)
-        return pd.concat([f for _, f in self.chunks(self.kept)]).reset_index(drop=True)
+        return pd.concat([f for _, f in self.chunks(positions)]).reset_index(drop=True)

@@ -15,6 +15,7 @@ from shopmtl import Prior
 from shopmtl.core.data.prepare import prepare_task
 from shopmtl.core.data.priors import PriorError, fit_prior
 from shopmtl.core.data.textbank import TextBank
+from shopmtl.core.data.trainsplit import kept_rows
 from shopmtl.core.engine import trainer
 from shopmtl.core.engine.predict import load_run, predict_frame
 from shopmtl.core.model.encoder import load_tokenizer
@@ -174,3 +175,30 @@ def test_exports_carry_the_prior(tmp_path):
     # HF: the fitted prior travels beside the heads, byte for byte.
     export_hf(run, tmp_path / "hf")
     assert (tmp_path / "hf" / "priors" / "toy_value.joblib").read_bytes() == (out / "model" / "priors" / "toy_value.joblib").read_bytes()
+
+
+def test_prior_max_rows_fits_the_prior_on_a_sample_that_holds_the_networks_rows(tmp_path):
+    config = toy_config(tmp_path / "run", "tasks={toy_value: {prior: memory, max_train_examples: 100, "
+                                          "prior_max_rows: 150}}")
+    bank = TextBank(load_tokenizer(config.encoder.name), config.encoder.max_length)
+    task = prepare_task(WITH_PRIORS, config, bank)
+    fitted_on = task.state.prior.model
+    assert len(fitted_on) == 150 and fitted_on == frozenset(kept_rows(240, 150, config.seed).tolist())
+    assert set(task.train.positions().tolist()) <= fitted_on  # the network's 100 rows are among them
+    assert not task.rows["train"].prior.any()  # and each was predicted by a fold that never saw it
+
+
+def test_network_rows_beyond_prior_max_rows_get_the_fitted_priors_output(tmp_path):
+    config = toy_config(tmp_path / "run", "tasks={toy_value: {prior: line, max_train_examples: 100, "
+                                          "prior_max_rows: 40, prior_folds: 4}}")
+    bank = TextBank(load_tokenizer(config.encoder.name), config.encoder.max_length)
+    task = prepare_task(WITH_PRIORS, config, bank)
+    fitted_rows, network = kept_rows(240, 40, config.seed), task.train.positions()
+    train = task.data["train"]
+    inside = np.isin(network, fitted_rows)
+    assert inside.sum() == 40 and (~inside).sum() == 60
+    expected = fit_prior(WITH_PRIORS, "line", train.iloc[fitted_rows].reset_index(drop=True), task.data["val"],
+                         folds=4, seed=config.seed)[1][:, 0]
+    np.testing.assert_array_equal(task.rows["train"].prior[inside, 0], expected)  # out of fold
+    outside = train.iloc[network[~inside]]
+    np.testing.assert_allclose(task.rows["train"].prior[~inside, 0], _line(task.state.prior.model, outside), rtol=1e-6)
