@@ -112,9 +112,10 @@ class TaskConfig(_Section):
     # train rows get out-of-fold predictions from `prior_folds` folds). None: no prior.
     prior: str | None = None
     prior_folds: int = Field(5, ge=2)
-    # The prior is fitted on at most this many train rows (random, by seed; they include the
-    # rows max_train_examples keeps); None: every row. A classical fit grows faster than the
-    # rows (recommend's gradient boosting on 10M rows: ~20 min of set-up on 2 cores).
+    # The prior is fitted on at most this many train rows (random, by seed: the same draw as
+    # max_train_examples, so the smaller set lies within the larger); None: every row. A
+    # classical fit grows faster than the rows (recommend's gradient boosting, 5 folds and the
+    # final fit, on 10M rows: ~20 min of set-up on 2 cores).
     prior_max_rows: int | None = Field(1_000_000, ge=2)
     settings: dict[str, Any] = {}  # the task's own settings (see `shopmtl tasks`)
 
