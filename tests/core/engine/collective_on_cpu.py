@@ -1,12 +1,17 @@
 """Run ``on_main_shared`` in every process of an ``accelerate launch`` (tests/core/engine/test_collective.py).
 
-Prints one JSON line per process: how often this process ran the work, what it received,
-and the errors it raised for work that failed on the main process.
+Writes ``OUT/process-<index>.json`` per process (one file each: lines two processes print at
+once can interleave): how often this process ran the work, what it received, and the errors
+it raised for work that failed on the main process.
+
+    accelerate launch --num_processes 2 tests/core/engine/collective_on_cpu.py OUT
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 from accelerate import Accelerator
@@ -37,8 +42,9 @@ def main() -> None:
             once(lambda error=failing: (_ for _ in ()).throw(error))
         except Exception as error:  # noqa: BLE001 -- what each process sees is the test's subject
             errors.append(f"{type(error).__name__}: {error}")
-    print(json.dumps({"process": accelerator.process_index, "ran": len(ran), "fitted_by": value["fitted_by"],
-                      "outputs": value["outputs"].tolist(), "errors": errors}), flush=True)
+    record = {"process": accelerator.process_index, "ran": len(ran), "fitted_by": value["fitted_by"],
+              "outputs": value["outputs"].tolist(), "errors": errors}
+    (Path(sys.argv[1]) / f"process-{accelerator.process_index}.json").write_text(json.dumps(record))
     accelerator.wait_for_everyone()
 
 

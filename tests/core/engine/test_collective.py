@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 SCRIPT = Path(__file__).with_name("collective_on_cpu.py")
 
 
-def test_work_runs_on_the_main_process_and_every_process_gets_its_result_or_error():
+def test_work_runs_on_the_main_process_and_every_process_gets_its_result_or_error(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -29,14 +29,14 @@ def test_work_runs_on_the_main_process_and_every_process_gets_its_result_or_erro
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
-         str(SCRIPT)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+         str(SCRIPT), str(tmp_path)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     try:
         output = process.communicate(timeout=300)[0]
     finally:
         stop_group(process)
     assert process.returncode == 0, output
-    seen = sorted((json.loads(line) for line in output.splitlines() if line.startswith("{")), key=lambda r: r["process"])
+    seen = [json.loads((tmp_path / f"process-{index}.json").read_text()) for index in range(2)]
     assert [r["process"] for r in seen] == [0, 1], output
     assert [r["ran"] for r in seen] == [1, 0]  # the work ran on the main process only
     for record in seen:
