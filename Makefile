@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # build into a fresh venv. Override for a GPU machine, e.g. TORCH_SPEC="torch==2.13.0 --index-url ...".
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install train test
+.PHONY: install train test lint
 
 $(BIN)/shopmtl: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,7 @@ train: $(BIN)/shopmtl
 
 test: $(BIN)/shopmtl
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/shopmtl
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .

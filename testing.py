@@ -53,7 +53,6 @@ from shopmtl.core.authoring.taskcheck import assert_valid_task, check_task
 
 if TYPE_CHECKING:
     from click.testing import Result
-
     from shopmtl.core.config import Config
     from shopmtl.core.engine.trainer import TrainResult
     from shopmtl.registry.manager import PluginSet
@@ -132,7 +131,9 @@ def load_plugin_set(
 _SOURCES: list[Any] = []
 
 
-def plugin_source(*plugins: Any, name: str | None = None, builtins: bool = False, strict: bool = True) -> Any:
+def plugin_source(
+    *plugins: Any, name: str | None = None, builtins: bool = False, strict: bool = True
+) -> Any:
     """A :class:`~shopmtl.core.cli.common.PluginSource` that makes the ``shopmtl`` command load these plugins.
 
     Pass it as click's context object to run the command on them yourself:
@@ -148,7 +149,9 @@ def plugin_source(*plugins: Any, name: str | None = None, builtins: bool = False
 
     def load(ctx: Any, config: Config | None = None) -> PluginSet:
         blocked, strict_now = plugin_options(ctx, config)
-        return load_plugin_set(*pairs, builtins=builtins, strict=strict or strict_now, blocked=blocked)
+        return load_plugin_set(
+            *pairs, builtins=builtins, strict=strict or strict_now, blocked=blocked
+        )
 
     # `shopmtl plugins check` re-reads a skipped plugin's tasks from its object.
     return PluginSource(load=load, objects=dict(pairs))
@@ -185,11 +188,12 @@ def run_cli(*args: str, **kwargs: Any) -> Result:
     a :func:`plugin_source` of your own instead.
     """
     from click.testing import CliRunner
-
     from shopmtl.core.cli import cli
 
     kwargs.setdefault("obj", _SOURCES[-1] if _SOURCES else None)
-    return CliRunner().invoke(cli, list(args), catch_exceptions=kwargs.pop("catch_exceptions", True), **kwargs)
+    return CliRunner().invoke(
+        cli, list(args), catch_exceptions=kwargs.pop("catch_exceptions", True), **kwargs
+    )
 
 
 if pytest is not None:
@@ -204,8 +208,12 @@ if pytest is not None:
         """
         with contextlib.ExitStack() as stack:
 
-            def register(*plugins: Any, name: str | None = None, builtins: bool = False, strict: bool = True):
-                return stack.enter_context(registered_plugin(*plugins, name=name, builtins=builtins, strict=strict))
+            def register(
+                *plugins: Any, name: str | None = None, builtins: bool = False, strict: bool = True
+            ):
+                return stack.enter_context(
+                    registered_plugin(*plugins, name=name, builtins=builtins, strict=strict)
+                )
 
             yield register
 
@@ -228,7 +236,6 @@ def tiny_config(
     ``KEY=VALUE`` pairs, as on the command line (``tasks.gift.settings.rows=50``).
     """
     import yaml
-
     from shopmtl.core.config import load_config
 
     output_dir = Path(output_dir)
@@ -237,7 +244,10 @@ def tiny_config(
         "output_dir": str(output_dir / "run"),
         "seed": 0,
         "encoder": dict(TINY_ENCODER),
-        "tasks": {t: {"max_train_examples": max_examples, "max_eval_examples": max_examples} for t in tasks},
+        "tasks": {
+            t: {"max_train_examples": max_examples, "max_eval_examples": max_examples}
+            for t in tasks
+        },
         "training": {
             "batch_size": 8,
             "eval_batch_size": 64,
@@ -250,7 +260,9 @@ def tiny_config(
         },
     }
     output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / "train_briefly.yaml"  # kept, so a failing run can be rerun with `shopmtl train`
+    path = (
+        output_dir / "train_briefly.yaml"
+    )  # kept, so a failing run can be rerun with `shopmtl train`
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return load_config(path, list(overrides))
 
@@ -291,11 +303,19 @@ def train_briefly(
     else:
         plugin_set = load_plugin_set(*plugins_or_modules, builtins=builtins, strict=True)
         own_plugins = {name for name, _ in _named(plugins_or_modules, None)}
-        own = [t for t, p in plugin_set.task_plugin.items() if p in own_plugins] or list(plugin_set.tasks)
+        own = [t for t, p in plugin_set.task_plugin.items() if p in own_plugins] or list(
+            plugin_set.tasks
+        )
     names = list(tasks) if tasks is not None else own
     if not names:
-        raise ValueError("train_briefly: the plugins registered no task; pass a plugin with register_tasks")
-    folder = Path(tmp_path) if tmp_path is not None else Path(tempfile.mkdtemp(prefix="shopmtl-train-briefly-"))
+        raise ValueError(
+            "train_briefly: the plugins registered no task; pass a plugin with register_tasks"
+        )
+    folder = (
+        Path(tmp_path)
+        if tmp_path is not None
+        else Path(tempfile.mkdtemp(prefix="shopmtl-train-briefly-"))
+    )
     config = tiny_config(folder, names, steps=steps, max_examples=max_examples, overrides=overrides)
     unknown = [t for t in config.tasks if t not in plugin_set.tasks]
     if unknown:
@@ -334,5 +354,3 @@ def _hermetic_env() -> Iterator[None]:
         yield
     finally:
         os.environ.update(saved)
-
-

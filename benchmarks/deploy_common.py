@@ -21,7 +21,9 @@ TASK = "price_bin"
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", type=Path, help="a trained run with a price_bin head (default: train one)")
+    parser.add_argument(
+        "--run", type=Path, help="a trained run with a price_bin head (default: train one)"
+    )
     parser.add_argument("--encoder", choices=["minilm", "tiny"], default="minilm")
 
 
@@ -34,20 +36,35 @@ def ensure_run(args: argparse.Namespace) -> Path:
         overrides = ["training.max_steps=30", "training.eval_every=30", f"output_dir={run}"]
         if args.encoder == "minilm":
             overrides += ["encoder.random_init=false", "encoder.max_length=64"]
-        subprocess.run([sys.executable, "-m", "shopmtl.core.cli", "train", str(REPO / "examples/configs/smoke.yaml"),
-                        "--task", TASK, "--overwrite", *overrides], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "shopmtl.core.cli",
+                "train",
+                str(REPO / "examples/configs/smoke.yaml"),
+                "--task",
+                TASK,
+                "--overwrite",
+                *overrides,
+            ],
+            check=True,
+        )
     return run
 
 
 def test_rows(run: Path, n: int) -> pd.DataFrame:
     """``n`` price_bin input rows (the run's test split, repeated with numbered texts past its end)."""
-    from shopmtl.core.runs.checkpoint import read_run_config
     from shopmtl.core.data.prepare import build_task_data
+    from shopmtl.core.runs.checkpoint import read_run_config
     from shopmtl.plugins.price_bin import PRICE_BIN
 
     frame = build_task_data(PRICE_BIN, read_run_config(run))["test"][["stock_code", "description"]]
     copies = -(-n // len(frame))
-    parts = [frame.assign(description=frame["description"] + (f" {k}" if k else "")) for k in range(copies)]
+    parts = [
+        frame.assign(description=frame["description"] + (f" {k}" if k else ""))
+        for k in range(copies)
+    ]
     return pd.concat(parts, ignore_index=True).head(n)
 
 
@@ -56,5 +73,14 @@ def machine() -> str:
     import os
 
     info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    return f"{name}, {os.cpu_count()} cores, avx512_bf16: {'yes' if 'avx512_bf16' in info else 'no'}"
+    name = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in info.splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    return (
+        f"{name}, {os.cpu_count()} cores, avx512_bf16: {'yes' if 'avx512_bf16' in info else 'no'}"
+    )

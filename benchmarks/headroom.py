@@ -25,19 +25,22 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from shopmtl.registry.spec import BuildContext
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, f1_score
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from shopmtl.registry.spec import BuildContext
-
 SPLITS = ("train", "val", "test")
 Features = list  # type alias: one feature matrix per split, in SPLITS order
 
 
-def best_on_val(name: str, features: Features, fit_score: Callable[[float, Features], tuple[float, float]],
-                grid: Sequence[float]) -> None:
+def best_on_val(
+    name: str,
+    features: Features,
+    fit_score: Callable[[float, Features], tuple[float, float]],
+    grid: Sequence[float],
+) -> None:
     """Fit for each C of ``grid``; print the test score of the C with the best val score."""
     scores = [(*fit_score(c, features), c) for c in grid]
     val, test, c = max(scores, key=lambda s: s[0])
@@ -56,10 +59,9 @@ def side_by_side(*blocks: Features) -> Features:
 def sentence_vectors(texts: list[str], batch_size: int = 256) -> np.ndarray:
     """The default encoder's pooled, L2-normalised vectors, as shopmtl encodes (frozen, no fine-tuning)."""
     import torch
-
     from shopmtl.core.config import EncoderConfig
-    from shopmtl.core.model.encoder import build_encoder, load_tokenizer
     from shopmtl.core.data.textbank import TextBank
+    from shopmtl.core.model.encoder import build_encoder, load_tokenizer
 
     config = EncoderConfig()
     encoder = build_encoder(config).eval()
@@ -67,7 +69,7 @@ def sentence_vectors(texts: list[str], batch_size: int = 256) -> np.ndarray:
     out = []
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
-            ids, mask = bank.pad(bank.ids_for(texts[start:start + batch_size]))
+            ids, mask = bank.pad(bank.ids_for(texts[start : start + batch_size]))
             out.append(torch.nn.functional.normalize(encoder(ids, mask), dim=-1).numpy())
     return np.vstack(out)
 
@@ -93,7 +95,9 @@ def price_bin() -> None:
     best_on_val("word + char n-grams", side_by_side(words, chars), fit_score, grid)
     best_on_val("frozen MiniLM vectors", vectors, fit_score, grid)
     best_on_val("word n-grams + MiniLM vectors", side_by_side(words, vectors), fit_score, grid)
-    best_on_val("word + char n-grams + MiniLM vectors", side_by_side(words, chars, vectors), fit_score, grid)
+    best_on_val(
+        "word + char n-grams + MiniLM vectors", side_by_side(words, chars, vectors), fit_score, grid
+    )
 
 
 def user_profile() -> None:
@@ -107,11 +111,17 @@ def user_profile() -> None:
         per_label = [[], []]
         for k in range(len(up.LABELS)):
             known = ~np.isnan(targets[0][:, k])
-            model = LogisticRegression(C=c, max_iter=3000).fit(x[0][known], targets[0][known, k].astype(int))
+            model = LogisticRegression(C=c, max_iter=3000).fit(
+                x[0][known], targets[0][known, k].astype(int)
+            )
             for slot, i in enumerate((1, 2)):
                 y, present = targets[i][:, k], ~np.isnan(targets[i][:, k])
                 if y[present].sum() > 0:  # average precision needs a positive
-                    per_label[slot].append(average_precision_score(y[present], model.predict_proba(x[i][present])[:, 1]))
+                    per_label[slot].append(
+                        average_precision_score(
+                            y[present], model.predict_proba(x[i][present])[:, 1]
+                        )
+                    )
         return float(np.mean(per_label[0])), float(np.mean(per_label[1]))
 
     grid = (0.03, 0.1, 0.3, 1, 3)
@@ -122,9 +132,15 @@ def user_profile() -> None:
     scaler = StandardScaler().fit(counts[0])
     counts = [scaler.transform(c) for c in counts]
     print("user_profile: mAP of one logistic regression per label (C chosen on val)")
-    best_on_val("TF-IDF history + country (the peer)", side_by_side(history, country), fit_score, grid)
-    best_on_val("history label-word counts + country", side_by_side(counts, country), fit_score, grid)
-    best_on_val("TF-IDF + counts + country", side_by_side(history, counts, country), fit_score, grid)
+    best_on_val(
+        "TF-IDF history + country (the peer)", side_by_side(history, country), fit_score, grid
+    )
+    best_on_val(
+        "history label-word counts + country", side_by_side(counts, country), fit_score, grid
+    )
+    best_on_val(
+        "TF-IDF + counts + country", side_by_side(history, counts, country), fit_score, grid
+    )
 
 
 if __name__ == "__main__":

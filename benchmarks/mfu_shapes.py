@@ -32,14 +32,24 @@ import argparse
 import time
 
 import torch
-from throughput_common import (DTYPE_NAMES, bench_hardware, bench_precision,  # siblings: the same peak and
-                               matmul_peak, torch_dtype)  # precision resolution throughput.py uses
+from throughput_common import (
+    DTYPE_NAMES,
+    bench_hardware,
+    bench_precision,  # siblings: the same peak and
+    matmul_peak,
+    torch_dtype,
+)  # precision resolution throughput.py uses
 
 SHAPES = ((32, 10), (64, 10), (128, 10), (256, 10), (32, 32), (32, 64), (32, 128), (64, 128))
 
 
-def step_seconds(model: torch.nn.Module, optimizer: torch.optim.Optimizer, ids: torch.Tensor, steps: int,
-                 dtype: torch.dtype) -> tuple[float, float]:
+def step_seconds(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    ids: torch.Tensor,
+    steps: int,
+    dtype: torch.dtype,
+) -> tuple[float, float]:
     """Mean (wall, CPU) seconds of one training step (forward, backward, AdamW) on ``ids``, with autocast
     to ``dtype`` (none for fp32)."""
     mask = torch.ones_like(ids)
@@ -59,12 +69,19 @@ def step_seconds(model: torch.nn.Module, optimizer: torch.optim.Optimizer, ids: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as throughput.py)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1, as throughput.py)"
+    )
     parser.add_argument("--steps", type=int, default=5, help="timed steps per shape")
-    parser.add_argument("--precision", default="auto",
-                        help="auto, no (fp32), bf16 or fp16, or several comma-separated (e.g. no,bf16) to compare "
-                             "them side by side (default auto: bf16 where this CPU computes it natively, else fp32)")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        help="auto, no (fp32), bf16 or fp16, or several comma-separated (e.g. no,bf16) to compare "
+        "them side by side (default auto: bf16 where this CPU computes it natively, else fp32)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     hardware = bench_hardware(args.threads)
@@ -76,50 +93,72 @@ def main() -> None:
             raise SystemExit(str(error)) from None
         choices.setdefault(choice.precision, choice)  # "auto,bf16" on a bf16 CPU: measured once
 
-    from transformers import AutoModel
-
     from shopmtl.core.model.encoder import resolve_encoder_path
+    from transformers import AutoModel
 
     path = resolve_encoder_path("sentence-transformers/all-MiniLM-L6-v2")
     runs = {}
-    for precision, choice in choices.items():
+    for precision in choices:
         torch.manual_seed(0)  # every precision starts from the same weights
         model = AutoModel.from_pretrained(path).train()
         model.get_input_embeddings().weight.requires_grad_(False)
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True)
+        optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True
+        )
         peak, peak_cpu = matmul_peak(torch_dtype(precision), size=4096, repeats=5)
         runs[precision] = (model, optimizer, peak, peak_cpu)
     # As throughput.py: the pooler is not trained (shopmtl mean-pools the last layer).
-    params = sum(p.numel() for name, p in model.named_parameters() if not name.startswith(("embeddings.", "pooler.")))
+    params = sum(
+        p.numel()
+        for name, p in model.named_parameters()
+        if not name.startswith(("embeddings.", "pooler."))
+    )
     layers, width = model.config.num_hidden_layers, model.config.hidden_size
-    print(f"all-MiniLM-L6-v2: {params / 1e6:.2f}M non-embedding parameters, {layers} layers x {width}; "
-          f"{args.threads} thread(s); {args.steps} timed steps per shape")
+    print(
+        f"all-MiniLM-L6-v2: {params / 1e6:.2f}M non-embedding parameters, {layers} layers x {width}; "
+        f"{args.threads} thread(s); {args.steps} timed steps per shape"
+    )
     print(f"machine: {hardware.describe()}")
     for precision, choice in choices.items():
         _, _, peak, peak_cpu = runs[precision]
-        print(f"{DTYPE_NAMES[precision]} ({choice.reason}): {DTYPE_NAMES[precision]} matmul peak {peak / 1e9:.0f} "
-              f"GFLOP/s ({peak_cpu / 1e9:.0f} per CPU-s; 4096x4096, best of 5)")
+        print(
+            f"{DTYPE_NAMES[precision]} ({choice.reason}): {DTYPE_NAMES[precision]} matmul peak {peak / 1e9:.0f} "
+            f"GFLOP/s ({peak_cpu / 1e9:.0f} per CPU-s; 4096x4096, best of 5)"
+        )
         for warning in choice.warnings:
             print(f"  warning: {warning}")
-    print(f"{'batch':>5} {'length':>6} {'tokens':>6} {'dtype':>5} {'ms/step':>8} {'CPU ms':>7} {'GFLOP/s 6N':>11} "
-          f"{'of peak':>8} {'GFLOP/s 6N+attn':>16} {'of peak':>8} {'(CPU)':>6}")
+    print(
+        f"{'batch':>5} {'length':>6} {'tokens':>6} {'dtype':>5} {'ms/step':>8} {'CPU ms':>7} {'GFLOP/s 6N':>11} "
+        f"{'of peak':>8} {'GFLOP/s 6N+attn':>16} {'of peak':>8} {'(CPU)':>6}"
+    )
     times = {}
     for batch, length in SHAPES:
-        ids = torch.randint(1000, 20000, (batch, length), generator=torch.Generator().manual_seed(batch * 1000 + length))
+        ids = torch.randint(
+            1000,
+            20000,
+            (batch, length),
+            generator=torch.Generator().manual_seed(batch * 1000 + length),
+        )
         tokens = batch * length
         for precision, (model, optimizer, peak, peak_cpu) in runs.items():
-            seconds, cpu = times[(batch, length, precision)] = step_seconds(model, optimizer, ids, args.steps,
-                                                                            torch_dtype(precision))
+            seconds, cpu = times[(batch, length, precision)] = step_seconds(
+                model, optimizer, ids, args.steps, torch_dtype(precision)
+            )
             dense = 6 * params * tokens / seconds
             with_attention = (6 * params + 12 * layers * length * width) * tokens
-            print(f"{batch:>5} {length:>6} {tokens:>6} {DTYPE_NAMES[precision]:>5} {seconds * 1e3:>8.0f} {cpu * 1e3:>7.0f} "
-                  f"{dense / 1e9:>11.0f} {dense / peak:>8.2f} {with_attention / seconds / 1e9:>16.0f} "
-                  f"{with_attention / seconds / peak:>8.2f} {with_attention / cpu / peak_cpu:>6.2f}", flush=True)
+            print(
+                f"{batch:>5} {length:>6} {tokens:>6} {DTYPE_NAMES[precision]:>5} {seconds * 1e3:>8.0f} {cpu * 1e3:>7.0f} "
+                f"{dense / 1e9:>11.0f} {dense / peak:>8.2f} {with_attention / seconds / 1e9:>16.0f} "
+                f"{with_attention / seconds / peak:>8.2f} {with_attention / cpu / peak_cpu:>6.2f}",
+                flush=True,
+            )
     if len(runs) > 1:
         first, *others = runs
         for other in others:
             names = f"{DTYPE_NAMES[first]} / {DTYPE_NAMES[other]}"
-            print(f"\nstep time {names} (same session, interleaved; > 1: {DTYPE_NAMES[other]} is faster)")
+            print(
+                f"\nstep time {names} (same session, interleaved; > 1: {DTYPE_NAMES[other]} is faster)"
+            )
             print(f"{'batch':>5} {'length':>6} {'wall':>6} {'CPU':>6}")
             for batch, length in SHAPES:
                 a, b = times[(batch, length, first)], times[(batch, length, other)]

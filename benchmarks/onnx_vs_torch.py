@@ -32,7 +32,9 @@ def best_rate(predict, frame, repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_run_options(parser)
     parser.add_argument("--rows", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=3)
@@ -55,15 +57,27 @@ def main() -> None:
         difference = export_onnx(run, export)
         model = load_onnx_model(export)
         engines = {
-            f"PyTorch ({run.config.training.mixed_precision})": lambda f: predict_frame(run, TASK, f),
-            "PyTorch (float32)": lambda f: predict_frame(run, TASK, f, scorer=Scorer(Fp32Runtime(), run.model, run.bank, size)),
-            "onnxruntime (float32)": lambda f: predict_frame(run, TASK, f, scorer=onnx_scorer(run, model)),
+            f"PyTorch ({run.config.training.mixed_precision})": lambda f: predict_frame(
+                run, TASK, f
+            ),
+            "PyTorch (float32)": lambda f: predict_frame(
+                run, TASK, f, scorer=Scorer(Fp32Runtime(), run.model, run.bank, size)
+            ),
+            "onnxruntime (float32)": lambda f: predict_frame(
+                run, TASK, f, scorer=onnx_scorer(run, model)
+            ),
         }
         with concurrent.futures.ThreadPoolExecutor(1) as worker:
-            rates = {name: worker.submit(best_rate, predict, frame, args.repeats).result()
-                     for name, predict in engines.items()}
-    print(f"# onnxruntime vs PyTorch, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"machine: {machine()}; run: {run_dir}; {len(frame)} rows; export max abs difference {difference:.1e}\n")
+            rates = {
+                name: worker.submit(best_rate, predict, frame, args.repeats).result()
+                for name, predict in engines.items()
+            }
+    print(
+        f"# onnxruntime vs PyTorch, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    )
+    print(
+        f"machine: {machine()}; run: {run_dir}; {len(frame)} rows; export max abs difference {difference:.1e}\n"
+    )
     print("| engine | rows/s | ÷ PyTorch as predict runs it |")
     print("|---|---|---|")
     reference = next(iter(rates.values()))

@@ -47,13 +47,24 @@ def peers() -> dict[str, Peer]:
 
     return {
         "sales": ("mean of lags 1-4", lambda data: sales.mean_of_lags),
-        "price_bin": ("TF-IDF + LR", lambda data: price_bin.fit_tfidf_logreg(data["train"], data["val"]).probabilities),
-        "user_profile": ("TF-IDF + country LR", lambda data: user_profile.fit_tfidf_country_logreg(data["train"]).probabilities),
-        "recommend": ("gradient boosting", lambda data: recommend.fit_gradient_boosting(data["train"]).probabilities),
+        "price_bin": (
+            "TF-IDF + LR",
+            lambda data: price_bin.fit_tfidf_logreg(data["train"], data["val"]).probabilities,
+        ),
+        "user_profile": (
+            "TF-IDF + country LR",
+            lambda data: user_profile.fit_tfidf_country_logreg(data["train"]).probabilities,
+        ),
+        "recommend": (
+            "gradient boosting",
+            lambda data: recommend.fit_gradient_boosting(data["train"]).probabilities,
+        ),
     }
 
 
-def model_predictions(run_dirs: Sequence[Path], plugins: Any) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
+def model_predictions(
+    run_dirs: Sequence[Path], plugins: Any
+) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
     """Each task's test predictions from every run, and one run's prepared tasks (frames, labels, calibration)."""
     from shopmtl.core.data.prepare import prepare_task
     from shopmtl.core.engine.evaluate import Scorer, eval_batches
@@ -63,7 +74,10 @@ def model_predictions(run_dirs: Sequence[Path], plugins: Any) -> tuple[dict[str,
     batches: dict[str, Any] = {}
     for run_dir in run_dirs:
         run = load_run(run_dir, plugins.tasks)
-        tasks = {name: prepare_task(spec, run.config, run.bank, state=run.features[name]) for name, spec in run.specs.items()}
+        tasks = {
+            name: prepare_task(spec, run.config, run.bank, state=run.features[name])
+            for name, spec in run.specs.items()
+        }
         scorer = Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
         for name, batch in eval_batches(scorer, tasks, "test", run.calibration):
             predictions.setdefault(name, []).append(np.asarray(batch.predictions, dtype=float))
@@ -75,9 +89,15 @@ def metric(spec: Any, batch: Any, predictions: np.ndarray, rows: np.ndarray) -> 
     """The task's primary metric on test rows ``rows`` (repeats allowed) of ``predictions``."""
     from shopmtl import EvalBatch
 
-    resampled = EvalBatch(split="test", frame=batch.frame.iloc[rows].reset_index(drop=True),
-                          predictions=predictions[rows], labels=np.asarray(batch.labels)[rows],
-                          score=lambda frame: np.empty(0), extras={}, calibration=batch.calibration)
+    resampled = EvalBatch(
+        split="test",
+        frame=batch.frame.iloc[rows].reset_index(drop=True),
+        predictions=predictions[rows],
+        labels=np.asarray(batch.labels)[rows],
+        score=lambda frame: np.empty(0),
+        extras={},
+        calibration=batch.calibration,
+    )
     return float(spec.metrics(resampled)[spec.primary_metric])
 
 
@@ -86,13 +106,23 @@ def cluster_resamples(keys: pd.Series, samples: int, seed: int) -> list[np.ndarr
     codes, uniques = pd.factorize(keys)
     order = np.argsort(codes, kind="stable")
     starts = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    members = [order[starts[k]:starts[k + 1]] for k in range(len(uniques))]
+    members = [order[starts[k] : starts[k + 1]] for k in range(len(uniques))]
     rng = np.random.default_rng(seed)
-    return [np.concatenate([members[k] for k in rng.integers(0, len(uniques), len(uniques))]) for _ in range(samples)]
+    return [
+        np.concatenate([members[k] for k in rng.integers(0, len(uniques), len(uniques))])
+        for _ in range(samples)
+    ]
 
 
-def compare(task: str, spec: Any, batch: Any, runs: list[np.ndarray], peer: np.ndarray, samples: int,
-            seed: int) -> dict[str, Any]:
+def compare(
+    task: str,
+    spec: Any,
+    batch: Any,
+    runs: list[np.ndarray],
+    peer: np.ndarray,
+    samples: int,
+    seed: int,
+) -> dict[str, Any]:
     """Model minus peer on the full test split and its paired bootstrap 95 % interval (> 0: model better)."""
     sign = -1.0 if spec.metric_directions[spec.primary_metric] == "min" else 1.0
     peer = peer.reshape(len(peer), -1)
@@ -102,8 +132,13 @@ def compare(task: str, spec: Any, batch: Any, runs: list[np.ndarray], peer: np.n
         peer_value = metric(spec, batch, peer, rows)
         return float(np.mean([sign * (metric(spec, batch, p, rows) - peer_value) for p in runs]))
 
-    draws = np.array([difference(rows) for rows in cluster_resamples(batch.frame[spec.keys[0]], samples, seed)])
-    per_run, peer_value = [metric(spec, batch, p, everything) for p in runs], metric(spec, batch, peer, everything)
+    draws = np.array(
+        [difference(rows) for rows in cluster_resamples(batch.frame[spec.keys[0]], samples, seed)]
+    )
+    per_run, peer_value = (
+        [metric(spec, batch, p, everything) for p in runs],
+        metric(spec, batch, peer, everything),
+    )
     return {
         "metric": spec.primary_metric,
         "model": float(np.mean(per_run)),
@@ -118,26 +153,36 @@ def compare(task: str, spec: Any, batch: Any, runs: list[np.ndarray], peer: np.n
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories: one model, several seeds")
-    parser.add_argument("--samples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "runs", nargs="+", type=Path, help="run directories: one model, several seeds"
+    )
+    parser.add_argument(
+        "--samples", type=int, default=2000, help="bootstrap resamples (default 2000)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the resamples")
-    parser.add_argument("--output", type=Path, default=None, help="write the comparison as JSON here too")
+    parser.add_argument(
+        "--output", type=Path, default=None, help="write the comparison as JSON here too"
+    )
     args = parser.parse_args(argv)
-
-    from threadpoolctl import threadpool_limits
 
     from shopmtl.core.data.prepare import build_task_data
     from shopmtl.core.runs.checkpoint import read_run_config
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS
     from shopmtl.registry.manager import load_plugins
+    from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
     plugins = load_plugins(BUILTIN_PLUGINS, only=[])
     predictions, batches = model_predictions(args.runs, plugins)
     config = read_run_config(args.runs[0])
-    report: dict[str, Any] = {"runs": [str(r) for r in args.runs], "samples": args.samples, "tasks": {}}
+    report: dict[str, Any] = {
+        "runs": [str(r) for r in args.runs],
+        "samples": args.samples,
+        "tasks": {},
+    }
     for task, (peer_name, fit) in peers().items():
         if task not in batches:
             continue
@@ -145,12 +190,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         with threadpool_limits(1):
             # On the rows the runs scored (all of test, unless the run's config capped it).
             peer = np.asarray(fit(build_task_data(spec, config))(batches[task].frame), dtype=float)
-        result = compare(task, spec, batches[task], predictions[task], peer, args.samples, args.seed)
+        result = compare(
+            task, spec, batches[task], predictions[task], peer, args.samples, args.seed
+        )
         report["tasks"][task] = {"peer": peer_name, **result}
         low, high = result["ci95"]
-        print(f"{task:13s} {result['metric']:9s} model {result['model']:.4f} vs {peer_name} {result['peer']:.4f}: "
-              f"difference {result['difference']:+.4f} (95 % CI {low:+.4f} .. {high:+.4f}; model better in "
-              f"{100 * result['share_model_better']:.0f} % of resamples)", flush=True)
+        print(
+            f"{task:13s} {result['metric']:9s} model {result['model']:.4f} vs {peer_name} {result['peer']:.4f}: "
+            f"difference {result['difference']:+.4f} (95 % CI {low:+.4f} .. {high:+.4f}; model better in "
+            f"{100 * result['share_model_better']:.0f} % of resamples)",
+            flush=True,
+        )
     report["wall_s"] = time.perf_counter() - started
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

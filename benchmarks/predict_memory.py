@@ -31,7 +31,9 @@ print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 def peak_mib(command: list[str]) -> tuple[float, float]:
     """Peak RSS (MiB) of ``command`` run in a fresh process, and its wall time."""
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, check=True
+    )
     code, kib = out.stdout.split()
     if code != "0":
         raise SystemExit(f"{' '.join(command)} failed ({code})")
@@ -39,7 +41,9 @@ def peak_mib(command: list[str]) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_run_options(parser)
     parser.set_defaults(encoder="tiny")
     parser.add_argument("--rows", type=int, default=20_000)
@@ -55,19 +59,35 @@ def main() -> None:
         for scale in (1, 10):
             write_table(frame.head(scale * args.rows), Path(folder) / f"x{scale}.{args.format}")
         base = [sys.executable, "-m", "shopmtl.core.cli", "predict", str(run_dir), "--task", TASK]
-        for label, scale, extra in (("1x", 1, []), ("10x", 10, []),
-                                    ("10x, one chunk", 10, ["--chunk-rows", str(10 * args.rows)])):
+        for label, scale, extra in (
+            ("1x", 1, []),
+            ("10x", 10, []),
+            ("10x, one chunk", 10, ["--chunk-rows", str(10 * args.rows)]),
+        ):
             source = Path(folder) / f"x{scale}.{args.format}"
-            rows[label] = (scale * args.rows, source.stat().st_size / 2**20,
-                           *peak_mib([*base, "--input", str(source), "--output", str(Path(folder) / f"out.{args.format}"),
-                                      *extra]))
+            rows[label] = (
+                scale * args.rows,
+                source.stat().st_size / 2**20,
+                *peak_mib(
+                    [
+                        *base,
+                        "--input",
+                        str(source),
+                        "--output",
+                        str(Path(folder) / f"out.{args.format}"),
+                        *extra,
+                    ]
+                ),
+            )
     print(f"# predict memory, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine()}; run: {run_dir}; format {args.format}\n")
     print("| input | rows | file MiB | peak RSS MiB | ÷ 1x | wall s |")
     print("|---|---|---|---|---|---|")
     reference = rows["1x"][2]
     for label, (n, size, peak, wall) in rows.items():
-        print(f"| {label} | {n:,} | {size:.1f} | {peak:.0f} | {peak / reference:.2f} | {wall:.1f} |")
+        print(
+            f"| {label} | {n:,} | {size:.1f} | {peak:.0f} | {peak / reference:.2f} | {wall:.1f} |"
+        )
 
 
 if __name__ == "__main__":

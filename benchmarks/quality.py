@@ -114,7 +114,12 @@ class Variant:
 
 # LoRA r=12 on every linear layer of the encoder (the config's default target_modules):
 # 498k adapter weights, 4.5 % of what full fine-tuning trains, the most under the issue's 5 %.
-LORA = ("encoder.lora.enabled=true", "encoder.lora.r=12", "encoder.lora.alpha=24", "training.learning_rate=1.0e-3")
+LORA = (
+    "encoder.lora.enabled=true",
+    "encoder.lora.r=12",
+    "encoder.lora.alpha=24",
+    "training.learning_rate=1.0e-3",
+)
 
 # The default run shares the encoder through MMoE gates (core/defaults/default.yaml); the
 # other variants change one thing of hard sharing, the plain one-pooled-vector model.
@@ -123,14 +128,34 @@ HARD = "sharing.kind=hard"
 VARIANTS: tuple[Variant, ...] = (
     Variant("joint", "joint (default: MMoE, static weights)"),
     Variant("hard", "joint, hard sharing", (HARD,)),
-    Variant("uncertainty", "hard sharing + uncertainty weighting", (HARD, "training.loss_weighting=uncertainty")),
-    Variant("pcgrad", "hard sharing + PCGrad (4 micro-batches/step)",
-            (HARD, "training.gradient_surgery=pcgrad", "training.gradient_accumulation_steps=4"), accumulation=4),
+    Variant(
+        "uncertainty",
+        "hard sharing + uncertainty weighting",
+        (HARD, "training.loss_weighting=uncertainty"),
+    ),
+    Variant(
+        "pcgrad",
+        "hard sharing + PCGrad (4 micro-batches/step)",
+        (HARD, "training.gradient_surgery=pcgrad", "training.gradient_accumulation_steps=4"),
+        accumulation=4,
+    ),
     Variant("ple", "joint + PLE", ("sharing.kind=ple",)),
     Variant("lora", "hard sharing + LoRA r=12", (HARD, *LORA)),
-    Variant("lora_per_task", "hard sharing + LoRA r=12, one adapter per task", (HARD, *LORA, "encoder.lora.per_task=true")),
-    Variant("sales_poisson", "hard sharing + sales Poisson loss", (HARD, "tasks.sales.settings.loss=poisson")),
-    Variant("sales_ziln", "hard sharing + sales ZILN loss", (HARD, "tasks.sales.settings.loss=zero_inflated_lognormal")),
+    Variant(
+        "lora_per_task",
+        "hard sharing + LoRA r=12, one adapter per task",
+        (HARD, *LORA, "encoder.lora.per_task=true"),
+    ),
+    Variant(
+        "sales_poisson",
+        "hard sharing + sales Poisson loss",
+        (HARD, "tasks.sales.settings.loss=poisson"),
+    ),
+    Variant(
+        "sales_ziln",
+        "hard sharing + sales ZILN loss",
+        (HARD, "tasks.sales.settings.loss=zero_inflated_lognormal"),
+    ),
 )
 
 
@@ -148,12 +173,17 @@ class Plan:
     single_steps: dict[str, int] = field(default_factory=dict)
 
 
-def base_config(profile: Profile, args: argparse.Namespace, seed_offset: int, extra: Sequence[str] = ()) -> Any:
+def base_config(
+    profile: Profile, args: argparse.Namespace, seed_offset: int, extra: Sequence[str] = ()
+) -> Any:
     from shopmtl.core.config import load_config
 
     overrides = [*profile.overrides, *args.set]
     if args.max_steps:
-        overrides += [f"training.max_steps={args.max_steps}", f"training.eval_every={args.max_steps}"]
+        overrides += [
+            f"training.max_steps={args.max_steps}",
+            f"training.eval_every={args.max_steps}",
+        ]
     if args.threads:
         overrides.append(f"training.threads={args.threads}")
     config = load_config(profile.config, [*overrides, *extra])
@@ -174,8 +204,15 @@ def _with(config: Any, **changes: Any) -> Any:
     return validate_config(raw, source="benchmarks/quality.py")
 
 
-def make_plan(profile: Profile, args: argparse.Namespace, seed_offset: int, variants: Sequence[Variant],
-              sizes: Mapping[str, int], plugins: Any, work: Path) -> Plan:
+def make_plan(
+    profile: Profile,
+    args: argparse.Namespace,
+    seed_offset: int,
+    variants: Sequence[Variant],
+    sizes: Mapping[str, int],
+    plugins: Any,
+    work: Path,
+) -> Plan:
     from shopmtl.core.mtl.sampler import task_probabilities
 
     plan = Plan(train_sizes=dict(sizes))
@@ -184,24 +221,38 @@ def make_plan(profile: Profile, args: argparse.Namespace, seed_offset: int, vari
         config = base_config(profile, args, seed_offset, variant.overrides)
         steps = max(1, round(config.training.max_steps / variant.accumulation))
         every = max(1, round(config.training.eval_every / variant.accumulation))
-        plan.joint[variant.name] = _with(config, training__max_steps=steps, training__eval_every=every,
-                                         output_dir=str(work / variant.name / seed_dir), run_name=variant.name)
+        plan.joint[variant.name] = _with(
+            config,
+            training__max_steps=steps,
+            training__eval_every=every,
+            output_dir=str(work / variant.name / seed_dir),
+            run_name=variant.name,
+        )
     # One fine-tuned model per task is the plain recipe: the encoder and the task's head, no experts.
     base = base_config(profile, args, seed_offset, (HARD,))
-    plan.probabilities = task_probabilities(sizes, base.sampler, plugins.samplers,
-                                            {n: t.sample_weight for n, t in base.tasks.items()})
+    plan.probabilities = task_probabilities(
+        sizes, base.sampler, plugins.samplers, {n: t.sample_weight for n, t in base.tasks.items()}
+    )
     for task in TASKS if not args.no_single_task else ():
         p = plan.probabilities[task]
         steps = max(1, round(p * base.training.max_steps))
         every = max(1, round(p * base.training.eval_every))
         plan.single_steps[task] = steps
         tasks = {task: base.tasks[task].model_dump(mode="json")}
-        plan.single[task] = _with(base, tasks=tasks, training__max_steps=steps, training__eval_every=every,
-                                  output_dir=str(work / f"single_{task}" / seed_dir), run_name=f"single_{task}")
+        plan.single[task] = _with(
+            base,
+            tasks=tasks,
+            training__max_steps=steps,
+            training__eval_every=every,
+            output_dir=str(work / f"single_{task}" / seed_dir),
+            run_name=f"single_{task}",
+        )
     return plan
 
 
-def train_sizes(profile: Profile, args: argparse.Namespace, plugins: Any) -> tuple[dict[str, int], dict[str, Any]]:
+def train_sizes(
+    profile: Profile, args: argparse.Namespace, plugins: Any
+) -> tuple[dict[str, int], dict[str, Any]]:
     """Train rows per task as the joint run sees them (after its caps), and the task data
     (full splits) for the baselines."""
     from shopmtl.core.data.prepare import build_task_data
@@ -215,20 +266,29 @@ def train_sizes(profile: Profile, args: argparse.Namespace, plugins: Any) -> tup
     return sizes, data
 
 
-def run_baselines(profile: Profile, args: argparse.Namespace, plugins: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+def run_baselines(
+    profile: Profile, args: argparse.Namespace, plugins: Any, data: Mapping[str, Any]
+) -> dict[str, Any]:
     """Every task's baselines on test: fitted on the full train split, evaluated on the test
     rows the models are evaluated on (all of them, unless the profile caps test rows)."""
     from shopmtl.core.config import TaskConfig
-    from shopmtl.core.engine.evaluate import to_plain
     from shopmtl.core.data.prepare import subsample
+    from shopmtl.core.engine.evaluate import to_plain
 
     config = base_config(profile, args, 0)
     out = {}
     for task in TASKS:
         started = time.perf_counter()
-        capped = subsample(data[task], TaskConfig(max_eval_examples=config.tasks[task].max_eval_examples), config.seed)
+        capped = subsample(
+            data[task],
+            TaskConfig(max_eval_examples=config.tasks[task].max_eval_examples),
+            config.seed,
+        )
         out[task] = to_plain(dict(plugins.tasks[task].baselines(capped, "test", classical=True)))
-        print(f"  baselines {task}: {', '.join(out[task])} [{time.perf_counter() - started:.1f}s]", flush=True)
+        print(
+            f"  baselines {task}: {', '.join(out[task])} [{time.perf_counter() - started:.1f}s]",
+            flush=True,
+        )
     return out
 
 
@@ -243,7 +303,9 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": cuda,
-        "device": torch.cuda.get_device_name(0) if cuda else f"CPU, {os.cpu_count()} cores ({platform.processor() or platform.machine()})",
+        "device": torch.cuda.get_device_name(0)
+        if cuda
+        else f"CPU, {os.cpu_count()} cores ({platform.processor() or platform.machine()})",
         "threads": torch.get_num_threads(),
     }
 
@@ -269,33 +331,77 @@ profiles:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Quality of the multi-task model vs baselines and single-task models (test split).",
-        epilog=HELP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--profile", choices=list(PROFILES), default="smoke")
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the profile's)")
-    parser.add_argument("--variants", default=",".join(v.name for v in VARIANTS),
-                        help="comma-separated joint variants (default: all): " + ", ".join(v.name for v in VARIANTS))
-    parser.add_argument("--no-single-task", action="store_true", help="skip the single-task models (no Δ_MTL)")
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="number of seeds (default: the profile's)"
+    )
+    parser.add_argument(
+        "--variants",
+        default=",".join(v.name for v in VARIANTS),
+        help="comma-separated joint variants (default: all): "
+        + ", ".join(v.name for v in VARIANTS),
+    )
+    parser.add_argument(
+        "--no-single-task", action="store_true", help="skip the single-task models (no Δ_MTL)"
+    )
     parser.add_argument("--no-baselines", action="store_true", help="skip the baselines")
-    parser.add_argument("--max-steps", type=int, default=None,
-                        help="joint steps S (one validation at the end); single-task steps follow the budget rule")
-    parser.add_argument("--work-dir", type=Path, default=None, help="run folders (default benchmarks/runs/quality-<profile>)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="results stem, writes STEM.md and STEM.json (default benchmarks/results/quality[_smoke])")
-    parser.add_argument("--resume", action="store_true", help="reuse finished runs whose config is unchanged")
-    parser.add_argument("--variant-seeds", type=int, default=None,
-                        help="train the variants other than 'joint' for the first K seeds only "
-                             "(default: the profile's; cpu: 1)")
-    parser.add_argument("--seed-offsets", default=None,
-                        help="comma-separated seed offsets this process trains (default: all, 0..seeds-1); "
-                             "split seeds over processes, then run once more with --resume to write the table")
-    parser.add_argument("--report-only", action="store_true",
-                        help="train nothing: write the table from the runs already finished in --work-dir "
-                             "(each run's result.json keeps the config it ran with)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config override for every run, joint and single-task alike (repeat it): measures a "
-                             "recipe against single-task models trained with the same recipe; give it its own --work-dir")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads per run (training.threads): 1 lets two processes share 2 cores")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="joint steps S (one validation at the end); single-task steps follow the budget rule",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="run folders (default benchmarks/runs/quality-<profile>)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="results stem, writes STEM.md and STEM.json (default benchmarks/results/quality[_smoke])",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="reuse finished runs whose config is unchanged"
+    )
+    parser.add_argument(
+        "--variant-seeds",
+        type=int,
+        default=None,
+        help="train the variants other than 'joint' for the first K seeds only "
+        "(default: the profile's; cpu: 1)",
+    )
+    parser.add_argument(
+        "--seed-offsets",
+        default=None,
+        help="comma-separated seed offsets this process trains (default: all, 0..seeds-1); "
+        "split seeds over processes, then run once more with --resume to write the table",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write the table from the runs already finished in --work-dir "
+        "(each run's result.json keeps the config it ran with)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for every run, joint and single-task alike (repeat it): measures a "
+        "recipe against single-task models trained with the same recipe; give it its own --work-dir",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per run (training.threads): 1 lets two processes share 2 cores",
+    )
     args = parser.parse_args(argv)
 
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS
@@ -310,7 +416,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     variants = [known[n] for n in names]
     n_seeds = args.seeds or profile.seeds
     variant_seeds = args.variant_seeds or profile.variant_seeds or n_seeds
-    offsets = [int(k) for k in args.seed_offsets.split(",")] if args.seed_offsets else list(range(n_seeds))
+    offsets = (
+        [int(k) for k in args.seed_offsets.split(",")]
+        if args.seed_offsets
+        else list(range(n_seeds))
+    )
     work = (args.work_dir or REPO / "benchmarks" / "runs" / f"quality-{args.profile}").resolve()
     output = args.output or RESULTS / profile.output
     timer = PhaseTimer()
@@ -332,39 +442,65 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("nothing to train: choose --variants, or drop --no-single-task")
         seeds.append(configs[0].seed)
         jobs = [("single", task, config) for task, config in plan.single.items()]
-        jobs += [("joint", name, config) for name, config in plan.joint.items() if name == "joint" or k < variant_seeds]
+        jobs += [
+            ("joint", name, config)
+            for name, config in plan.joint.items()
+            if name == "joint" or k < variant_seeds
+        ]
         for kind, name, config in jobs:
             run_dir = config.resolved_output_dir()
             if args.report_only:
                 if (run_dir / "result.json").is_file():
                     result = json.loads((run_dir / "result.json").read_text())
-                    if "encoder_trainable" not in result["parameters"]:  # results of an older script
+                    if (
+                        "encoder_trainable" not in result["parameters"]
+                    ):  # results of an older script
                         result["parameters"] = count_parameters(run_dir, plugins.tasks)
-                    result["config_differences"] = config_differences(result["config"], config.model_dump(mode="json"))
+                    result["config_differences"] = config_differences(
+                        result["config"], config.model_dump(mode="json")
+                    )
                     if result["config_differences"]:
-                        print(f"  note: {run_dir} ran with a config that differs from this plan's in "
-                              f"{', '.join(result['config_differences'])}", flush=True)
+                        print(
+                            f"  note: {run_dir} ran with a config that differs from this plan's in "
+                            f"{', '.join(result['config_differences'])}",
+                            flush=True,
+                        )
                     runs[(kind, name, config.seed)] = result
                 continue
-            print(f"[seed {config.seed}] {kind} {name}: {config.training.max_steps} steps "
-                  f"-> {run_dir}", flush=True)
+            print(
+                f"[seed {config.seed}] {kind} {name}: {config.training.max_steps} steps "
+                f"-> {run_dir}",
+                flush=True,
+            )
             result = run_one(config, plugins, timer, run_dir, args.resume)
             runs[(kind, name, config.seed)] = result
-            summary = " | ".join(f"{t} {PRIMARY[t]}={result['metrics'][t]['test'].get(PRIMARY[t]):.4f}"
-                                 for t in TASKS if t in result["metrics"])
+            summary = " | ".join(
+                f"{t} {PRIMARY[t]}={result['metrics'][t]['test'].get(PRIMARY[t]):.4f}"
+                for t in TASKS
+                if t in result["metrics"]
+            )
             print(f"    {result['wall_s']:.0f}s | {summary}", flush=True)
 
     assert plan is not None
-    rule = ("the single-task model of task t trains round(p_t × S) steps of the same batch size "
-            f"(S = {base_config(profile, args, 0).training.max_steps} joint steps, p_t = the joint run's "
-            "sampling probability of t), so it sees as many examples of t as the joint run; validations scale alike.")
+    rule = (
+        "the single-task model of task t trains round(p_t × S) steps of the same batch size "
+        f"(S = {base_config(profile, args, 0).training.max_steps} joint steps, p_t = the joint run's "
+        "sampling probability of t), so it sees as many examples of t as the joint run; validations scale alike."
+    )
     report = {
         "profile": args.profile,
         "profile_description": profile.description,
-        "overrides": [*profile.overrides, *args.set] + ([f"training.max_steps={args.max_steps}"] if args.max_steps else []),
+        "overrides": [*profile.overrides, *args.set]
+        + ([f"training.max_steps={args.max_steps}"] if args.max_steps else []),
         "seeds": seeds,
-        "variants": {v.name: {"label": v.label, "overrides": list(v.overrides), "accumulation": v.accumulation}
-                     for v in variants},
+        "variants": {
+            v.name: {
+                "label": v.label,
+                "overrides": list(v.overrides),
+                "accumulation": v.accumulation,
+            }
+            for v in variants
+        },
         "single_task_rule": rule,
         "single_task_steps": plan.single_steps,
         "probabilities": plan.probabilities,
@@ -372,8 +508,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "primary_metrics": PRIMARY,
         "baselines": baselines,
         "table": aggregate(baselines, runs, variants, seeds),
-        "runs": [{"kind": kind, "name": name, "seed": seed, **{k: v for k, v in r.items() if k != "config"}}
-                 for (kind, name, seed), r in runs.items()],
+        "runs": [
+            {
+                "kind": kind,
+                "name": name,
+                "seed": seed,
+                **{k: v for k, v in r.items() if k != "config"},
+            }
+            for (kind, name, seed), r in runs.items()
+        ],
         "environment": environment(),
         "generated": _dt.datetime.now().isoformat(timespec="seconds"),
         "total_wall_s": time.perf_counter() - started,
@@ -386,8 +529,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.with_suffix(".md").write_text(text)
     print()
     print(text)
-    print(f"wrote {output.with_suffix('.md')} and {output.with_suffix('.json')} "
-          f"({report['total_wall_s'] / 60:.1f} min)")
+    print(
+        f"wrote {output.with_suffix('.md')} and {output.with_suffix('.json')} "
+        f"({report['total_wall_s'] / 60:.1f} min)"
+    )
     return 0
 
 

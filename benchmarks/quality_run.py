@@ -77,7 +77,9 @@ class PeakMemory:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.peak_rss = _status_kib("VmHWM") / 1024 if self.reset_hwm else max(self._sampled, self.rss_before)
+        self.peak_rss = (
+            _status_kib("VmHWM") / 1024 if self.reset_hwm else max(self._sampled, self.rss_before)
+        )
         self.peak_gpu = torch.cuda.max_memory_allocated() / 2**20 if self.cuda else None
 
 
@@ -97,7 +99,6 @@ def count_parameters(run_dir: Path, tasks: Mapping[str, Any]) -> dict[str, int]:
     (same freezing and LoRA wrapping, so ``requires_grad`` is as in training), plus the
     learnable loss weighting when the run saved one."""
     from safetensors.torch import load_file
-
     from shopmtl.core.engine.predict import load_run
 
     run = load_run(run_dir, dict(tasks))
@@ -110,10 +111,16 @@ def count_parameters(run_dir: Path, tasks: Mapping[str, Any]) -> dict[str, int]:
     if weighting.is_file():
         extra = sum(t.numel() for t in load_file(str(weighting)).values())
         trainable, total = trainable + extra, total + extra
-    return {"trainable": int(trainable), "total": int(total), "encoder_trainable": int(encoder_trainable)}
+    return {
+        "trainable": int(trainable),
+        "total": int(total),
+        "encoder_trainable": int(encoder_trainable),
+    }
 
 
-def run_one(config: Any, plugins: Any, timer: PhaseTimer, run_dir: Path, resume: bool) -> dict[str, Any]:
+def run_one(
+    config: Any, plugins: Any, timer: PhaseTimer, run_dir: Path, resume: bool
+) -> dict[str, Any]:
     """Train one model (or reuse its result), returning metrics, timings, memory and sizes."""
     from shopmtl.core.engine.trainer import train
 
@@ -155,7 +162,9 @@ def run_one(config: Any, plugins: Any, timer: PhaseTimer, run_dir: Path, resume:
     return result
 
 
-def config_differences(ran: Mapping[str, Any], planned: Mapping[str, Any], prefix: str = "") -> list[str]:
+def config_differences(
+    ran: Mapping[str, Any], planned: Mapping[str, Any], prefix: str = ""
+) -> list[str]:
     """Dotted keys whose values differ between a finished run's config and the plan's (where
     a run is written and what it is called are left out): what a table built with
     ``--report-only`` from older runs should tell its reader."""
@@ -169,6 +178,10 @@ def config_differences(ran: Mapping[str, Any], planned: Mapping[str, Any], prefi
             differences += config_differences(a, b, f"{name}.")
         elif a != b:
             differences.append(name)
-    if not prefix and not any(c.get("encoder", {}).get("lora", {}).get("enabled") for c in (ran, planned)):
-        differences = [d for d in differences if not d.startswith("encoder.lora.")]  # inert: LoRA is off
+    if not prefix and not any(
+        c.get("encoder", {}).get("lora", {}).get("enabled") for c in (ran, planned)
+    ):
+        differences = [
+            d for d in differences if not d.startswith("encoder.lora.")
+        ]  # inert: LoRA is off
     return differences

@@ -31,7 +31,12 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("recommend", "hit_rate_at_10", "recommend HR@10"),
     ("recommend", "ndcg_at_10", "recommend NDCG@10"),
 )
-LOWER_IS_BETTER = {("sales", "rmse"), ("sales", "mae"), ("sales", "mae_units"), ("recommend", "log_loss")}
+LOWER_IS_BETTER = {
+    ("sales", "rmse"),
+    ("sales", "mae"),
+    ("sales", "mae_units"),
+    ("recommend", "log_loss"),
+}
 #: Display names of the plugins' baselines.
 BASELINE_NAMES = {
     "lag_1": "lag-1",
@@ -53,10 +58,16 @@ PRIMARY = {"sales": "rmse", "price_bin": "macro_f1", "user_profile": "map", "rec
 
 
 def mean_std(values: Sequence[float | None]) -> dict[str, Any]:
-    got = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    got = [
+        float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))
+    ]
     if not got:
         return {"mean": None, "std": None, "n": 0}
-    return {"mean": statistics.fmean(got), "std": statistics.stdev(got) if len(got) > 1 else 0.0, "n": len(got)}
+    return {
+        "mean": statistics.fmean(got),
+        "std": statistics.stdev(got) if len(got) > 1 else 0.0,
+        "n": len(got),
+    }
 
 
 def relative_gain(task: str, value: float | None, single: float | None) -> float | None:
@@ -67,15 +78,27 @@ def relative_gain(task: str, value: float | None, single: float | None) -> float
     return 100.0 * sign * (value - single) / abs(single)
 
 
-def aggregate(baselines: Mapping[str, Any], runs: Mapping[str, Any], variants: Sequence[Any],
-              seeds: Sequence[int]) -> dict[str, Any]:
+def aggregate(
+    baselines: Mapping[str, Any],
+    runs: Mapping[str, Any],
+    variants: Sequence[Any],
+    seeds: Sequence[int],
+) -> dict[str, Any]:
     """Rows of the table: metric -> mean/std, plus per-variant gains and costs."""
     rows: list[dict[str, Any]] = []
     for task in TASKS:
         for name, metrics in baselines.get(task, {}).items():
             label = BASELINE_NAMES.get(name, name.replace("_", " "))
-            rows.append({"group": "baseline", "name": f"{task}: {label}", "key": f"baseline/{task}/{name}",
-                         "metrics": {f"{task}/{m}": mean_std([v]) for m, v in metrics.items() if _scalar(v)}})
+            rows.append(
+                {
+                    "group": "baseline",
+                    "name": f"{task}: {label}",
+                    "key": f"baseline/{task}/{name}",
+                    "metrics": {
+                        f"{task}/{m}": mean_std([v]) for m, v in metrics.items() if _scalar(v)
+                    },
+                }
+            )
 
     def test_value(run: Mapping[str, Any], task: str, metric: str) -> float | None:
         return run["metrics"].get(task, {}).get("test", {}).get(metric)
@@ -88,14 +111,23 @@ def aggregate(baselines: Mapping[str, Any], runs: Mapping[str, Any], variants: S
             for metric in _metric_names(done, task):
                 metrics[f"{task}/{metric}"] = mean_std([test_value(r, task, metric) for r in done])
         cost = [[r for r in (single_runs[t][i] for t in TASKS) if r] for i in range(len(seeds))]
-        rows.append({"group": "single-task", "name": "single-task fine-tuning (one model per task)", "key": "single",
-                     "metrics": metrics,
-                     "parameters": _sum_params(cost[0]) if cost and cost[0] else None,
-                     "peak_rss_mib": mean_std([max(r["peak_rss_mib"] for r in c) for c in cost if c]),
-                     "rss_growth_mib": mean_std([max(r["peak_rss_mib"] - r["rss_before_mib"] for r in c)
-                                                 for c in cost if c]),
-                     "peak_gpu_mib": mean_std([max((r["peak_gpu_mib"] or 0) for r in c) for c in cost if c]),
-                     "wall_s": mean_std([sum(r["wall_s"] for r in c) for c in cost if c])})
+        rows.append(
+            {
+                "group": "single-task",
+                "name": "single-task fine-tuning (one model per task)",
+                "key": "single",
+                "metrics": metrics,
+                "parameters": _sum_params(cost[0]) if cost and cost[0] else None,
+                "peak_rss_mib": mean_std([max(r["peak_rss_mib"] for r in c) for c in cost if c]),
+                "rss_growth_mib": mean_std(
+                    [max(r["peak_rss_mib"] - r["rss_before_mib"] for r in c) for c in cost if c]
+                ),
+                "peak_gpu_mib": mean_std(
+                    [max((r["peak_gpu_mib"] or 0) for r in c) for c in cost if c]
+                ),
+                "wall_s": mean_std([sum(r["wall_s"] for r in c) for c in cost if c]),
+            }
+        )
 
     for variant in variants:
         done = [runs.get(("joint", variant.name, s)) for s in seeds]
@@ -104,7 +136,9 @@ def aggregate(baselines: Mapping[str, Any], runs: Mapping[str, Any], variants: S
         metrics = {}
         for task in TASKS:
             for metric in _metric_names([r for r in done if r], task):
-                metrics[f"{task}/{metric}"] = mean_std([test_value(r, task, metric) for r in done if r])
+                metrics[f"{task}/{metric}"] = mean_std(
+                    [test_value(r, task, metric) for r in done if r]
+                )
         gains: dict[str, list[float]] = {task: [] for task in TASKS}
         overall: list[float] = []
         for run, seed in zip(done, seeds):
@@ -113,22 +147,36 @@ def aggregate(baselines: Mapping[str, Any], runs: Mapping[str, Any], variants: S
             per_task = {}
             for task in TASKS:
                 single = runs.get(("single", task, seed))
-                gain = relative_gain(task, test_value(run, task, PRIMARY[task]),
-                                     test_value(single, task, PRIMARY[task]) if single else None)
+                gain = relative_gain(
+                    task,
+                    test_value(run, task, PRIMARY[task]),
+                    test_value(single, task, PRIMARY[task]) if single else None,
+                )
                 if gain is not None:
                     gains[task].append(gain)
                     per_task[task] = gain
             if len(per_task) == len(TASKS):
                 overall.append(statistics.fmean(per_task.values()))
         first = next(r for r in done if r)
-        rows.append({"group": "multi-task", "name": variant.label, "key": f"joint/{variant.name}", "metrics": metrics,
-                     "gain_pct": {task: mean_std(g) for task, g in gains.items()},
-                     "delta_mtl_pct": mean_std(overall),
-                     "parameters": first["parameters"],
-                     "peak_rss_mib": mean_std([r["peak_rss_mib"] for r in done if r]),
-                     "rss_growth_mib": mean_std([r["peak_rss_mib"] - r["rss_before_mib"] for r in done if r]),
-                     "peak_gpu_mib": mean_std([r["peak_gpu_mib"] for r in done if r and r["peak_gpu_mib"] is not None]),
-                     "wall_s": mean_std([r["wall_s"] for r in done if r])})
+        rows.append(
+            {
+                "group": "multi-task",
+                "name": variant.label,
+                "key": f"joint/{variant.name}",
+                "metrics": metrics,
+                "gain_pct": {task: mean_std(g) for task, g in gains.items()},
+                "delta_mtl_pct": mean_std(overall),
+                "parameters": first["parameters"],
+                "peak_rss_mib": mean_std([r["peak_rss_mib"] for r in done if r]),
+                "rss_growth_mib": mean_std(
+                    [r["peak_rss_mib"] - r["rss_before_mib"] for r in done if r]
+                ),
+                "peak_gpu_mib": mean_std(
+                    [r["peak_gpu_mib"] for r in done if r and r["peak_gpu_mib"] is not None]
+                ),
+                "wall_s": mean_std([r["wall_s"] for r in done if r]),
+            }
+        )
     return {"rows": rows}
 
 
@@ -158,13 +206,21 @@ def fmt(stat: Mapping[str, Any] | None, show_std: bool) -> str:
         return "—"
     mean, std = stat["mean"], stat["std"]
     digits = 1 if abs(mean) >= 100 else 2 if abs(mean) >= 10 else 3
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if show_std and stat["n"] > 1 else f"{mean:.{digits}f}"
+    return (
+        f"{mean:.{digits}f} ± {std:.{digits}f}"
+        if show_std and stat["n"] > 1
+        else f"{mean:.{digits}f}"
+    )
 
 
 def percent(stat: Mapping[str, Any] | None, show_std: bool) -> str:
     if not stat or stat.get("mean") is None:
         return "—"
-    return f"{stat['mean']:+.1f} ± {stat['std']:.1f}" if show_std and stat["n"] > 1 else f"{stat['mean']:+.1f}"
+    return (
+        f"{stat['mean']:+.1f} ± {stat['std']:.1f}"
+        if show_std and stat["n"] > 1
+        else f"{stat['mean']:+.1f}"
+    )
 
 
 def whole(stat: Mapping[str, Any] | None) -> str:
@@ -187,8 +243,11 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"test split; mean ± std over seeds (sample std) for the trained models; baselines are "
         f"deterministic, fitted once on the full train split. Device: {report['environment']['device']}. "
         f"Generated {report['generated']} by `benchmarks/quality.py` "
-        + (f"from finished runs (`--report-only`); the runs' wall times sum to {report['runs_wall_s'] / 60:.0f} min."
-           if report.get("report_only") else f"in {report['total_wall_s'] / 60:.1f} min."),
+        + (
+            f"from finished runs (`--report-only`); the runs' wall times sum to {report['runs_wall_s'] / 60:.0f} min."
+            if report.get("report_only")
+            else f"in {report['total_wall_s'] / 60:.1f} min."
+        ),
         "",
         "↓ lower is better. user_profile: the models' micro/macro-F1 use per-label thresholds "
         "calibrated on val; `@0.5` are TASKS.md's fixed-threshold F1s (the baselines' only ones).",
@@ -198,13 +257,18 @@ def markdown(report: Mapping[str, Any]) -> str:
     lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
         seeds_of_row = max((stat.get("n", 0) for stat in row["metrics"].values()), default=0)
-        name = row["name"] + (f" ({seeds_of_row} seed{'s' if seeds_of_row > 1 else ''})"
-                              if row["group"] != "baseline" and 0 < seeds_of_row < n_seeds else "")
+        name = row["name"] + (
+            f" ({seeds_of_row} seed{'s' if seeds_of_row > 1 else ''})"
+            if row["group"] != "baseline" and 0 < seeds_of_row < n_seeds
+            else ""
+        )
         cells = [("**" + name + "**") if row["group"] != "baseline" else name]
         for task, metric, _ in COLUMNS:
             stat = row["metrics"].get(f"{task}/{metric}")
             if row["group"] == "baseline" and metric.endswith("_at_05"):
-                stat = row["metrics"].get(f"{task}/{metric[: -len('_at_05')]}")  # baselines: 0.5 already
+                stat = row["metrics"].get(
+                    f"{task}/{metric[: -len('_at_05')]}"
+                )  # baselines: 0.5 already
             cells.append(fmt(stat, n_seeds > 1))
         lines.append("| " + " | ".join(cells) + " |")
 
@@ -220,8 +284,16 @@ def markdown(report: Mapping[str, Any]) -> str:
     ]
     cuda = report["environment"]["cuda"]
     memory_header = "peak GPU MiB" if cuda else "peak RSS MiB (+ growth in run)"
-    headers = ["model", *(f"Δ {t} %" for t in TASKS), "Δ_MTL %", "trainable params", "of which encoder",
-               "total params", memory_header, "wall s"]
+    headers = [
+        "model",
+        *(f"Δ {t} %" for t in TASKS),
+        "Δ_MTL %",
+        "trainable params",
+        "of which encoder",
+        "total params",
+        memory_header,
+        "wall s",
+    ]
     lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in rows:
         if row["group"] == "baseline":
@@ -232,18 +304,27 @@ def markdown(report: Mapping[str, Any]) -> str:
             memory = whole(row.get("peak_gpu_mib"))
         else:
             memory = f"{whole(row.get('peak_rss_mib'))} (+{whole(row.get('rss_growth_mib'))})"
-        cells = [row["name"], *(percent(gains.get(t), n_seeds > 1) if gains else "ref." for t in TASKS),
-                 percent(row.get("delta_mtl_pct"), n_seeds > 1) if gains else "ref.",
-                 count(params.get("trainable")), count(params.get("encoder_trainable")), count(params.get("total")),
-                 memory, whole(row.get("wall_s"))]
+        cells = [
+            row["name"],
+            *(percent(gains.get(t), n_seeds > 1) if gains else "ref." for t in TASKS),
+            percent(row.get("delta_mtl_pct"), n_seeds > 1) if gains else "ref.",
+            count(params.get("trainable")),
+            count(params.get("encoder_trainable")),
+            count(params.get("total")),
+            memory,
+            whole(row.get("wall_s")),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Single-task row: parameters summed over the four models (four encoders), peak memory the "
         "largest of the four, wall time their sum. "
-        + ("Peak GPU memory: torch's peak allocated during the run."
-           if cuda else "Peak RSS: this process's VmHWM during the run (reset before it), which includes "
-           "what earlier runs left resident; the + figure is the growth over the RSS at the run's start."),
+        + (
+            "Peak GPU memory: torch's peak allocated during the run."
+            if cuda
+            else "Peak RSS: this process's VmHWM during the run (reset before it), which includes "
+            "what earlier runs left resident; the + figure is the growth over the RSS at the run's start."
+        ),
         "",
         f"Single-task steps per task: {', '.join(f'{t} {n}' for t, n in report['single_task_steps'].items())} "
         f"(sampling probabilities {', '.join(f'{t} {p:.3f}' for t, p in report['probabilities'].items())}; "

@@ -46,7 +46,6 @@ WORK = Path(tempfile.gettempdir()) / "shopmtl-scale"
 def make_copies(k: int, folder: Path) -> Path:
     """``folder`` with ``copy-000.parquet`` ... one renamed copy of the bundled file each (kept between runs)."""
     import pandas as pd
-
     from shopmtl.plugins.shared import retail
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,7 +63,6 @@ def make_copies(k: int, folder: Path) -> Path:
 def make_csv(k: int, folder: Path) -> Path:
     """``folder/copies.csv``: the ``k`` renamed copies in one CSV, written copy by copy (kept between runs)."""
     import pandas as pd
-
     from shopmtl.plugins.shared import retail
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -90,7 +88,9 @@ def renamed(raw, i: int):
         return raw
     code = raw["StockCode"].astype(str)
     cleaned = code.str.strip().str.upper()
-    fee = cleaned.isin(retail.NON_PRODUCT_CODES) | cleaned.str.startswith(retail.NON_PRODUCT_PREFIXES)
+    fee = cleaned.isin(retail.NON_PRODUCT_CODES) | cleaned.str.startswith(
+        retail.NON_PRODUCT_PREFIXES
+    )
     text = raw["Description"]
     stripped = text.str.strip()
     missing = text.isna() | (stripped == "nan") | (stripped == "")
@@ -110,13 +110,20 @@ def timed(command: list[str], env: dict[str, str], log: Path, cap_gb: float) -> 
     """
     stats = log.with_suffix(".time")
     with log.open("w") as out:
-        child = subprocess.Popen(["/usr/bin/time", "-f", "%e %M", "-o", str(stats), *command],
-                                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        child = subprocess.Popen(
+            ["/usr/bin/time", "-f", "%e %M", "-o", str(stats), *command],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         while child.poll() is None:
             if group_rss_gb(child.pid) > cap_gb:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
-                raise SystemExit(f"{' '.join(command)} passed {cap_gb} GB and was stopped; see {log}")
+                raise SystemExit(
+                    f"{' '.join(command)} passed {cap_gb} GB and was stopped; see {log}"
+                )
             time.sleep(0.5)
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({child.returncode}); see {log}")
@@ -136,34 +143,82 @@ def group_rss_gb(group: int) -> float:
     return total / 1024**3
 
 
-def measure(k: int, cap_gb: float, source: str = "parquet", only: tuple[str, ...] = (*TASKS, "train"),
-            config: Path | None = None, processes: int = 1) -> dict[str, dict[str, float]]:
+def measure(
+    k: int,
+    cap_gb: float,
+    source: str = "parquet",
+    only: tuple[str, ...] = (*TASKS, "train"),
+    config: Path | None = None,
+    processes: int = 1,
+) -> dict[str, dict[str, float]]:
     """The commands ``only`` names at scale ``k``, each with a fresh cleaned-table cache (the first run on new data)."""
     if source == "csv":
         data = make_csv(k, WORK / f"csv-k{k}")
     else:
         data = make_copies(k, WORK / f"k{k}")
-    if k == 1 and source == "parquet":  # one file, as data.path always allowed: comparable with code before folders
+    if (
+        k == 1 and source == "parquet"
+    ):  # one file, as data.path always allowed: comparable with code before folders
         data = data / "copy-000.parquet"
     out, results = WORK / "out", {}
     out.mkdir(parents=True, exist_ok=True)
     shopmtl = str(Path(sys.executable).with_name("shopmtl"))
-    commands = {f"data {t}": [shopmtl, "data", t, "--split", "train", "--output", str(out / f"{t}.parquet"),
-                              f"data.path={data}"] for t in TASKS if t in only}
+    commands = {
+        f"data {t}": [
+            shopmtl,
+            "data",
+            t,
+            "--split",
+            "train",
+            "--output",
+            str(out / f"{t}.parquet"),
+            f"data.path={data}",
+        ]
+        for t in TASKS
+        if t in only
+    }
     if "train" in only:
-        launch = [sys.executable] if processes == 1 else [
-            str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu", "--num_processes", str(processes),
-            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-        commands["train to step 1"] = [*launch, __file__, "--first-step", *([str(config)] if config else []),
-                                       f"data.path={data}", "training.log_every=1000000", f"output_dir={out / 'run'}"]
+        launch = (
+            [sys.executable]
+            if processes == 1
+            else [
+                str(Path(sys.executable).with_name("accelerate")),
+                "launch",
+                "--multi_gpu",
+                "--num_processes",
+                str(processes),
+                "--num_machines",
+                "1",
+                "--mixed_precision",
+                "no",
+                "--dynamo_backend",
+                "no",
+            ]
+        )
+        commands["train to step 1"] = [
+            *launch,
+            __file__,
+            "--first-step",
+            *([str(config)] if config else []),
+            f"data.path={data}",
+            "training.log_every=1000000",
+            f"output_dir={out / 'run'}",
+        ]
     for name, command in commands.items():
         cache = Path(tempfile.mkdtemp(prefix="cache-", dir=WORK))
-        env = {**os.environ, "SHOPMTL_CACHE_DIR": str(cache), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+        env = {
+            **os.environ,
+            "SHOPMTL_CACHE_DIR": str(cache),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2"),
+        }
         started = time.time()
         results[name] = timed(command, env, out / f"k{k}-{name.replace(' ', '_')}.log", cap_gb)
         shutil.rmtree(cache, ignore_errors=True)
-        print(f"  {k:>3}x {name:<20} {results[name]['seconds']:7.1f} s  {results[name]['peak_rss_gb']:5.2f} GB"
-              f"  ({time.time() - started:.0f} s)", flush=True)
+        print(
+            f"  {k:>3}x {name:<20} {results[name]['seconds']:7.1f} s  {results[name]['peak_rss_gb']:5.2f} GB"
+            f"  ({time.time() - started:.0f} s)",
+            flush=True,
+        )
     shutil.rmtree(out / "run", ignore_errors=True)
     return results
 
@@ -186,15 +241,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 30])
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--cap-gb", type=float, default=12.0, help="stop a command whose memory passes this")
-    parser.add_argument("--input", choices=("parquet", "csv"), default="parquet",
-                        help="the copies as a folder of Parquet files, or as one CSV file")
-    parser.add_argument("--only", nargs="+", choices=(*TASKS, "train"), default=(*TASKS, "train"),
-                        help="run only these commands (a task's `data`, or `train` to step 1)")
-    parser.add_argument("--config", type=Path, help="the config `train` runs (default: the embedded default), "
-                        "e.g. examples/configs/full_data.yaml: every row, no caps")
-    parser.add_argument("--processes", type=int, default=1, help="run `train` as this many processes "
-                        "(accelerate launch); peak RSS is then the largest process's")
+    parser.add_argument(
+        "--cap-gb", type=float, default=12.0, help="stop a command whose memory passes this"
+    )
+    parser.add_argument(
+        "--input",
+        choices=("parquet", "csv"),
+        default="parquet",
+        help="the copies as a folder of Parquet files, or as one CSV file",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=(*TASKS, "train"),
+        default=(*TASKS, "train"),
+        help="run only these commands (a task's `data`, or `train` to step 1)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="the config `train` runs (default: the embedded default), "
+        "e.g. examples/configs/full_data.yaml: every row, no caps",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="run `train` as this many processes "
+        "(accelerate launch); peak RSS is then the largest process's",
+    )
     parser.add_argument("--first-step", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.first_step is not None:
@@ -202,7 +277,9 @@ def main() -> None:
         return
     figures = {}
     for k in args.scales:
-        figures[f"{k}x"] = measure(k, args.cap_gb, args.input, tuple(args.only), args.config, args.processes)
+        figures[f"{k}x"] = measure(
+            k, args.cap_gb, args.input, tuple(args.only), args.config, args.processes
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2))

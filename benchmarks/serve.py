@@ -36,9 +36,23 @@ def free_port() -> int:
 
 
 def start_server(run, port: int, max_wait_ms: float) -> subprocess.Popen:
-    server = subprocess.Popen([sys.executable, "-m", "shopmtl.core.cli", "serve", str(run), "--task", TASK,
-                               "--port", str(port), "--max-wait-ms", str(max_wait_ms)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shopmtl.core.cli",
+            "serve",
+            str(run),
+            "--task",
+            TASK,
+            "--port",
+            str(port),
+            "--max-wait-ms",
+            str(max_wait_ms),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -60,7 +74,9 @@ def client(port: int, bodies: list[bytes], deadline: float) -> list[float]:
         if time.perf_counter() > deadline:
             break
         started = time.perf_counter()
-        connection.request("POST", f"/v1/predict/{TASK}", body, {"Content-Type": "application/json"})
+        connection.request(
+            "POST", f"/v1/predict/{TASK}", body, {"Content-Type": "application/json"}
+        )
         response = connection.getresponse()
         payload = response.read()
         if response.status != 200:
@@ -70,16 +86,22 @@ def client(port: int, bodies: list[bytes], deadline: float) -> list[float]:
     return latencies
 
 
-def level(port: int, clients: int, requests: list[bytes], per_client: int, seconds: float) -> dict[str, float]:
-    shares = [requests[k * per_client:(k + 1) * per_client] for k in range(clients)]
+def level(
+    port: int, clients: int, requests: list[bytes], per_client: int, seconds: float
+) -> dict[str, float]:
+    shares = [requests[k * per_client : (k + 1) * per_client] for k in range(clients)]
     client(port, requests[:2], time.perf_counter() + 30)  # warm the connection path
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(lambda share: client(port, share, started + seconds), shares))
     wall = time.perf_counter() - started
     latencies = sorted(x for r in results for x in r)
-    return {"requests": len(latencies), "wall_s": wall, "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
+    return {
+        "requests": len(latencies),
+        "wall_s": wall,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+    }
 
 
 def measure_in_process(run, frame, size: int) -> dict[str, float]:
@@ -90,15 +112,20 @@ def measure_in_process(run, frame, size: int) -> dict[str, float]:
     one = []
     for i in range(30):
         started = time.perf_counter()
-        predict_frame(run, TASK, frame.iloc[i * size:(i + 1) * size])
+        predict_frame(run, TASK, frame.iloc[i * size : (i + 1) * size])
         one.append(time.perf_counter() - started)
     started = time.perf_counter()
     predict_frame(run, TASK, frame)
-    return {"one_request_p50_ms": 1000 * statistics.median(one), "rows_per_s": len(frame) / (time.perf_counter() - started)}
+    return {
+        "one_request_p50_ms": 1000 * statistics.median(one),
+        "rows_per_s": len(frame) / (time.perf_counter() - started),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_run_options(parser)
     parser.add_argument("--rows-per-request", type=int, default=8)
     parser.add_argument("--requests", type=int, default=24, help="requests per client at most")
@@ -108,8 +135,10 @@ def main() -> None:
     run_dir = ensure_run(args)
     size = args.rows_per_request
     frame = test_rows(run_dir, size * args.requests * max(LEVELS))
-    bodies = [json.dumps({"rows": frame.iloc[i:i + size].to_dict(orient="records")}).encode()
-              for i in range(0, len(frame), size)]
+    bodies = [
+        json.dumps({"rows": frame.iloc[i : i + size].to_dict(orient="records")}).encode()
+        for i in range(0, len(frame), size)
+    ]
 
     from shopmtl.core.engine.predict import load_run
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS
@@ -130,15 +159,23 @@ def main() -> None:
         server.wait(timeout=30)
 
     print(f"# serve benchmark, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"machine: {machine()}; run: {run_dir}; {size} rows per request; server --max-wait-ms {args.max_wait_ms}")
-    print(f"in-process predict_frame: one request p50 {in_process['one_request_p50_ms']:.1f} ms; "
-          f"all {len(frame)} rows at once {in_process['rows_per_s']:.0f} rows/s\n")
-    print("| clients | requests | p50 ms | p99 ms | rows/s | rows/s ÷ in-process | p50 ÷ in-process one request |")
+    print(
+        f"machine: {machine()}; run: {run_dir}; {size} rows per request; server --max-wait-ms {args.max_wait_ms}"
+    )
+    print(
+        f"in-process predict_frame: one request p50 {in_process['one_request_p50_ms']:.1f} ms; "
+        f"all {len(frame)} rows at once {in_process['rows_per_s']:.0f} rows/s\n"
+    )
+    print(
+        "| clients | requests | p50 ms | p99 ms | rows/s | rows/s ÷ in-process | p50 ÷ in-process one request |"
+    )
     print("|---|---|---|---|---|---|---|")
     for clients, r in results.items():
         rate = r["requests"] * size / r["wall_s"]
-        print(f"| {clients} | {r['requests']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {rate:.0f} | "
-              f"{rate / in_process['rows_per_s']:.2f} | {r['p50_ms'] / in_process['one_request_p50_ms']:.2f} |")
+        print(
+            f"| {clients} | {r['requests']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {rate:.0f} | "
+            f"{rate / in_process['rows_per_s']:.2f} | {r['p50_ms'] / in_process['one_request_p50_ms']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

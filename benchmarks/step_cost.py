@@ -37,7 +37,6 @@ import itertools
 import time
 
 import torch
-
 from shopmtl.core.config import EncoderConfig
 from shopmtl.core.engine.hardware import detect_hardware
 from shopmtl.core.model.encoder import TextEncoder, build_encoder
@@ -45,32 +44,53 @@ from shopmtl.core.model.encoder import TextEncoder, build_encoder
 # Share of batches per task in the default run (sampler temperature 3, price_bin weight 5).
 TASK_MIX = {"price_bin": 0.52, "sales": 0.20, "user_profile": 0.08, "recommend": 0.20}
 # (encoder.freeze_layers, encoder.max_length, reuse the frozen layers' output)
-SETUPS = {"old": (0, 128, False), "frozen2": (2, 64, False), "frozen2-cached": (2, 64, True),
-          "frozen3-cached": (3, 64, True)}
+SETUPS = {
+    "old": (0, 128, False),
+    "frozen2": (2, 64, False),
+    "frozen2-cached": (2, 64, True),
+    "frozen3-cached": (3, 64, True),
+}
 
 
 def batch_shapes(max_length: int) -> dict[str, list[tuple[int, int]]]:
     """Each task's padded token tensors per step (a recommend batch has two length buckets)."""
-    return {"price_bin": [(32, 12)], "sales": [(32, 12)], "user_profile": [(32, max_length)],
-            "recommend": [(4, max_length), (32, 10)]}
+    return {
+        "price_bin": [(32, 12)],
+        "sales": [(32, 12)],
+        "user_profile": [(32, max_length)],
+        "recommend": [(4, max_length), (32, 10)],
+    }
 
 
 def text_ids(shape: tuple[int, int], fresh: itertools.count) -> list[int]:
     """Bank ids for a bucket: the same ids for short texts (seen), new ones for histories."""
-    return [shape[1] * 1000 + i for i in range(shape[0])] if shape[1] < 32 else [next(fresh) for _ in range(shape[0])]
+    return (
+        [shape[1] * 1000 + i for i in range(shape[0])]
+        if shape[1] < 32
+        else [next(fresh) for _ in range(shape[0])]
+    )
 
 
-def mixed_step_seconds(encoder: TextEncoder, optimizer: torch.optim.Optimizer, max_length: int,
-                       bf16: bool, steps: int, clock=time.perf_counter) -> float:
+def mixed_step_seconds(
+    encoder: TextEncoder,
+    optimizer: torch.optim.Optimizer,
+    max_length: int,
+    bf16: bool,
+    steps: int,
+    clock=time.perf_counter,
+) -> float:
     """Mix-weighted mean wall seconds of a training step (forward, backward, AdamW)."""
     total, fresh = 0.0, itertools.count(10**6)
     for task, shapes in batch_shapes(max_length).items():
-        tokens = {s: torch.randint(1000, 20000, s) for s in shapes}  # fixed: cached texts must match
+        # Fixed tokens: cached texts must match. Bound as defaults: each task's step uses its own.
+        tokens = {s: torch.randint(1000, 20000, s) for s in shapes}
 
-        def step() -> None:
+        def step(tokens=tokens, shapes=shapes) -> None:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                out = sum(encoder(tokens[s], torch.ones(s, dtype=torch.long), text_ids(s, fresh)).sum()
-                          for s in shapes)
+                out = sum(
+                    encoder(tokens[s], torch.ones(s, dtype=torch.long), text_ids(s, fresh)).sum()
+                    for s in shapes
+                )
             out.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -84,34 +104,58 @@ def mixed_step_seconds(encoder: TextEncoder, optimizer: torch.optim.Optimizer, m
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     parser.add_argument("--steps", type=int, default=6, help="timed steps per batch kind")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="wall seconds, or the process's CPU seconds (use with --threads 1 on a busy machine)")
-    parser.add_argument("--precision", choices=("bf16", "fp32"), action="append",
-                        help="measure only these (repeatable; default both; on a CPU without native bf16, fp32)")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall seconds, or the process's CPU seconds (use with --threads 1 on a busy machine)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("bf16", "fp32"),
+        action="append",
+        help="measure only these (repeatable; default both; on a CPU without native bf16, fp32)",
+    )
     args = parser.parse_args()
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"machine: {detect_hardware().describe()}; clock: {args.clock}, threads: {torch.get_num_threads()}")
+    print(
+        f"machine: {detect_hardware().describe()}; clock: {args.clock}, threads: {torch.get_num_threads()}"
+    )
     setups = {}
     for key, (frozen, length, cached) in SETUPS.items():
         encoder = build_encoder(EncoderConfig(freeze_layers=frozen)).train()
         if cached:
             encoder.cache_frozen_prefix(frozen)
-        optimizer = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad], lr=1e-5, fused=True)
+        optimizer = torch.optim.AdamW(
+            [p for p in encoder.parameters() if p.requires_grad], lr=1e-5, fused=True
+        )
         setups[key] = (encoder, optimizer, length)
     for precision in args.precision or ("bf16", "fp32"):
         best: dict[str, float] = {}
         for _ in range(2):  # interleaved: every set-up, then again; the faster of each pair counts
             for key, (encoder, optimizer, length) in setups.items():
-                seconds = mixed_step_seconds(encoder, optimizer, length, precision == "bf16", args.steps, clock)
+                seconds = mixed_step_seconds(
+                    encoder, optimizer, length, precision == "bf16", args.steps, clock
+                )
                 best[key] = min(best.get(key, seconds), seconds)
-        print(f"{precision}: " + ", ".join(f"{key} {best[key] * 1e3:.0f} ms/step ({best[key] / best['old']:.2f}x old)"
-                                           for key in SETUPS), flush=True)
+        print(
+            f"{precision}: "
+            + ", ".join(
+                f"{key} {best[key] * 1e3:.0f} ms/step ({best[key] / best['old']:.2f}x old)"
+                for key in SETUPS
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

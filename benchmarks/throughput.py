@@ -85,16 +85,24 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its sibling modules
-from throughput_common import (DTYPE_NAMES, REPO, TASKS, bench_hardware, bench_precision,  # noqa: E402
-                               shopmtl_overrides, trainer_best_dtype)
+from throughput_common import (
+    DTYPE_NAMES,
+    REPO,
+    TASKS,
+    bench_hardware,
+    bench_precision,  # noqa: E402
+    shopmtl_overrides,
+    trainer_best_dtype,
+)
 from throughput_report import derive, report  # noqa: E402
 from throughput_workers import worker_main  # noqa: E402
-
 
 # --------------------------------------------------------------------------- parent
 
 
-def launch(name: str, plan: dict[str, Any], params: dict[str, Any], workdir: Path, log: Path) -> dict[str, Any]:
+def launch(
+    name: str, plan: dict[str, Any], params: dict[str, Any], workdir: Path, log: Path
+) -> dict[str, Any]:
     """Run one worker subprocess; its result plus the parent's view: wall time and load averages."""
     tag = f"{name}-{len(list(workdir.glob('*.spec.json')))}"
     spec_path, out_path = workdir / f"{tag}.spec.json", workdir / f"{tag}.out.json"
@@ -104,16 +112,25 @@ def launch(name: str, plan: dict[str, Any], params: dict[str, Any], workdir: Pat
     with open(log, "a", encoding="utf-8") as sink:
         sink.write(f"\n===== {tag} {params}\n")
         sink.flush()
-        child = subprocess.Popen([sys.executable, __file__, "--worker", name, str(spec_path), str(out_path)],
-                                 stdout=sink, stderr=sink, cwd=REPO, env={**os.environ, "TQDM_DISABLE": "1"})
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--worker", name, str(spec_path), str(out_path)],
+            stdout=sink,
+            stderr=sink,
+            cwd=REPO,
+            env={**os.environ, "TQDM_DISABLE": "1"},
+        )
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = code = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     if code != 0 or not out_path.is_file():
         raise SystemExit(f"worker {tag} failed (exit {code}); see {log}")
     result = json.loads(out_path.read_text())
-    result.update(wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime, load_before=load_before,
-                  load_after=os.getloadavg()[0])
+    result.update(
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        load_before=load_before,
+        load_after=os.getloadavg()[0],
+    )
     return result
 
 
@@ -122,11 +139,17 @@ def schedule(plan: dict[str, Any], examples: int, steps: int) -> list[str]:
     from shopmtl.core.config import load_config
     from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
 
-    config = load_config(None, shopmtl_overrides(plan, examples, steps, "/nonexistent", timed=False))
+    config = load_config(
+        None, shopmtl_overrides(plan, examples, steps, "/nonexistent", timed=False)
+    )
     sizes = {t: min(examples, plan["train_rows"][t]) for t in TASKS}
     weights = {t: config.tasks[t].sample_weight for t in TASKS if t in config.tasks}
-    sampler = TaskSampler(sizes, task_probabilities(sizes, config.sampler, None, weights), config.training.batch_size,
-                          config.seed)
+    sampler = TaskSampler(
+        sizes,
+        task_probabilities(sizes, config.sampler, None, weights),
+        config.training.batch_size,
+        config.seed,
+    )
     return [sampler.next()[0] for _ in range(steps)]
 
 
@@ -135,8 +158,14 @@ def train_rows() -> dict[str, int]:
     bundled data and of the built-in task plugins (building the four datasets takes ~10 s)."""
     import hashlib
 
-    sources = [REPO / "plugins" / "data" / "online_retail_2010_2011.parquet", *sorted((REPO / "plugins").glob("*.py"))]
-    key = hashlib.sha1(repr([(str(p), p.stat().st_mtime_ns) for p in sources if p.exists()]).encode()).hexdigest()[:12]
+    sources = [
+        REPO / "plugins" / "data" / "online_retail_2010_2011.parquet",
+        *sorted((REPO / "plugins").glob("*.py")),
+    ]
+    key = hashlib.sha1(  # a cache key, not a secret
+        repr([(str(p), p.stat().st_mtime_ns) for p in sources if p.exists()]).encode(),
+        usedforsecurity=False,
+    ).hexdigest()[:12]
     cache = Path(tempfile.gettempdir()) / f"shopmtl_bench_train_rows_{key}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
@@ -157,11 +186,21 @@ def machine(hardware) -> dict[str, Any]:
     import torch
     import transformers
 
-    mem = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
-    return {"cpu": hardware.cpu_model, "nproc": os.cpu_count(), "ram_gib": round(mem / 1024**2, 1),
-            "isa": list(hardware.cpu_flags), "describe": hardware.describe(), "hardware": hardware.to_dict(),
-            "python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__,
-            "torch_threads": hardware.threads}
+    mem = next(
+        (int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0
+    )
+    return {
+        "cpu": hardware.cpu_model,
+        "nproc": os.cpu_count(),
+        "ram_gib": round(mem / 1024**2, 1),
+        "isa": list(hardware.cpu_flags),
+        "describe": hardware.describe(),
+        "hardware": hardware.to_dict(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "torch_threads": hardware.threads,
+    }
 
 
 def main() -> None:
@@ -169,27 +208,74 @@ def main() -> None:
         sys.path.insert(0, str(REPO))
         worker_main(sys.argv[2:])
         return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--examples-per-task", type=int, default=256, help="training rows of each task (default 256)")
-    parser.add_argument("--max-length", type=int, default=128, help="token cap per text, and the Trainer's fixed padding")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--examples-per-task",
+        type=int,
+        default=256,
+        help="training rows of each task (default 256)",
+    )
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=128,
+        help="token cap per text, and the Trainer's fixed padding",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=None,
-                        help="joint steps (default: one epoch, 4 * examples / batch); the Trainer runs share them out")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads in every variant (default 1: robust beside other work; 0 = all cores)")
-    parser.add_argument("--precision", choices=("auto", "no", "bf16", "fp16"), default="auto",
-                        help="mixed precision of every variant (default auto: bf16 where this CPU computes it natively, "
-                             "else no = fp32); the FLOP/s ratio divides by this dtype's matmul peak")
-    parser.add_argument("--predict-rows", type=int, default=None, help="test rows per task to predict (default: examples)")
-    parser.add_argument("--scale", default="1,4,16", help="row multipliers of the scale runs ('' to skip)")
-    parser.add_argument("--scale-base", type=int, default=None, help="rows per task at 1x (default: examples / 8)")
-    parser.add_argument("--skip", default="", help="comma-separated variants to leave out (e.g. trainer-fixed,scale)")
-    parser.add_argument("--repeats", type=int, default=1, help="run shopmtl and plain this many times, interleaved; keep the best")
-    parser.add_argument("--quick", action="store_true", help="a ~1.5 minute check that every variant runs: tiny sizes (8 steps of 8), no scale or CLI "
-                             "runs; its ratios are noise")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="joint steps (default: one epoch, 4 * examples / batch); the Trainer runs share them out",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads in every variant (default 1: robust beside other work; 0 = all cores)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "no", "bf16", "fp16"),
+        default="auto",
+        help="mixed precision of every variant (default auto: bf16 where this CPU computes it natively, "
+        "else no = fp32); the FLOP/s ratio divides by this dtype's matmul peak",
+    )
+    parser.add_argument(
+        "--predict-rows",
+        type=int,
+        default=None,
+        help="test rows per task to predict (default: examples)",
+    )
+    parser.add_argument(
+        "--scale", default="1,4,16", help="row multipliers of the scale runs ('' to skip)"
+    )
+    parser.add_argument(
+        "--scale-base", type=int, default=None, help="rows per task at 1x (default: examples / 8)"
+    )
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated variants to leave out (e.g. trainer-fixed,scale)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run shopmtl and plain this many times, interleaved; keep the best",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a ~1.5 minute check that every variant runs: tiny sizes (8 steps of 8), no scale or CLI "
+        "runs; its ratios are noise",
+    )
     parser.add_argument("--json", type=Path, help="write every measurement and the table here")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (run dirs, worker logs)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the scratch folder (run dirs, worker logs)"
+    )
     args = parser.parse_args()
 
     if args.quick:
@@ -214,42 +300,71 @@ def main() -> None:
         print(f"warning: {warning}", flush=True)
     load = os.getloadavg()[0]
     if threads > 1 and load > 0.5 * (os.cpu_count() or 1):
-        print(f"warning: load average {load:.1f} on {os.cpu_count()} cores: other processes compete for the cores, and "
-              f"torch's {threads} OpenMP threads stall on each other when one of them is descheduled (10-25x slower "
-              "small kernels measured here); pass --threads 1 for numbers that hold up beside other work", flush=True)
+        print(
+            f"warning: load average {load:.1f} on {os.cpu_count()} cores: other processes compete for the cores, and "
+            f"torch's {threads} OpenMP threads stall on each other when one of them is descheduled (10-25x slower "
+            "small kernels measured here); pass --threads 1 for numbers that hold up beside other work",
+            flush=True,
+        )
     plan = {
-        "examples_per_task": examples, "max_length": args.max_length, "batch_size": args.batch_size, "steps": steps,
-        "samples": steps * args.batch_size, "seed": 42, "precision": choice.precision,
-        "precision_requested": args.precision, "precision_reason": choice.reason, "threads": threads,
-        "eval_examples": 16 if args.quick else 64, "matmul_size": 2048 if args.quick else 4096,
-        "matmul_repeats": 3 if args.quick else 5, "predict_repeats": 1 if args.quick else 2,
+        "examples_per_task": examples,
+        "max_length": args.max_length,
+        "batch_size": args.batch_size,
+        "steps": steps,
+        "samples": steps * args.batch_size,
+        "seed": 42,
+        "precision": choice.precision,
+        "precision_requested": args.precision,
+        "precision_reason": choice.reason,
+        "threads": threads,
+        "eval_examples": 16 if args.quick else 64,
+        "matmul_size": 2048 if args.quick else 4096,
+        "matmul_repeats": 3 if args.quick else 5,
+        "predict_repeats": 1 if args.quick else 2,
         "train_rows": train_rows(),
     }
     seq = schedule(plan, examples, steps)
     plan["task_steps"] = {t: seq.count(t) for t in TASKS}
     workdir = Path(tempfile.mkdtemp(prefix="shopmtl-bench-"))
     log = workdir / "workers.log"
-    results: dict[str, Any] = {"plan": plan, "machine": machine(hardware),
-                               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                               "command": " ".join([Path(sys.executable).name, *sys.argv]), "runs": {}, "loads": []}
+    results: dict[str, Any] = {
+        "plan": plan,
+        "machine": machine(hardware),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "runs": {},
+        "loads": [],
+    }
     runs = results["runs"]
     print(f"scratch folder {workdir} (worker output in {log})", flush=True)
-    print(f"plan: {steps} joint steps of {args.batch_size}; per task {plan['task_steps']}", flush=True)
+    print(
+        f"plan: {steps} joint steps of {args.batch_size}; per task {plan['task_steps']}", flush=True
+    )
     t_all = time.perf_counter()
 
     def step(label: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
         print(f"  running {label} ...", end="", flush=True)
         out = launch(name, plan, params, workdir, log)
         results["loads"] += [out["load_before"], out["load_after"]]
-        print(f" {out['wall_s']:.1f} s (load {out['load_before']:.1f} -> {out['load_after']:.1f})", flush=True)
+        print(
+            f" {out['wall_s']:.1f} s (load {out['load_before']:.1f} -> {out['load_after']:.1f})",
+            flush=True,
+        )
         return out
 
     if "matmul" not in skip:
         runs["matmul"] = step("matmul peak", "matmul", {})
     run_dir = str(workdir / "run-shopmtl")
     for k in range(args.repeats):  # interleaved: shopmtl, plain, shopmtl, plain, ...
-        out = step(f"1 shopmtl (#{k + 1})", "shopmtl", {"examples": examples, "steps": steps,
-                                                        "output_dir": run_dir if k == 0 else str(workdir / f"run-{k}")})
+        out = step(
+            f"1 shopmtl (#{k + 1})",
+            "shopmtl",
+            {
+                "examples": examples,
+                "steps": steps,
+                "output_dir": run_dir if k == 0 else str(workdir / f"run-{k}"),
+            },
+        )
         if "shopmtl" not in runs or out["loop_s"] < runs["shopmtl"]["loop_s"]:
             runs["shopmtl"] = {**out, "output_dir": run_dir}
         if "plain" not in skip:
@@ -257,37 +372,73 @@ def main() -> None:
             if "plain" not in runs or out["loop_s"] < runs["plain"]["loop_s"]:
                 runs["plain"] = out
     if "plain" in runs and runs["plain"]["task_sequence"] != runs["shopmtl"]["task_sequence"]:
-        raise SystemExit("the plain loop did not draw the same tasks as shopmtl's trainer: the comparison is void")
+        raise SystemExit(
+            "the plain loop did not draw the same tasks as shopmtl's trainer: the comparison is void"
+        )
     if runs["shopmtl"]["task_sequence"] != seq:
-        raise SystemExit("shopmtl drew other tasks than the replayed schedule: the Trainer runs would not match")
+        raise SystemExit(
+            "shopmtl drew other tasks than the replayed schedule: the Trainer runs would not match"
+        )
     best_bf16 = trainer_best_dtype(plan["precision"]) == "bf16"
     for key, fixed, bf16 in (("trainer-fixed", True, False), ("trainer-best", False, best_bf16)):
         if key in skip:
             continue
-        params = [{"examples": examples, "task": task, "steps": plan["task_steps"][task], "fixed": fixed, "bf16": bf16,
-                   "output_dir": str(workdir / f"{key}-{task}")} for task in TASKS if plan["task_steps"][task]]
+        params = [
+            {
+                "examples": examples,
+                "task": task,
+                "steps": plan["task_steps"][task],
+                "fixed": fixed,
+                "bf16": bf16,
+                "output_dir": str(workdir / f"{key}-{task}"),
+            }
+            for task in TASKS
+            if plan["task_steps"][task]
+        ]
         if args.quick:  # one process for the four runs: less start-up, walls measured inside it
             out = step(f"3 {key} (4 tasks, one process)", "trainers", {"runs": params})
             per_task = [{**t, "peak_rss_mib": out["peak_rss_mib"]} for t in out["per_task"]]
         else:  # the usual way: one script, one process per task
             per_task = [step(f"3 {key} {p['task']}", "trainer", p) for p in params]
-        runs[key] = {"per_task": per_task, "samples": sum(t["samples"] for t in per_task),
-                     **{k: sum(t[k] for t in per_task) for k in ("loop_s", "loop_cpu_s", "wall_s", "cpu_s")},
-                     "peak_rss_mib": max(t["peak_rss_mib"] for t in per_task)}
+        runs[key] = {
+            "per_task": per_task,
+            "samples": sum(t["samples"] for t in per_task),
+            **{k: sum(t[k] for t in per_task) for k in ("loop_s", "loop_cpu_s", "wall_s", "cpu_s")},
+            "peak_rss_mib": max(t["peak_rss_mib"] for t in per_task),
+        }
     if "predict" not in skip:
         inputs = workdir / "predict-inputs"
         inputs.mkdir()
-        runs["predict"] = step("5 predict", "predict", {"run_dir": run_dir, "rows": args.predict_rows or examples,
-                                                        "inputs_dir": str(inputs)})
+        runs["predict"] = step(
+            "5 predict",
+            "predict",
+            {"run_dir": run_dir, "rows": args.predict_rows or examples, "inputs_dir": str(inputs)},
+        )
         if "predict-cli" not in skip:
             runs["predict_cli"] = {}
             for task in TASKS:
                 print(f"  running 5 shopmtl predict --task {task} ...", end="", flush=True)
                 t = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "shopmtl.core.cli", "predict", run_dir, "--task", task,
-                                "--precision", plan["precision"],
-                                "--input", str(inputs / f"{task}.parquet"), "--output", str(inputs / f"{task}.out.parquet")],
-                               check=True, cwd=REPO, capture_output=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "shopmtl.core.cli",
+                        "predict",
+                        run_dir,
+                        "--task",
+                        task,
+                        "--precision",
+                        plan["precision"],
+                        "--input",
+                        str(inputs / f"{task}.parquet"),
+                        "--output",
+                        str(inputs / f"{task}.out.parquet"),
+                    ],
+                    check=True,
+                    cwd=REPO,
+                    capture_output=True,
+                )
                 runs["predict_cli"][task] = time.perf_counter() - t
                 print(f" {runs['predict_cli'][task]:.1f} s", flush=True)
     factors = [int(f) for f in args.scale.split(",") if f.strip()] if "scale" not in skip else []
@@ -298,13 +449,18 @@ def main() -> None:
             n = base * factor
             sizes = {t: min(n, plan["train_rows"][t]) for t in TASKS}
             s = max(2, sum(sizes.values()) // args.batch_size)
-            out = step(f"6 scale {factor}x ({n} rows/task, {s} steps)", "shopmtl",
-                       {"examples": n, "steps": s, "output_dir": str(workdir / f"scale-{factor}")})
+            out = step(
+                f"6 scale {factor}x ({n} rows/task, {s} steps)",
+                "shopmtl",
+                {"examples": n, "steps": s, "output_dir": str(workdir / f"scale-{factor}")},
+            )
             out.pop("task_sequence", None)
             runs["scale"].append({**out, "factor": factor, "examples": n})
     for key in ("shopmtl", "plain"):
         if key in runs:
-            runs[key]["task_sequence"] = "".join(str(TASKS.index(t)) for t in runs[key]["task_sequence"])
+            runs[key]["task_sequence"] = "".join(
+                str(TASKS.index(t)) for t in runs[key]["task_sequence"]
+            )
     results["derived"] = derive(results)
     results["total_s"] = time.perf_counter() - t_all
     text = report(results)

@@ -41,8 +41,14 @@ def bench_hardware(threads: int | None = None):
     from shopmtl.core.engine.hardware import detect_hardware
 
     found = detect_hardware()
-    return dataclasses.replace(found, device="cpu", gpu_name=None, gpu_capability=None, gpu_bf16=False,
-                               threads=threads or found.threads)
+    return dataclasses.replace(
+        found,
+        device="cpu",
+        gpu_name=None,
+        gpu_capability=None,
+        gpu_bf16=False,
+        threads=threads or found.threads,
+    )
 
 
 def bench_precision(requested: str, hardware):
@@ -91,18 +97,28 @@ def loop_seconds(stamps: list[tuple[float, float]], which: int = 0) -> float:
     return (stamps[-1][which] - stamps[0][which]) * len(stamps) / (len(stamps) - 1)
 
 
-def shopmtl_overrides(plan: dict[str, Any], examples: int, steps: int, output_dir: str, timed: bool) -> list[str]:
+def shopmtl_overrides(
+    plan: dict[str, Any], examples: int, steps: int, output_dir: str, timed: bool
+) -> list[str]:
     """The default config's overrides for a benchmark run of ``examples`` rows per task."""
-    overrides = [f"output_dir={output_dir}", f"seed={plan['seed']}", f"encoder.max_length={plan['max_length']}",
-                 f"training.batch_size={plan['batch_size']}", f"training.max_steps={steps}",
-                 f"training.eval_every={steps}", f"training.log_every={steps}",
-                 f"training.mixed_precision={plan['precision']}",
-                 # Throughput, not quality: evaluate once, at the end, on a few rows (the run
-                 # cannot skip its final evaluation); recommend then ranks only the positives
-                 # among those rows.
-                 ]
+    overrides = [
+        f"output_dir={output_dir}",
+        f"seed={plan['seed']}",
+        f"encoder.max_length={plan['max_length']}",
+        f"training.batch_size={plan['batch_size']}",
+        f"training.max_steps={steps}",
+        f"training.eval_every={steps}",
+        f"training.log_every={steps}",
+        f"training.mixed_precision={plan['precision']}",
+        # Throughput, not quality: evaluate once, at the end, on a few rows (the run
+        # cannot skip its final evaluation); recommend then ranks only the positives
+        # among those rows.
+    ]
     for task in TASKS:
-        overrides += [f"tasks.{task}.max_train_examples={examples}", f"tasks.{task}.max_eval_examples={plan['eval_examples']}"]
+        overrides += [
+            f"tasks.{task}.max_train_examples={examples}",
+            f"tasks.{task}.max_eval_examples={plan['eval_examples']}",
+        ]
     if timed:
         overrides.append("training.loss_weighting=bench_timed_static")
     return overrides

@@ -23,26 +23,39 @@ def _numeric_features(spec, train, frame):
         std = float(fit.std()) if fit.notna().sum() > 1 else 1.0
         numeric[:, j] = np.where(np.isnan(values), 0.0, (values - float(fit.mean())) / (std or 1.0))
         missing[:, j] = np.isnan(values)
-    vocabularies = [{v: k + 1 for k, v in enumerate(sorted(train[c].dropna().astype(str).unique()))}
-                    for c in spec.categorical]
-    categorical = np.array([[vocab.get(str(v), 0) for v in frame[c]] for c, vocab in zip(spec.categorical, vocabularies)],
-                           dtype=np.int64).T.reshape(len(frame), len(spec.categorical))
+    vocabularies = [
+        {v: k + 1 for k, v in enumerate(sorted(train[c].dropna().astype(str).unique()))}
+        for c in spec.categorical
+    ]
+    categorical = np.array(
+        [
+            [vocab.get(str(v), 0) for v in frame[c]]
+            for c, vocab in zip(spec.categorical, vocabularies)
+        ],
+        dtype=np.int64,
+    ).T.reshape(len(frame), len(spec.categorical))
     return numeric, missing, categorical, [len(v) + 1 for v in vocabularies]
 
 
-def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, fixed: bool, bf16: bool,
-                   output_dir: str) -> dict[str, Any]:
+def worker_trainer(
+    plan: dict[str, Any],
+    examples: int,
+    task: str,
+    steps: int,
+    fixed: bool,
+    bf16: bool,
+    output_dir: str,
+) -> dict[str, Any]:
     """Variant 3: one HF ``Trainer`` fine-tune of one task, the usual way (or with its best settings)."""
     started = time.perf_counter()
     import numpy as np
     import torch
+    from shopmtl.core.data.prepare import build_task_data, subsample
+    from shopmtl.core.model.encoder import resolve_encoder_path
+    from shopmtl.registry.derived import with_derived
     from torch import nn
     from torch.nn import functional as F
     from transformers import AutoModel, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
-
-    from shopmtl.core.model.encoder import resolve_encoder_path
-    from shopmtl.core.data.prepare import build_task_data, subsample
-    from shopmtl.registry.derived import with_derived
 
     torch.set_num_threads(plan["threads"])
     config, plugins = task_frames(plan, examples)
@@ -61,10 +74,18 @@ def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, f
         encoded = tokenizer(texts, truncation=True, max_length=max_length, padding=padding)
     numeric, missing, categorical, cardinalities = _numeric_features(spec, train, train)
     labels = train[list(spec.labels)].to_numpy(dtype=np.float32)
-    rows = [{"input_ids": encoded["input_ids"][i], "token_type_ids": encoded["token_type_ids"][i],
-             "attention_mask": encoded["attention_mask"][i],
-             "numeric": numeric[i], "numeric_missing": missing[i], "categorical": categorical[i], "labels": labels[i]}
-            for i in range(len(train))]
+    rows = [
+        {
+            "input_ids": encoded["input_ids"][i],
+            "token_type_ids": encoded["token_type_ids"][i],
+            "attention_mask": encoded["attention_mask"][i],
+            "numeric": numeric[i],
+            "numeric_missing": missing[i],
+            "categorical": categorical[i],
+            "labels": labels[i],
+        }
+        for i in range(len(train))
+    ]
     seen: dict[str, int] = {"padded": 0, "real": 0, "batches": 0}
     pad_id = tokenizer.pad_token_id or 0
 
@@ -82,9 +103,15 @@ def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, f
         seen["real"] += int(mask.sum())
         seen["batches"] += 1
         stack = lambda key, dtype: torch.from_numpy(np.stack([f[key] for f in features])).to(dtype)  # noqa: E731
-        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types,
-                "numeric": stack("numeric", torch.float32), "numeric_missing": stack("numeric_missing", torch.float32),
-                "categorical": stack("categorical", torch.long), "labels": stack("labels", torch.float32)}
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "token_type_ids": types,
+            "numeric": stack("numeric", torch.float32),
+            "numeric_missing": stack("numeric_missing", torch.float32),
+            "categorical": stack("categorical", torch.long),
+            "labels": stack("labels", torch.float32),
+        }
 
     stamps: list[tuple[float, float]] = []
 
@@ -96,17 +123,36 @@ def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, f
             super().__init__()
             self.encoder = AutoModel.from_pretrained(path)
             hidden = self.encoder.config.hidden_size
-            self.embeddings = nn.ModuleList(nn.Embedding(c, min(16, max(2, c))) for c in cardinalities)
+            self.embeddings = nn.ModuleList(
+                nn.Embedding(c, min(16, max(2, c))) for c in cardinalities
+            )
             width = hidden + 2 * len(spec.numeric) + sum(e.embedding_dim for e in self.embeddings)
-            self.head = nn.Sequential(nn.Dropout(0.1), nn.Linear(width, 256), nn.GELU(), nn.Dropout(0.1),
-                                      nn.Linear(256, spec.n_outputs))
+            self.head = nn.Sequential(
+                nn.Dropout(0.1),
+                nn.Linear(width, 256),
+                nn.GELU(),
+                nn.Dropout(0.1),
+                nn.Linear(256, spec.n_outputs),
+            )
 
-        def forward(self, input_ids, attention_mask, token_type_ids, numeric, numeric_missing, categorical, labels=None):
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                  token_type_ids=token_type_ids).last_hidden_state
+        def forward(
+            self,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            numeric,
+            numeric_missing,
+            categorical,
+            labels=None,
+        ):
+            hidden = self.encoder(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             m = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1).float() / m.sum(1).float().clamp(min=1.0)
-            parts = [pooled, numeric, numeric_missing] + [e(categorical[:, i]) for i, e in enumerate(self.embeddings)]
+            parts = [pooled, numeric, numeric_missing] + [
+                e(categorical[:, i]) for i, e in enumerate(self.embeddings)
+            ]
             logits = self.head(torch.cat([p.to(pooled.dtype) for p in parts], dim=-1))
             loss = None
             if labels is not None:
@@ -114,9 +160,13 @@ def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, f
                 if spec.kind == "multiclass":
                     loss = F.cross_entropy(logits.float(), labels.reshape(-1).long())
                 elif spec.kind == "regression":
-                    loss = F.mse_loss(logits.float().reshape(labels.shape)[present], labels[present])
+                    loss = F.mse_loss(
+                        logits.float().reshape(labels.shape)[present], labels[present]
+                    )
                 else:
-                    loss = F.binary_cross_entropy_with_logits(logits.float().reshape(labels.shape)[present], labels[present])
+                    loss = F.binary_cross_entropy_with_logits(
+                        logits.float().reshape(labels.shape)[present], labels[present]
+                    )
                 if self.training:
                     stamps.append(now())
             return {"loss": loss, "logits": logits}
@@ -131,13 +181,27 @@ def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, f
     torch.manual_seed(config.seed)
     model = TaskModel()
     args = TrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=plan["batch_size"], max_steps=steps,
-        learning_rate=config.training.learning_rate, weight_decay=config.training.weight_decay,
-        warmup_steps=config.training.warmup_ratio, max_grad_norm=config.training.max_grad_norm,
-        bf16=bf16, use_cpu=True, report_to=[], save_strategy="no", eval_strategy="no", logging_strategy="no",
-        remove_unused_columns=False, disable_tqdm=True, dataloader_pin_memory=False, seed=config.seed,
+        output_dir=output_dir,
+        per_device_train_batch_size=plan["batch_size"],
+        max_steps=steps,
+        learning_rate=config.training.learning_rate,
+        weight_decay=config.training.weight_decay,
+        warmup_steps=config.training.warmup_ratio,
+        max_grad_norm=config.training.max_grad_norm,
+        bf16=bf16,
+        use_cpu=True,
+        report_to=[],
+        save_strategy="no",
+        eval_strategy="no",
+        logging_strategy="no",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
+        seed=config.seed,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=rows, data_collator=collate, callbacks=[Clock()])
+    trainer = Trainer(
+        model=model, args=args, train_dataset=rows, data_collator=collate, callbacks=[Clock()]
+    )
     ready = time.perf_counter()
     trainer.train()
     finished = time.perf_counter()
@@ -149,13 +213,21 @@ def worker_trainer(plan: dict[str, Any], examples: int, task: str, steps: int, f
         "steps": steps_done,
         "samples": steps_done * plan["batch_size"],
         # one step gives no interval: fall back to the whole train() call (first-step costs included)
-        "loop_s": loop_seconds(stamps) if len(stamps) > 1 else seen["train_end"][0] - seen["train_begin"][0],
-        "loop_cpu_s": loop_seconds(stamps, 1) if len(stamps) > 1 else seen["train_end"][1] - seen["train_begin"][1],
+        "loop_s": loop_seconds(stamps)
+        if len(stamps) > 1
+        else seen["train_end"][0] - seen["train_begin"][0],
+        "loop_cpu_s": loop_seconds(stamps, 1)
+        if len(stamps) > 1
+        else seen["train_end"][1] - seen["train_begin"][1],
         "train_call_s": finished - ready,
         "setup_s": ready - started,
         "padded_tokens_total": per_batch_padded * steps_done,
         "real_tokens_total": per_batch_real * steps_done,
-        "optimizer": type(trainer.optimizer.optimizer if hasattr(trainer.optimizer, "optimizer") else trainer.optimizer).__name__,
+        "optimizer": type(
+            trainer.optimizer.optimizer
+            if hasattr(trainer.optimizer, "optimizer")
+            else trainer.optimizer
+        ).__name__,
     }
 
 
@@ -166,5 +238,7 @@ def worker_trainers(plan: dict[str, Any], runs: list[dict[str, Any]]) -> dict[st
         started = now()
         result = worker_trainer(plan, **params)
         finished = now()
-        out.append({**result, "wall_s": finished[0] - started[0], "cpu_s": finished[1] - started[1]})
+        out.append(
+            {**result, "wall_s": finished[0] - started[0], "cpu_s": finished[1] - started[1]}
+        )
     return {"per_task": out}

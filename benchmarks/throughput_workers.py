@@ -9,8 +9,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from throughput_common import (DTYPE_NAMES, TASKS, loop_seconds, matmul_peak, now, peak_rss_mib, shopmtl_overrides,
-                               task_frames, torch_dtype)
+from throughput_common import (
+    DTYPE_NAMES,
+    TASKS,
+    loop_seconds,
+    matmul_peak,
+    now,
+    peak_rss_mib,
+    shopmtl_overrides,
+    task_frames,
+    torch_dtype,
+)
 from throughput_trainer import worker_trainer, worker_trainers
 
 
@@ -30,9 +39,8 @@ class _BenchTimer:
 
     def make_plugin(self):
         import torch
-        from torch import nn
-
         from shopmtl import hookimpl
+        from torch import nn
 
         timer = self
 
@@ -62,11 +70,12 @@ class _BenchTimer:
         return Plugin()
 
 
-def worker_shopmtl(plan: dict[str, Any], examples: int, steps: int, output_dir: str) -> dict[str, Any]:
+def worker_shopmtl(
+    plan: dict[str, Any], examples: int, steps: int, output_dir: str
+) -> dict[str, Any]:
     """Variant 1: shopmtl's joint training through its public API."""
     started = now()
     import torch
-
     from shopmtl.core.config import load_config
     from shopmtl.core.engine.trainer import train
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS
@@ -91,8 +100,12 @@ def worker_shopmtl(plan: dict[str, Any], examples: int, steps: int, output_dir: 
         "setup_s": (timer.run_start or finished[0]) - imported[0],  # data, tokenization, model
         "after_loop_s": finished[0] - last[0],  # last backward, evaluation, baselines, checkpoints
         # what follows the loop: evaluations, baselines, checkpoints (less one mean step: the last backward)
-        "final_eval_s": finished[0] - last[0] - loop_seconds(timer.stamps) / max(1, len(timer.stamps)),
-        "final_eval_cpu_s": finished[1] - last[1] - loop_seconds(timer.stamps, 1) / max(1, len(timer.stamps)),
+        "final_eval_s": finished[0]
+        - last[0]
+        - loop_seconds(timer.stamps) / max(1, len(timer.stamps)),
+        "final_eval_cpu_s": finished[1]
+        - last[1]
+        - loop_seconds(timer.stamps, 1) / max(1, len(timer.stamps)),
         "first_eval_at_s": (val[0] - last[0]) if val else None,
         "train_call_s": finished[0] - imported[0],
         "output_dir": output_dir,
@@ -101,11 +114,11 @@ def worker_shopmtl(plan: dict[str, Any], examples: int, steps: int, output_dir: 
 
 def _plain_batches(plan: dict[str, Any], examples: int, steps: int):
     """shopmtl's prepared tasks and the exact micro-batches its trainer draws (same sampler, seed)."""
+    from shopmtl.core.data.prepare import prepare_task, select_tasks
+    from shopmtl.core.data.textbank import TextBank
     from shopmtl.core.model.batching import make_batch
     from shopmtl.core.model.encoder import load_tokenizer
-    from shopmtl.core.data.prepare import prepare_task, select_tasks
     from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
-    from shopmtl.core.data.textbank import TextBank
 
     config, plugins = task_frames(plan, examples)
     specs = select_tasks(config.tasks or plugins.tasks, plugins.tasks)
@@ -113,13 +126,26 @@ def _plain_batches(plan: dict[str, Any], examples: int, steps: int):
     tasks = {name: prepare_task(spec, config, bank) for name, spec in specs.items()}
     sizes = {n: len(t.rows["train"]) for n, t in tasks.items()}
     weights = {n: t.config.sample_weight for n, t in tasks.items()}
-    sampler = TaskSampler(sizes, task_probabilities(sizes, config.sampler, plugins.samplers, weights), config.training.batch_size,
-                          config.seed, groups={n: (t.rows["train"].text_ids, t.config.group_rows)
-                                                for n, t in tasks.items() if t.config.group_rows})
+    sampler = TaskSampler(
+        sizes,
+        task_probabilities(sizes, config.sampler, plugins.samplers, weights),
+        config.training.batch_size,
+        config.seed,
+        groups={
+            n: (t.rows["train"].text_ids, t.config.group_rows)
+            for n, t in tasks.items()
+            if t.config.group_rows
+        },
+    )
     batches = []
     for _ in range(steps):
         name, index = sampler.next()
-        batches.append((name, make_batch(tasks[name].rows["train"], index, bank, tasks[name].config.bag_of_words)))
+        batches.append(
+            (
+                name,
+                make_batch(tasks[name].rows["train"], index, bank, tasks[name].config.bag_of_words),
+            )
+        )
     return config, specs, tasks, batches, bank
 
 
@@ -127,7 +153,6 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
     """Variant 2: the same model and batches in a hand-written accelerate loop, nothing else."""
     import torch
     from accelerate import Accelerator
-
     from shopmtl.core.model.batching import text_buckets
     from shopmtl.core.model.encoder import build_encoder
     from shopmtl.core.model.model import build_model
@@ -138,23 +163,46 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
     config, specs, tasks, batches, bank = _plain_batches(plan, examples, steps)
     torch.manual_seed(config.seed)
     encoder = build_encoder(config.encoder)
-    sharing = build_sharing(config.sharing, list(tasks), encoder.hidden_size)  # the default run's MMoE gates
-    model = build_model(encoder, specs, {n: t.head_spec(encoder.hidden_size, bank) for n, t in tasks.items()},
-                        sharing=sharing)
+    sharing = build_sharing(
+        config.sharing, list(tasks), encoder.hidden_size
+    )  # the default run's MMoE gates
+    model = build_model(
+        encoder,
+        specs,
+        {n: t.head_spec(encoder.hidden_size, bank) for n, t in tasks.items()},
+        sharing=sharing,
+    )
     training = config.training
-    groups = {(part, d): {"params": [], "lr": lr, "weight_decay": training.weight_decay if d else 0.0}
-              for part, lr in (("encoder", training.learning_rate), ("heads", training.head_learning_rate),
-                               ("wide", training.wide_learning_rate))
-              for d in (True, False)}
+    groups = {
+        (part, d): {"params": [], "lr": lr, "weight_decay": training.weight_decay if d else 0.0}
+        for part, lr in (
+            ("encoder", training.learning_rate),
+            ("heads", training.head_learning_rate),
+            ("wide", training.wide_learning_rate),
+        )
+        for d in (True, False)
+    }
     wide = {id(p) for p in wide_parameters(model)}
     for name, param in model.named_parameters():
         if param.requires_grad:
-            part = "encoder" if name.startswith("encoder.") else "wide" if id(param) in wide else "heads"
+            part = (
+                "encoder"
+                if name.startswith("encoder.")
+                else "wide"
+                if id(param) in wide
+                else "heads"
+            )
             groups[(part, param.ndim >= 2 and "norm" not in name.lower())]["params"].append(param)
-    optimizer = torch.optim.AdamW([g for g in groups.values() if g["params"]], fused=True)  # as shopmtl
+    optimizer = torch.optim.AdamW(
+        [g for g in groups.values() if g["params"]], fused=True
+    )  # as shopmtl
     warmup = max(1, int(steps * training.warmup_ratio))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+        optimizer,
+        lambda s: (
+            (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup))
+        ),
+    )
     accelerator = Accelerator(cpu=True, mixed_precision=config.training.mixed_precision)
     model, optimizer = accelerator.prepare(model, optimizer)
     losses = {name: DEFAULT_LOSSES[spec.kind] for name, spec in specs.items()}
@@ -172,8 +220,11 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
     backbone = accelerator.unwrap_model(model).encoder.backbone
-    non_embedding = sum(p.numel() for n, p in backbone.named_parameters()
-                        if not n.startswith(("embeddings.", "pooler.")))
+    non_embedding = sum(
+        p.numel()
+        for n, p in backbone.named_parameters()
+        if not n.startswith(("embeddings.", "pooler."))
+    )
     return {
         "steps": len(batches),
         "samples": len(batches) * training.batch_size,
@@ -198,36 +249,53 @@ def worker_matmul(plan: dict[str, Any]) -> dict[str, Any]:
     n = plan["matmul_size"]
     for precision in dict.fromkeys((plan["precision"], "no")):
         name = DTYPE_NAMES[precision]
-        out[name], out[f"{name}_per_cpu_s"] = matmul_peak(torch_dtype(precision), n, plan["matmul_repeats"])
+        out[name], out[f"{name}_per_cpu_s"] = matmul_peak(
+            torch_dtype(precision), n, plan["matmul_repeats"]
+        )
     return {"peak_flops": out, "size": n}
 
 
-def worker_predict(plan: dict[str, Any], run_dir: str, rows: int, inputs_dir: str) -> dict[str, Any]:
+def worker_predict(
+    plan: dict[str, Any], run_dir: str, rows: int, inputs_dir: str
+) -> dict[str, Any]:
     """Variant 5: ``predict_frame`` per task against a bare encoder forward over the same rows."""
     import numpy as np
     import torch
-    from transformers import AutoTokenizer
-
-    from shopmtl.core.engine.predict import load_run, predict_frame
     from shopmtl.core.data.prepare import build_task_data
     from shopmtl.core.data.textbank import TextBank
+    from shopmtl.core.engine.predict import load_run, predict_frame
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS
     from shopmtl.registry.manager import load_plugins
+    from transformers import AutoTokenizer
 
     torch.set_num_threads(plan["threads"])
     plugins = load_plugins(BUILTIN_PLUGINS)
-    run = load_run(run_dir, plugins.tasks, precision=plan["precision"])  # predict_frame in the run's precision
+    run = load_run(
+        run_dir, plugins.tasks, precision=plan["precision"]
+    )  # predict_frame in the run's precision
     tokenizer = AutoTokenizer.from_pretrained(Path(run_dir) / "model" / "backbone")
-    encoder = run.model.encoder.backbone  # the run's own trained backbone, bare: no pooling module, no heads
+    encoder = (
+        run.model.encoder.backbone
+    )  # the run's own trained backbone, bare: no pooling module, no heads
     batch_size = run.config.training.eval_batch_size
     max_length = run.config.encoder.max_length
-    dtype = torch_dtype(plan["precision"])  # the run's resolved precision, as shopmtl's predict uses
+    dtype = torch_dtype(
+        plan["precision"]
+    )  # the run's resolved precision, as shopmtl's predict uses
 
     def bare(texts: list[str]) -> None:
-        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+        with (
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32),
+        ):
             for start in range(0, len(texts), batch_size):
-                tok = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=max_length,
-                                return_tensors="pt")
+                tok = tokenizer(
+                    texts[start : start + batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=max_length,
+                    return_tensors="pt",
+                )
                 hidden = encoder(**tok).last_hidden_state
                 mask = tok["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 _ = ((hidden * mask).sum(1).float() / mask.sum(1).float().clamp(min=1.0)).numpy()
@@ -248,7 +316,9 @@ def worker_predict(plan: dict[str, Any], run_dir: str, rows: int, inputs_dir: st
         bare(texts[:8])
         shop, plain, shop_cpu, plain_cpu = math.inf, math.inf, math.inf, math.inf
         for _ in range(plan["predict_repeats"]):
-            run.bank = TextBank(run.bank.tokenizer, max_length)  # a fresh bank: nothing tokenized yet
+            run.bank = TextBank(
+                run.bank.tokenizer, max_length
+            )  # a fresh bank: nothing tokenized yet
             t = now()
             predict_frame(run, task, frame)
             u = now()
@@ -257,8 +327,15 @@ def worker_predict(plan: dict[str, Any], run_dir: str, rows: int, inputs_dir: st
             shop, shop_cpu = min(shop, u[0] - t[0]), min(shop_cpu, u[1] - t[1])
             plain, plain_cpu = min(plain, v[0] - u[0]), min(plain_cpu, v[1] - u[1])
         ids = run.bank.ids_for(texts)
-        results[task] = {"rows": len(frame), "texts": len(texts), "distinct_texts": int(len(np.unique(ids))),
-                         "shopmtl_s": shop, "bare_s": plain, "shopmtl_cpu_s": shop_cpu, "bare_cpu_s": plain_cpu}
+        results[task] = {
+            "rows": len(frame),
+            "texts": len(texts),
+            "distinct_texts": int(len(np.unique(ids))),
+            "shopmtl_s": shop,
+            "bare_s": plain,
+            "shopmtl_cpu_s": shop_cpu,
+            "bare_cpu_s": plain_cpu,
+        }
     return {"tasks": results}
 
 
@@ -267,8 +344,14 @@ def worker_main(argv: list[str]) -> None:
     name, spec_path, out_path = argv
     spec = json.loads(Path(spec_path).read_text())
     plan, params = spec["plan"], spec["params"]
-    fn = {"shopmtl": worker_shopmtl, "plain": worker_plain, "trainer": worker_trainer, "trainers": worker_trainers, "matmul": worker_matmul,
-          "predict": worker_predict}[name]
+    fn = {
+        "shopmtl": worker_shopmtl,
+        "plain": worker_plain,
+        "trainer": worker_trainer,
+        "trainers": worker_trainers,
+        "matmul": worker_matmul,
+        "predict": worker_predict,
+    }[name]
     import warnings
 
     warnings.filterwarnings("ignore")

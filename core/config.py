@@ -82,7 +82,9 @@ class SharingConfig(_Section):
     experts: int = Field(4, ge=1)  # shared experts (mmoe, ple)
     task_experts: int = Field(1, ge=1)  # private experts per task (ple)
     expert_hidden: int | None = Field(None, ge=1)  # None: the encoder's width
-    options: dict[str, Any] = {}  # passed to the sharing kind with the fields above (a plugin's kind)
+    options: dict[
+        str, Any
+    ] = {}  # passed to the sharing kind with the fields above (a plugin's kind)
 
 
 class DataConfig(_Section):
@@ -273,7 +275,9 @@ def validate_config(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     """Validate plain data into a :class:`Config`, with errors people can act on."""
     raw = dict(raw)
     if isinstance(raw.get("tasks"), dict):  # `price_bin:` with no value in YAML means "defaults"
-        raw["tasks"] = {name: {} if value is None else value for name, value in raw["tasks"].items()}
+        raw["tasks"] = {
+            name: {} if value is None else value for name, value in raw["tasks"].items()
+        }
     try:
         return Config.model_validate(raw)
     except ValidationError as error:
@@ -282,23 +286,33 @@ def validate_config(raw: Mapping[str, Any], source: str = "<config>") -> Config:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist: pass an existing YAML file, or none for the default")
+        raise ConfigError(
+            f"config file {path} does not exist: pass an existing YAML file, or none for the default"
+        )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
-    if data is None:  # an empty file (or comments only) is a mistake more often than a wish for every default
-        raise ConfigError(f"{path} is empty: set at least one key (e.g. `tasks: {{price_bin: {{}}}}`), "
-                          "or pass no config file to run the built-in default")
+    if (
+        data is None
+    ):  # an empty file (or comments only) is a mistake more often than a wish for every default
+        raise ConfigError(
+            f"{path} is empty: set at least one key (e.g. `tasks: {{price_bin: {{}}}}`), "
+            "or pass no config file to run the built-in default"
+        )
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of keys (encoder:, tasks:, training: ...), not {type(data).__name__}")
+        raise ConfigError(
+            f"{path} must hold a mapping of keys (encoder:, tasks:, training: ...), not {type(data).__name__}"
+        )
     return data
 
 
 def _apply_override(raw: dict[str, Any], override: str) -> None:
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"override {override!r} must look like KEY=VALUE, e.g. training.max_steps=100")
+        raise ConfigError(
+            f"override {override!r} must look like KEY=VALUE, e.g. training.max_steps=100"
+        )
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:

@@ -26,7 +26,7 @@ def _publish(path: Path) -> None:
     """Give a finished temporary file or folder (recursively) umask-based permissions."""
     mask = _umask()
     if path.is_dir():
-        for root, dirs, files in os.walk(path):
+        for root, _dirs, files in os.walk(path):
             os.chmod(root, 0o777 & ~mask)
             for name in files:
                 os.chmod(os.path.join(root, name), 0o666 & ~mask)

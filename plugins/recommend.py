@@ -23,14 +23,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
 from shopmtl import BuildContext, EvalBatch, Prior, Register, TaskData, TaskSpec, hookimpl
-from shopmtl.plugins.shared import retail
 from shopmtl.plugins.recommend_peer import NUMERIC, GradientBoostingRanker, fit_gradient_boosting
-from shopmtl.plugins.shared.priors import logits
-from shopmtl.plugins.shared.ranking import TOP_K, batch_ranking_metrics, evaluated_queries, ranking_metrics
+from shopmtl.plugins.shared import retail
 from shopmtl.plugins.shared.customers import query_profiles
 from shopmtl.plugins.shared.lazy import LazyMapping
+from shopmtl.plugins.shared.priors import logits
+from shopmtl.plugins.shared.ranking import (
+    TOP_K,
+    batch_ranking_metrics,
+    evaluated_queries,
+    ranking_metrics,
+)
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before the log loss.
 EPS = 1e-6
@@ -58,7 +62,9 @@ class RecommendSettings:
     def __post_init__(self) -> None:
         pd.Timestamp(self.cutoff)  # a malformed date fails here, when the config is read
         if self.negatives_per_positive < 1 or self.ranking_negatives < 1:
-            raise ValueError("recommend settings: negatives_per_positive and ranking_negatives must be >= 1")
+            raise ValueError(
+                "recommend settings: negatives_per_positive and ranking_negatives must be >= 1"
+            )
 
 
 @dataclass(frozen=True)
@@ -68,10 +74,14 @@ class _Universe:
     profiles: pd.DataFrame  # customer_id ascending, history, country
     pool: pd.DataFrame  # stock_code ascending, description, popularity
     positives: list[np.ndarray]  # per profile row: sorted pool positions bought on/after the cutoff
-    bought_before: pd.Series  # index pair key (customer row * n_pool + pool position) -> distinct invoices
+    bought_before: (
+        pd.Series
+    )  # index pair key (customer row * n_pool + pool position) -> distinct invoices
     history_size: np.ndarray  # per profile row: distinct products bought before the cutoff
 
-    def pair_rows(self, customer: np.ndarray, product: np.ndarray, label: np.ndarray) -> pd.DataFrame:
+    def pair_rows(
+        self, customer: np.ndarray, product: np.ndarray, label: np.ndarray
+    ) -> pd.DataFrame:
         """The task's frame for (profile row, pool position, label) triples."""
         pop = self.pool["popularity"].to_numpy(dtype=float)
         key = customer.astype(np.int64) * len(self.pool) + product
@@ -81,8 +91,12 @@ class _Universe:
                 "customer_id": self.profiles["customer_id"].to_numpy()[customer],
                 "stock_code": self.pool["stock_code"].to_numpy()[product],
                 # object dtype: rows share the customer's one history string instead of copying it
-                "history": pd.Series(self.profiles["history"].to_numpy(dtype=object)[customer], dtype=object),
-                "description": pd.Series(self.pool["description"].to_numpy(dtype=object)[product], dtype=object),
+                "history": pd.Series(
+                    self.profiles["history"].to_numpy(dtype=object)[customer], dtype=object
+                ),
+                "description": pd.Series(
+                    self.pool["description"].to_numpy(dtype=object)[product], dtype=object
+                ),
                 "log_popularity": np.log1p(pop[product]),
                 "log_bought_before": np.log1p(invoices),
                 "log_history_size": np.log1p(self.history_size[customer].astype(float)),
@@ -115,11 +129,16 @@ def build_recommend(ctx: BuildContext) -> TaskData:
     for s in ("train", "val", "test"):  # split by split: the whole frame never exists at once
         keep = row_split == s
         splits[s] = universe.pair_rows(customer[keep], product[keep], label[keep])
-    draws = LazyMapping(("val", "test"), lambda s: _draw_ranking(universe, settings, np.flatnonzero(split == s)))
+    draws = LazyMapping(
+        ("val", "test"), lambda s: _draw_ranking(universe, settings, np.flatnonzero(split == s))
+    )
     ranking = LazyMapping(("val", "test"), lambda s: _ranking_rows(universe, draws[s]))
     blocks = lambda s: _ranking_blocks(universe, draws[s])  # noqa: E731 -- one line
-    return TaskData(splits=splits, extras={"pool": universe.pool, "ranking": ranking, "ranking_blocks": blocks},
-                    sources=retail.transactions_files(ctx.data_path))
+    return TaskData(
+        splits=splits,
+        extras={"pool": universe.pool, "ranking": ranking, "ranking_blocks": blocks},
+        sources=retail.transactions_files(ctx.data_path),
+    )
 
 
 def _universe(ctx: BuildContext, cutoff: pd.Timestamp) -> _Universe:
@@ -130,38 +149,58 @@ def _universe(ctx: BuildContext, cutoff: pd.Timestamp) -> _Universe:
         profiles = query_profiles(con, cutoff)
         # Pool: every product with a known buyer before the cutoff (any customer, not only
         # the task's), sorted by StockCode; popularity = its distinct buyers.
-        con.execute("""
+        con.execute(
+            """
             CREATE TEMP TABLE pool AS SELECT *, row_number() OVER (ORDER BY stock_code) - 1 AS position FROM (
                 SELECT stock_code, any_value(product_description) AS description,
                        count(DISTINCT customer_id) AS popularity
                 FROM customers WHERE invoice_date < $cutoff GROUP BY stock_code)
-        """, at)
-        con.execute("CREATE TEMP TABLE profile_rows AS "
-                    "SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS row FROM profiles")
-        pool = con.execute("SELECT stock_code, description, popularity FROM pool ORDER BY position").df()
+        """,
+            at,
+        )
+        con.execute(
+            "CREATE TEMP TABLE profile_rows AS "
+            "SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS row FROM profiles"
+        )
+        pool = con.execute(
+            "SELECT stock_code, description, popularity FROM pool ORDER BY position"
+        ).df()
         mine = "FROM customers JOIN profile_rows USING (customer_id) JOIN pool USING (stock_code)"
         # Positives: distinct (customer, pool product) on/after the cutoff. Products first sold
         # after it are out: they could never be negatives, so they would leak the label.
-        pairs = con.execute(f"SELECT DISTINCT row, position {mine} WHERE invoice_date >= $cutoff "
-                            "ORDER BY row, position", at).df()
+        pairs = con.execute(
+            f"SELECT DISTINCT row, position {mine} WHERE invoice_date >= $cutoff "
+            "ORDER BY row, position",
+            at,
+        ).df()
         # Inputs: distinct invoices per (customer, product) before the cutoff, distinct products per customer.
-        invoices = con.execute(f"SELECT row * {len(pool)} + position AS key, count(DISTINCT invoice) AS n {mine} "
-                               "WHERE invoice_date < $cutoff GROUP BY key ORDER BY key", at).df()
-        sizes = con.execute(f"SELECT row, count(DISTINCT stock_code) AS n {mine} WHERE invoice_date < $cutoff "
-                            "GROUP BY row", at).df()
+        invoices = con.execute(
+            f"SELECT row * {len(pool)} + position AS key, count(DISTINCT invoice) AS n {mine} "
+            "WHERE invoice_date < $cutoff GROUP BY key ORDER BY key",
+            at,
+        ).df()
+        sizes = con.execute(
+            f"SELECT row, count(DISTINCT stock_code) AS n {mine} WHERE invoice_date < $cutoff "
+            "GROUP BY row",
+            at,
+        ).df()
     finally:
         con.close()
     pool["popularity"] = pool["popularity"].to_numpy(dtype=np.int64)
     starts = np.searchsorted(pairs["row"].to_numpy(), np.arange(len(profiles) + 1))
     position = pairs["position"].to_numpy(dtype=np.int64)
     positives = [position[starts[i] : starts[i + 1]] for i in range(len(profiles))]
-    bought_before = pd.Series(invoices["n"].to_numpy(dtype=np.int64), index=invoices["key"].to_numpy(dtype=np.int64))
+    bought_before = pd.Series(
+        invoices["n"].to_numpy(dtype=np.int64), index=invoices["key"].to_numpy(dtype=np.int64)
+    )
     history_size = np.zeros(len(profiles), dtype=np.int64)
     history_size[sizes["row"].to_numpy(dtype=np.int64)] = sizes["n"].to_numpy(dtype=np.int64)
     return _Universe(profiles, pool, positives, bought_before, history_size)
 
 
-def _draw_rows(universe: _Universe, settings: RecommendSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _draw_rows(
+    universe: _Universe, settings: RecommendSettings
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positives and negatives as (profile row, pool position, label) arrays, customer by customer."""
     rng = np.random.default_rng(settings.negative_seed)
     customer, product, label = [], [], []
@@ -172,7 +211,9 @@ def _draw_rows(universe: _Universe, settings: RecommendSettings) -> tuple[np.nda
         size = min(settings.negatives_per_positive * len(positives), len(candidates))
         # A size-0 draw consumes nothing from the stream; only a customer who bought the
         # whole pool (no candidates, where numpy would reject p) skips it.
-        negatives = rng.choice(candidates, size=size, replace=False, p=p) if len(candidates) else candidates
+        negatives = (
+            rng.choice(candidates, size=size, replace=False, p=p) if len(candidates) else candidates
+        )
         chosen = np.concatenate([positives, negatives])
         customer.append(np.full(len(chosen), row))
         product.append(chosen)
@@ -213,14 +254,21 @@ def _draw_ranking(universe: _Universe, settings: RecommendSettings, rows: np.nda
     return _Draws(np.concatenate(customer), np.concatenate(product), query, positive)
 
 
-def _ranking_rows(universe: _Universe, draws: _Draws, start: int = 0, stop: int | None = None) -> pd.DataFrame:
+def _ranking_rows(
+    universe: _Universe, draws: _Draws, start: int = 0, stop: int | None = None
+) -> pd.DataFrame:
     """The ranking frame of rows ``start:stop`` of ``draws``: the split frame's columns plus ``query``."""
     part = slice(start, stop)
-    return universe.pair_rows(draws.customer[part].astype(np.int64), draws.product[part].astype(np.int64),
-                              draws.positive[part].astype(float)).assign(query=draws.query[part].astype(np.int64))
+    return universe.pair_rows(
+        draws.customer[part].astype(np.int64),
+        draws.product[part].astype(np.int64),
+        draws.positive[part].astype(float),
+    ).assign(query=draws.query[part].astype(np.int64))
 
 
-_BLOCK_ROWS = 1 << 18  # rows per block of ranking candidates (cut at the next query: a block may run over)
+_BLOCK_ROWS = (
+    1 << 18
+)  # rows per block of ranking candidates (cut at the next query: a block may run over)
 
 
 def _ranking_blocks(universe: _Universe, draws: _Draws) -> Iterator[pd.DataFrame]:
@@ -232,7 +280,12 @@ def _ranking_blocks(universe: _Universe, draws: _Draws) -> Iterator[pd.DataFrame
         yield _ranking_rows(universe, draws, int(start), int(stop))
 
 
-METRIC_DIRECTIONS: dict[str, str] = {"auc": "max", "log_loss": "min", "hit_rate_at_10": "max", "ndcg_at_10": "max"}
+METRIC_DIRECTIONS: dict[str, str] = {
+    "auc": "max",
+    "log_loss": "min",
+    "hit_rate_at_10": "max",
+    "ndcg_at_10": "max",
+}
 
 
 def recommend_metrics(batch: EvalBatch) -> dict[str, float]:
@@ -262,7 +315,9 @@ def decode_recommend(predictions: np.ndarray) -> pd.DataFrame:
     return decode_by_kind("binary", predictions, ())
 
 
-def recommend_baselines(data: TaskData, split: str, *, classical: bool = True) -> dict[str, dict[str, float]]:
+def recommend_baselines(
+    data: TaskData, split: str, *, classical: bool = True
+) -> dict[str, dict[str, float]]:
     """TASKS.md's baselines on ``split``: popularity, "bought before by this customer" and,
     when ``classical``, gradient boosting on the numeric inputs plus the TF-IDF cosine of
     history and candidate description.
@@ -301,7 +356,9 @@ def _bought_before(frame: pd.DataFrame) -> np.ndarray:
 def _fit_one_feature(train: pd.DataFrame, feature: Predictor) -> Predictor:
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression().fit(feature(train).reshape(-1, 1), train["label"].to_numpy(dtype=int))
+    model = LogisticRegression().fit(
+        feature(train).reshape(-1, 1), train["label"].to_numpy(dtype=int)
+    )
     return lambda f: model.predict_proba(feature(f).reshape(-1, 1))[:, 1]
 
 
@@ -327,7 +384,9 @@ def _evaluate(predict: Predictor, data: TaskData, split: str) -> dict[str, float
         extras=data.extras,
         # The baselines score row by row, so block by block gives the same scores as the whole frame.
         score_stream=lambda frames: np.concatenate(
-            [np.asarray(predict(f), dtype=float).reshape(-1, 1) for f in frames] or [np.zeros((0, 1))]),
+            [np.asarray(predict(f), dtype=float).reshape(-1, 1) for f in frames]
+            or [np.zeros((0, 1))]
+        ),
     )
     return recommend_metrics(batch)
 

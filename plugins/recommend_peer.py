@@ -28,14 +28,18 @@ class GradientBoostingRanker:
     model: Any
 
     def features(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([frame[list(NUMERIC)].to_numpy(dtype=float), _cosine(self.vectorizer, frame)])
+        return np.column_stack(
+            [frame[list(NUMERIC)].to_numpy(dtype=float), _cosine(self.vectorizer, frame)]
+        )
 
     def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
         """``(n,)`` probability that the customer buys the candidate."""
         return self.model.predict_proba(self.features(frame))[:, 1]
 
 
-def fit_gradient_boosting(train: pd.DataFrame, val: pd.DataFrame | None = None) -> GradientBoostingRanker:
+def fit_gradient_boosting(
+    train: pd.DataFrame, val: pd.DataFrame | None = None
+) -> GradientBoostingRanker:
     """The peer fitted on ``train`` (``val`` unused: scikit-learn's defaults, ``random_state=0``)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -51,7 +55,9 @@ def fit_gradient_boosting(train: pd.DataFrame, val: pd.DataFrame | None = None) 
 BLOCK_ENTRIES = 1 << 24
 
 
-def _cosine(vectorizer: TfidfVectorizer, frame: pd.DataFrame, block_entries: int | None = None) -> np.ndarray:
+def _cosine(
+    vectorizer: TfidfVectorizer, frame: pd.DataFrame, block_entries: int | None = None
+) -> np.ndarray:
     """Cosine of the TF-IDF vectors of each row's history and candidate description.
 
     Each distinct text is vectorised once (a customer's history repeats on every candidate
@@ -65,10 +71,14 @@ def _cosine(vectorizer: TfidfVectorizer, frame: pd.DataFrame, block_entries: int
     customer, first_of_customer = _codes(frame["history"])
     product, first_of_product = _codes(frame["description"])
     histories = vectorizer.transform(frame["history"].to_numpy(dtype=object)[first_of_customer])
-    descriptions = vectorizer.transform(frame["description"].to_numpy(dtype=object)[first_of_product]).T
+    descriptions = vectorizer.transform(
+        frame["description"].to_numpy(dtype=object)[first_of_product]
+    ).T
     per_block = max(1, (block_entries or BLOCK_ENTRIES) // max(descriptions.shape[1], 1))
     rows = np.argsort(customer, kind="stable")  # rows grouped by customer, block by block
-    bounds = np.searchsorted(customer[rows], np.arange(0, histories.shape[0] + per_block, per_block))
+    bounds = np.searchsorted(
+        customer[rows], np.arange(0, histories.shape[0] + per_block, per_block)
+    )
     cosine = np.empty(len(frame), dtype=np.float64)
     for block, start in enumerate(range(0, histories.shape[0], per_block)):
         mine = rows[bounds[block] : bounds[block + 1]]
@@ -76,7 +86,9 @@ def _cosine(vectorizer: TfidfVectorizer, frame: pd.DataFrame, block_entries: int
         # not depend on the others either, and a block's customers meet a fraction of the products.
         needed, column = np.unique(product[mine], return_inverse=True)
         # TF-IDF rows are L2-normalised, so the dot product is the cosine.
-        product_block = np.asarray((histories[start : start + per_block] @ descriptions[:, needed]).toarray())
+        product_block = np.asarray(
+            (histories[start : start + per_block] @ descriptions[:, needed]).toarray()
+        )
         cosine[mine] = product_block[customer[mine] - start, column]
     return cosine
 

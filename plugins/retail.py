@@ -5,4 +5,6 @@ Every name still resolves here, with a DeprecationWarning naming the new import,
 
 from shopmtl.registry.deprecation import moved_names
 
-__getattr__ = moved_names(__name__, "shopmtl.plugins.shared.retail", instead="from shopmtl import retail")
+__getattr__ = moved_names(
+    __name__, "shopmtl.plugins.shared.retail", instead="from shopmtl import retail"
+)

@@ -22,8 +22,16 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-
-from shopmtl import BuildContext, EvalBatch, Prior, Register, TaskData, TaskSpec, hookimpl, log1p_regression_metrics
+from shopmtl import (
+    BuildContext,
+    EvalBatch,
+    Prior,
+    Register,
+    TaskData,
+    TaskSpec,
+    hookimpl,
+    log1p_regression_metrics,
+)
 from shopmtl.plugins.sales_losses import (
     LOSSES,
     poisson_loss,
@@ -73,9 +81,13 @@ class SalesSettings:
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
-            raise ValueError(f"sales settings: loss={self.loss!r} is not one of {', '.join(LOSSES)}")
+            raise ValueError(
+                f"sales settings: loss={self.loss!r} is not one of {', '.join(LOSSES)}"
+            )
         if not 1.0 < self.tweedie_power < 2.0:
-            raise ValueError(f"sales settings: tweedie_power={self.tweedie_power} must lie strictly between 1 and 2")
+            raise ValueError(
+                f"sales settings: tweedie_power={self.tweedie_power} must lie strictly between 1 and 2"
+            )
         named = {
             "first_week": self.first_week,
             "val_weeks[0]": self.val_weeks[0],
@@ -88,14 +100,18 @@ class SalesSettings:
         for name, value in named.items():
             week = pd.Timestamp(value)  # raises on a malformed date
             if week.day_of_week != 0:
-                raise ValueError(f"sales settings: {name}={value} is a {week.day_name()}; name each week by its Monday")
+                raise ValueError(
+                    f"sales settings: {name}={value} is a {week.day_name()}; name each week by its Monday"
+                )
         first, (val_start, val_end), (test_start, test_end), (price_start, price_end) = self.weeks()
         if not first <= val_start <= val_end < test_start <= test_end:
             raise ValueError(
                 "sales settings: need first_week <= val_weeks[0] <= val_weeks[1] < test_weeks[0] <= test_weeks[1]"
             )
         if not price_start <= price_end < val_start:
-            raise ValueError("sales settings: price_weeks must be an ordered range of train weeks (before val_weeks)")
+            raise ValueError(
+                "sales settings: price_weeks must be an ordered range of train weeks (before val_weeks)"
+            )
 
     def weeks(self) -> tuple[pd.Timestamp, WeekRange, WeekRange, WeekRange]:
         """``(first_week, val_weeks, test_weeks, price_weeks)`` as timestamps."""
@@ -103,7 +119,12 @@ class SalesSettings:
         def pair(weeks: tuple[str, str]) -> WeekRange:
             return pd.Timestamp(weeks[0]), pd.Timestamp(weeks[1])
 
-        return pd.Timestamp(self.first_week), pair(self.val_weeks), pair(self.test_weeks), pair(self.price_weeks)
+        return (
+            pd.Timestamp(self.first_week),
+            pair(self.val_weeks),
+            pair(self.test_weeks),
+            pair(self.price_weeks),
+        )
 
 
 def week_start(dates: pd.Series) -> pd.Series:
@@ -118,7 +139,9 @@ def build_sales(ctx: BuildContext) -> TaskData:
     first, (val_start, val_end), (test_start, last), (price_start, price_end) = settings.weeks()
     weeks = pd.date_range(first - pd.Timedelta(weeks=N_LAGS), last, freq="7D")
     products, weekly = _weekly_units(ctx, weeks[0], last, price_start, price_end)
-    first_sale = pd.Series(products["first_sale"].to_numpy(), index=pd.Index(products["stock_code"].to_numpy()))
+    first_sale = pd.Series(
+        products["first_sale"].to_numpy(), index=pd.Index(products["stock_code"].to_numpy())
+    )
 
     # Dense (product x week) matrix of units, from N_LAGS weeks before `first` to `last`;
     # weeks with no sale (and weeks before the first sale) hold 0, as the lags require.
@@ -150,28 +173,46 @@ def build_sales(ctx: BuildContext) -> TaskData:
         ["test", "val", "train"],
         default="",  # weeks between val and test when they are not adjacent: no split
     )
-    return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
-                    sources=retail.transactions_files(ctx.data_path))
+    return TaskData(
+        splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
+        sources=retail.transactions_files(ctx.data_path),
+    )
 
 
-def _weekly_units(ctx: BuildContext, first: pd.Timestamp, last: pd.Timestamp, price_start: pd.Timestamp,
-                  price_end: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _weekly_units(
+    ctx: BuildContext,
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    price_start: pd.Timestamp,
+    price_end: pd.Timestamp,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per product (first sale on or before ``last``, by StockCode): first sale week, description, median
     UnitPrice over weeks ``price_start`` ... ``price_end`` (NaN if none); units per (product, week) in range."""
     con = retail.open_transactions(ctx.data_path, ctx.column_map)
     try:
         # Monday 00:00 of each line's week, as week_start computes it.
-        con.execute("CREATE TEMP VIEW lines AS SELECT stock_code, product_description, quantity, unit_price, "
-                    "date_trunc('week', invoice_date)::TIMESTAMP AS week FROM clean")
-        con.execute("CREATE TEMP TABLE products AS SELECT stock_code, min(week) AS first_sale, any_value("
-                    "product_description) AS description FROM lines GROUP BY 1 HAVING min(week) <= ?", [last])
-        products = con.execute(f"""
+        con.execute(
+            "CREATE TEMP VIEW lines AS SELECT stock_code, product_description, quantity, unit_price, "
+            "date_trunc('week', invoice_date)::TIMESTAMP AS week FROM clean"
+        )
+        con.execute(
+            "CREATE TEMP TABLE products AS SELECT stock_code, min(week) AS first_sale, any_value("
+            "product_description) AS description FROM lines GROUP BY 1 HAVING min(week) <= ?",
+            [last],
+        )
+        products = con.execute(
+            f"""
             SELECT p.stock_code, p.first_sale, p.description, m.median_price FROM products p LEFT JOIN (
                 SELECT stock_code, {retail.median_sql("unit_price")} AS median_price FROM lines
                 WHERE week BETWEEN ? AND ? GROUP BY stock_code) m USING (stock_code) ORDER BY p.stock_code
-        """, [price_start, price_end]).df()
-        weekly = con.execute("SELECT stock_code, week, sum(quantity) AS units FROM lines SEMI JOIN products "
-                             "USING (stock_code) WHERE week BETWEEN ? AND ? GROUP BY stock_code, week", [first, last]).df()
+        """,
+            [price_start, price_end],
+        ).df()
+        weekly = con.execute(
+            "SELECT stock_code, week, sum(quantity) AS units FROM lines SEMI JOIN products "
+            "USING (stock_code) WHERE week BETWEEN ? AND ? GROUP BY stock_code, week",
+            [first, last],
+        ).df()
     finally:
         con.close()
     products["first_sale"] = products["first_sale"].astype("datetime64[ns]")
@@ -193,7 +234,9 @@ def decode_sales(predictions: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"prediction": value, "units": np.expm1(np.clip(value, 0.0, None))})
 
 
-def sales_baselines(data: TaskData, split: str, *, classical: bool = True) -> dict[str, dict[str, float]]:
+def sales_baselines(
+    data: TaskData, split: str, *, classical: bool = True
+) -> dict[str, dict[str, float]]:
     """TASKS.md's baselines on ``split``: lag-1, the mean of lags 1-4 and, when
     ``classical``, a gradient-boosted regressor on the numeric inputs fitted on train."""
     from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
@@ -276,7 +319,9 @@ def configure_sales(settings: SalesSettings | None) -> TaskSpec:
     if loss is tweedie_loss:
         loss = functools.partial(tweedie_loss, power=settings.tweedie_power)
     # The priors are in log1p units, the MSE head's space: no other loss's outputs read them.
-    return dataclasses.replace(SALES, loss=loss, outputs=choice.outputs, predict=choice.predict, priors={})
+    return dataclasses.replace(
+        SALES, loss=loss, outputs=choice.outputs, predict=choice.predict, priors={}
+    )
 
 
 SALES = TaskSpec(

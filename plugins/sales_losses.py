@@ -30,7 +30,9 @@ def _present(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor,
 
     labels = labels.float().reshape(len(labels), -1)[:, 0]
     present = ~torch.isnan(labels)
-    return outputs.float().reshape(len(labels), -1)[present], torch.expm1(labels[present]).clamp(min=0.0)
+    return outputs.float().reshape(len(labels), -1)[present], torch.expm1(labels[present]).clamp(
+        min=0.0
+    )
 
 
 def poisson_loss(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -59,7 +61,9 @@ def tweedie_loss(outputs: torch.Tensor, labels: torch.Tensor, power: float = 1.5
         return outputs.sum() * 0.0
     p = float(power)
     log_mean = raw[:, 0].clamp(max=_MAX_LOG_MEAN)
-    fitted = -units * torch.exp((1 - p) * log_mean) / (1 - p) + torch.exp((2 - p) * log_mean) / (2 - p)
+    fitted = -units * torch.exp((1 - p) * log_mean) / (1 - p) + torch.exp((2 - p) * log_mean) / (
+        2 - p
+    )
     saturated = units.pow(2 - p) / ((1 - p) * (2 - p))  # 0 for a zero week
     return (fitted + saturated).mean()
 
@@ -86,7 +90,12 @@ def zero_inflated_lognormal_loss(outputs: torch.Tensor, labels: torch.Tensor) ->
     positive = (units > 0).float()
     classification = F.binary_cross_entropy_with_logits(logit, positive)
     log_units = torch.log(units.clamp(min=1.0))  # units are whole numbers: > 0 means >= 1
-    nll = log_units + torch.log(sigma) + 0.5 * math.log(2 * math.pi) + 0.5 * ((log_units - mu) / sigma) ** 2
+    nll = (
+        log_units
+        + torch.log(sigma)
+        + 0.5 * math.log(2 * math.pi)
+        + 0.5 * ((log_units - mu) / sigma) ** 2
+    )
     return classification + (positive * nll).mean()
 
 
@@ -121,5 +130,7 @@ LOSSES: dict[str, LossChoice | None] = {
     "mse": None,
     "poisson": LossChoice(poisson_loss, 1, predict_from_log_mean),
     "tweedie": LossChoice(tweedie_loss, 1, predict_from_log_mean),
-    "zero_inflated_lognormal": LossChoice(zero_inflated_lognormal_loss, 3, predict_zero_inflated_lognormal),
+    "zero_inflated_lognormal": LossChoice(
+        zero_inflated_lognormal_loss, 3, predict_zero_inflated_lognormal
+    ),
 }

@@ -21,11 +21,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from shopmtl import BuildContext, DerivedFeatures, EvalBatch, MetricSpec, Prior, Register, TaskData, TaskSpec, hookimpl
+from shopmtl import (
+    BuildContext,
+    DerivedFeatures,
+    EvalBatch,
+    MetricSpec,
+    Prior,
+    Register,
+    TaskData,
+    TaskSpec,
+    hookimpl,
+)
 from shopmtl.plugins.shared import retail
-from shopmtl.plugins.shared.priors import logits
 from shopmtl.plugins.shared.customers import HISTORY_SEPARATOR, customer_profiles, query_profiles
+from shopmtl.plugins.shared.priors import logits
 
 #: A baseline: rows -> predictions (the task's activated outputs).
 Predictor = Callable[[pd.DataFrame], np.ndarray]
@@ -35,6 +44,7 @@ LABELS: tuple[str, ...] = (
     "HEART", "GLASS", "CHRISTMAS", "BAG", "CANDLE", "FLOWER", "BOX", "ROSE", "METAL", "HOLDER",
     "DECORATION", "HANGING", "CAKE", "NECKLACE", "PAPER", "T-LIGHT", "CARD", "WALL", "COVER", "MUG",
 )  # fmt: skip
+
 
 @dataclass(frozen=True)
 class UserProfileSettings:
@@ -51,7 +61,10 @@ def label_matrix(descriptions: pd.Series) -> np.ndarray:
     """``(n, 20)`` 0/1: label k is 1 where ``\\bWORD\\b`` matches the upper-cased description."""
     upper = descriptions.str.upper()
     return np.column_stack(
-        [upper.str.contains(rf"\b{re.escape(word)}\b", regex=True).to_numpy(dtype=bool) for word in LABELS]
+        [
+            upper.str.contains(rf"\b{re.escape(word)}\b", regex=True).to_numpy(dtype=bool)
+            for word in LABELS
+        ]
     ).astype(float)
 
 
@@ -81,7 +94,11 @@ def history_features(frame: pd.DataFrame) -> pd.DataFrame:
     owner = exploded.index.to_numpy()
     descriptions = exploded.fillna("").astype(str)
     distinct = pd.Series(descriptions.unique())
-    hits = pd.DataFrame(label_matrix(distinct), index=distinct.to_numpy()).reindex(descriptions.to_numpy()).to_numpy(copy=True)
+    hits = (
+        pd.DataFrame(label_matrix(distinct), index=distinct.to_numpy())
+        .reindex(descriptions.to_numpy())
+        .to_numpy(copy=True)
+    )
     hits[(descriptions == "").to_numpy()] = 0.0  # an empty history has no items
     position = exploded.groupby(level=0).cumcount().to_numpy()
     per_row = pd.DataFrame(hits, columns=list(LABELS))
@@ -93,7 +110,9 @@ def history_features(frame: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(n_items[:, None] > 0, counts.to_numpy() / n_items[:, None], 0.0)
         recent_share = np.where(n_recent[:, None] > 0, recent.to_numpy() / n_recent[:, None], 0.0)
-    values = np.hstack([share, np.log1p(counts.to_numpy()), recent_share, np.log1p(n_items)[:, None]])
+    values = np.hstack(
+        [share, np.log1p(counts.to_numpy()), recent_share, np.log1p(n_items)[:, None]]
+    )
     return pd.DataFrame(values, columns=list(HISTORY_FEATURES), index=frame.index)
 
 
@@ -125,10 +144,14 @@ def build_user_profile(ctx: BuildContext) -> TaskData:
     bought["customer_id"] = after["customer_id"].to_numpy()
     labels = bought.groupby("customer_id").max().reindex(profiles["customer_id"])
 
-    frame = pd.concat([profiles, pd.DataFrame(labels.to_numpy(dtype=float), columns=list(LABELS))], axis=1)
+    frame = pd.concat(
+        [profiles, pd.DataFrame(labels.to_numpy(dtype=float), columns=list(LABELS))], axis=1
+    )
     split = retail.split_customers(frame["customer_id"]).to_numpy()
-    return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
-                    sources=retail.transactions_files(ctx.data_path))
+    return TaskData(
+        splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
+        sources=retail.transactions_files(ctx.data_path),
+    )
 
 
 METRIC_DIRECTIONS: dict[str, str] = {"micro_f1": "max", "macro_f1": "max", "map": "max"}
@@ -227,25 +250,33 @@ def calibrate_user_profile(batch: EvalBatch) -> dict[str, Any]:
             thresholds[word] = DEFAULT_THRESHOLD
             continue
         f1 = np.array([f1_score(truth, (score >= t).astype(int), zero_division=0) for t in grid])
-        best = by_closeness[np.argmax(f1[by_closeness])]  # argmax takes the first: the closest to 0.5
+        best = by_closeness[
+            np.argmax(f1[by_closeness])
+        ]  # argmax takes the first: the closest to 0.5
         thresholds[word] = float(grid[best])
         scores[word] = float(f1[best])
     return {"thresholds": thresholds, "val_f1": scores}
 
 
-def decode_user_profile(predictions: np.ndarray, calibration: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def decode_user_profile(
+    predictions: np.ndarray, calibration: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
     """``predicted_labels`` (words whose probability reaches their calibrated threshold,
     0.5 without calibration) and ``p_<WORD>`` per label."""
     predictions = np.asarray(predictions, dtype=np.float64).reshape(len(predictions), -1)
     names = LABELS[: predictions.shape[1]]
     chosen = predictions >= thresholds_of(calibration, predictions.shape[1])[None, :]
-    frame = pd.DataFrame({"predicted_labels": [" ".join(n for n, c in zip(names, row) if c) for row in chosen]})
+    frame = pd.DataFrame(
+        {"predicted_labels": [" ".join(n for n, c in zip(names, row) if c) for row in chosen]}
+    )
     for i, name in enumerate(names):
         frame[f"p_{name}"] = predictions[:, i]
     return frame
 
 
-def user_profile_baselines(data: TaskData, split: str, *, classical: bool = True) -> dict[str, dict[str, float]]:
+def user_profile_baselines(
+    data: TaskData, split: str, *, classical: bool = True
+) -> dict[str, dict[str, float]]:
     """TASKS.md's baselines on ``split``: the train label frequencies, the labels whose word
     is in the customer's own history and, when ``classical``, TF-IDF + country logistic
     regression (one per label)."""
@@ -260,7 +291,9 @@ def user_profile_baselines(data: TaskData, split: str, *, classical: bool = True
             "seen_in_history": lambda f: label_matrix(f["history"].astype(str)),
         }
         if classical:
-            predictors["tfidf_country_logreg"] = fit_tfidf_country_logreg(data["train"]).probabilities
+            predictors["tfidf_country_logreg"] = fit_tfidf_country_logreg(
+                data["train"]
+            ).probabilities
         return {name: _evaluate(predict, data, split) for name, predict in predictors.items()}
 
 
@@ -271,7 +304,9 @@ class TfidfCountryLogreg:
 
     vectorizer: Any
     countries: Any
-    models: list[Any]  # a LogisticRegression per label, or the train rate of a label seen in one class only
+    models: list[
+        Any
+    ]  # a LogisticRegression per label, or the train rate of a label seen in one class only
 
     def features(self, frame: pd.DataFrame) -> Any:
         from scipy.sparse import hstack
@@ -282,11 +317,16 @@ class TfidfCountryLogreg:
     def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
         """``(n, 20)`` probability of each label word."""
         x = self.features(frame)
-        columns = [np.full(len(frame), m) if isinstance(m, float) else m.predict_proba(x)[:, 1] for m in self.models]
+        columns = [
+            np.full(len(frame), m) if isinstance(m, float) else m.predict_proba(x)[:, 1]
+            for m in self.models
+        ]
         return np.column_stack(columns)
 
 
-def fit_tfidf_country_logreg(train: pd.DataFrame, val: pd.DataFrame | None = None) -> TfidfCountryLogreg:
+def fit_tfidf_country_logreg(
+    train: pd.DataFrame, val: pd.DataFrame | None = None
+) -> TfidfCountryLogreg:
     """The peer fitted on ``train`` (``val`` unused: its settings are fixed)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -301,10 +341,14 @@ def fit_tfidf_country_logreg(train: pd.DataFrame, val: pd.DataFrame | None = Non
     for word in LABELS:
         y = train[word].to_numpy(dtype=float)
         known = ~np.isnan(y)
-        if len(np.unique(y[known])) < 2:  # a label never (or always) seen in train: predict its rate
+        if (
+            len(np.unique(y[known])) < 2
+        ):  # a label never (or always) seen in train: predict its rate
             fitted.models.append(float(y[known].mean()) if known.any() else 0.0)
             continue
-        fitted.models.append(LogisticRegression(C=1.0, max_iter=2000).fit(x[known], y[known].astype(int)))
+        fitted.models.append(
+            LogisticRegression(C=1.0, max_iter=2000).fit(x[known], y[known].astype(int))
+        )
     return fitted
 
 

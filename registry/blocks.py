@@ -11,11 +11,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
-from torch.nn import functional as F
-
 from shopmtl.registry.deprecation import moved_names
 from shopmtl.registry.spec import HeadInput, HeadSpec, TaskSpec
+from torch import nn
+from torch.nn import functional as F
 
 
 class FeatureHead(nn.Module):
@@ -79,13 +78,21 @@ def wide_parameters(module: nn.Module) -> list[nn.Parameter]:
     thousands of rarely seen tokens needs larger steps than the MLP to matter in a
     run of a few hundred batches per task.
     """
-    return [p for m in module.modules() if isinstance(m, FeatureHead)
-            for part in (m.wide, m.text_bag, m.pair_bag) if part is not None for p in part.parameters()]
+    return [
+        p
+        for m in module.modules()
+        if isinstance(m, FeatureHead)
+        for part in (m.wide, m.text_bag, m.pair_bag)
+        if part is not None
+        for p in part.parameters()
+    ]
 
 
 def _zero_bag(spec: HeadSpec) -> nn.EmbeddingBag:
     """Mean of one weight vector per token (padding left out), starting at zero."""
-    bag = nn.EmbeddingBag(spec.vocab_size, spec.n_outputs, mode="mean", padding_idx=spec.pad_token_id)
+    bag = nn.EmbeddingBag(
+        spec.vocab_size, spec.n_outputs, mode="mean", padding_idx=spec.pad_token_id
+    )
     nn.init.zeros_(bag.weight)
     return bag
 
@@ -176,12 +183,18 @@ def decode_by_kind(kind: str, predictions: np.ndarray, names: Sequence[str]) -> 
         frame["confidence"] = predictions.max(axis=1)
         return frame
     chosen = predictions >= 0.5
-    frame = pd.DataFrame({"predicted_labels": [" ".join(n for n, c in zip(names, row) if c) for row in chosen]})
+    frame = pd.DataFrame(
+        {"predicted_labels": [" ".join(n for n, c in zip(names, row) if c) for row in chosen]}
+    )
     for i, name in enumerate(names):
         frame[f"p_{name}"] = predictions[:, i]
     return frame
 
 
 # 0.1 showed plugin authors `from shopmtl.registry.blocks import log1p_regression_metrics`.
-__getattr__ = moved_names(__name__, "shopmtl.registry.metrics", public={"log1p_regression_metrics"},
-                          names={"log1p_regression_metrics"})
+__getattr__ = moved_names(
+    __name__,
+    "shopmtl.registry.metrics",
+    public={"log1p_regression_metrics"},
+    names={"log1p_regression_metrics"},
+)

@@ -7,10 +7,24 @@ a DeprecationWarning naming the new import, until shopmtl 0.3.
 from shopmtl.registry.deprecation import moved_names
 
 # Names importable from `shopmtl` itself (tests/test_public_api.py checks they are).
-PUBLIC = frozenset({
-    "BuildContext", "DerivedFeatures", "EvalBatch", "GradientSurgery", "GradientSurgeryFactory", "HeadInput",
-    "HeadSpec", "LossWeightingFactory", "MetricSpec", "Prior", "Register", "SamplerFactory", "SharingFactory", "TaskData",
-    "TaskSpec",
-})
+PUBLIC = frozenset(
+    {
+        "BuildContext",
+        "DerivedFeatures",
+        "EvalBatch",
+        "GradientSurgery",
+        "GradientSurgeryFactory",
+        "HeadInput",
+        "HeadSpec",
+        "LossWeightingFactory",
+        "MetricSpec",
+        "Prior",
+        "Register",
+        "SamplerFactory",
+        "SharingFactory",
+        "TaskData",
+        "TaskSpec",
+    }
+)
 
 __getattr__ = moved_names(__name__, "shopmtl.registry.spec", public=PUBLIC)

@@ -17,7 +17,9 @@ __all__ = ["check_frame"]
 _EXAMPLES = 3  # offending values (and rows) quoted in a message
 
 
-def check_frame(spec: TaskSpec, split: str, frame: Any, *, require_labels: bool = True) -> list[str]:
+def check_frame(
+    spec: TaskSpec, split: str, frame: Any, *, require_labels: bool = True
+) -> list[str]:
     """Every problem with the types and values of one split's columns, each a sentence with the fix.
 
     Text columns hold text; numeric columns numbers, finite ones; label columns numbers that
@@ -25,8 +27,11 @@ def check_frame(spec: TaskSpec, split: str, frame: Any, *, require_labels: bool 
     step) both run it; a run passes ``require_labels=False``, since a task whose train
     labels are all missing still runs (it learns nothing), where ``plugins check`` warns.
     """
-    return [*_text_problems(spec, split, frame), *_numeric_problems(spec, split, frame),
-            *_label_problems(spec, split, frame, require_labels)]
+    return [
+        *_text_problems(spec, split, frame),
+        *_numeric_problems(spec, split, frame),
+        *_label_problems(spec, split, frame, require_labels),
+    ]
 
 
 def _text_problems(spec: TaskSpec, split: str, frame: Any) -> list[str]:
@@ -147,4 +152,8 @@ def _short(value: Any) -> str:
 def _rows(values: Any) -> str:
     """The first row labels of ``values`` (a Series), for a message."""
     shown = ", ".join(str(i) for i in list(values.index[:_EXAMPLES]))
-    return f"row {shown}" if len(values) == 1 else f"rows {shown}" + (", ..." if len(values) > _EXAMPLES else "")
+    return (
+        f"row {shown}"
+        if len(values) == 1
+        else f"rows {shown}" + (", ..." if len(values) > _EXAMPLES else "")
+    )

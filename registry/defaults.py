@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-
 from shopmtl.registry.hookspecs import hookimpl
 
 

@@ -17,7 +17,11 @@ REMOVED_IN = "0.3"
 
 
 def moved_names(
-    old: str, home: str, public: Collection[str] = (), names: Collection[str] | None = None, instead: str | None = None
+    old: str,
+    home: str,
+    public: Collection[str] = (),
+    names: Collection[str] | None = None,
+    instead: str | None = None,
 ) -> Callable[[str], Any]:
     """A ``__getattr__`` for module ``old`` that serves names now defined in module ``home``.
 
@@ -28,11 +32,18 @@ def moved_names(
 
     def __getattr__(name: str) -> Any:
         target = importlib.import_module(home)
-        if name.startswith("__") or (names is not None and name not in names) or not hasattr(target, name):
+        if (
+            name.startswith("__")
+            or (names is not None and name not in names)
+            or not hasattr(target, name)
+        ):
             raise AttributeError(f"module {old!r} has no attribute {name!r}")
         new = instead or f"from {'shopmtl' if name in public else home} import {name}"
-        warnings.warn(f"{old}.{name} is deprecated and goes away in shopmtl {REMOVED_IN}: use `{new}`",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{old}.{name} is deprecated and goes away in shopmtl {REMOVED_IN}: use `{new}`",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(target, name)
 
     return __getattr__

@@ -6,7 +6,6 @@ Pandas only (no torch): the plugin test kit checks derived columns too.
 from __future__ import annotations
 
 import pandas as pd
-
 from shopmtl.registry.spec import TaskSpec
 
 
@@ -17,10 +16,14 @@ def with_derived(spec: TaskSpec, frame: pd.DataFrame) -> pd.DataFrame:
     try:
         derived = spec.derive.compute(frame)
     except Exception as error:
-        raise ValueError(f"task '{spec.name}': its derive.compute failed on {len(frame):,} rows: "
-                         f"{type(error).__name__}: {error}") from error
+        raise ValueError(
+            f"task '{spec.name}': its derive.compute failed on {len(frame):,} rows: "
+            f"{type(error).__name__}: {error}"
+        ) from error
     wrong = sorted(set(spec.derive.columns) ^ set(getattr(derived, "columns", ())))
     if wrong or len(derived) != len(frame):
-        raise ValueError(f"task '{spec.name}': derive.compute must return one row per input row with exactly the "
-                         f"columns {list(spec.derive.columns)}; it returned {len(derived)} rows, columns off by {wrong}")
+        raise ValueError(
+            f"task '{spec.name}': derive.compute must return one row per input row with exactly the "
+            f"columns {list(spec.derive.columns)}; it returned {len(derived)} rows, columns off by {wrong}"
+        )
     return frame.assign(**{c: derived[c].to_numpy() for c in spec.derive.columns})

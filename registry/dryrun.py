@@ -27,7 +27,6 @@ def check_head_and_loss(spec: TaskSpec) -> list[str]:
     missing label the loss must skip). Expects a sound schema (see :func:`validate_task`).
     """
     import torch  # here, not at the top: `import shopmtl.registry.manager` stays light
-
     from shopmtl.registry.spec import HeadInput, HeadSpec
 
     n_out = spec.n_outputs
@@ -43,10 +42,14 @@ def check_head_and_loss(spec: TaskSpec) -> list[str]:
         gen = torch.Generator().manual_seed(0)
         batch = HeadInput(
             text=torch.randn(_BATCH, _HIDDEN, generator=gen),
-            pair=torch.randn(_BATCH, _HIDDEN, generator=gen) if spec.text_pair is not None else None,
+            pair=torch.randn(_BATCH, _HIDDEN, generator=gen)
+            if spec.text_pair is not None
+            else None,
             numeric=torch.randn(_BATCH, len(spec.numeric), generator=gen),
             numeric_missing=torch.zeros(_BATCH, len(spec.numeric)),
-            categorical=torch.randint(0, _CARDINALITY, (_BATCH, len(spec.categorical)), generator=gen),
+            categorical=torch.randint(
+                0, _CARDINALITY, (_BATCH, len(spec.categorical)), generator=gen
+            ),
         )
         labels = _dummy_labels(spec, gen)
         outputs = _head_outputs(spec, head_spec, batch)
@@ -59,7 +62,6 @@ def check_head_and_loss(spec: TaskSpec) -> list[str]:
 def _head_outputs(spec: TaskSpec, head_spec: Any, batch: Any) -> Any:
     """The head's outputs on the dummy batch, or ``[problem]``."""
     import torch
-
     from shopmtl.registry import blocks
 
     head_name = "build_head" if spec.build_head else "the default head"
@@ -72,7 +74,9 @@ def _head_outputs(spec: TaskSpec, head_spec: Any, batch: Any) -> Any:
     try:
         head = build_head(head_spec)
     except Exception as exc:  # noqa: BLE001 -- any failure is the plugin's, and reported
-        return [f"{head_name} raised {error(exc)} when built from {head_spec}: it must accept a HeadSpec"]
+        return [
+            f"{head_name} raised {error(exc)} when built from {head_spec}: it must accept a HeadSpec"
+        ]
     if not isinstance(head, torch.nn.Module):
         return [f"{head_name} returned {short(head)}, not a torch.nn.Module: return an nn.Module"]
     head.train()
@@ -84,7 +88,9 @@ def _head_outputs(spec: TaskSpec, head_spec: Any, batch: Any) -> Any:
             "HeadInput and use HeadSpec's sizes (hidden_size, n_numeric, categorical_cardinalities, has_pair)"
         ]
     if not isinstance(outputs, torch.Tensor):
-        return [f"{head_name} returned {short(outputs)}, not a tensor: return a ({_BATCH}, n_outputs) tensor"]
+        return [
+            f"{head_name} returned {short(outputs)}, not a tensor: return a ({_BATCH}, n_outputs) tensor"
+        ]
     if tuple(outputs.shape) != (_BATCH, n_out):
         return [
             f"head returned shape {tuple(outputs.shape)} but kind {spec.kind!r} needs ({_BATCH}, {n_out}): "
@@ -96,7 +102,6 @@ def _head_outputs(spec: TaskSpec, head_spec: Any, batch: Any) -> Any:
 def _loss_problems(spec: TaskSpec, outputs: Any, labels: Any) -> list[str]:
     """The loss on the head's outputs: a finite scalar connected to them, that back-propagates."""
     import torch
-
     from shopmtl.registry import blocks
 
     loss_fn = spec.loss or blocks.DEFAULT_LOSSES[spec.kind]
@@ -120,7 +125,9 @@ def _loss_problems(spec: TaskSpec, outputs: Any, labels: Any) -> list[str]:
             "labels, e.g. labels[~torch.isnan(labels)] as shopmtl.registry.blocks.masked_mse does"
         ]
     if not loss.requires_grad:
-        return [f"{loss_name} is not connected to the head's outputs (no gradient): compute it from `outputs`"]
+        return [
+            f"{loss_name} is not connected to the head's outputs (no gradient): compute it from `outputs`"
+        ]
     try:
         loss.backward()
     except Exception as exc:  # noqa: BLE001
@@ -141,7 +148,9 @@ def _prediction_problems(spec: TaskSpec, outputs: Any) -> list[str]:
             f"(B, {n_out}) raw outputs to ({_BATCH}, {n_pred}) predictions"
         ]
     if tuple(predictions.shape) != (_BATCH, n_pred):
-        return [f"predict returned shape {tuple(predictions.shape)}, but kind {spec.kind!r} needs ({_BATCH}, {n_pred})"]
+        return [
+            f"predict returned shape {tuple(predictions.shape)}, but kind {spec.kind!r} needs ({_BATCH}, {n_pred})"
+        ]
     if spec.decode is not None:
         return _check_decode(spec, predictions.numpy())
     return []
@@ -150,11 +159,17 @@ def _prediction_problems(spec: TaskSpec, outputs: Any) -> list[str]:
 def _check_decode(spec: TaskSpec, predictions: Any) -> list[str]:
     try:
         # a task that calibrates decodes with what it fitted: decode(predictions, calibration)
-        frame = spec.decode(predictions, {}) if spec.calibrate is not None else spec.decode(predictions)
+        frame = (
+            spec.decode(predictions, {}) if spec.calibrate is not None else spec.decode(predictions)
+        )
     except Exception as exc:  # noqa: BLE001
-        return [f"decode raised {error(exc)} on predictions of shape {predictions.shape}: it takes (n, n_outputs)"]
+        return [
+            f"decode raised {error(exc)} on predictions of shape {predictions.shape}: it takes (n, n_outputs)"
+        ]
     if not hasattr(frame, "columns") or len(frame) != len(predictions):
-        return [f"decode returned {short(frame)}: return a pandas DataFrame with one row per prediction"]
+        return [
+            f"decode returned {short(frame)}: return a pandas DataFrame with one row per prediction"
+        ]
     return []
 
 
@@ -180,5 +195,3 @@ def _why_n_outputs(spec: TaskSpec) -> str:
     if spec.kind == "multilabel":
         return f"one per label column: {len(spec.labels)}"
     return f"a {spec.kind} task has 1"
-
-

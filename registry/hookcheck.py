@@ -7,7 +7,6 @@ import difflib
 import warnings
 
 import pluggy
-
 from shopmtl.registry.hookspecs import HOOK_API_VERSION
 
 
@@ -20,8 +19,11 @@ def warn_deprecated_hooks(pm: pluggy.PluginManager, plugin: object, where: str) 
     for caller in pm.get_hookcallers(plugin) or ():
         deprecation = caller.spec.warn_on_impl if caller.spec is not None else None
         if deprecation is not None:
-            warnings.warn(f"shopmtl {where} implements deprecated hook {caller.name}: {deprecation}",
-                          DeprecationWarning, stacklevel=3)
+            warnings.warn(
+                f"shopmtl {where} implements deprecated hook {caller.name}: {deprecation}",
+                DeprecationWarning,
+                stacklevel=3,
+            )
 
 
 def check_hook_api(plugin: object) -> str | None:
@@ -46,11 +48,15 @@ def check_hooks(pm: pluggy.PluginManager, plugin: object, hooks: list[str]) -> s
         h
         for h in hooks
         if h not in known  # optionalhook=True: a hook of a newer shopmtl, fine to ignore
-        and not all(i.optionalhook for i in getattr(pm.hook, h).get_hookimpls() if i.plugin is plugin)
+        and not all(
+            i.optionalhook for i in getattr(pm.hook, h).get_hookimpls() if i.plugin is plugin
+        )
     ]
     if unknown:
         hints = "".join(
-            f" (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(h, known, n=1)) else ""
+            f" (did you mean {close[0]!r}?)"
+            if (close := difflib.get_close_matches(h, known, n=1))
+            else ""
             for h in unknown[:1]
         )
         return (

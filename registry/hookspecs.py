@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-
 from shopmtl.registry.spec import (
     GradientSurgeryFactory,
     LossWeightingFactory,
@@ -195,7 +194,9 @@ def on_run_start(run: RunInfo) -> None:
 
 
 @hookspec
-def on_evaluation(run: RunInfo, step: int, split: str, metrics: Mapping[str, Mapping[str, Any]]) -> None:
+def on_evaluation(
+    run: RunInfo, step: int, split: str, metrics: Mapping[str, Mapping[str, Any]]
+) -> None:
     """Called on every process after each evaluation, with metrics gathered across processes.
 
     :param run: the run.

@@ -52,11 +52,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pluggy
-
 from shopmtl.registry import hookspecs
-from shopmtl.registry.spec import MetricSpec, TaskSpec
-from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
 from shopmtl.registry.hookcheck import check_hook_api, check_hooks, warn_deprecated_hooks
+from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
 from shopmtl.registry.pluginset import (  # re-exported: the loader's public API names them
     ENV_PLUGINS,
     ENV_STRICT,
@@ -67,6 +65,7 @@ from shopmtl.registry.pluginset import (  # re-exported: the loader's public API
     PluginWarning,
     how_to_disable,
 )
+from shopmtl.registry.spec import MetricSpec, TaskSpec
 from shopmtl.registry.validation import validate_task
 from shopmtl.registry.version import __version__
 
@@ -126,7 +125,11 @@ def load_plugins(
             continue
         loader.load(name, lambda module=module: module, source="builtin", dist=None)
 
-    eps = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if entry_points is None else entry_points)
+    eps = list(
+        importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if entry_points is None
+        else entry_points
+    )
     seen: dict[str, str] = {}
     for ep in eps:
         if ep.name in seen and seen[ep.name] == ep.value:
@@ -139,7 +142,9 @@ def load_plugins(
         if selected is not None and ep.name not in selected:
             result.skipped[ep.name] = f"not selected by {ENV_PLUGINS if only is None else 'only='}"
             continue
-        loader.load(ep.name, ep.load, source="entry point", dist=getattr(ep, "dist", None), value=ep.value)
+        loader.load(
+            ep.name, ep.load, source="entry point", dist=getattr(ep, "dist", None), value=ep.value
+        )
 
     if selected:
         missing = sorted(selected - set(seen) - builtin_names)  # built-ins always load
@@ -178,12 +183,16 @@ class _Loader:
         value: str | None = None,
     ) -> None:
         dist_name = _dist_name(dist)
-        report = PluginReport(name=name, version=_version(None, dist, source), source=source, distribution=dist_name)
+        report = PluginReport(
+            name=name, version=_version(None, dist, source), source=source, distribution=dist_name
+        )
         self.result.reports.append(report)
         if source == "builtin":
             where = f"built-in plugin {name!r}"
         else:
-            where = f"plugin {name!r} (entry point {value}" + (f" of {dist_name})" if dist_name else ")")
+            where = f"plugin {name!r} (entry point {value}" + (
+                f" of {dist_name})" if dist_name else ")"
+            )
 
         try:
             plugin = importer()
@@ -231,7 +240,9 @@ class _Loader:
             label = f"task {task!r}" if isinstance(task, str) else "a task"
             found = validate_task(spec)
             if isinstance(task, str) and task in pending:
-                found.append(f"the name {task!r} is registered twice by this plugin: give each task its own name")
+                found.append(
+                    f"the name {task!r} is registered twice by this plugin: give each task its own name"
+                )
             elif isinstance(task, str) and task in self.result.tasks:
                 owner = self.result.task_plugin[task]
                 found.append(
@@ -243,7 +254,9 @@ class _Loader:
             elif isinstance(task, str):
                 pending[task] = spec
 
-        impls = [i for i in self.result.pm.hook.register_tasks.get_hookimpls() if i.plugin is plugin]
+        impls = [
+            i for i in self.result.pm.hook.register_tasks.get_hookimpls() if i.plugin is plugin
+        ]
         try:
             for impl in impls:
                 impl.function(**{arg: register for arg in impl.argnames})
@@ -272,18 +285,27 @@ class _Loader:
                 if not isinstance(key, str) or not key.isidentifier():
                     problems.append(f"{_singular(kind)} name {key!r} must be an identifier")
                 elif not callable(factory):
-                    problems.append(f"{_singular(kind)} {key!r} is not callable: pass a function or class")
+                    problems.append(
+                        f"{_singular(kind)} {key!r} is not callable: pass a function or class"
+                    )
                 elif key in existing or key in found[kind]:
-                    problems.append(f"{_singular(kind)} {key!r} is already registered: choose another name")
+                    problems.append(
+                        f"{_singular(kind)} {key!r} is already registered: choose another name"
+                    )
                 else:
                     found[kind][key] = factory
+
             return register
 
         def register_metric(spec: MetricSpec) -> None:
             if not isinstance(spec, MetricSpec):
-                problems.append(f"register_metrics takes MetricSpec(...), got {type(spec).__name__}")
+                problems.append(
+                    f"register_metrics takes MetricSpec(...), got {type(spec).__name__}"
+                )
             elif spec.direction not in ("max", "min", "info"):
-                problems.append(f"metric {spec.name!r}: direction must be 'max', 'min' or 'info', not {spec.direction!r}")
+                problems.append(
+                    f"metric {spec.name!r}: direction must be 'max', 'min' or 'info', not {spec.direction!r}"
+                )
             elif not callable(spec.compute):
                 problems.append(f"metric {spec.name!r}: compute is not callable")
             else:
@@ -309,10 +331,15 @@ class _Loader:
             report.extensions["metrics"] = [f"{m.task}.{m.name}" for m in metrics]
         return None
 
-    def _skip(self, report: PluginReport, problem: str, where: str, cause: BaseException | None = None) -> None:
+    def _skip(
+        self, report: PluginReport, problem: str, where: str, cause: BaseException | None = None
+    ) -> None:
         report.error = problem
         report.tasks = []
-        self.fail(f"shopmtl {where} was skipped: {problem}\n  {how_to_disable(report, report.name)}", cause)
+        self.fail(
+            f"shopmtl {where} was skipped: {problem}\n  {how_to_disable(report, report.name)}",
+            cause,
+        )
 
 
 #: ``register_*(register)`` hooks whose callback takes ``(name, factory)``, and the

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def log1p_regression_metrics(labels: np.ndarray, predictions: np.ndarray, unit: str = "units") -> dict[str, float]:
+def log1p_regression_metrics(
+    labels: np.ndarray, predictions: np.ndarray, unit: str = "units"
+) -> dict[str, float]:
     """RMSE, MAE and R² on a log1p target, and MAE back in the original ``unit``.
 
     Rows with a missing (NaN) label are skipped and predictions are clipped at 0 first,

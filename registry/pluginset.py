@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pluggy
-
 from shopmtl.registry.spec import (
     GradientSurgeryFactory,
     LossWeightingFactory,
@@ -127,7 +126,9 @@ class PluginSet:
             except Exception as exc:  # noqa: BLE001 -- isolate the plugin
                 cli.commands.clear()
                 cli.commands.update(before)
-                message = f"plugin {name!r} failed in register_commands: {type(exc).__name__}: {exc}"
+                message = (
+                    f"plugin {name!r} failed in register_commands: {type(exc).__name__}: {exc}"
+                )
                 if self.strict:
                     raise PluginError(message) from exc
                 warnings.warn(message, PluginWarning, stacklevel=2)
@@ -150,7 +151,9 @@ class PluginSet:
             (a bug in the caller, not in a plugin).
         """
         if hook_name not in OBSERVER_HOOKS:
-            raise ValueError(f"notify() calls observer hooks only ({', '.join(OBSERVER_HOOKS)}), not {hook_name!r}")
+            raise ValueError(
+                f"notify() calls observer hooks only ({', '.join(OBSERVER_HOOKS)}), not {hook_name!r}"
+            )
         caller = getattr(self.pm.hook, hook_name)
         expected = set(caller.spec.argnames)
         if set(kwargs) != expected:
@@ -177,7 +180,11 @@ def how_to_disable(report: PluginReport | None, name: str) -> str:
     block = f"block it (shopmtl --block {name}, or plugins.blocked: [{name}] in the config)"
     if report is not None and report.source == "builtin":
         return f"to run without it, {block}"
-    uninstall = f", or pip uninstall {report.distribution}" if report is not None and report.distribution else ""
+    uninstall = (
+        f", or pip uninstall {report.distribution}"
+        if report is not None and report.distribution
+        else ""
+    )
     return (
         f"to run without it, leave {name!r} out of {ENV_PLUGINS} ({ENV_PLUGINS}= loads the built-ins only), "
         f"{block}{uninstall}"

@@ -26,10 +26,14 @@ def _expert(width: int, hidden: int) -> nn.Module:
 class GatedExperts(nn.Module):
     """Per-task softmax gates over shared experts (MMoE) plus optional private ones (PLE)."""
 
-    def __init__(self, tasks: Sequence[str], width: int, shared: int, private: int, hidden: int) -> None:
+    def __init__(
+        self, tasks: Sequence[str], width: int, shared: int, private: int, hidden: int
+    ) -> None:
         super().__init__()
         self.shared = nn.ModuleList(_expert(width, hidden) for _ in range(shared))
-        self.private = nn.ModuleDict({t: nn.ModuleList(_expert(width, hidden) for _ in range(private)) for t in tasks})
+        self.private = nn.ModuleDict(
+            {t: nn.ModuleList(_expert(width, hidden) for _ in range(private)) for t in tasks}
+        )
         self.gates = nn.ModuleDict({t: nn.Linear(width, shared + private) for t in tasks})
 
     def forward(self, task: str, pooled: torch.Tensor) -> torch.Tensor:
@@ -37,8 +41,6 @@ class GatedExperts(nn.Module):
         outputs = torch.stack([expert(pooled) for expert in experts], dim=1)  # (B, E, width)
         weights = self.gates[task](pooled).softmax(dim=-1).unsqueeze(-1)  # (B, E, 1)
         return pooled + (weights * outputs).sum(dim=1)
-
-
 
 
 def mmoe(tasks: Sequence[str], width: int, options: Mapping[str, Any]) -> GatedExperts:

@@ -338,7 +338,9 @@ Register = Callable[[TaskSpec], None]
 SamplerFactory = Callable[[Mapping[str, int], Mapping[str, Any]], Mapping[str, float]]
 """A task sampler: ``(train rows per task, sampler.options) -> probability per task``."""
 
-LossWeightingFactory = Callable[[Sequence[str], Mapping[str, float], Mapping[str, Any]], "nn.Module"]
+LossWeightingFactory = Callable[
+    [Sequence[str], Mapping[str, float], Mapping[str, Any]], "nn.Module"
+]
 """A loss weighting: ``(task names, static weights, options) -> nn.Module`` whose
 ``forward(task, loss)`` returns the loss to back-propagate. Its parameters (if any) are
 trained with the heads and saved with the model."""
@@ -349,7 +351,9 @@ The module's ``forward(task, pooled)`` returns the vector that task's head reads
 same width; ``None`` means hard sharing (every head reads the pooled vector). Its
 parameters train with the encoder and are saved with the model."""
 
-GradientSurgeryFactory = Callable[[Sequence["torch.nn.Parameter"], Mapping[str, Any]], "GradientSurgery | None"]
+GradientSurgeryFactory = Callable[
+    [Sequence["torch.nn.Parameter"], Mapping[str, Any]], "GradientSurgery | None"
+]
 """A gradient surgery: ``(shared parameters, options) -> GradientSurgery | None``
 (``None``: plain summed gradients). ``options`` holds ``training.gradient_surgery_options``
 plus ``seed``, ``tasks`` and ``gradient_accumulation_steps``; raise ``ValueError`` to
@@ -362,7 +366,7 @@ class GradientSurgery(Protocol):
     def capture(self, task: str) -> None:
         """After ``task``'s backward: take the shared parameters' gradients into its slot."""
 
-    def apply(self, reduce: Callable[["torch.Tensor"], "torch.Tensor"]) -> None:
+    def apply(self, reduce: Callable[[torch.Tensor], torch.Tensor]) -> None:
         """Before the optimiser step: combine the slots into ``.grad`` (``reduce`` averages
         a tensor across processes)."""
 

@@ -27,13 +27,19 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pads
 
 #: What ``TaskData.splits`` may hold for one split.
-SplitSource = Union["pd.DataFrame", "pa.Table", "pads.Dataset", str, "os.PathLike[str]", Sequence[str]]
+SplitSource = Union[
+    "pd.DataFrame", "pa.Table", "pads.Dataset", str, "os.PathLike[str]", Sequence[str]
+]
 
 
 def _is_path(value: Any) -> bool:
     if isinstance(value, (str, os.PathLike)):
         return True
-    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, (str, os.PathLike)) for v in value)
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(v, (str, os.PathLike)) for v in value)
+    )
 
 
 def _dataset(value: Any) -> pads.Dataset:
@@ -57,7 +63,11 @@ def _dataset(value: Any) -> pads.Dataset:
 def describe(value: Any) -> str:
     """A short name of a split source, for messages (the path, or the type)."""
     if _is_path(value):
-        return ", ".join(os.fspath(v) for v in value) if isinstance(value, (list, tuple)) else os.fspath(value)
+        return (
+            ", ".join(os.fspath(v) for v in value)
+            if isinstance(value, (list, tuple))
+            else os.fspath(value)
+        )
     return type(value).__name__
 
 
@@ -104,14 +114,18 @@ def file_problems(value: Any, columns: Sequence[str]) -> list[str]:
         schema = fragment.physical_schema
         missing = [c for c in columns if c not in schema.names]
         if missing:
-            problems.append(f"{path} lacks column(s) {missing} that the other files of the split have; "
-                            "write every file of a split with the same columns")
+            problems.append(
+                f"{path} lacks column(s) {missing} that the other files of the split have; "
+                "write every file of a split with the same columns"
+            )
             continue
         for column in columns:
             expected, found = dataset.schema.field(column).type, schema.field(column).type
             if not _readable_as(found, expected):
-                problems.append(f"{path}: column {column!r} is {found}, {expected} in the split's first file; "
-                                "write it with one type in every file")
+                problems.append(
+                    f"{path}: column {column!r} is {found}, {expected} in the split's first file; "
+                    "write it with one type in every file"
+                )
     return problems
 
 
@@ -121,14 +135,24 @@ def _readable_as(found: pa.DataType, expected: pa.DataType) -> bool:
 
     def kind(t: pa.DataType) -> str:
         t = t.value_type if pa.types.is_dictionary(t) else t
-        checks = {"integer": pa.types.is_integer, "floating": pa.types.is_floating, "boolean": pa.types.is_boolean,
-                  "text": lambda x: pa.types.is_string(x) or pa.types.is_large_string(x) or str(x) == "string_view",
-                  "time": pa.types.is_temporal, "null": pa.types.is_null}
+        checks = {
+            "integer": pa.types.is_integer,
+            "floating": pa.types.is_floating,
+            "boolean": pa.types.is_boolean,
+            "text": lambda x: (
+                pa.types.is_string(x) or pa.types.is_large_string(x) or str(x) == "string_view"
+            ),
+            "time": pa.types.is_temporal,
+            "null": pa.types.is_null,
+        }
         return next((name for name, check in checks.items() if check(t)), str(t))
 
     found_kind, expected_kind = kind(found), kind(expected)
-    return (found_kind == expected_kind or "null" in (found_kind, expected_kind)
-            or (found_kind, expected_kind) == ("integer", "floating"))
+    return (
+        found_kind == expected_kind
+        or "null" in (found_kind, expected_kind)
+        or (found_kind, expected_kind) == ("integer", "floating")
+    )
 
 
 def split_frame(value: Any, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -151,7 +175,9 @@ def split_frame(value: Any, columns: Sequence[str] | None = None) -> pd.DataFram
     if columns is not None:
         missing = [c for c in columns if c not in dataset.schema.names]
         if missing:
-            raise ValueError(f"split {describe(value)} lacks column(s) {missing}; it has {dataset.schema.names}")
+            raise ValueError(
+                f"split {describe(value)} lacks column(s) {missing}; it has {dataset.schema.names}"
+            )
     # Handed to pandas block by block, freeing each Arrow column once converted (no second full copy).
     table = dataset.to_table(columns=list(columns) if columns is not None else None)
     return table.to_pandas(split_blocks=True, self_destruct=True)
@@ -164,8 +190,9 @@ def split_length(value: Any) -> int:
     return len(value) if isinstance(value, pd.DataFrame) else _dataset(value).count_rows()
 
 
-def split_chunks(value: Any, positions: np.ndarray, chunk_rows: int,
-                 columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+def split_chunks(
+    value: Any, positions: np.ndarray, chunk_rows: int, columns: Sequence[str] | None = None
+) -> Iterator[pd.DataFrame]:
     """The rows of a split at ``positions`` (ascending), ``chunk_rows`` at a time, as pandas frames.
 
     Each frame's index is the rows' positions in the split, so a message about a row names
@@ -187,8 +214,9 @@ def split_chunks(value: Any, positions: np.ndarray, chunk_rows: int,
     yield from _scan_chunks(_dataset(value), positions, chunk_rows, columns)
 
 
-def _scan_chunks(dataset: pads.Dataset, positions: np.ndarray, chunk_rows: int,
-                 columns: Sequence[str] | None) -> Iterator[pd.DataFrame]:
+def _scan_chunks(
+    dataset: pads.Dataset, positions: np.ndarray, chunk_rows: int, columns: Sequence[str] | None
+) -> Iterator[pd.DataFrame]:
     import pandas as pd
     import pyarrow as pa
 
@@ -215,12 +243,16 @@ def _scan_chunks(dataset: pads.Dataset, positions: np.ndarray, chunk_rows: int,
         if taken == len(positions):
             break
     if taken < len(positions):
-        raise ValueError(f"the split has {seen:,} rows; row {int(positions[taken]):,} was asked for")
+        raise ValueError(
+            f"the split has {seen:,} rows; row {int(positions[taken]):,} was asked for"
+        )
     if taken > emitted:
         yield emit(taken - emitted)
 
 
-def shard_frame(value: Any, rank: int, world_size: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def shard_frame(
+    value: Any, rank: int, world_size: int, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Rows ``[n * rank // world_size, n * (rank + 1) // world_size)`` of a split, as one pandas frame.
 
     .. deprecated:: 1.4 a run now reads a process's share itself (:func:`split_chunks`, chunk
@@ -230,10 +262,16 @@ def shard_frame(value: Any, rank: int, world_size: int, columns: Sequence[str] |
 
     import pandas as pd
 
-    warnings.warn("shopmtl.registry.splits.shard_frame is deprecated and goes away in shopmtl 0.3: use "
-                  "`split_chunks(source, positions, chunk_rows, columns)`", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "shopmtl.registry.splits.shard_frame is deprecated and goes away in shopmtl 0.3: use "
+        "`split_chunks(source, positions, chunk_rows, columns)`",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"shard {rank} of {world_size}: need world_size >= 1 and 0 <= rank < world_size")
+        raise ValueError(
+            f"shard {rank} of {world_size}: need world_size >= 1 and 0 <= rank < world_size"
+        )
     n = split_length(value)
     start, stop = n * rank // world_size, n * (rank + 1) // world_size
     chunks = list(split_chunks(value, np.arange(start, stop), max(stop - start, 1), columns))

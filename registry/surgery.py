@@ -32,9 +32,12 @@ class PCGrad:
 
     def capture(self, task: str) -> None:
         """Move the shared parameters' gradients of the last backward into ``task``'s slot."""
-        flat = torch.cat([
-            (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() for p in self.params
-        ])
+        flat = torch.cat(
+            [
+                (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float()
+                for p in self.params
+            ]
+        )
         self.task_grads[task] = self.task_grads[task] + flat if task in self.task_grads else flat
         for p in self.params:
             p.grad = None
@@ -66,7 +69,9 @@ class PCGrad:
 def pcgrad(shared: Sequence[torch.nn.Parameter], options: Mapping[str, Any]) -> PCGrad:
     """PCGrad over the shared parameters; the tasks meet within one step, so it needs accumulation."""
     if int(options.get("gradient_accumulation_steps", 1)) < 2:
-        raise ValueError("it projects task gradients within one optimiser step, so set "
-                         "training.gradient_accumulation_steps to at least 2 "
-                         f"(e.g. {len(options.get('tasks', ())) or 2}, one per task)")
+        raise ValueError(
+            "it projects task gradients within one optimiser step, so set "
+            "training.gradient_accumulation_steps to at least 2 "
+            f"(e.g. {len(options.get('tasks', ())) or 2}, one per task)"
+        )
     return PCGrad(shared, seed=int(options.get("seed", 0)))

@@ -67,14 +67,33 @@ def _check_configure(spec: TaskSpec) -> list[str]:
     try:
         configured = spec.configure(spec.settings() if spec.settings is not None else None)
     except Exception as exc:  # noqa: BLE001
-        return [f"configure raised {_exc(exc)} on the default settings: it takes the task's settings instance"]
+        return [
+            f"configure raised {_exc(exc)} on the default settings: it takes the task's settings instance"
+        ]
     if not isinstance(configured, TaskSpec):
-        return [f"configure returned {_short(configured)}, not a TaskSpec: return e.g. dataclasses.replace(spec, loss=...)"]
-    kept = ("name", "kind", "text", "text_pair", "labels", "numeric", "categorical", "classes", "settings")
+        return [
+            f"configure returned {_short(configured)}, not a TaskSpec: return e.g. dataclasses.replace(spec, loss=...)"
+        ]
+    kept = (
+        "name",
+        "kind",
+        "text",
+        "text_pair",
+        "labels",
+        "numeric",
+        "categorical",
+        "classes",
+        "settings",
+    )
     changed = [f for f in kept if getattr(configured, f) != getattr(spec, f)]
     if changed:
-        return [f"configure changed {', '.join(changed)}: it may change the head, loss, outputs and predict only"]
-    return [f"with its default settings: {p}" for p in check_head_and_loss(dataclasses.replace(configured, configure=None))]
+        return [
+            f"configure changed {', '.join(changed)}: it may change the head, loss, outputs and predict only"
+        ]
+    return [
+        f"with its default settings: {p}"
+        for p in check_head_and_loss(dataclasses.replace(configured, configure=None))
+    ]
 
 
 # --------------------------------------------------------------------------- schema
@@ -101,15 +120,21 @@ def _check_name(spec: TaskSpec) -> list[str]:
 def _check_kind(spec: TaskSpec) -> list[str]:
     if spec.kind in TASK_KINDS:
         return []
-    return [f"kind {spec.kind!r} is not a task kind: use one of {_choices(TASK_KINDS)}{_did_you_mean(spec.kind, TASK_KINDS)}"]
+    return [
+        f"kind {spec.kind!r} is not a task kind: use one of {_choices(TASK_KINDS)}{_did_you_mean(spec.kind, TASK_KINDS)}"
+    ]
 
 
 def _check_columns(spec: TaskSpec) -> list[str]:
     problems: list[str] = []
     if not isinstance(spec.text, str) or not spec.text:
-        problems.append(f"text {spec.text!r} is not a column name: set text= to the column holding the text to encode")
+        problems.append(
+            f"text {spec.text!r} is not a column name: set text= to the column holding the text to encode"
+        )
     if spec.text_pair is not None and (not isinstance(spec.text_pair, str) or not spec.text_pair):
-        problems.append(f"text_pair {spec.text_pair!r} is not a column name: set it to a column, or leave it None")
+        problems.append(
+            f"text_pair {spec.text_pair!r} is not a column name: set it to a column, or leave it None"
+        )
 
     for field in ("labels", "numeric", "categorical", "keys"):
         value = getattr(spec, field)
@@ -117,8 +142,12 @@ def _check_columns(spec: TaskSpec) -> list[str]:
             problems.append(
                 f"{field} is the string {value!r}, not a tuple of column names: write {field}=({value!r},)"
             )
-        elif not isinstance(value, (tuple, list)) or not all(isinstance(c, str) and c for c in value):
-            problems.append(f"{field} {value!r} must be a tuple of non-empty column names, e.g. {field}=('column',)")
+        elif not isinstance(value, (tuple, list)) or not all(
+            isinstance(c, str) and c for c in value
+        ):
+            problems.append(
+                f"{field} {value!r} must be a tuple of non-empty column names, e.g. {field}=('column',)"
+            )
         elif len(set(value)) != len(value):
             problems.append(f"{field} {tuple(value)!r} names a column twice: list each column once")
     if problems:
@@ -132,7 +161,12 @@ def _check_columns(spec: TaskSpec) -> list[str]:
             f"({', '.join(spec.labels)}): keep one column, or use kind='multilabel' for one 0/1 column per label"
         )
 
-    inputs = {spec.text, *((spec.text_pair,) if spec.text_pair else ()), *spec.numeric, *spec.categorical}
+    inputs = {
+        spec.text,
+        *((spec.text_pair,) if spec.text_pair else ()),
+        *spec.numeric,
+        *spec.categorical,
+    }
     leaked = [c for c in spec.labels if c in inputs]
     if leaked:
         problems.append(
@@ -141,7 +175,9 @@ def _check_columns(spec: TaskSpec) -> list[str]:
         )
     both = sorted(set(spec.numeric) & set(spec.categorical))
     if both:
-        problems.append(f"column(s) {', '.join(map(repr, both))} are both numeric and categorical: pick one")
+        problems.append(
+            f"column(s) {', '.join(map(repr, both))} are both numeric and categorical: pick one"
+        )
     return problems + _check_derive(spec)
 
 
@@ -150,21 +186,27 @@ def _check_derive(spec: TaskSpec) -> list[str]:
     if derive is None:
         return []
     if not isinstance(derive, DerivedFeatures) or not callable(derive.compute):
-        return [f"derive {derive!r} is not a DerivedFeatures: write derive=DerivedFeatures(columns=(...), compute=fn)"]
+        return [
+            f"derive {derive!r} is not a DerivedFeatures: write derive=DerivedFeatures(columns=(...), compute=fn)"
+        ]
     features = {*spec.numeric, *spec.categorical}
     if isinstance(derive.columns, str) or not derive.columns:
         return ["derive.columns must be a non-empty tuple of column names"]
     stray = [c for c in derive.columns if c not in features]
     if stray:
-        return [f"derive.columns {stray} are not numeric or categorical features of the task: "
-                "add them to numeric= or categorical= so the model reads them"]
+        return [
+            f"derive.columns {stray} are not numeric or categorical features of the task: "
+            "add them to numeric= or categorical= so the model reads them"
+        ]
     return []
 
 
 def _check_classes(spec: TaskSpec) -> list[str]:
     classes = spec.classes
     if isinstance(classes, str):
-        return [f"classes is the string {classes!r}, not a tuple of class names: write classes=('a', 'b', ...)"]
+        return [
+            f"classes is the string {classes!r}, not a tuple of class names: write classes=('a', 'b', ...)"
+        ]
     if not isinstance(classes, (tuple, list)):
         return [f"classes {classes!r} must be a tuple of class names"]
     if spec.kind != "multiclass":
@@ -212,29 +254,45 @@ def _check_callables(spec: TaskSpec) -> list[str]:
     problems = []
     for field in ("build_dataset", "metrics"):
         if not callable(getattr(spec, field)):
-            problems.append(f"{field} is {_short(getattr(spec, field))}, not a callable: pass a function")
+            problems.append(
+                f"{field} is {_short(getattr(spec, field))}, not a callable: pass a function"
+            )
     for field in ("build_head", "loss", "decode", "baselines", "calibrate", "predict", "configure"):
         value = getattr(spec, field)
         if value is not None and not callable(value):
-            problems.append(f"{field} is {_short(value)}, not a callable: pass a function, or None for the default")
-    if spec.outputs is not None and (not isinstance(spec.outputs, int) or isinstance(spec.outputs, bool) or spec.outputs < 1):
-        problems.append(f"outputs {spec.outputs!r} must be a positive int (the head's width), or None for the kind's")
+            problems.append(
+                f"{field} is {_short(value)}, not a callable: pass a function, or None for the default"
+            )
+    if spec.outputs is not None and (
+        not isinstance(spec.outputs, int) or isinstance(spec.outputs, bool) or spec.outputs < 1
+    ):
+        problems.append(
+            f"outputs {spec.outputs!r} must be a positive int (the head's width), or None for the kind's"
+        )
     return problems + _check_priors(spec)
 
 
 def _check_priors(spec: TaskSpec) -> list[str]:
     if not isinstance(spec.priors, Mapping):
-        return [f"priors is {_short(spec.priors)}, not a mapping: write priors={{'name': Prior(...)}}"]
+        return [
+            f"priors is {_short(spec.priors)}, not a mapping: write priors={{'name': Prior(...)}}"
+        ]
     problems = []
     for name, prior in spec.priors.items():
         if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-            problems.append(f"prior name {name!r} must be lowercase letters, digits and '_', starting with a letter (configs name it)")
+            problems.append(
+                f"prior name {name!r} must be lowercase letters, digits and '_', starting with a letter (configs name it)"
+            )
         elif not isinstance(prior, Prior) or not (callable(prior.fit) and callable(prior.predict)):
-            problems.append(f"priors[{name!r}] is {_short(prior)}, not a Prior: write Prior(description=..., "
-                            "fit=fn(train, val), predict=fn(fitted, frame))")
+            problems.append(
+                f"priors[{name!r}] is {_short(prior)}, not a Prior: write Prior(description=..., "
+                "fit=fn(train, val), predict=fn(fitted, frame))"
+            )
         elif prior.group is not None and prior.group not in spec.columns:
-            problems.append(f"priors[{name!r}].group {prior.group!r} is not a column of the task: name one of "
-                            f"{list(spec.columns)} or None")
+            problems.append(
+                f"priors[{name!r}].group {prior.group!r} is not a column of the task: name one of "
+                f"{list(spec.columns)} or None"
+            )
     return problems
 
 
@@ -243,7 +301,9 @@ def _check_settings(spec: TaskSpec) -> list[str]:
     if settings is None:
         return []
     if not (isinstance(settings, type) and dataclasses.is_dataclass(settings)):
-        return [f"settings is {_short(settings)}, not a dataclass type: pass the class itself (settings=MySettings)"]
+        return [
+            f"settings is {_short(settings)}, not a dataclass type: pass the class itself (settings=MySettings)"
+        ]
     missing = [
         f.name
         for f in dataclasses.fields(settings)

@@ -12,7 +12,9 @@ from torch import nn
 class StaticWeighting(nn.Module):
     """Each task's loss times its configured weight (``tasks.<name>.weight``)."""
 
-    def __init__(self, tasks: Sequence[str], weights: Mapping[str, float], options: Mapping[str, Any]) -> None:
+    def __init__(
+        self, tasks: Sequence[str], weights: Mapping[str, float], options: Mapping[str, Any]
+    ) -> None:
         super().__init__()
         self.weights = {t: float(weights.get(t, 1.0)) for t in tasks}
 
@@ -28,11 +30,15 @@ class UncertaintyWeighting(nn.Module):
     without bound. ``w`` is the static weight (1 unless configured).
     """
 
-    def __init__(self, tasks: Sequence[str], weights: Mapping[str, float], options: Mapping[str, Any]) -> None:
+    def __init__(
+        self, tasks: Sequence[str], weights: Mapping[str, float], options: Mapping[str, Any]
+    ) -> None:
         super().__init__()
         self.index = {t: i for i, t in enumerate(tasks)}
         self.weights = {t: float(weights.get(t, 1.0)) for t in tasks}
-        self.log_variance = nn.Parameter(torch.full((len(tasks),), float(options.get("initial_log_variance", 0.0))))
+        self.log_variance = nn.Parameter(
+            torch.full((len(tasks),), float(options.get("initial_log_variance", 0.0)))
+        )
 
     def forward(self, task: str, loss: torch.Tensor) -> torch.Tensor:
         s = self.log_variance[self.index[task]]

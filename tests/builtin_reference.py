@@ -18,7 +18,10 @@ from shopmtl.plugins import price_bin, recommend, sales, user_profile
 MAP_2010 = {"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}
 SPLITS = ("train", "val", "test")
 CUTOFF = pd.Timestamp("2011-09-01")
-SPECS = {spec.name: spec for spec in (sales.SALES, price_bin.PRICE_BIN, user_profile.USER_PROFILE, recommend.RECOMMEND)}
+SPECS = {
+    spec.name: spec
+    for spec in (sales.SALES, price_bin.PRICE_BIN, user_profile.USER_PROFILE, recommend.RECOMMEND)
+}
 
 
 # --- independent reference computations (plain pandas, no plugin code) ---------------------
@@ -64,12 +67,21 @@ def eligible(people: pd.DataFrame) -> list[int]:
 @pytest.fixture(scope="session")
 def pool(people: pd.DataFrame) -> pd.Series:
     """Distinct buyers before the cutoff per product, by StockCode."""
-    return people[people["InvoiceDate"] < CUTOFF].groupby("StockCode")["CustomerID"].nunique().sort_index()
+    return (
+        people[people["InvoiceDate"] < CUTOFF]
+        .groupby("StockCode")["CustomerID"]
+        .nunique()
+        .sort_index()
+    )
 
 
 @pytest.fixture(scope="session")
 def positives(people: pd.DataFrame, eligible: list[int], pool: pd.Series) -> dict[int, list[str]]:
-    after = people[(people["InvoiceDate"] >= CUTOFF) & people["CustomerID"].isin(eligible) & people["StockCode"].isin(pool.index)]
+    after = people[
+        (people["InvoiceDate"] >= CUTOFF)
+        & people["CustomerID"].isin(eligible)
+        & people["StockCode"].isin(pool.index)
+    ]
     out = {c: sorted(set(g)) for c, g in after.groupby("CustomerID")["StockCode"]}
     return {c: out.get(c, []) for c in eligible}
 

@@ -43,6 +43,7 @@ pytest_plugins = ["builtin_reference"]
 
 from shopmtl import hookimpl  # noqa: E402
 
+
 @pytest.fixture
 def clean_plugin_env(monkeypatch):
     """No SHOPMTL_PLUGINS / SHOPMTL_STRICT_PLUGINS from the caller's environment."""
@@ -86,7 +87,9 @@ class HookRecorder:
 
     @hookimpl
     def on_evaluation(self, run, step, split, metrics):
-        self.calls.append(("on_evaluation", {"run": run, "step": step, "split": split, "metrics": metrics}))
+        self.calls.append(
+            ("on_evaluation", {"run": run, "step": step, "split": split, "metrics": metrics})
+        )
 
     @hookimpl
     def on_checkpoint_saved(self, run, path, step):
@@ -96,8 +99,18 @@ class HookRecorder:
             import json
 
             saved_step = json.loads(state.read_text())["step"]
-        self.calls.append(("on_checkpoint_saved", {"run": run, "path": Path(path), "step": step,
-                                                   "complete": state.is_file(), "saved_step": saved_step}))
+        self.calls.append(
+            (
+                "on_checkpoint_saved",
+                {
+                    "run": run,
+                    "path": Path(path),
+                    "step": step,
+                    "complete": state.is_file(),
+                    "saved_step": saved_step,
+                },
+            )
+        )
 
     def named(self, hook: str) -> list[dict[str, Any]]:
         return [kwargs for name, kwargs in self.calls if name == hook]
@@ -112,7 +125,9 @@ class ToyRun:
     plugins: Any  # PluginSet (toy + recorder)
     recorder: HookRecorder
     model: Any  # the in-memory MultiTaskModel the trainer built
-    best_snapshots: list[dict[str, Any]] = field(default_factory=list)  # state dicts at each best-model save
+    best_snapshots: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # state dicts at each best-model save
 
 
 @pytest.fixture(scope="session")

@@ -55,17 +55,27 @@ def plugin(name: str, *tasks: TaskSpec, **hooks) -> types.ModuleType:
 
 def spec(name: str, **changes) -> TaskSpec:
     fields = dict(
-        name=name, kind="regression", description="toy", text="text", labels=("value",),
-        build_dataset=toy_tasks.build, metrics=toy_tasks.regression_metrics,
-        metric_directions={"rmse": "min"}, primary_metric="rmse",
+        name=name,
+        kind="regression",
+        description="toy",
+        text="text",
+        labels=("value",),
+        build_dataset=toy_tasks.build,
+        metrics=toy_tasks.regression_metrics,
+        metric_directions={"rmse": "min"},
+        primary_metric="rmse",
     )
     fields.update(changes)
     return TaskSpec(**fields)
 
 
 def bad_frames(ctx: BuildContext) -> TaskData:
-    train = pd.DataFrame({"text": ["red mug", "blue bag", None, "green card"], "flag": [0, 1, 2, 1]})
-    return TaskData({"train": train, "val": train.drop(columns="flag"), "test": train.assign(flag=0.0)})
+    train = pd.DataFrame(
+        {"text": ["red mug", "blue bag", None, "green card"], "flag": [0, 1, 2, 1]}
+    )
+    return TaskData(
+        {"train": train, "val": train.drop(columns="flag"), "test": train.assign(flag=0.0)}
+    )
 
 
 BROKEN_HEAD = plugin(
@@ -74,8 +84,13 @@ BROKEN_HEAD = plugin(
     spec("fine_alone"),
 )
 BAD_DATA_SPEC = spec(
-    "bad_rows", kind="binary", labels=("flag",), build_dataset=bad_frames,
-    metrics=toy_tasks.binary_metrics, metric_directions={"auc": "max", "accuracy": "max"}, primary_metric="auc",
+    "bad_rows",
+    kind="binary",
+    labels=("flag",),
+    build_dataset=bad_frames,
+    metrics=toy_tasks.binary_metrics,
+    metric_directions={"auc": "max", "accuracy": "max"},
+    primary_metric="auc",
 )
 BAD_DATA = plugin("bad_data", BAD_DATA_SPEC)
 
@@ -84,7 +99,9 @@ def toy_set(ctx=None, config=None):
     """What `shopmtl` would load with these three plugins installed (lenient, no entry points)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # broken_head is skipped with a PluginWarning
-        return load_plugins([("good", toy_tasks), ("broken_head", BROKEN_HEAD), ("bad_data", BAD_DATA)], only=[])
+        return load_plugins(
+            [("good", toy_tasks), ("broken_head", BROKEN_HEAD), ("bad_data", BAD_DATA)], only=[]
+        )
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -26,8 +25,14 @@ def lint_imports(package_parent: Path | None = None) -> subprocess.CompletedProc
     env = dict(os.environ)
     if package_parent is not None:  # found before the installed (editable) package
         env["PYTHONPATH"] = os.pathsep.join([str(package_parent), env.get("PYTHONPATH", "")])
-    return subprocess.run([str(LINT_IMPORTS), "--config", str(REPO / "pyproject.toml"), "--no-cache"],
-                          capture_output=True, text=True, env=env, cwd=package_parent or REPO, timeout=300)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(REPO / "pyproject.toml"), "--no-cache"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=package_parent or REPO,
+        timeout=300,
+    )
 
 
 def test_the_import_contracts_hold():
@@ -36,12 +41,15 @@ def test_the_import_contracts_hold():
     assert "0 broken" in result.stdout
 
 
-@pytest.mark.parametrize(("module", "line", "contract"), [
-    ("registry/manager.py", "from shopmtl.core import config", "registry is the ground floor"),
-    ("core/data/prepare.py", "from shopmtl.core.engine import trainer", "core/ rooms"),
-    ("plugins/sales.py", "from shopmtl.core import config", "plugins use only the public API"),
-    ("core/runs/checkpoint.py", "from shopmtl.core.runs import state", "no import circle"),
-])
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("registry/manager.py", "from shopmtl.core import config", "registry is the ground floor"),
+        ("core/data/prepare.py", "from shopmtl.core.engine import trainer", "core/ rooms"),
+        ("plugins/sales.py", "from shopmtl.core import config", "plugins use only the public API"),
+        ("core/runs/checkpoint.py", "from shopmtl.core.runs import state", "no import circle"),
+    ],
+)
 def test_a_wrong_way_import_breaks_a_contract(tmp_path, module, line, contract):
     copy = tmp_path / "shopmtl"
     for name in PACKAGE_FILES:
@@ -52,7 +60,9 @@ def test_a_wrong_way_import_breaks_a_contract(tmp_path, module, line, contract):
             copy.mkdir(exist_ok=True)
             shutil.copy(source, copy / name)
     target = copy / module
-    target.write_text(target.read_text(encoding="utf-8") + f"\n{line}  # deliberately wrong\n", encoding="utf-8")
+    target.write_text(
+        target.read_text(encoding="utf-8") + f"\n{line}  # deliberately wrong\n", encoding="utf-8"
+    )
     result = lint_imports(tmp_path)
     assert result.returncode == 1, result.stdout
     broken = [row for row in result.stdout.splitlines() if "BROKEN" in row or contract in row]
@@ -60,16 +70,25 @@ def test_a_wrong_way_import_breaks_a_contract(tmp_path, module, line, contract):
 
 
 def package_modules() -> list[Path]:
-    return sorted(p for name in PACKAGE_FILES for p in ([REPO / name] if name.endswith(".py") else (REPO / name).rglob("*.py")))
+    return sorted(
+        p
+        for name in PACKAGE_FILES
+        for p in ([REPO / name] if name.endswith(".py") else (REPO / name).rglob("*.py"))
+    )
 
 
 @pytest.mark.parametrize("path", package_modules(), ids=lambda p: str(p.relative_to(REPO)))
 def test_modules_and_functions_stay_small(path):
     text = path.read_text(encoding="utf-8")
-    assert len(text.splitlines()) <= MAX_MODULE_LINES, f"{path.name}: split it by concern (see docs/architecture.md)"
-    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)" for node in ast.walk(ast.parse(text))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert len(text.splitlines()) <= MAX_MODULE_LINES, (
+        f"{path.name}: split it by concern (see docs/architecture.md)"
+    )
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
     assert not long, f"{path.name}: {long} -- name the phases and give each a function"
 
 

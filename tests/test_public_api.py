@@ -9,7 +9,6 @@ import re
 import warnings
 
 import pytest
-
 import shopmtl
 from conftest import REPO
 
@@ -31,14 +30,21 @@ def shopmtl_imports(path) -> list[tuple[str, str]]:
     text = path.read_text(encoding="utf-8")
     sources = _PYTHON_BLOCK.findall(text) if path.suffix == ".md" else [text]
     if path.name == "templates.py":  # the templates are strings: the code is inside them
-        sources = [node.value for node in ast.walk(ast.parse(text))
-                   if isinstance(node, ast.Constant) and isinstance(node.value, str) and "import" in node.value]
+        sources = [
+            node.value
+            for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and "import" in node.value
+        ]
     found = []
     for source in sources:
         for line in source.splitlines():
             match = re.match(r"\s*from (shopmtl(?:\.\w+)*) import \(?([\w, ]+)", line)
             if match:
-                found += [(match.group(1), n.strip()) for n in match.group(2).split(",") if n.strip()]
+                found += [
+                    (match.group(1), n.strip()) for n in match.group(2).split(",") if n.strip()
+                ]
             match = re.match(r"\s*import (shopmtl(?:\.\w+)*)(?:\s|$)", line)
             if match:
                 found.append((match.group(1), ""))
@@ -47,8 +53,12 @@ def shopmtl_imports(path) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("path", AUTHOR_FACING, ids=lambda p: str(p.relative_to(REPO)))
 def test_author_facing_code_imports_only_the_public_api(path):
-    wrong = [f"{module}.{name}" for module, name in shopmtl_imports(path) if module not in PUBLIC_MODULES]
-    assert not wrong, f"{path.name} imports {wrong}: import them from `shopmtl` (or the kit from `shopmtl.testing`)"
+    wrong = [
+        f"{module}.{name}" for module, name in shopmtl_imports(path) if module not in PUBLIC_MODULES
+    ]
+    assert not wrong, (
+        f"{path.name} imports {wrong}: import them from `shopmtl` (or the kit from `shopmtl.testing`)"
+    )
 
 
 def test_every_public_name_resolves():
@@ -69,7 +79,11 @@ DEPRECATED = [
     ("shopmtl.registry.contract", "MetricSpec", "from shopmtl import MetricSpec"),
     ("shopmtl.registry.contract", "TaskSpec", "from shopmtl import TaskSpec"),
     ("shopmtl.registry.contract", "SPLITS", "from shopmtl.registry.spec import SPLITS"),
-    ("shopmtl.registry.blocks", "log1p_regression_metrics", "from shopmtl import log1p_regression_metrics"),
+    (
+        "shopmtl.registry.blocks",
+        "log1p_regression_metrics",
+        "from shopmtl import log1p_regression_metrics",
+    ),
     ("shopmtl.registry.validate", "validate_task", "from shopmtl import validate_task"),
     ("shopmtl.plugins.retail", "load_transactions", "from shopmtl import retail"),
     ("shopmtl.plugins.retail", "split_of", "from shopmtl import retail"),
@@ -111,9 +125,17 @@ def test_shopmtl_itself_uses_no_deprecated_path():
     import subprocess
     import sys
 
-    names = [m.name for m in pkgutil.walk_packages(shopmtl.__path__, "shopmtl.")
-             if m.name not in {"shopmtl.registry.contract", "shopmtl.registry.validate", "shopmtl.plugins.retail",
-                               "shopmtl.core.cli.__main__"}]
+    names = [
+        m.name
+        for m in pkgutil.walk_packages(shopmtl.__path__, "shopmtl.")
+        if m.name
+        not in {
+            "shopmtl.registry.contract",
+            "shopmtl.registry.validate",
+            "shopmtl.plugins.retail",
+            "shopmtl.core.cli.__main__",
+        }
+    ]
     code = (
         "import importlib, sys, warnings\n"
         "with warnings.catch_warnings(record=True) as caught:\n"
@@ -123,6 +145,10 @@ def test_shopmtl_itself_uses_no_deprecated_path():
         "print('\\n'.join(str(w.message) for w in caught if 'goes away in shopmtl' in str(w.message)))\n"
     )
     # A fresh interpreter: in this one the modules are already imported, so nothing would warn.
-    result = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "", f"shopmtl imports its own deprecated paths:\n{result.stdout}"
+    assert result.stdout.strip() == "", (
+        f"shopmtl imports its own deprecated paths:\n{result.stdout}"
+    )

@@ -65,7 +65,14 @@ def test_check_task_reports_registration_problems_first():
         ({"metrics": lambda batch: {"rmse": "low"}}, "metric 'rmse' returned 'low'"),
         ({"baselines": lambda data, split: 1 / 0}, "baselines raised ZeroDivisionError"),
         (
-            {"build_dataset": lambda ctx: TaskData({s: toy_tasks.build(ctx)[s].assign(value=np.inf) for s in ("train", "val", "test")})},
+            {
+                "build_dataset": lambda ctx: TaskData(
+                    {
+                        s: toy_tasks.build(ctx)[s].assign(value=np.inf)
+                        for s in ("train", "val", "test")
+                    }
+                )
+            },
             "label column 'value' of the train split is infinite on 240 rows",
         ),
     ],
@@ -76,21 +83,39 @@ def test_check_task_reports_data_and_metric_problems(changes, expected):
 
 
 def test_check_task_fits_each_prior_and_checks_it_can_be_saved():
-    from sklearn.linear_model import LinearRegression
-
     from shopmtl import Prior
+    from sklearn.linear_model import LinearRegression
 
     def fit(train, val):
         model = LinearRegression().fit(train[["row_id"]], train["value"])
-        return lambda frame: model.predict(frame[["row_id"]])  # a closure: it cannot be pickled with the run
+        return lambda frame: model.predict(
+            frame[["row_id"]]
+        )  # a closure: it cannot be pickled with the run
 
-    good = Prior("least squares on the row id", fit=lambda train, val: LinearRegression().fit(train[["row_id"]], train["value"]),
-                 predict=lambda fitted, frame: fitted.predict(frame[["row_id"]]))
+    good = Prior(
+        "least squares on the row id",
+        fit=lambda train, val: LinearRegression().fit(train[["row_id"]], train["value"]),
+        predict=lambda fitted, frame: fitted.predict(frame[["row_id"]]),
+    )
     assert check_task(spec("toy", priors={"line": good})) == []
-    (closure,) = check_task(spec("toy", priors={"line": Prior("closure", fit=fit, predict=lambda f, frame: f(frame))}))
-    assert "prior 'line'" in closure and "cannot be saved with a run" in closure and "not a closure" in closure
-    (wide,) = check_task(spec("toy", priors={"wide": Prior("two columns", fit=good.fit,
-                                                           predict=lambda f, frame: np.zeros((len(frame), 2)))}))
+    (closure,) = check_task(
+        spec("toy", priors={"line": Prior("closure", fit=fit, predict=lambda f, frame: f(frame))})
+    )
+    assert (
+        "prior 'line'" in closure
+        and "cannot be saved with a run" in closure
+        and "not a closure" in closure
+    )
+    (wide,) = check_task(
+        spec(
+            "toy",
+            priors={
+                "wide": Prior(
+                    "two columns", fit=good.fit, predict=lambda f, frame: np.zeros((len(frame), 2))
+                )
+            },
+        )
+    )
     assert "prior 'wide' predicted shape" in wide and "tasks.toy.prior: wide" in wide
 
 
@@ -99,9 +124,13 @@ def test_check_task_multiclass_labels_must_be_class_indexes():
         frame = pd.DataFrame({"text": ["a", "b", "c"], "label": ["small", 1, 5]})
         return TaskData({"train": frame, "val": frame, "test": frame})
 
-    task = spec("sizes", kind="multiclass", classes=("s", "m", "l"), labels=("label",), build_dataset=build)
+    task = spec(
+        "sizes", kind="multiclass", classes=("s", "m", "l"), labels=("label",), build_dataset=build
+    )
     (problem, *_) = check_task(task)
-    assert "label column 'label' of the train split is not a number on 1 row (e.g. 'small')" in problem
+    assert (
+        "label column 'label' of the train split is not a number on 1 row (e.g. 'small')" in problem
+    )
     assert "the class index, not its name" in problem
 
     def build_indexes(ctx):
@@ -150,7 +179,9 @@ def test_registered_plugin_lasts_for_the_block_only():
 
 
 def test_a_plugin_source_passed_as_context_object_reaches_the_command():
-    result = CliRunner().invoke(cli, ["plugins", "--json"], obj=plugin_source(toy_tasks, name="toy"))
+    result = CliRunner().invoke(
+        cli, ["plugins", "--json"], obj=plugin_source(toy_tasks, name="toy")
+    )
     assert [r["name"] for r in json.loads(result.output)] == ["shopmtl", "toy"]
 
 
@@ -174,7 +205,9 @@ def test_train_briefly_trains_the_plugins_tasks(tmp_path):
     assert result.steps == 4
     assert result.metrics["toy_value"]["test"]["rmse"] is not None
     assert set(result.metrics["toy_flag"]["val"]) == {"auc", "accuracy"}
-    assert (tmp_path / "train_briefly.yaml").is_file() and (tmp_path / "run" / "metrics.json").is_file()
+    assert (tmp_path / "train_briefly.yaml").is_file() and (
+        tmp_path / "run" / "metrics.json"
+    ).is_file()
 
 
 def test_train_briefly_names_unknown_tasks(tmp_path):

@@ -22,13 +22,17 @@ def run(cmd: list[str], timeout: int = 240, **kwargs) -> subprocess.CompletedPro
     """Run a command; fail the test with its output when it fails."""
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
     if done.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, cmd))} failed ({done.returncode}):\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}")
+        pytest.fail(
+            f"{' '.join(map(str, cmd))} failed ({done.returncode}):\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+        )
     return done
 
 
 def clean_env() -> dict[str, str]:
     """This environment without shopmtl's switches, with quiet, non-interactive pip."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPMTL_") and k != "PYTHONPATH"}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("SHOPMTL_") and k != "PYTHONPATH"
+    }
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
     return env
 
@@ -38,10 +42,18 @@ def fresh_venv(root: Path, needs: str = "setuptools, pip, shopmtl, torch") -> Pa
     venv = root / "venv"
     run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)])
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    purelib = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
-    bridge = "".join(f"import site; site.addsitedir({d!r})\n" for d in site.getsitepackages() if Path(d).is_dir())
+    purelib = Path(
+        run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+        ).stdout.strip()
+    )
+    bridge = "".join(
+        f"import site; site.addsitedir({d!r})\n" for d in site.getsitepackages() if Path(d).is_dir()
+    )
     (purelib / "_shopmtl_test_bridge.pth").write_text(bridge)
-    probe = subprocess.run([str(python), "-c", f"import {needs}"], capture_output=True, text=True, env=clean_env())
+    probe = subprocess.run(
+        [str(python), "-c", f"import {needs}"], capture_output=True, text=True, env=clean_env()
+    )
     if probe.returncode != 0:
         pytest.fail(f"the test venv cannot import {needs} from this interpreter:\n{probe.stderr}")
     return python

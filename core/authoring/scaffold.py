@@ -58,7 +58,9 @@ def validate_plugin_name(name: str, output_dir: Path | None = None) -> None:
         )
     from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP
 
-    installed = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    installed = {
+        ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    }
     if name in installed:
         raise PluginNameError(
             f"an installed plugin is already called {name!r} (entry point {installed[name]}): choose another name"
@@ -66,7 +68,9 @@ def validate_plugin_name(name: str, output_dir: Path | None = None) -> None:
     if output_dir is not None:
         target = output_dir / folder_name(name)
         if target.exists():
-            raise PluginNameError(f"{target} already exists: remove it, or pass another --output-dir")
+            raise PluginNameError(
+                f"{target} already exists: remove it, or pass another --output-dir"
+            )
 
 
 def folder_name(name: str) -> str:
@@ -94,7 +98,9 @@ def create_plugin(
     return target
 
 
-def plugin_files(name: str, *, author: str = "Your Name", kind: str = "regression") -> dict[str, str]:
+def plugin_files(
+    name: str, *, author: str = "Your Name", kind: str = "regression"
+) -> dict[str, str]:
     """Relative path -> text of every file of the package for ``name`` (nothing written).
 
     :raises ValueError: ``kind`` is not one of :data:`KINDS`.
@@ -181,7 +187,7 @@ def _builtin_names() -> dict[str, str]:
         if callable(register):
             try:
                 register(found.append)
-            except Exception:  # noqa: BLE001 -- a broken built-in must not stop scaffolding
+            except Exception:  # noqa: BLE001, S112 -- a broken built-in must not stop scaffolding
                 continue
         for spec in found:
             task = getattr(spec, "name", None)

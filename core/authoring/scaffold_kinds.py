@@ -54,11 +54,11 @@ REGRESSION = KindTemplate(
     kind="regression",
     summary="the log price of a product, from its title, category and pack size",
     label_source="price",
-    constants='''\
+    constants="""\
 #: Every metric ``metrics`` returns, and whether higher or lower is better.
 METRIC_DIRECTIONS = {"rmse": "min", "mae": "min", "r2": "max"}
 PRIMARY_METRIC = "rmse"
-LABELS = ("label",)''',
+LABELS = ("label",)""",
     settings_fields="",
     add_labels='''\
     """``label``: ``log1p(price)``; a missing or unreadable price is a missing label (NaN)."""
@@ -76,10 +76,10 @@ LABELS = ("label",)''',
     """The train median of the label."""
     return np.array([train["label"].median()], dtype=float)''',
     baseline_name="train_median",
-    spec_fields='''\
+    spec_fields="""\
     numeric=("pack_size",),
     categorical=("category",),
-    decode=decode,''',
+    decode=decode,""",
     extra='''
 
 def decode(predictions: np.ndarray) -> pd.DataFrame:
@@ -93,14 +93,14 @@ BINARY = KindTemplate(
     kind="binary",
     summary="will a product be a bestseller (sell at least min_units units in its first month), from its title, category, pack size and price",
     label_source="units_sold",
-    constants='''\
+    constants="""\
 METRIC_DIRECTIONS = {"auc": "max", "average_precision": "max", "accuracy": "max"}
 PRIMARY_METRIC = "auc"
-LABELS = ("bestseller",)''',
-    settings_fields='''\
+LABELS = ("bestseller",)""",
+    settings_fields="""\
     #: A product is a bestseller when it sold at least this many units in its first month.
     min_units: int = 30
-''',
+""",
     add_labels='''\
     """``bestseller``: 1.0 when ``units_sold >= settings.min_units``, else 0.0; NaN when unknown."""
     units = pd.to_numeric(frame["units_sold"], errors="coerce")
@@ -120,27 +120,27 @@ LABELS = ("bestseller",)''',
     """The train share of bestsellers, as every row's probability."""
     return np.array([train["bestseller"].mean()], dtype=float)''',
     baseline_name="train_rate",
-    spec_fields='''\
+    spec_fields="""\
     numeric=("pack_size", "price"),
-    categorical=("category",),''',
+    categorical=("category",),""",
 )
 
 MULTICLASS = KindTemplate(
     kind="multiclass",
     summary="the price band of a product (budget, standard, premium), from its title, category and pack size",
     label_source="price",
-    constants='''\
+    constants="""\
 #: The class names; the label column holds the class index.
 CLASSES = ("budget", "standard", "premium")
 METRIC_DIRECTIONS = {"accuracy": "max", "macro_f1": "max"}
 PRIMARY_METRIC = "macro_f1"
-LABELS = ("band",)''',
-    settings_fields='''\
+LABELS = ("band",)""",
+    settings_fields="""\
     #: Prices below this are "budget".
     budget_below: float = 3.0
     #: Prices from this on are "premium"; between the two, "standard".
     premium_from: float = 8.0
-''',
+""",
     add_labels='''\
     """``band``: the index in CLASSES of the product's price band; NaN when the price is unknown."""
     if not settings.budget_below < settings.premium_from:
@@ -164,10 +164,10 @@ LABELS = ("band",)''',
     majority = int(train["band"].mode().iloc[0])
     return np.eye(len(CLASSES))[majority]''',
     baseline_name="majority",
-    spec_fields='''\
+    spec_fields="""\
     classes=CLASSES,
     numeric=("pack_size",),
-    categorical=("category",),''',
+    categorical=("category",),""",
 )
 
 MULTILABEL = KindTemplate(
@@ -199,9 +199,9 @@ PRIMARY_METRIC = "map"''',
     """Each tag's train frequency, as every row's probability."""
     return train[list(LABELS)].mean().to_numpy(dtype=float)''',
     baseline_name="label_frequency",
-    spec_fields='''\
+    spec_fields="""\
     numeric=("pack_size",),
-    categorical=("category",),''',
+    categorical=("category",),""",
 )
 
 #: ``--kind`` -> its template.
@@ -211,27 +211,47 @@ KINDS: dict[str, KindTemplate] = {k.kind: k for k in (REGRESSION, BINARY, MULTIC
 # ------------------------------------------------------------------ the sample data
 
 _ITEMS = {  # item: (category, base price)
-    "mug": ("kitchen", 2.5), "teapot": ("kitchen", 9.0), "tin": ("kitchen", 3.0), "bag": ("storage", 1.7),
-    "basket": ("storage", 6.5), "box": ("storage", 4.0), "lantern": ("decor", 7.5), "clock": ("decor", 8.5),
-    "frame": ("decor", 3.5), "candle": ("decor", 1.3),
+    "mug": ("kitchen", 2.5),
+    "teapot": ("kitchen", 9.0),
+    "tin": ("kitchen", 3.0),
+    "bag": ("storage", 1.7),
+    "basket": ("storage", 6.5),
+    "box": ("storage", 4.0),
+    "lantern": ("decor", 7.5),
+    "clock": ("decor", 8.5),
+    "frame": ("decor", 3.5),
+    "candle": ("decor", 1.3),
 }
 _SIZES = {"mini": 0.6, "small": 0.8, "": 1.0, "large": 1.4, "jumbo": 2.0}
-_MATERIALS = {"paper": 0.5, "cotton": 0.8, "glass": 1.2, "ceramic": 1.3, "wooden": 1.5, "metal": 1.6}
+_MATERIALS = {
+    "paper": 0.5,
+    "cotton": 0.8,
+    "glass": 1.2,
+    "ceramic": 1.3,
+    "wooden": 1.5,
+    "metal": 1.6,
+}
 _COLOURS = ["red", "blue", "pink", "white", "green", "vintage", "retro", "floral"]
 
 
 def _units_sold(rng: random.Random, product: dict[str, str], price: float) -> str:
     """First-month units: retro looks, small sizes and low prices sell more (log-normal noise)."""
-    pull = 0.6 * (product["colour"] in ("retro", "vintage")) + 0.4 * (product["size"] in ("mini", "small"))
+    pull = 0.6 * (product["colour"] in ("retro", "vintage")) + 0.4 * (
+        product["size"] in ("mini", "small")
+    )
     return str(round(math.exp(3.4 + pull - 0.35 * math.log(price) + rng.gauss(0.0, 0.5))))
 
 
 def _tags(rng: random.Random, product: dict[str, str], price: float) -> str:
     """gift (decor, glass, ceramic), eco (paper, cotton, wooden), seasonal (red/green decor), with noise."""
     chances = {
-        "gift": 0.8 if product["category"] == "decor" or product["material"] in ("glass", "ceramic") else 0.1,
+        "gift": 0.8
+        if product["category"] == "decor" or product["material"] in ("glass", "ceramic")
+        else 0.1,
         "eco": 0.85 if product["material"] in ("paper", "cotton", "wooden") else 0.05,
-        "seasonal": 0.8 if product["colour"] in ("red", "green") and product["category"] == "decor" else 0.05,
+        "seasonal": 0.8
+        if product["colour"] in ("red", "green") and product["category"] == "decor"
+        else 0.05,
     }
     return ";".join(tag for tag, chance in chances.items() if rng.random() < chance)
 
@@ -252,16 +272,29 @@ def sample_rows(kind: str, rows: int = 300, seed: int = 7) -> list[list[str]]:
     """
     source = KINDS[kind].label_source
     extra = _LABEL_COLUMNS.get(source)
-    rng, label_rng = random.Random(seed), random.Random(seed + 1)
+    # Seeded draws for reproducible sample data, not secrets.
+    rng, label_rng = random.Random(seed), random.Random(seed + 1)  # noqa: S311
     table = [["item_id", "title", "category", "pack_size", "price", *([source] if extra else [])]]
     for item_id in range(1, rows + 1):
         item = rng.choice(list(_ITEMS))
-        size, material, colour = rng.choice(list(_SIZES)), rng.choice(list(_MATERIALS)), rng.choice(_COLOURS)
+        size, material, colour = (
+            rng.choice(list(_SIZES)),
+            rng.choice(list(_MATERIALS)),
+            rng.choice(_COLOURS),
+        )
         category, base = _ITEMS[item]
         pack = rng.choice([1, 1, 1, 2, 4, 6, 12])
-        price = base * _SIZES[size] * _MATERIALS[material] * pack**0.8 * math.exp(rng.gauss(0.0, 0.15))
+        price = (
+            base * _SIZES[size] * _MATERIALS[material] * pack**0.8 * math.exp(rng.gauss(0.0, 0.15))
+        )
         title = " ".join(w for w in (size, colour, material, item) if w).upper()
-        row = [str(item_id), title, category, "" if rng.random() < 0.05 else str(pack), f"{price:.2f}"]
+        row = [
+            str(item_id),
+            title,
+            category,
+            "" if rng.random() < 0.05 else str(pack),
+            f"{price:.2f}",
+        ]
         if extra:
             product = {"size": size, "material": material, "colour": colour, "category": category}
             row.append(extra(label_rng, product, price))

@@ -15,16 +15,17 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from shopmtl.registry.datacheck import _count, _short, check_frame  # the same message wording
+from shopmtl.registry.derived import with_derived
 from shopmtl.registry.spec import SPLITS, BuildContext, EvalBatch, TaskData, TaskSpec
 from shopmtl.registry.splits import is_split_source, split_frame
-from shopmtl.registry.derived import with_derived
-from shopmtl.registry.datacheck import _count, _short, check_frame  # the same message wording
 from shopmtl.registry.validation import validate_task
 
 __all__ = ["assert_valid_task", "check_task", "check_task_data"]
 
 #: Rows of train and of val a prior is checked on (``plugins check``): enough to fit, seconds on any data.
 PRIOR_CHECK_ROWS = 5000
+
 
 def check_task(
     spec: Any,
@@ -81,7 +82,9 @@ def assert_valid_task(spec: Any, **options: Any) -> None:
     problems = check_task(spec, **options)
     if problems:
         name = getattr(spec, "name", None) or type(spec).__name__
-        raise AssertionError(f"task {name!r} has {_count(problems, 'problem')}:\n  - " + "\n  - ".join(problems))
+        raise AssertionError(
+            f"task {name!r} has {_count(problems, 'problem')}:\n  - " + "\n  - ".join(problems)
+        )
 
 
 def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
@@ -101,8 +104,10 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
             "TaskData(splits={'train': frame, 'val': frame, 'test': frame})"
         ]
     if not isinstance(data.splits, Mapping):
-        return [f"TaskData.splits is {_short(data.splits)}: make it a dict of split name -> pandas DataFrame "
-                "(or Arrow table, or Parquet path)"]
+        return [
+            f"TaskData.splits is {_short(data.splits)}: make it a dict of split name -> pandas DataFrame "
+            "(or Arrow table, or Parquet path)"
+        ]
 
     problems: list[str] = []
     missing_splits = [s for s in SPLITS if s not in data.splits]
@@ -117,11 +122,15 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
         if frame is None:
             continue
         if not is_split_source(frame):
-            problems.append(f"the {split} split is {_short(frame)}, not a pandas DataFrame, an Arrow table or "
-                            "dataset, or the path of Parquet rows")
+            problems.append(
+                f"the {split} split is {_short(frame)}, not a pandas DataFrame, an Arrow table or "
+                "dataset, or the path of Parquet rows"
+            )
             continue
         try:
-            frame = split_frame(frame)  # Arrow or Parquet (hook API 1.3): read as the engine reads it
+            frame = split_frame(
+                frame
+            )  # Arrow or Parquet (hook API 1.3): read as the engine reads it
         except (OSError, ValueError) as exc:
             problems.append(f"the {split} split: {exc}")
             continue
@@ -140,10 +149,14 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
         frames[split] = frame
         problems += check_frame(spec, split, frame)
     if "train" in frames and len(frames["train"]) == 0:
-        problems.append("the train split has no rows: a task needs training rows (check the builder and its settings)")
+        problems.append(
+            "the train split has no rows: a task needs training rows (check the builder and its settings)"
+        )
     for split in ("val", "test"):
         if split in frames and len(frames[split]) == 0:
-            problems.append(f"the {split} split has no rows: evaluation needs some -- give {split} a share of the rows")
+            problems.append(
+                f"the {split} split has no rows: evaluation needs some -- give {split} a share of the rows"
+            )
     if problems:
         return problems
 
@@ -173,8 +186,10 @@ def _check_prior(spec: TaskSpec, name: str, train: Any, val: Any) -> list[str]:
     try:
         pickle.dumps(fitted)
     except Exception as exc:  # noqa: BLE001 -- what fails to pickle is the finding
-        return [f"prior {name!r}: its fit returned {_short(fitted.model)}, which cannot be saved with a run "
-                f"({_exc(exc)}): return scikit-learn estimators or a module-level dataclass of them, not a closure"]
+        return [
+            f"prior {name!r}: its fit returned {_short(fitted.model)}, which cannot be saved with a run "
+            f"({_exc(exc)}): return scikit-learn estimators or a module-level dataclass of them, not a closure"
+        ]
     return []
 
 
@@ -202,7 +217,12 @@ def _check_metrics_run(spec: TaskSpec, data: TaskData, split: str) -> list[str]:
     if spec.kind == "regression":  # near the truth, so metrics see realistic values
         predictions = np.where(np.isnan(labels), 0.0, labels) + 0.1 * predictions
     batch = EvalBatch(
-        split=split, frame=frame, predictions=predictions, labels=labels, score=predict, extras=data.extras
+        split=split,
+        frame=frame,
+        predictions=predictions,
+        labels=labels,
+        score=predict,
+        extras=data.extras,
     )
     try:
         result = spec.metrics(batch)
@@ -241,9 +261,13 @@ def _check_baselines(spec: TaskSpec, data: TaskData, split: str) -> list[str]:
     try:
         result = spec.baselines(data, split)  # type: ignore[misc]
     except Exception as exc:  # noqa: BLE001
-        return [f"baselines raised {_exc(exc)} on the {split} split: it is called with (TaskData, split)"]
+        return [
+            f"baselines raised {_exc(exc)} on the {split} split: it is called with (TaskData, split)"
+        ]
     if not isinstance(result, Mapping) or not all(isinstance(v, Mapping) for v in result.values()):
-        return [f"baselines returned {_short(result)}: return {{baseline name: {{metric name: value}}}}"]
+        return [
+            f"baselines returned {_short(result)}: return {{baseline name: {{metric name: value}}}}"
+        ]
     return []
 
 
@@ -267,7 +291,11 @@ def _is_number(value: Any) -> bool:
         return False
     if isinstance(value, (int, float, np.integer, np.floating)):
         return True
-    return isinstance(value, np.ndarray) and value.shape == () and np.issubdtype(value.dtype, np.number)
+    return (
+        isinstance(value, np.ndarray)
+        and value.shape == ()
+        and np.issubdtype(value.dtype, np.number)
+    )
 
 
 def _exc(exc: BaseException) -> str:

@@ -1,7 +1,7 @@
 """The files ``shopmtl new-plugin`` writes, as templates: ``__NAME__``-style placeholders that
 :func:`shopmtl.core.authoring.scaffold.plugin_files` fills in."""
 
-PYPROJECT = '''\
+PYPROJECT = """\
 # The shopmtl plugin __DIST__: one task, `__NAME__`. Install it and shopmtl finds it:
 #
 #     pip install -e '.[test]'
@@ -44,7 +44,7 @@ __PACKAGE__ = ["data/*.csv"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
-'''
+"""
 
 INIT = '''\
 """__DIST__: a shopmtl plugin with one task, ``__NAME__``."""
@@ -187,10 +187,10 @@ def register_tasks(register: Callable[[TaskSpec], None]) -> None:
     register(__CONSTANT__)
 '''
 
-CONFTEST = '''\
+CONFTEST = """\
 # shopmtl's pytest plugin: the `shopmtl_plugins` fixture registers a plugin for one test.
 pytest_plugins = ["shopmtl.testing"]
-'''
+"""
 
 TEST = '''\
 """The __NAME__ task, tested with shopmtl's test kit: no GPU, no downloads, seconds."""
@@ -248,7 +248,7 @@ def test_shopmtl_plugins_check_passes(shopmtl_plugins):
 
 #: A smoke-sized joint run: examples/configs/smoke.yaml of shopmtl (the four built-in
 #: tasks on a slice of its data, a tiny random encoder, 12 steps) plus this task.
-SMOKE = '''\
+SMOKE = """\
 # shopmtl train smoke.yaml --output-dir runs/smoke
 # The four built-in tasks and __NAME__ on small slices of their data, a tiny randomly
 # initialised encoder and 12 steps: the whole pipeline in about a minute on a laptop CPU.
@@ -277,9 +277,9 @@ training:
   eval_every: 6
   head_learning_rate: 3.0e-3
   learning_rate: 1.0e-3
-'''
+"""
 
-README = '''\
+README = """\
 # __DIST__
 
 A [shopmtl](https://pypi.org/project/shopmtl/) plugin with one task:
@@ -326,4 +326,4 @@ python -m twine upload dist/*
 Once published, `pip install __DIST__` is all a user needs: shopmtl finds the task
 through the `shopmtl` entry point in `pyproject.toml`; the `shopmtl-plugin` keyword
 lets people find it on PyPI.
-'''
+"""

@@ -17,12 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import click
-
 from shopmtl.core.config import Config
 from shopmtl.registry.manager import PluginError, PluginSet, load_plugins
 
 # Errors caused by input a person can fix: shown as one clear message, no traceback.
-_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, RuntimeError, KeyError, PluginError)
+_USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    FileNotFoundError,
+    RuntimeError,
+    KeyError,
+    PluginError,
+)
 
 #: ``load(ctx, config)``: the PluginSet a command runs with (``config`` may be ``None``).
 PluginLoader = Callable[[click.Context, "Config | None"], PluginSet]
@@ -39,11 +44,15 @@ def debugging() -> bool:
 def error_message(error: BaseException) -> str:
     """One message for ``Error: ...``: a user error's own words; anything else named by its type."""
     if isinstance(error, KeyError) and len(error.args) == 1 and isinstance(error.args[0], str):
-        return error.args[0]  # str(KeyError) adds quotes around the message; the message keeps its own
+        return error.args[
+            0
+        ]  # str(KeyError) adds quotes around the message; the message keeps its own
     if isinstance(error, _USER_ERRORS):
         return str(error)
-    return (f"unexpected {type(error).__name__}: {error} -- this is a bug or an unchecked case; "
-            "run again with --debug for the traceback, and report it")
+    return (
+        f"unexpected {type(error).__name__}: {error} -- this is a bug or an unchecked case; "
+        "run again with --debug for the traceback, and report it"
+    )
 
 
 def _close_progress_bars() -> None:
@@ -137,5 +146,6 @@ def _set_strict(ctx: click.Context, param: click.Parameter, value: bool) -> bool
 
 def strict_plugins_option(command: F) -> F:
     """Accept ``--strict-plugins`` after the subcommand too (click takes a group's options only before it)."""
-    return click.option("--strict-plugins", is_flag=True, expose_value=False, callback=_set_strict,
-                        help=STRICT_HELP)(command)
+    return click.option(
+        "--strict-plugins", is_flag=True, expose_value=False, callback=_set_strict, help=STRICT_HELP
+    )(command)

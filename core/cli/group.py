@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import click
-
 from shopmtl.core.cli.common import plugin_set
 
 

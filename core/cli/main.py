@@ -10,20 +10,35 @@ import logging
 import warnings
 
 import click
-
 from shopmtl.core.cli import data, plugins, report, run, train
-from shopmtl.core.cli.common import STRICT_HELP, PluginSource, friendly_errors, plugin_set, strict_plugins_option
-from shopmtl.core.deploy.cli_commands import commands as deploy_commands
+from shopmtl.core.cli.common import (
+    STRICT_HELP,
+    PluginSource,
+    friendly_errors,
+    plugin_set,
+    strict_plugins_option,
+)
 from shopmtl.core.cli.group import PluginCommandGroup
+from shopmtl.core.deploy.cli_commands import commands as deploy_commands
 
 
 @click.group(cls=PluginCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="shopmtl")
-@click.option("--block", "-p", multiple=True, metavar="PLUGIN",
-              help="Do not load this plugin (repeatable). SHOPMTL_PLUGINS=a,b selects installed plugins; empty loads only the built-ins.")
-@click.option("--strict-plugins", is_flag=True, help=STRICT_HELP + " Also accepted after the command.")
-@click.option("--debug", is_flag=True,
-              help="Show the full traceback of an error (default: one line saying what went wrong). SHOPMTL_DEBUG=1 does the same.")
+@click.option(
+    "--block",
+    "-p",
+    multiple=True,
+    metavar="PLUGIN",
+    help="Do not load this plugin (repeatable). SHOPMTL_PLUGINS=a,b selects installed plugins; empty loads only the built-ins.",
+)
+@click.option(
+    "--strict-plugins", is_flag=True, help=STRICT_HELP + " Also accepted after the command."
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show the full traceback of an error (default: one line saying what went wrong). SHOPMTL_DEBUG=1 does the same.",
+)
 @click.pass_context
 def cli(ctx: click.Context, block: tuple[str, ...], strict_plugins: bool, debug: bool) -> None:
     """shopmtl: train e-commerce tasks jointly on one shared pretrained text encoder."""
@@ -32,7 +47,15 @@ def cli(ctx: click.Context, block: tuple[str, ...], strict_plugins: bool, debug:
     warnings.filterwarnings("default", category=UserWarning, module="shopmtl")
 
 
-for command in (train.train, run.evaluate, data.data, plugins.plugins, plugins.new_plugin, report.report, data.tasks):
+for command in (
+    train.train,
+    run.evaluate,
+    data.data,
+    plugins.plugins,
+    plugins.new_plugin,
+    report.report,
+    data.tasks,
+):
     cli.add_command(command)
 # predict (chunked, --engine), serve, export: putting a trained run to work (core/deploy/).
 for command in deploy_commands(friendly_errors, plugin_set, strict_plugins_option):

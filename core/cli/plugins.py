@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-
 from shopmtl.core.authoring.scaffold_kinds import KINDS
-from shopmtl.core.cli.common import friendly_errors, plugin_set, plugin_source, strict_plugins_option
+from shopmtl.core.cli.common import (
+    friendly_errors,
+    plugin_set,
+    plugin_source,
+    strict_plugins_option,
+)
 
 __all__ = ["new_plugin", "plugins"]
-
 
 
 def _load(ctx: click.Context, config: Any = None) -> Any:
@@ -50,10 +53,21 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
     found = _load(ctx)
     if as_json:
-        click.echo(json.dumps([{**r.to_dict(), "status": _status(r)} for r in found.reports], indent=2))
+        click.echo(
+            json.dumps([{**r.to_dict(), "status": _status(r)} for r in found.reports], indent=2)
+        )
         return
-    rows = [[r.name, r.version, r.source, ", ".join(r.hooks), ", ".join(r.tasks),
-             _status(r) + (f": {r.error}" if r.error else "")] for r in found.reports]
+    rows = [
+        [
+            r.name,
+            r.version,
+            r.source,
+            ", ".join(r.hooks),
+            ", ".join(r.tasks),
+            _status(r) + (f": {r.error}" if r.error else ""),
+        ]
+        for r in found.reports
+    ]
     click.echo(render_table(["plugin", "version", "source", "hooks", "tasks", "status"], rows))
     click.echo("\n" + LISTING_FOOTER)
 
@@ -72,14 +86,26 @@ def _status(report: Any) -> str:
 
 @plugins.command("check")
 @click.argument("name")
-@click.option("--no-data", is_flag=True, help="Only the registration checks: do not build the datasets.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="Config whose data.path, data.columns, seed and tasks.<name>.settings the datasets are built with.")
+@click.option(
+    "--no-data", is_flag=True, help="Only the registration checks: do not build the datasets."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Config whose data.path, data.columns, seed and tasks.<name>.settings the datasets are built with.",
+)
 @click.argument("overrides", nargs=-1)
 @strict_plugins_option
 @click.pass_context
 @friendly_errors
-def check(ctx: click.Context, name: str, no_data: bool, config_file: str | None, overrides: tuple[str, ...]) -> None:
+def check(
+    ctx: click.Context,
+    name: str,
+    no_data: bool,
+    config_file: str | None,
+    overrides: tuple[str, ...],
+) -> None:
     """Check plugin NAME's tasks as a run would use them; exit 1 on any problem.
 
     For each task: shopmtl's registration checks (schema, metric directions, a dry run
@@ -87,8 +113,8 @@ def check(ctx: click.Context, name: str, no_data: bool, config_file: str | None,
     checked (splits, columns, label values for the kind) and its metrics are computed
     once. OVERRIDES are dotted KEY=VALUE pairs applied to --config.
     """
-    from shopmtl.core.config import load_config
     from shopmtl.core.authoring.taskcheck import check_task
+    from shopmtl.core.config import load_config
 
     config = load_config(config_file, overrides) if (config_file or overrides) else None
     found = _load(ctx, config)
@@ -117,23 +143,42 @@ def check(ctx: click.Context, name: str, no_data: bool, config_file: str | None,
         if problems:
             failed += 1
             n_problems += len(problems)
-            click.echo(f"  task {task_name}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+            click.echo(
+                f"  task {task_name}: {len(problems)} problem{'s' if len(problems) != 1 else ''}"
+            )
             for problem in problems:
                 click.echo(_indent(problem, "      ", first="    - "))
         else:
-            click.echo(f"  task {task_name}: ok" + (" (registration checks only: --no-data)" if no_data else ""))
+            click.echo(
+                f"  task {task_name}: ok"
+                + (" (registration checks only: --no-data)" if no_data else "")
+            )
 
     if not specs and not report.error:
         extensions = getattr(report, "extensions", None) or {}
-        added = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(names)}" for kind, names in extensions.items())
+        added = "; ".join(
+            f"{kind.replace('_', ' ')}: {', '.join(names)}" for kind, names in extensions.items()
+        )
         hooks = f"hooks: {', '.join(report.hooks)}" if report.hooks else ""
         click.echo("  registers no task" + (f" ({added or hooks})" if added or hooks else ""))
     if failed or report.error:
-        summary = f"{n_problems} problem(s) in {failed} of {len(specs)} task(s)" if failed else "the plugin did not load"
-        click.echo(f"\n{summary}: fix them, then run `shopmtl plugins check {name}` again.", err=True)
-        raise SystemExit(1)  # not ctx.exit(): friendly_errors would turn click's Exit into a message
+        summary = (
+            f"{n_problems} problem(s) in {failed} of {len(specs)} task(s)"
+            if failed
+            else "the plugin did not load"
+        )
+        click.echo(
+            f"\n{summary}: fix them, then run `shopmtl plugins check {name}` again.", err=True
+        )
+        raise SystemExit(
+            1
+        )  # not ctx.exit(): friendly_errors would turn click's Exit into a message
     if specs:
-        depth = "registration checks only (--no-data)" if no_data else "registration, dataset, labels, metrics, baselines, priors"
+        depth = (
+            "registration checks only (--no-data)"
+            if no_data
+            else "registration, dataset, labels, metrics, baselines, priors"
+        )
         click.echo(f"\nchecked {len(specs)} task(s) of plugin {name}: {depth} -- ok")
 
 
@@ -142,8 +187,14 @@ def _not_loaded(found: Any, name: str) -> None:
     names = [r.name for r in found.reports]
     if name in found.skipped:
         reason = found.skipped[name]
-        how = "drop it from --block / plugins.blocked" if reason == "blocked" else "add it to SHOPMTL_PLUGINS, or unset it"
-        raise click.ClickException(f"plugin {name!r} is available but was not loaded ({reason}): {how}")
+        how = (
+            "drop it from --block / plugins.blocked"
+            if reason == "blocked"
+            else "add it to SHOPMTL_PLUGINS, or unset it"
+        )
+        raise click.ClickException(
+            f"plugin {name!r} is available but was not loaded ({reason}): {how}"
+        )
     owner = found.task_plugin.get(name)
     if owner is not None:
         raise click.ClickException(
@@ -154,11 +205,13 @@ def _not_loaded(found: Any, name: str) -> None:
     installed = ", ".join(names + sorted(found.skipped)) or "none"
     raise click.ClickException(
         f"no plugin named {name!r} is installed.{hint} Plugins: {installed}. "
-        f"Install it (pip install ...), and check its entry point: [project.entry-points.shopmtl] {name} = \"module\""
+        f'Install it (pip install ...), and check its entry point: [project.entry-points.shopmtl] {name} = "module"'
     )
 
 
-def _plugin_tasks(found: Any, name: str, report: Any, known: Mapping[str, object]) -> tuple[list[Any], list[str]]:
+def _plugin_tasks(
+    found: Any, name: str, report: Any, known: Mapping[str, object]
+) -> tuple[list[Any], list[str]]:
     """The plugin's task specs, and lines to print before them.
 
     A loaded plugin's tasks come from the PluginSet. A skipped plugin's are read again
@@ -178,11 +231,15 @@ def _plugin_tasks(found: Any, name: str, report: Any, known: Mapping[str, object
         except Exception as exc:  # noqa: BLE001
             return specs, [f"  register_tasks raised {type(exc).__name__}: {exc}"]
     if specs:
-        return specs, ["  its tasks, checked one by one (a plugin loads only when all of them pass):"]
+        return specs, [
+            "  its tasks, checked one by one (a plugin loads only when all of them pass):"
+        ]
     return specs, []
 
 
-def _plugin_object(found: Any, name: str, report: Any, known: Mapping[str, object]) -> tuple[Any, str | None]:
+def _plugin_object(
+    found: Any, name: str, report: Any, known: Mapping[str, object]
+) -> tuple[Any, str | None]:
     """The plugin object called ``name`` (``known``: objects the caller passed in), or ``(None, why not)``."""
     plugin = found.pm.get_plugin(name)
     if plugin is not None:
@@ -207,7 +264,10 @@ def _plugin_object(found: Any, name: str, report: Any, known: Mapping[str, objec
             try:
                 return ep.load(), None
             except Exception:  # noqa: BLE001 -- the report above already says why
-                return None, f"its module {ep.value} cannot be imported, so its tasks cannot be checked"
+                return (
+                    None,
+                    f"its module {ep.value} cannot be imported, so its tasks cannot be checked",
+                )
     return None, None
 
 
@@ -220,17 +280,25 @@ def _hook_functions(plugin: Any, hook: str) -> list[Callable[..., Any]]:
     for attr in dir(plugin):
         try:
             value = getattr(plugin, attr)
-        except Exception:  # noqa: BLE001 -- properties that raise
+        except Exception:  # noqa: BLE001, S112 -- properties that raise
             continue
         options = getattr(value, marker, None)
-        if isinstance(options, dict) and callable(value) and (options.get("specname") or attr) == hook:
+        if (
+            isinstance(options, dict)
+            and callable(value)
+            and (options.get("specname") or attr) == hook
+        ):
             functions.append(value)
     return functions
 
 
 def _data_options(config: Any, spec: Any) -> dict[str, Any]:
     task = config.tasks.get(getattr(spec, "name", None))
-    options: dict[str, Any] = {"data_path": config.data.path, "column_map": dict(config.data.columns), "seed": config.seed}
+    options: dict[str, Any] = {
+        "data_path": config.data.path,
+        "column_map": dict(config.data.columns),
+        "seed": config.seed,
+    }
     if task is not None and task.settings:
         options["settings"] = dict(task.settings)
     return options
@@ -247,12 +315,24 @@ def _indent(text: str, prefix: str, first: str | None = None) -> str:
 
 @click.command("new-plugin")
 @click.argument("name")
-@click.option("--output-dir", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Folder to create the package in (as shopmtl-NAME/).")
-@click.option("--author", default="Your Name", show_default=True, help="Author name for pyproject.toml.")
-@click.option("--kind", type=click.Choice(list(KINDS)), default="regression",
-              show_default=True, help="The task's kind: a price (regression), a bestseller flag (binary), "
-              "a price band (multiclass) or product tags (multilabel), each on its own sample data.")
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Folder to create the package in (as shopmtl-NAME/).",
+)
+@click.option(
+    "--author", default="Your Name", show_default=True, help="Author name for pyproject.toml."
+)
+@click.option(
+    "--kind",
+    type=click.Choice(list(KINDS)),
+    default="regression",
+    show_default=True,
+    help="The task's kind: a price (regression), a bestseller flag (binary), "
+    "a price band (multiclass) or product tags (multilabel), each on its own sample data.",
+)
 @friendly_errors
 def new_plugin(name: str, output_dir: str, author: str, kind: str) -> None:
     """Create a plugin package for a new task NAME of --kind: code, its own data file, tests, README.

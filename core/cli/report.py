@@ -5,19 +5,25 @@ from __future__ import annotations
 import warnings
 
 import click
-
 from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
 
 __all__ = ["report"]
 
 
-
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--split", type=click.Choice(["val", "test"]), default="test", show_default=True,
-              help="Split whose metrics and predictions are shown (baselines exist for test only).")
-@click.option("--no-predictions", is_flag=True,
-              help="Only what metrics.json holds (tables, training curves): no model, no data, seconds.")
+@click.option(
+    "--split",
+    type=click.Choice(["val", "test"]),
+    default="test",
+    show_default=True,
+    help="Split whose metrics and predictions are shown (baselines exist for test only).",
+)
+@click.option(
+    "--no-predictions",
+    is_flag=True,
+    help="Only what metrics.json holds (tables, training curves): no model, no data, seconds.",
+)
 @strict_plugins_option
 @click.pass_context
 @friendly_errors
@@ -27,7 +33,9 @@ def report(ctx: click.Context, run_dir: str, split: str, no_predictions: bool) -
     from shopmtl.core.report.html import build_report  # matplotlib loads only here
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a broken plugin only costs its tasks' plots; the page says so
+        warnings.simplefilter(
+            "ignore"
+        )  # a broken plugin only costs its tasks' plots; the page says so
         plugins = plugin_set(ctx)
     written = build_report(run_dir, plugins.tasks, split=split, predictions=not no_predictions)
     for note in written.notes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import click
-
 from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
 from shopmtl.core.deploy.cli_commands import precision_option
 

@@ -7,11 +7,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from shopmtl.core.data.priors import FittedPrior, prior_outputs
 from shopmtl.core.data.textbank import TextBank
-from shopmtl.registry.spec import TaskSpec
 from shopmtl.registry.derived import with_derived
+from shopmtl.registry.spec import TaskSpec
 
 
 @dataclass
@@ -24,15 +23,25 @@ class EncodedRows:
     numeric_missing: np.ndarray  # (n, n_numeric) float32, 1 where missing
     categorical: np.ndarray  # (n, n_categorical) int64, 0 = unknown
     labels: np.ndarray  # (n, n_label_columns) float32, NaN = missing
-    prior: np.ndarray | None = None  # (n, n_outputs) float32 raw outputs of the task's prior, if any
+    prior: np.ndarray | None = (
+        None  # (n, n_outputs) float32 raw outputs of the task's prior, if any
+    )
 
     def take(self, index: np.ndarray) -> EncodedRows:
         """The rows at positions ``index``, every array cut alike."""
+
         def cut(array: np.ndarray | None) -> np.ndarray | None:
             return None if array is None else array[index]
 
-        return EncodedRows(self.text_ids[index], cut(self.pair_ids), self.numeric[index], self.numeric_missing[index],
-                           self.categorical[index], self.labels[index], cut(self.prior))
+        return EncodedRows(
+            self.text_ids[index],
+            cut(self.pair_ids),
+            self.numeric[index],
+            self.numeric_missing[index],
+            self.categorical[index],
+            self.labels[index],
+            cut(self.prior),
+        )
 
     def __len__(self) -> int:
         return len(self.text_ids)
@@ -49,7 +58,9 @@ class FeatureState:
     numeric_mean: list[float]
     numeric_std: list[float]
     vocabularies: list[list[str]]  # per categorical column; index 0 is "unknown"
-    prior: FittedPrior | None = None  # the task's classical prior fitted on all train rows (tasks.<name>.prior)
+    prior: FittedPrior | None = (
+        None  # the task's classical prior fitted on all train rows (tasks.<name>.prior)
+    )
 
     @classmethod
     def fit(cls, spec: TaskSpec, train: pd.DataFrame) -> FeatureState:
@@ -62,7 +73,8 @@ class FeatureState:
             means.append(mean)
             stds.append(std if std > 1e-12 else 1.0)
         vocabularies = [
-            ["<unknown>", *sorted(train[c].dropna().astype(str).unique().tolist())] for c in spec.categorical
+            ["<unknown>", *sorted(train[c].dropna().astype(str).unique().tolist())]
+            for c in spec.categorical
         ]
         return cls(means, stds, vocabularies)
 
@@ -72,7 +84,11 @@ class FeatureState:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-able part; the fitted prior is saved on its own (:func:`~shopmtl.core.data.priors.save_prior`)."""
-        data = {"numeric_mean": self.numeric_mean, "numeric_std": self.numeric_std, "vocabularies": self.vocabularies}
+        data = {
+            "numeric_mean": self.numeric_mean,
+            "numeric_std": self.numeric_std,
+            "vocabularies": self.vocabularies,
+        }
         return {**data, "prior": self.prior.name} if self.prior is not None else data
 
     @classmethod
@@ -87,8 +103,13 @@ def missing_columns(spec: TaskSpec, frame: pd.DataFrame, *, with_labels: bool = 
     return [c for c in needed if c not in frame.columns]
 
 
-def encode_rows(spec: TaskSpec, frame: pd.DataFrame, state: FeatureState, bank: TextBank,
-                prior: np.ndarray | None = None) -> EncodedRows:
+def encode_rows(
+    spec: TaskSpec,
+    frame: pd.DataFrame,
+    state: FeatureState,
+    bank: TextBank,
+    prior: np.ndarray | None = None,
+) -> EncodedRows:
     """Arrays for every row of ``frame``; labels absent from the frame become NaN.
 
     Derived feature columns (:attr:`TaskSpec.derive`) are computed here when the frame
@@ -103,7 +124,9 @@ def encode_rows(spec: TaskSpec, frame: pd.DataFrame, state: FeatureState, bank: 
     for j, column in enumerate(spec.numeric):
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
         absent = np.isnan(values)
-        numeric[:, j] = np.where(absent, 0.0, (values - state.numeric_mean[j]) / state.numeric_std[j])
+        numeric[:, j] = np.where(
+            absent, 0.0, (values - state.numeric_mean[j]) / state.numeric_std[j]
+        )
         missing[:, j] = absent
     categorical = np.zeros((n, len(spec.categorical)), dtype=np.int64)
     for j, column in enumerate(spec.categorical):
@@ -120,5 +143,7 @@ def encode_rows(spec: TaskSpec, frame: pd.DataFrame, state: FeatureState, bank: 
         numeric_missing=missing,
         categorical=categorical,
         labels=labels,
-        prior=prior if prior is not None or state.prior is None else prior_outputs(spec, state.prior, frame),
+        prior=prior
+        if prior is not None or state.prior is None
+        else prior_outputs(spec, state.prior, frame),
     )

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
-
 from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
 from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows
 from shopmtl.core.data.priors import FittedPrior, PriorError, chosen_prior, fit_prior, prior_outputs
@@ -20,10 +19,16 @@ from shopmtl.core.data.rowstore import RowStore
 from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.data.trainsplit import TrainSplit, kept_rows
-from shopmtl.registry.spec import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
 from shopmtl.registry.datacheck import check_frame
 from shopmtl.registry.derived import with_derived
-from shopmtl.registry.splits import describe, file_problems, is_split_source, split_columns, split_frame
+from shopmtl.registry.spec import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
+from shopmtl.registry.splits import (
+    describe,
+    file_problems,
+    is_split_source,
+    split_columns,
+    split_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,9 @@ class PreparedTask:
     state: FeatureState
     #: Encoded splits; ``rows["train"]`` holds only this process's :attr:`shard` of the train rows.
     rows: dict[str, EncodedRows]
-    shard: Shard = Shard()  # the share of the train rows this process trains on (all of them on one process)
+    shard: Shard = (
+        Shard()
+    )  # the share of the train rows this process trains on (all of them on one process)
     train: TrainSplit | None = None  # the train split and its cap; None: data["train"] whole
 
     @property
@@ -56,14 +63,18 @@ class PreparedTask:
         """:attr:`data` with train as one frame of the rows the network trains on (derived features
         computed), as a task's baselines read it. Read from the source on each call."""
         frame = self.train.frame() if self.train is not None else self.data["train"]
-        return dataclasses.replace(self.data, splits={**self.data.splits, "train": with_derived(self.spec, frame)})
+        return dataclasses.replace(
+            self.data, splits={**self.data.splits, "train": with_derived(self.spec, frame)}
+        )
 
     def head_spec(self, hidden_size: int, bank: TextBank) -> HeadSpec:
         """Sizes for building this task's head on an encoder of ``hidden_size``."""
         return head_spec_for(self.spec, self.state, self.config or TaskConfig(), hidden_size, bank)
 
 
-def head_spec_for(spec: TaskSpec, state: FeatureState, config: TaskConfig, hidden_size: int, bank: TextBank) -> HeadSpec:
+def head_spec_for(
+    spec: TaskSpec, state: FeatureState, config: TaskConfig, hidden_size: int, bank: TextBank
+) -> HeadSpec:
     """The :class:`HeadSpec` of ``spec`` with fitted ``state``, as training and loading build it."""
     return HeadSpec(
         hidden_size=hidden_size,
@@ -84,7 +95,9 @@ def select_tasks(names: Iterable[str], registered: Mapping[str, TaskSpec]) -> di
         lines = []
         for name in unknown:
             hint = closest_key(name, registered)
-            lines.append(f"unknown task '{name}' in tasks:" + (f" did you mean '{hint}'?" if hint else ""))
+            lines.append(
+                f"unknown task '{name}' in tasks:" + (f" did you mean '{hint}'?" if hint else "")
+            )
         lines.append(f"registered tasks: {', '.join(registered) or 'none'} (see `shopmtl tasks`)")
         raise ConfigError("\n".join(lines))
     return {name: registered[name] for name in names}
@@ -105,7 +118,9 @@ def task_settings(spec: TaskSpec, raw: Mapping[str, Any]) -> Any:
     """Validate ``tasks.<name>.settings`` against the task's settings dataclass."""
     if spec.settings is None:
         if raw:
-            raise ConfigError(f"tasks.{spec.name}.settings: task '{spec.name}' takes no settings; remove them")
+            raise ConfigError(
+                f"tasks.{spec.name}.settings: task '{spec.name}' takes no settings; remove them"
+            )
         return None
     valid = [f.name for f in dataclasses.fields(spec.settings)]
     for key in raw:
@@ -133,12 +148,26 @@ def configure_task(spec: TaskSpec, config: Config) -> TaskSpec:
     task_config = config.tasks.get(spec.name, TaskConfig())
     configured = spec.configure(task_settings(spec, task_config.settings))
     if not isinstance(configured, TaskSpec):
-        raise ValueError(f"task '{spec.name}': configure returned {type(configured).__name__}, not a TaskSpec")
-    kept = ("name", "kind", "text", "text_pair", "labels", "numeric", "categorical", "classes", "settings")
+        raise ValueError(
+            f"task '{spec.name}': configure returned {type(configured).__name__}, not a TaskSpec"
+        )
+    kept = (
+        "name",
+        "kind",
+        "text",
+        "text_pair",
+        "labels",
+        "numeric",
+        "categorical",
+        "classes",
+        "settings",
+    )
     changed = [f for f in kept if getattr(configured, f) != getattr(spec, f)]
     if changed:
-        raise ValueError(f"task '{spec.name}': configure changed {', '.join(changed)}; it may change the head, "
-                         "loss, outputs and predict only")
+        raise ValueError(
+            f"task '{spec.name}': configure changed {', '.join(changed)}; it may change the head, "
+            "loss, outputs and predict only"
+        )
     return dataclasses.replace(configured, configure=None)
 
 
@@ -158,7 +187,9 @@ class TaskDataError(ValueError):
 def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
     """Call the task's dataset builder with its validated settings; every split as a pandas frame."""
     data = build_task_sources(spec, config)
-    return dataclasses.replace(data, splits={**data.splits, "train": split_frame(data.splits["train"])})
+    return dataclasses.replace(
+        data, splits={**data.splits, "train": split_frame(data.splits["train"])}
+    )
 
 
 def build_task_sources(spec: TaskSpec, config: Config) -> TaskData:
@@ -181,7 +212,9 @@ def build_task_sources(spec: TaskSpec, config: Config) -> TaskData:
     splits = {}
     for split in SPLITS:
         if split not in data.splits:
-            raise ValueError(f"task '{spec.name}': build_dataset returned no '{split}' split; return train, val and test")
+            raise ValueError(
+                f"task '{spec.name}': build_dataset returned no '{split}' split; return train, val and test"
+            )
         checked_source(spec, split, data.splits[split])
         splits[split] = data.splits[split] if split == "train" else split_frame(data.splits[split])
     return dataclasses.replace(data, splits={**data.splits, **splits})
@@ -191,8 +224,10 @@ def checked_source(spec: TaskSpec, split: str, source: Any) -> None:
     """Refuse a split that is no :data:`~shopmtl.registry.splits.SplitSource`, or lacks a column the
     task's schema names (checked on an Arrow or Parquet split's schema, before any row is read)."""
     if not is_split_source(source):
-        raise ValueError(f"task '{spec.name}': the {split} split is {type(source).__name__}; hand over a pandas "
-                         "DataFrame, a pyarrow Table or Dataset, or the path of Parquet rows")
+        raise ValueError(
+            f"task '{spec.name}': the {split} split is {type(source).__name__}; hand over a pandas "
+            "DataFrame, a pyarrow Table or Dataset, or the path of Parquet rows"
+        )
     columns = set(split_columns(source))
     missing = [c for c in spec.columns if c not in columns]
     if missing:
@@ -202,15 +237,21 @@ def checked_source(spec: TaskSpec, split: str, source: Any) -> None:
         )
     problems = file_problems(source, spec.columns)
     if problems:
-        raise ValueError(f"task '{spec.name}': the {split} split's files differ:\n  - " + "\n  - ".join(problems))
+        raise ValueError(
+            f"task '{spec.name}': the {split} split's files differ:\n  - " + "\n  - ".join(problems)
+        )
 
 
 def subsample(data: TaskData, task_config: TaskConfig, seed: int) -> TaskData:
     """Cap train (random rows, by seed) and val/test (random rows) as the config asks (splits as frames)."""
     caps = {"train": task_config.max_train_examples}
     caps.update(dict.fromkeys(("val", "test"), task_config.max_eval_examples))
-    return dataclasses.replace(data, splits={split: capped(frame, caps.get(split), seed)
-                                             for split, frame in data.splits.items()})
+    return dataclasses.replace(
+        data,
+        splits={
+            split: capped(frame, caps.get(split), seed) for split, frame in data.splits.items()
+        },
+    )
 
 
 def capped(frame: pd.DataFrame, cap: int | None, seed: int) -> pd.DataFrame:
@@ -219,8 +260,15 @@ def capped(frame: pd.DataFrame, cap: int | None, seed: int) -> pd.DataFrame:
     return (frame if keep is None else frame.iloc[keep]).reset_index(drop=True)
 
 
-def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureState | None = None,
-                 shard: Shard = Shard(), scratch: Path | None = None, once: Once = call) -> PreparedTask:
+def prepare_task(
+    spec: TaskSpec,
+    config: Config,
+    bank: TextBank,
+    state: FeatureState | None = None,
+    shard: Shard = Shard(),
+    scratch: Path | None = None,
+    once: Once = call,
+) -> PreparedTask:
     """Configure, build, subsample and encode one task; fit its feature state on train unless given.
 
     Train is read a chunk at a time (:class:`TrainSplit`): every kept row is checked and
@@ -236,20 +284,38 @@ def prepare_task(spec: TaskSpec, config: Config, bank: TextBank, state: FeatureS
     train = TrainSplit.of(built.splits["train"], task_config.max_train_examples, config.seed)
     if len(train) == 0:
         raise ValueError(f"task '{spec.name}' has no training rows: check its data and settings")
-    evaluation = {s: with_derived(spec, capped(built[s], task_config.max_eval_examples, config.seed))
-                  for s in ("val", "test")}
-    refuse_problems(spec, [p for s, f in evaluation.items() for p in check_frame(spec, s, f, require_labels=False)])
+    evaluation = {
+        s: with_derived(spec, capped(built[s], task_config.max_eval_examples, config.seed))
+        for s in ("val", "test")
+    }
+    refuse_problems(
+        spec,
+        [p for s, f in evaluation.items() for p in check_frame(spec, s, f, require_labels=False)],
+    )
     features = checked_train_features(spec, train)
     train_prior = None
     if state is None:
         state = FeatureState.fit(spec, features)
         if task_config.prior is not None:
             state.prior, train_prior = once(
-                lambda: prior_for_network_rows(spec, task_config, train, evaluation["val"], config.seed))
-    rows = {"train": encode_train(spec, train, train.positions(shard), state, bank, train_prior, scratch)}
-    rows.update({split: encode_rows(spec, frame, state, bank) for split, frame in evaluation.items()})
-    data = dataclasses.replace(built, splits={**built.splits, **evaluation})  # train: as the plugin handed it over
-    return PreparedTask(spec=spec, config=task_config, data=data, state=state, rows=rows, shard=shard, train=train)
+                lambda: prior_for_network_rows(
+                    spec, task_config, train, evaluation["val"], config.seed
+                )
+            )
+    rows = {
+        "train": encode_train(
+            spec, train, train.positions(shard), state, bank, train_prior, scratch
+        )
+    }
+    rows.update(
+        {split: encode_rows(spec, frame, state, bank) for split, frame in evaluation.items()}
+    )
+    data = dataclasses.replace(
+        built, splits={**built.splits, **evaluation}
+    )  # train: as the plugin handed it over
+    return PreparedTask(
+        spec=spec, config=task_config, data=data, state=state, rows=rows, shard=shard, train=train
+    )
 
 
 def checked_train_features(spec: TaskSpec, train: TrainSplit) -> pd.DataFrame:
@@ -275,12 +341,22 @@ def read_columns(spec: TaskSpec) -> list[str] | None:
 def refuse_problems(spec: TaskSpec, problems: list[str]) -> None:
     """Raise :class:`TaskDataError` listing ``problems`` (what ``shopmtl plugins check`` would flag), if any."""
     if problems:
-        raise TaskDataError(f"task '{spec.name}': its data cannot train:\n  - " + "\n  - ".join(problems)
-                            + "\n`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks it the same way")
+        raise TaskDataError(
+            f"task '{spec.name}': its data cannot train:\n  - "
+            + "\n  - ".join(problems)
+            + "\n`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks it the same way"
+        )
 
 
-def encode_train(spec: TaskSpec, train: TrainSplit, positions: np.ndarray, state: FeatureState, bank: TextBank,
-                 prior: np.ndarray | None = None, scratch: Path | None = None) -> EncodedRows:
+def encode_train(
+    spec: TaskSpec,
+    train: TrainSplit,
+    positions: np.ndarray,
+    state: FeatureState,
+    bank: TextBank,
+    prior: np.ndarray | None = None,
+    scratch: Path | None = None,
+) -> EncodedRows:
     """The train rows at ``positions``, encoded a chunk at a time (``prior``: the prior's outputs for the
     rows of ``train.positions()``, from :func:`prior_for_network_rows`)."""
     store = RowStore(len(positions), scratch)
@@ -291,8 +367,9 @@ def encode_train(spec: TaskSpec, train: TrainSplit, positions: np.ndarray, state
     return store.rows()
 
 
-def prior_for_network_rows(spec: TaskSpec, task_config: TaskConfig, train: TrainSplit, val: pd.DataFrame,
-                           seed: int) -> tuple[FittedPrior, np.ndarray]:
+def prior_for_network_rows(
+    spec: TaskSpec, task_config: TaskConfig, train: TrainSplit, val: pd.DataFrame, seed: int
+) -> tuple[FittedPrior, np.ndarray]:
     """The task's prior fitted on the train rows, and its outputs for the rows the network trains on.
 
     The prior is fitted on every train row, up to ``prior_max_rows`` (random, by seed): the
@@ -305,8 +382,9 @@ def prior_for_network_rows(spec: TaskSpec, task_config: TaskConfig, train: Train
     """
     fitted_rows = kept_rows(train.total, task_config.prior_max_rows, seed)  # None: every row
     frame = with_derived(spec, train.read(fitted_rows))
-    fitted, out_of_fold = fit_prior(spec, str(task_config.prior), frame, val, folds=task_config.prior_folds,
-                                    seed=seed)
+    fitted, out_of_fold = fit_prior(
+        spec, str(task_config.prior), frame, val, folds=task_config.prior_folds, seed=seed
+    )
     network = train.positions()
     if fitted_rows is None:
         return fitted, out_of_fold[network]
@@ -331,5 +409,7 @@ def validation_view(task: PreparedTask, max_rows: int | None, seed: int) -> Prep
         return task
     keep = np.sort(np.random.default_rng(seed).choice(len(frame), size=max_rows, replace=False))
     sampled_rows = task.rows["val"].take(keep)
-    data = dataclasses.replace(task.data, splits={**task.data.splits, "val": frame.iloc[keep].reset_index(drop=True)})
+    data = dataclasses.replace(
+        task.data, splits={**task.data.splits, "val": frame.iloc[keep].reset_index(drop=True)}
+    )
     return dataclasses.replace(task, data=data, rows={**task.rows, "val": sampled_rows})

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from shopmtl.registry.spec import Prior, TaskSpec
 
 #: Where a model folder keeps each task's fitted prior (``<task>.joblib``).
@@ -40,12 +39,15 @@ def chosen_prior(spec: TaskSpec, name: str) -> Prior:
     if name in spec.priors:
         return spec.priors[name]
     offered = ", ".join(sorted(spec.priors)) or "none"
-    raise PriorError(f"tasks.{spec.name}.prior: task '{spec.name}' has no prior {name!r} (it offers: {offered}); "
-                     f"set tasks.{spec.name}.prior to one of them, or to null")
+    raise PriorError(
+        f"tasks.{spec.name}.prior: task '{spec.name}' has no prior {name!r} (it offers: {offered}); "
+        f"set tasks.{spec.name}.prior to one of them, or to null"
+    )
 
 
-def fit_prior(spec: TaskSpec, name: str, train: pd.DataFrame, val: pd.DataFrame, *,
-              folds: int, seed: int) -> tuple[FittedPrior, np.ndarray]:
+def fit_prior(
+    spec: TaskSpec, name: str, train: pd.DataFrame, val: pd.DataFrame, *, folds: int, seed: int
+) -> tuple[FittedPrior, np.ndarray]:
     """The prior fitted on all of ``train``, and out-of-fold outputs for every train row.
 
     Returns ``(fitted, oof)`` with ``oof`` of shape ``(len(train), n_outputs)``, row-aligned
@@ -54,13 +56,17 @@ def fit_prior(spec: TaskSpec, name: str, train: pd.DataFrame, val: pd.DataFrame,
     """
     prior = chosen_prior(spec, name)
     if len(train) < folds:
-        raise PriorError(f"task '{spec.name}': prior {name!r} needs at least prior_folds={folds} train rows, "
-                         f"got {len(train)}; lower tasks.{spec.name}.prior_folds or give it more rows")
+        raise PriorError(
+            f"task '{spec.name}': prior {name!r} needs at least prior_folds={folds} train rows, "
+            f"got {len(train)}; lower tasks.{spec.name}.prior_folds or give it more rows"
+        )
     oof = np.zeros((len(train), spec.n_outputs), dtype=np.float32)
     for held_out in _fold_rows(train, prior.group, folds, seed):
         kept = np.setdiff1d(np.arange(len(train)), held_out)
         model = _fit(spec, name, prior, train.iloc[kept].reset_index(drop=True), val)
-        oof[held_out] = _outputs(spec, name, prior, model, train.iloc[held_out].reset_index(drop=True))
+        oof[held_out] = _outputs(
+            spec, name, prior, model, train.iloc[held_out].reset_index(drop=True)
+        )
     return FittedPrior(name, _fit(spec, name, prior, train, val)), oof
 
 
@@ -88,15 +94,24 @@ def load_prior(folder: Path, task: str) -> FittedPrior:
 
     path = folder / PRIORS_DIR / f"{task}.joblib"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: the run's features.json names a prior for task '{task}'; "
-                                "restore the file from a copy of the run, or train it again")
+        raise FileNotFoundError(
+            f"{path} is missing: the run's features.json names a prior for task '{task}'; "
+            "restore the file from a copy of the run, or train it again"
+        )
     try:
         fitted = joblib.load(path)
-    except (ImportError, AttributeError) as error:  # the plugin module or class that fitted it is gone
-        raise PriorError(f"{path} cannot be loaded ({type(error).__name__}: {error}); install the plugin (and version) "
-                         f"that trained the run's task '{task}'") from None
+    except (
+        ImportError,
+        AttributeError,
+    ) as error:  # the plugin module or class that fitted it is gone
+        raise PriorError(
+            f"{path} cannot be loaded ({type(error).__name__}: {error}); install the plugin (and version) "
+            f"that trained the run's task '{task}'"
+        ) from None
     if not isinstance(fitted, FittedPrior):
-        raise PriorError(f"{path} holds a {type(fitted).__name__}, not a fitted shopmtl prior; train the run again")
+        raise PriorError(
+            f"{path} holds a {type(fitted).__name__}, not a fitted shopmtl prior; train the run again"
+        )
     return fitted
 
 
@@ -115,19 +130,29 @@ def _fit(spec: TaskSpec, name: str, prior: Prior, train: pd.DataFrame, val: pd.D
     try:
         return prior.fit(train, val)
     except Exception as error:  # a plugin's code: name the task and prior, keep the cause
-        raise PriorError(f"task '{spec.name}': fitting prior {name!r} failed: {type(error).__name__}: {error}") from error
+        raise PriorError(
+            f"task '{spec.name}': fitting prior {name!r} failed: {type(error).__name__}: {error}"
+        ) from error
 
 
-def _outputs(spec: TaskSpec, name: str, prior: Prior, model: Any, frame: pd.DataFrame) -> np.ndarray:
+def _outputs(
+    spec: TaskSpec, name: str, prior: Prior, model: Any, frame: pd.DataFrame
+) -> np.ndarray:
     try:
         values = np.asarray(prior.predict(model, frame), dtype=np.float64)
     except Exception as error:
-        raise PriorError(f"task '{spec.name}': prior {name!r} failed to predict: {type(error).__name__}: {error}") from error
+        raise PriorError(
+            f"task '{spec.name}': prior {name!r} failed to predict: {type(error).__name__}: {error}"
+        ) from error
     values = values.reshape(len(frame), -1) if values.ndim == 1 else values
     if values.shape != (len(frame), spec.n_outputs):
-        raise PriorError(f"task '{spec.name}': prior {name!r} predicted shape {values.shape} for {len(frame)} rows; "
-                         f"its predict must return ({len(frame)}, {spec.n_outputs}) raw outputs, one per head output")
+        raise PriorError(
+            f"task '{spec.name}': prior {name!r} predicted shape {values.shape} for {len(frame)} rows; "
+            f"its predict must return ({len(frame)}, {spec.n_outputs}) raw outputs, one per head output"
+        )
     if not np.isfinite(values).all():
-        raise PriorError(f"task '{spec.name}': prior {name!r} predicted NaN or infinite values; clip probabilities "
-                         "before taking logs (e.g. np.clip(p, 1e-6, 1 - 1e-6))")
+        raise PriorError(
+            f"task '{spec.name}': prior {name!r} predicted NaN or infinite values; clip probabilities "
+            "before taking logs (e.g. np.clip(p, 1e-6, 1 - 1e-6))"
+        )
     return values.astype(np.float32)

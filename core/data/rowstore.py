@@ -14,7 +14,6 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-
 from shopmtl.core.data.features import EncodedRows
 
 
@@ -32,14 +31,18 @@ class RowStore:
         if self.folder is None:
             return np.empty(shape, dtype=like.dtype)
         self.folder.mkdir(parents=True, exist_ok=True)
-        return np.lib.format.open_memmap(self.folder / f"{name}.npy", mode="w+", dtype=like.dtype, shape=shape)
+        return np.lib.format.open_memmap(
+            self.folder / f"{name}.npy", mode="w+", dtype=like.dtype, shape=shape
+        )
 
     def put(self, slots: np.ndarray, chunk: EncodedRows) -> None:
         """Write ``chunk``'s rows into rows ``slots`` (one slot per chunk row)."""
         for field in dataclasses.fields(EncodedRows):
             values = getattr(chunk, field.name)
             if field.name not in self._arrays:
-                self._arrays[field.name] = None if values is None else self._allocate(field.name, values)
+                self._arrays[field.name] = (
+                    None if values is None else self._allocate(field.name, values)
+                )
             target = self._arrays[field.name]
             if (target is None) != (values is None):
                 raise ValueError(f"encoded rows: {field.name} is present in some chunks only")

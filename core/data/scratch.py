@@ -22,7 +22,9 @@ def scratch_folder() -> tempfile.TemporaryDirectory:
     root.mkdir(parents=True, exist_ok=True)
     host = socket.gethostname()
     remove_abandoned(root, host)
-    return tempfile.TemporaryDirectory(prefix=f"{host}-{os.getpid()}-", dir=root, ignore_cleanup_errors=True)
+    return tempfile.TemporaryDirectory(
+        prefix=f"{host}-{os.getpid()}-", dir=root, ignore_cleanup_errors=True
+    )
 
 
 def remove_abandoned(root: Path, host: str) -> None:

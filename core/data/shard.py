@@ -31,7 +31,9 @@ class Shard:
 
     def __post_init__(self) -> None:
         if self.count < 1 or not 0 <= self.index < self.count:
-            raise ValueError(f"shard {self.index} of {self.count}: need 0 <= index < count and count >= 1")
+            raise ValueError(
+                f"shard {self.index} of {self.count}: need 0 <= index < count and count >= 1"
+            )
 
     @property
     def whole(self) -> bool:

@@ -6,10 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from shopmtl.core.files import atomic_file
 
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 
 class TableFormatError(ValueError):
@@ -20,7 +25,9 @@ def table_format(path: str | Path) -> str:
     """``csv``, ``parquet`` or ``jsonl``, from the suffix."""
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
-        raise TableFormatError(f"{path}: unknown table format {suffix or '(no suffix)'}; use .csv, .parquet or .jsonl")
+        raise TableFormatError(
+            f"{path}: unknown table format {suffix or '(no suffix)'}; use .csv, .parquet or .jsonl"
+        )
     return FORMATS[suffix]
 
 
@@ -80,10 +87,18 @@ def write_rows(frame: pd.DataFrame, path: str | Path) -> None:
             for start in range(0, max(len(frame), 1), ROWS_PER_CHUNK):
                 chunk = frame.iloc[start : start + ROWS_PER_CHUNK]
                 chunk = chunk.assign(**{name: _categorical(chunk[name]) for name in texts})
-                table = pa.Table.from_pandas(chunk, preserve_index=False).replace_schema_metadata(None)
+                table = pa.Table.from_pandas(chunk, preserve_index=False).replace_schema_metadata(
+                    None
+                )
                 if writer is None:
-                    schema = pa.schema([f.with_type(pa.dictionary(pa.int32(), pa.string())) if f.name in texts else f
-                                        for f in table.schema])
+                    schema = pa.schema(
+                        [
+                            f.with_type(pa.dictionary(pa.int32(), pa.string()))
+                            if f.name in texts
+                            else f
+                            for f in table.schema
+                        ]
+                    )
                     writer = pq.ParquetWriter(temporary, schema, store_schema=False)
                 writer.write_table(table.cast(schema))
         finally:
@@ -93,14 +108,21 @@ def write_rows(frame: pd.DataFrame, path: str | Path) -> None:
 
 def _repeated_texts(sample: pd.DataFrame) -> list[str]:
     """Text columns whose values repeat (fewer distinct than half the sampled rows)."""
-    return [name for name, column in sample.items()
-            if (column.dtype == object or pd.api.types.is_string_dtype(column.dtype))
-            and column.map(lambda v: isinstance(v, str) or pd.isna(v)).all()
-            and column.nunique(dropna=True) * 2 < len(column)]
+    return [
+        name
+        for name, column in sample.items()
+        if (column.dtype == object or pd.api.types.is_string_dtype(column.dtype))
+        and column.map(lambda v: isinstance(v, str) or pd.isna(v)).all()
+        and column.nunique(dropna=True) * 2 < len(column)
+    ]
 
 
 def _categorical(column: pd.Series) -> pd.Series:
     """``column`` as a categorical of its distinct texts (one copy each when handed to Arrow)."""
     codes, uniques = pd.factorize(column, use_na_sentinel=True)
     categories = pd.Index(np.asarray(uniques, dtype=object), dtype=object)
-    return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=column.index, name=column.name)
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=categories),
+        index=column.index,
+        name=column.name,
+    )

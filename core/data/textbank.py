@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from transformers import PreTrainedTokenizerBase
-
 from shopmtl.core.data.tokencache import TokenCache
+from transformers import PreTrainedTokenizerBase
 
 
 class TextBank:
@@ -19,10 +18,14 @@ class TextBank:
     each distinct id once.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_length: int, cache: TokenCache | None = None) -> None:
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, max_length: int, cache: TokenCache | None = None
+    ) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
-        self.cache = cache  # token ids on disk from earlier runs (same tokenizer and length), if any
+        self.cache = (
+            cache  # token ids on disk from earlier runs (same tokenizer and length), if any
+        )
         self._ids: dict[str, int] = {}
         self._tokens: list[np.ndarray] = []
         self.pad_id = int(tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
@@ -33,7 +36,9 @@ class TextBank:
 
     def ids_for(self, texts: Sequence[str]) -> np.ndarray:
         """Ids of ``texts``, tokenizing (in one call) only those not seen before."""
-        texts = ["" if t is None or (isinstance(t, float) and np.isnan(t)) else str(t) for t in texts]
+        texts = [
+            "" if t is None or (isinstance(t, float) and np.isnan(t)) else str(t) for t in texts
+        ]
         new = list(dict.fromkeys(t for t in texts if t not in self._ids))
         if new:
             for text, tokens in zip(new, self._tokenize(new)):
@@ -43,10 +48,14 @@ class TextBank:
 
     def _tokenize(self, texts: list[str]) -> list[np.ndarray]:
         """Token ids of ``texts``: from the cache where it has them, the rest in one tokenizer call."""
-        found, keys = self.cache.lookup(texts) if self.cache is not None else ([None] * len(texts), [])
+        found, keys = (
+            self.cache.lookup(texts) if self.cache is not None else ([None] * len(texts), [])
+        )
         missing = [k for k, f in enumerate(found) if f is None]
         if missing:
-            encoded = self.tokenizer([texts[k] for k in missing], truncation=True, max_length=self.max_length)
+            encoded = self.tokenizer(
+                [texts[k] for k in missing], truncation=True, max_length=self.max_length
+            )
             for k, tokens in zip(missing, encoded["input_ids"]):
                 found[k] = np.asarray(tokens, dtype=np.int32)
             if self.cache is not None:

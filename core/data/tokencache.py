@@ -39,7 +39,11 @@ def tokenizer_key(tokenizer: Any, max_length: int) -> str:
     if backend is not None:
         # The fast tokenizer's JSON also records the truncation and padding of its last call,
         # which are not part of what it is (max_length is keyed below): left out.
-        spec = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+        spec = {
+            k: v
+            for k, v in json.loads(backend.to_str()).items()
+            if k not in ("truncation", "padding")
+        }
         definition = json.dumps(spec, sort_keys=True)
     else:
         definition = json.dumps(sorted(tokenizer.get_vocab().items()))
@@ -50,7 +54,7 @@ def tokenizer_key(tokenizer: Any, max_length: int) -> str:
 
 def text_key(text: str) -> bytes:
     """The 20-byte key of one text."""
-    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).digest()
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass"), usedforsecurity=False).digest()
 
 
 class TokenCache:
@@ -90,17 +94,22 @@ class TokenCache:
         lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         values = np.concatenate(tokens).astype(np.int32) if len(tokens) else np.zeros(0, np.int32)
-        table = pa.table({
-            "key": pa.array(list(keys), type=pa.binary(20)),
-            "tokens": pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values)),
-        }).replace_schema_metadata({_KEY_FIELD: self.key.encode()})
+        table = pa.table(
+            {
+                "key": pa.array(list(keys), type=pa.binary(20)),
+                "tokens": pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values)),
+            }
+        ).replace_schema_metadata({_KEY_FIELD: self.key.encode()})
         self.folder.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=".segment-", suffix=".tmp", dir=self.folder)
         os.close(handle)
         try:
             with pa.OSFile(name, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
-            target = self.folder / f"segment-{hashlib.sha1(b''.join(keys)).hexdigest()[:16]}.arrow"
+            target = (
+                self.folder
+                / f"segment-{hashlib.sha1(b''.join(keys), usedforsecurity=False).hexdigest()[:16]}.arrow"
+            )
             os.replace(name, target)
         finally:
             Path(name).unlink(missing_ok=True)
@@ -113,14 +122,21 @@ class TokenCache:
         try:
             table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
         except (OSError, pa.ArrowInvalid) as error:
-            raise TokenCacheError(f"token cache segment {path} is unreadable ({error}); delete it (or its "
-                                  f"folder {self.folder}) and run again: the texts are tokenized anew") from None
+            raise TokenCacheError(
+                f"token cache segment {path} is unreadable ({error}); delete it (or its "
+                f"folder {self.folder}) and run again: the texts are tokenized anew"
+            ) from None
         stored = (table.schema.metadata or {}).get(_KEY_FIELD, b"").decode()
         if stored != self.key:
-            raise TokenCacheError(f"token cache segment {path} belongs to tokenizer key {stored or '(none)'}, not "
-                                  f"{self.key} (the folder's): it was copied or moved by hand. Delete {self.folder} "
-                                  "and run again")
+            raise TokenCacheError(
+                f"token cache segment {path} belongs to tokenizer key {stored or '(none)'}, not "
+                f"{self.key} (the folder's): it was copied or moved by hand. Delete {self.folder} "
+                "and run again"
+            )
         tokens = table.column("tokens").combine_chunks()
-        offsets, values = tokens.offsets.to_numpy(), tokens.values.to_numpy()  # views of the mapped file
+        offsets, values = (
+            tokens.offsets.to_numpy(),
+            tokens.values.to_numpy(),
+        )  # views of the mapped file
         for k, key in enumerate(table.column("key").to_pylist()):
             self._index[key] = values[offsets[k] : offsets[k + 1]]

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from shopmtl.core.data.shard import Shard
 from shopmtl.registry.splits import split_chunks, split_frame, split_length
 
@@ -58,8 +57,12 @@ class TrainSplit:
         rows = shard.rows(len(self))
         return rows if self.kept is None else self.kept[rows]
 
-    def chunks(self, positions: np.ndarray, columns: Sequence[str] | None = None,
-               chunk_rows: int | None = None) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    def chunks(
+        self,
+        positions: np.ndarray,
+        columns: Sequence[str] | None = None,
+        chunk_rows: int | None = None,
+    ) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
         """``(slots, frame)`` pairs covering ``positions``: the frame holds the rows at
         ``positions[slots]``, read in source order (``positions`` may wrap around);
         ``chunk_rows`` rows at a time (default :data:`CHUNK_ROWS`)."""

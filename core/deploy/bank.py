@@ -8,8 +8,8 @@ bank can be emptied between calls.
 
 from __future__ import annotations
 
-from shopmtl.core.engine.predict import LoadedRun
 from shopmtl.core.data.textbank import TextBank
+from shopmtl.core.engine.predict import LoadedRun
 
 #: Distinct texts kept before the bank is emptied (each costs ~100 bytes to 1 kB).
 MAX_TEXTS = 200_000

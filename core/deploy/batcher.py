@@ -39,7 +39,9 @@ class MicroBatcher:
         self.max_rows = max_rows
         self.max_wait = max_wait_ms / 1000.0
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopmtl-predict")
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="shopmtl-predict"
+        )
         self._worker: asyncio.Task | None = None
         self._last_jobs = 0  # requests in the last batch
 

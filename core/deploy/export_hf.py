@@ -17,12 +17,12 @@ import json
 import shutil
 from pathlib import Path
 
-from shopmtl.core.deploy.merged import ExportError, merged_backbone
 from shopmtl.core.data.priors import PRIORS_DIR
+from shopmtl.core.deploy.merged import ExportError, merged_backbone
 from shopmtl.core.deploy.model_card import model_card
 from shopmtl.core.deploy.service import weights_sha256
-from shopmtl.core.files import atomic_dir
 from shopmtl.core.engine.predict import LoadedRun
+from shopmtl.core.files import atomic_dir
 
 BESIDE = ("sharing.safetensors", "features.json", "calibration.json")
 
@@ -31,7 +31,9 @@ def export_hf(run: LoadedRun, output: str | Path) -> Path:
     """Write the transformers folder to ``output`` (which must not exist); its path."""
     output = Path(output)
     if output.exists():
-        raise ExportError(f"{output} already exists: choose a new folder (an export never overwrites)")
+        raise ExportError(
+            f"{output} already exists: choose a new folder (an export never overwrites)"
+        )
     model_dir = run.run_dir / "model"
     sha256 = weights_sha256(model_dir, list(run.specs))
     with atomic_dir(output) as staging:
@@ -41,11 +43,18 @@ def export_hf(run: LoadedRun, output: str | Path) -> Path:
         for name in BESIDE:
             if (model_dir / name).is_file():
                 shutil.copy2(model_dir / name, staging / name)
-        if (model_dir / PRIORS_DIR).is_dir():  # fitted classical priors the heads add to (tasks.<name>.prior)
+        if (
+            model_dir / PRIORS_DIR
+        ).is_dir():  # fitted classical priors the heads add to (tasks.<name>.prior)
             shutil.copytree(model_dir / PRIORS_DIR, staging / PRIORS_DIR)
         shutil.copy2(run.run_dir / "config.yaml", staging / "config.yaml")
-        info = {"run": run.config.run_name, "weights_sha256": sha256, "pooling": run.config.encoder.pooling,
-                "max_length": run.config.encoder.max_length, "tasks": list(run.specs)}
+        info = {
+            "run": run.config.run_name,
+            "weights_sha256": sha256,
+            "pooling": run.config.encoder.pooling,
+            "max_length": run.config.encoder.max_length,
+            "tasks": list(run.specs),
+        }
         (staging / "shopmtl.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         (staging / "README.md").write_text(model_card(run, sha256), encoding="utf-8")
     return output

@@ -23,17 +23,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
-
+from shopmtl.core.data.prepare import prepare_task
 from shopmtl.core.deploy.fp32 import Fp32Runtime
 from shopmtl.core.deploy.merged import ExportError, merged_encoder
 from shopmtl.core.deploy.onnx_engine import MANIFEST, ONNX_DIR, load_onnx_model
 from shopmtl.core.engine.evaluate import Scorer
+from shopmtl.core.engine.predict import LoadedRun
 from shopmtl.core.files import atomic_dir
 from shopmtl.core.model.model import MultiTaskModel
-from shopmtl.core.engine.predict import LoadedRun
-from shopmtl.core.data.prepare import prepare_task
+from torch import nn
+from torch.nn import functional as F
 
 MAX_ABS_DIFFERENCE = 1e-3
 OPSET = 17
@@ -101,7 +100,9 @@ def head_inputs(run: LoadedRun, task: str) -> dict[str, torch.Tensor]:
         inputs["pair_pos"] = torch.tensor([1, 0, 1])
     if task in run.model.token_tasks:
         inputs["tokens"] = torch.full((texts, 5), run.bank.pad_id, dtype=torch.int64)
-    if run.features[task].prior is not None:  # the classical prior runs in scikit-learn; its outputs feed the graph
+    if (
+        run.features[task].prior is not None
+    ):  # the classical prior runs in scikit-learn; its outputs feed the graph
         inputs["prior"] = torch.zeros(rows, spec.n_outputs)
     return inputs
 
@@ -115,21 +116,36 @@ def _export(module: nn.Module, inputs: dict[str, torch.Tensor], path: Path, outp
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes
         # The TorchScript exporter: dynamic axes without the dynamo exporter's onnxscript dependency.
-        torch.onnx.export(module, tuple(inputs.values()), str(path), input_names=list(inputs), output_names=[output],
-                          dynamic_axes={**axes, output: {0: "rows"}}, opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            module,
+            tuple(inputs.values()),
+            str(path),
+            input_names=list(inputs),
+            output_names=[output],
+            dynamic_axes={**axes, output: {0: "rows"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
 
 
 def write_graphs(run: LoadedRun, folder: Path) -> dict[str, object]:
     """Export the encoder and every head into ``folder``; the manifest's content."""
     (folder / "heads").mkdir(parents=True)
     encoder = merged_encoder(run.model.encoder).cpu()
-    ids, mask = run.bank.pad(run.bank.ids_for(["an example product", "a longer example product description"]))
+    ids, mask = run.bank.pad(
+        run.bank.ids_for(["an example product", "a longer example product description"])
+    )
     _export(encoder, {"input_ids": ids, "attention_mask": mask}, folder / "encoder.onnx", "pooled")
     heads = exportable(run.model).cpu()
     tasks = {}
     for task in run.specs:
         inputs = head_inputs(run, task)
-        _export(HeadGraph(heads, task, list(inputs)[1:]), inputs, folder / "heads" / f"{task}.onnx", "outputs")
+        _export(
+            HeadGraph(heads, task, list(inputs)[1:]),
+            inputs,
+            folder / "heads" / f"{task}.onnx",
+            "outputs",
+        )
         tasks[task] = {"inputs": list(inputs), "tokens": "tokens" in inputs}
     return {"opset": OPSET, "tasks": tasks}
 
@@ -160,18 +176,26 @@ def export_onnx(run: LoadedRun, output: str | Path, check_rows: int = 512) -> fl
     """Write the run and its ONNX graphs to ``output`` (which must not exist); the checked difference."""
     output = Path(output)
     if output.exists():
-        raise ExportError(f"{output} already exists: choose a new folder (an export never overwrites)")
+        raise ExportError(
+            f"{output} already exists: choose a new folder (an export never overwrites)"
+        )
     with atomic_dir(output) as staging:
         for name in RUN_FILES:
             if (run.run_dir / name).is_file():
                 shutil.copy2(run.run_dir / name, staging / name)
         shutil.copytree(run.run_dir / "model", staging / "model")
         manifest = write_graphs(run, staging / ONNX_DIR)
-        (staging / ONNX_DIR / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (staging / ONNX_DIR / MANIFEST).write_text(
+            json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
+        )
         difference = check_graphs(run, staging, check_rows)
         if difference > MAX_ABS_DIFFERENCE:
-            raise ExportError(f"the ONNX graphs differ from PyTorch by up to {difference:.2e} on the run's test rows "
-                              f"(allowed: {MAX_ABS_DIFFERENCE:g}); nothing was written")
+            raise ExportError(
+                f"the ONNX graphs differ from PyTorch by up to {difference:.2e} on the run's test rows "
+                f"(allowed: {MAX_ABS_DIFFERENCE:g}); nothing was written"
+            )
         manifest["max_abs_difference"] = difference
-        (staging / ONNX_DIR / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (staging / ONNX_DIR / MANIFEST).write_text(
+            json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
+        )
     return difference

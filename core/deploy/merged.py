@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from torch import nn
-
 from shopmtl.core.model.encoder import TextEncoder
+from torch import nn
 
 
 class ExportError(ValueError):
@@ -21,8 +20,10 @@ def merged_backbone(encoder: TextEncoder) -> nn.Module:
     task, which no single transformers folder or graph can hold: refused.
     """
     if encoder.adapters:
-        raise ExportError("this run has one LoRA adapter per task (encoder.lora.per_task), so there is no single "
-                          f"encoder to export ({', '.join(encoder.adapters)}); export a run with one shared adapter")
+        raise ExportError(
+            "this run has one LoRA adapter per task (encoder.lora.per_task), so there is no single "
+            f"encoder to export ({', '.join(encoder.adapters)}); export a run with one shared adapter"
+        )
     backbone = copy.deepcopy(encoder.backbone)
     if hasattr(backbone, "merge_and_unload"):  # a peft model: fold W + BA into W
         backbone = backbone.merge_and_unload()

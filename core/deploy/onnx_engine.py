@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from shopmtl.core.deploy.fp32 import Fp32Runtime
 from shopmtl.core.engine.evaluate import Scorer
 from shopmtl.core.engine.predict import LoadedRun, RunError
@@ -47,7 +46,9 @@ class OnnxEncoder:
         return None
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        (pooled,) = self.session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})
+        (pooled,) = self.session.run(
+            None, {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        )
         return torch.from_numpy(pooled)
 
 
@@ -56,8 +57,12 @@ class OnnxModel:
 
     def __init__(self, folder: Path, manifest: Mapping[str, Any]) -> None:
         self.encoder = OnnxEncoder(folder / "encoder.onnx")
-        self.heads = {task: _session(folder / "heads" / f"{task}.onnx") for task in manifest["tasks"]}
-        self._inputs = {task: [i.name for i in session.get_inputs()] for task, session in self.heads.items()}
+        self.heads = {
+            task: _session(folder / "heads" / f"{task}.onnx") for task in manifest["tasks"]
+        }
+        self._inputs = {
+            task: [i.name for i in session.get_inputs()] for task, session in self.heads.items()
+        }
         self.token_tasks = frozenset(t for t, info in manifest["tasks"].items() if info["tokens"])
 
     def eval(self) -> OnnxModel:
@@ -67,8 +72,13 @@ class OnnxModel:
         """The pooled vectors unchanged: each head graph applies the sharing gates itself."""
         return pooled
 
-    def apply_head(self, task: str, pooled: torch.Tensor, batch: Mapping[str, torch.Tensor],
-                   shared: bool = False) -> torch.Tensor:
+    def apply_head(
+        self,
+        task: str,
+        pooled: torch.Tensor,
+        batch: Mapping[str, torch.Tensor],
+        shared: bool = False,
+    ) -> torch.Tensor:
         """Raw head outputs of ``task`` for pooled texts (as ``MultiTaskModel.apply_head``; the graph
         starts at the pooled vector, so ``shared`` changes nothing)."""
         values = {"pooled": pooled, **batch}
@@ -81,8 +91,10 @@ def load_onnx_model(run_dir: str | Path) -> OnnxModel:
     """The graphs in ``run_dir/onnx`` (written by ``shopmtl export --format onnx``), or a clear error."""
     folder = Path(run_dir) / ONNX_DIR
     if not (folder / MANIFEST).is_file():
-        raise RunError(f"{run_dir} holds no ONNX model ({folder / MANIFEST} is missing): "
-                       f"export one with `shopmtl export {run_dir} --format onnx --output DIR` and predict on DIR")
+        raise RunError(
+            f"{run_dir} holds no ONNX model ({folder / MANIFEST} is missing): "
+            f"export one with `shopmtl export {run_dir} --format onnx --output DIR` and predict on DIR"
+        )
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     return OnnxModel(folder, manifest)
 

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
-
 from shopmtl.registry.spec import TaskSpec
 
 FiniteNumber = Annotated[float | None, Field(allow_inf_nan=False)]
@@ -31,16 +30,24 @@ def _fields(specs: Iterable[TaskSpec]) -> dict[str, tuple[Any, bool, str]]:
     for spec in specs:
         derived = set(spec.derive.columns) if spec.derive else set()
         for column in spec.keys:
-            fields.setdefault(column, (Key, False, f"identifier, not read by the model ({spec.name})"))
+            fields.setdefault(
+                column, (Key, False, f"identifier, not read by the model ({spec.name})")
+            )
         for column in (spec.text, spec.text_pair):
             if column:
                 fields[column] = (str, True, f"text read by the encoder ({spec.name})")
         for column in spec.numeric:
             if column not in derived:
-                fields[column] = (FiniteNumber, True, f"finite number; null = missing ({spec.name})")
+                fields[column] = (
+                    FiniteNumber,
+                    True,
+                    f"finite number; null = missing ({spec.name})",
+                )
         for column in spec.categorical:
             if column not in derived:
-                fields.setdefault(column, (Category, False, f"category; null or absent = unknown ({spec.name})"))
+                fields.setdefault(
+                    column, (Category, False, f"category; null or absent = unknown ({spec.name})")
+                )
     return fields
 
 
@@ -61,21 +68,27 @@ def row_model(name: str, specs: Sequence[TaskSpec]) -> type[BaseModel]:
 def request_model(task: str, row: type[BaseModel]) -> type[BaseModel]:
     """``{"rows": [row, ...]}`` for ``task``."""
     title = "".join(part.title() for part in task.split("_"))
-    return create_model(f"{title}Request", rows=(list[row], Field(description="the rows to predict")))
+    return create_model(
+        f"{title}Request", rows=(list[row], Field(description="the rows to predict"))
+    )
 
 
 class MultiTaskRequest(BaseModel):
     """``POST /v1/predict``: several tasks on the same rows (each row holds every task's inputs)."""
 
     model_config = ConfigDict(extra="forbid")
-    tasks: list[str] = Field(min_length=1, description="tasks to predict, each text encoded once for all")
+    tasks: list[str] = Field(
+        min_length=1, description="tasks to predict, each text encoded once for all"
+    )
     rows: list[dict[str, Any]] = Field(description="rows holding the inputs of every task named")
 
 
 class Predictions(BaseModel):
     """Prediction columns per row, in the order of the request's rows."""
 
-    model: str = Field(description="run name and the first 12 hex digits of the sha256 of its weights")
+    model: str = Field(
+        description="run name and the first 12 hex digits of the sha256 of its weights"
+    )
     predictions: list[dict[str, Any]]
 
 

@@ -23,9 +23,14 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
-
 from shopmtl.core.deploy.batcher import MicroBatcher
-from shopmtl.core.deploy.schemas import MultiTaskRequest, Predictions, request_model, row_model, rows_as_records
+from shopmtl.core.deploy.schemas import (
+    MultiTaskRequest,
+    Predictions,
+    request_model,
+    row_model,
+    rows_as_records,
+)
 from shopmtl.core.deploy.serve_settings import ServeSettings
 from shopmtl.core.deploy.service import ModelService, json_records
 
@@ -38,12 +43,23 @@ def explain(errors: Sequence[Any]) -> dict[str, Any]:
     for error in errors:
         loc = [part for part in error.get("loc", ()) if part != "body"]
         if error.get("type") == "json_invalid":
-            items.append({"row": None, "field": None,
-                          "message": f"the body is not valid JSON ({error.get('ctx', {}).get('error', error['msg'])})"})
+            items.append(
+                {
+                    "row": None,
+                    "field": None,
+                    "message": f"the body is not valid JSON ({error.get('ctx', {}).get('error', error['msg'])})",
+                }
+            )
             continue
         row = loc[1] if len(loc) > 1 and loc[0] == "rows" and isinstance(loc[1], int) else None
         field = str(loc[2]) if row is not None and len(loc) > 2 else None
-        where = f"rows[{row}].{field}" if field else f"rows[{row}]" if row is not None else ".".join(map(str, loc))
+        where = (
+            f"rows[{row}].{field}"
+            if field
+            else f"rows[{row}]"
+            if row is not None
+            else ".".join(map(str, loc))
+        )
         items.append({"row": row, "field": field, "message": f"{where or 'body'}: {error['msg']}"})
     shown = "; ".join(item["message"] for item in items[:5])
     more = f" (and {len(items) - 5} more)" if len(items) > 5 else ""
@@ -94,8 +110,11 @@ def create_app(service: ModelService, settings: ServeSettings | None = None) -> 
         yield
         await batcher.stop()
 
-    app = FastAPI(title=f"shopmtl: {service.run.config.run_name}", lifespan=lifespan,
-                  description="Predictions of a trained shopmtl run. Each task's request schema lists its inputs.")
+    app = FastAPI(
+        title=f"shopmtl: {service.run.config.run_name}",
+        lifespan=lifespan,
+        description="Predictions of a trained shopmtl run. Each task's request schema lists its inputs.",
+    )
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     _add_error_handlers(app)
 
@@ -120,11 +139,18 @@ def create_app(service: ModelService, settings: ServeSettings | None = None) -> 
         return service.description
 
     for task in service.tasks:
-        _add_task_route(app, task, request_model(task, row_model(f"{task}_row", [service.run.specs[task]])), predict)
+        _add_task_route(
+            app,
+            task,
+            request_model(task, row_model(f"{task}_row", [service.run.specs[task]])),
+            predict,
+        )
 
     @app.post("/v1/predict/{task}", include_in_schema=False)
     async def unknown_task(task: str) -> None:
-        raise HTTPException(404, f"this server has no task '{task}'; it serves: {', '.join(service.tasks)}")
+        raise HTTPException(
+            404, f"this server has no task '{task}'; it serves: {', '.join(service.tasks)}"
+        )
 
     models: dict[tuple[str, ...], TypeAdapter] = {}
 
@@ -134,15 +160,20 @@ def create_app(service: ModelService, settings: ServeSettings | None = None) -> 
         names = tuple(dict.fromkeys(body.tasks))
         unknown = [t for t in names if t not in service.tasks]
         if unknown:
-            raise HTTPException(404, f"this server has no task {', '.join(map(repr, unknown))}; "
-                                     f"it serves: {', '.join(service.tasks)}")
+            raise HTTPException(
+                404,
+                f"this server has no task {', '.join(map(repr, unknown))}; "
+                f"it serves: {', '.join(service.tasks)}",
+            )
         if names not in models:
             row = row_model("_".join(names) + "_row", [service.run.specs[t] for t in names])
             models[names] = TypeAdapter(list[row])
         try:
             rows = models[names].validate_python(body.rows)
         except ValidationError as error:
-            raise RequestValidationError([{**e, "loc": ("body", "rows", *e["loc"])} for e in error.errors()]) from None
+            raise RequestValidationError(
+                [{**e, "loc": ("body", "rows", *e["loc"])} for e in error.errors()]
+            ) from None
         return await predict(names, rows_as_records(rows))
 
     return app
@@ -153,8 +184,14 @@ def _add_task_route(app: FastAPI, task: str, model: type[BaseModel], predict: An
         return await predict((task,), rows_as_records(body.rows))
 
     endpoint.__annotations__ = {"body": model, "return": dict[str, Any]}
-    app.add_api_route(f"/v1/predict/{task}", endpoint, methods=["POST"], response_model=Predictions,
-                      summary=f"Predict {task}", name=f"predict_{task}")
+    app.add_api_route(
+        f"/v1/predict/{task}",
+        endpoint,
+        methods=["POST"],
+        response_model=Predictions,
+        summary=f"Predict {task}",
+        name=f"predict_{task}",
+    )
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -165,16 +202,23 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error on %s", request.url.path)
-        return JSONResponse({"detail": f"internal error ({type(error).__name__}); the server log has the details"},
-                            status_code=500)
+        return JSONResponse(
+            {"detail": f"internal error ({type(error).__name__}); the server log has the details"},
+            status_code=500,
+        )
 
 
 def run_server(service: ModelService, settings: ServeSettings) -> None:
     """Serve until SIGINT/SIGTERM, then finish the requests in flight and return (exit status 0)."""
     import uvicorn
 
-    config = uvicorn.Config(create_app(service, settings), host=settings.host, port=settings.port,
-                            log_level="info", timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        create_app(service, settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
     # uvicorn shuts down gracefully on the signal, then raises it again for the handler it
     # found installed: make that handler a clean exit instead of a kill or a traceback.
     for stop in (signal.SIGINT, signal.SIGTERM):

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from shopmtl.core.deploy.bank import bounded_bank
 from shopmtl.core.deploy.batcher import Job
 from shopmtl.core.deploy.schemas import input_columns
@@ -24,8 +23,11 @@ ScorerFactory = Callable[[LoadedRun], Scorer]
 
 def weights_sha256(model_dir: Path, tasks: Sequence[str]) -> str:
     """sha256 over the weight files that serve ``tasks`` (encoder, sharing, their heads), in a fixed order."""
-    files = [model_dir / "encoder.safetensors", model_dir / "sharing.safetensors",
-             *(model_dir / "heads" / f"{t}.safetensors" for t in sorted(tasks))]
+    files = [
+        model_dir / "encoder.safetensors",
+        model_dir / "sharing.safetensors",
+        *(model_dir / "heads" / f"{t}.safetensors" for t in sorted(tasks)),
+    ]
     digest = hashlib.sha256()
     for path in files:
         if path.is_file():
@@ -39,14 +41,18 @@ def weights_sha256(model_dir: Path, tasks: Sequence[str]) -> str:
 def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts: numpy scalars as Python ones, NaN as ``None``."""
     plain = frame.astype(object).where(frame.notna(), None)
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
-            for row in plain.to_dict(orient="records")]
+    return [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+        for row in plain.to_dict(orient="records")
+    ]
 
 
 class ModelService:
     """Predicts the tasks of one loaded run; built once, before the server starts."""
 
-    def __init__(self, run: LoadedRun, tasks: Sequence[str] = (), scorer: ScorerFactory | None = None) -> None:
+    def __init__(
+        self, run: LoadedRun, tasks: Sequence[str] = (), scorer: ScorerFactory | None = None
+    ) -> None:
         self.run = run
         self.tasks = [run.task(t).name for t in tasks] if tasks else list(run.specs)
         self.sha256 = weights_sha256(run.run_dir / "model", self.tasks)
@@ -60,27 +66,46 @@ class ModelService:
         for name in self.tasks:
             spec = self.run.specs[name]
             outputs = self._outputs(name)
-            tasks.append({"name": name, "kind": spec.kind, "description": spec.description,
-                          "inputs": {"text": [c for c in (spec.text, spec.text_pair) if c],
-                                     "numeric": list(spec.numeric), "categorical": list(spec.categorical),
-                                     "derived": list(spec.derive.columns) if spec.derive else []},
-                          "outputs": outputs, "labels": list(spec.labels), "classes": list(spec.classes)})
-        return {"model": {"id": self.model_id, "run": self.run.config.run_name, "sha256": self.sha256},
-                "tasks": tasks}
+            tasks.append(
+                {
+                    "name": name,
+                    "kind": spec.kind,
+                    "description": spec.description,
+                    "inputs": {
+                        "text": [c for c in (spec.text, spec.text_pair) if c],
+                        "numeric": list(spec.numeric),
+                        "categorical": list(spec.categorical),
+                        "derived": list(spec.derive.columns) if spec.derive else [],
+                    },
+                    "outputs": outputs,
+                    "labels": list(spec.labels),
+                    "classes": list(spec.classes),
+                }
+            )
+        return {
+            "model": {"id": self.model_id, "run": self.run.config.run_name, "sha256": self.sha256},
+            "tasks": tasks,
+        }
 
     def _outputs(self, task: str) -> list[str] | None:
         """The prediction columns of ``task``, from a prediction on no rows (``None`` if that fails)."""
-        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in input_columns(self.run.specs[task])})
+        empty = pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in input_columns(self.run.specs[task])}
+        )
         try:
             return list(self.predict(task, empty).columns)
         except Exception:  # noqa: BLE001 -- a task's decode or derive may not take zero rows; not fatal
-            log.warning("task %s: cannot list its output columns from a prediction on no rows", task, exc_info=True)
+            log.warning(
+                "task %s: cannot list its output columns from a prediction on no rows",
+                task,
+                exc_info=True,
+            )
             return None
 
     def predict(self, task: str, frame: pd.DataFrame, scorer: Scorer | None = None) -> pd.DataFrame:
         """Only the prediction columns of ``task`` for ``frame``."""
         predicted = predict_frame(self.run, task, frame, source="the request", scorer=scorer)
-        return predicted.iloc[:, len(frame.columns):]
+        return predicted.iloc[:, len(frame.columns) :]
 
     def predict_batch(self, jobs: Sequence[Job]) -> list[pd.DataFrame | Exception]:
         """Every job's prediction columns, each distinct text of the batch encoded once.

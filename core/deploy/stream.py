@@ -16,9 +16,8 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-
-from shopmtl.core.files import atomic_file
 from shopmtl.core.data.tableio import TableFormatError, table_format
+from shopmtl.core.files import atomic_file
 
 #: Rows per chunk: large enough that per-chunk overheads vanish, small enough that a
 #: chunk's frames and encoder activations stay a few tens of MB.
@@ -33,11 +32,15 @@ def check_paths(input_path: str | Path, output_path: str | Path) -> None:
     """Refuse, before anything is read, an output that is the input or of another format."""
     source, target = Path(input_path), Path(output_path)
     if table_format(source) != table_format(target):
-        raise TableFormatError(f"--output {target} must have the input's format ({table_format(source)})")
+        raise TableFormatError(
+            f"--output {target} must have the input's format ({table_format(source)})"
+        )
     if not source.is_file():
         raise FileNotFoundError(f"{source} does not exist")
     if target.resolve() == source.resolve():
-        raise TableFormatError(f"--output {target} is the input file itself: write the predictions to another file")
+        raise TableFormatError(
+            f"--output {target} is the input file itself: write the predictions to another file"
+        )
 
 
 def read_chunks(path: str | Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
@@ -46,7 +49,9 @@ def read_chunks(path: str | Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFra
     path = Path(path)
     kind = table_format(path)
     try:
-        batches = {"csv": _csv_batches, "parquet": _parquet_batches, "jsonl": _jsonl_batches}[kind](path, rows)
+        batches = {"csv": _csv_batches, "parquet": _parquet_batches, "jsonl": _jsonl_batches}[kind](
+            path, rows
+        )
         schema = next(batches)
         if schema is None:
             return
@@ -70,7 +75,9 @@ def _csv_batches(path: Path, rows: int) -> Iterator[Any]:
     # and fail on the first later value, so read such columns as text.
     empty = {f.name: pa.string() for f in reader.schema if pa.types.is_null(f.type)}
     if empty:
-        reader = csv.open_csv(path, read_options=options, convert_options=csv.ConvertOptions(column_types=empty))
+        reader = csv.open_csv(
+            path, read_options=options, convert_options=csv.ConvertOptions(column_types=empty)
+        )
     yield reader.schema
     yield from reader
 
@@ -127,8 +134,10 @@ class ChunkWriter:
             try:
                 table = table.cast(self._parquet.schema)
             except (pa.ArrowException, ValueError) as error:
-                raise TableFormatError(f"rows {self.rows + 1}-{self.rows + len(frame)} do not fit the types of the "
-                                       f"first rows ({error})") from None
+                raise TableFormatError(
+                    f"rows {self.rows + 1}-{self.rows + len(frame)} do not fit the types of the "
+                    f"first rows ({error})"
+                ) from None
         self._parquet.write_table(table)
 
     def close(self) -> None:
@@ -159,21 +168,30 @@ def check_finite(frame: pd.DataFrame, columns: list[str], source: str, first_row
             continue
         raw = frame[column]
         numbers = pd.to_numeric(raw, errors="coerce")
-        text = np.flatnonzero(numbers.isna().to_numpy() & raw.notna().to_numpy()
-                              & ~raw.astype(str).str.strip().isin(["", "nan", "NaN"]).to_numpy())
+        text = np.flatnonzero(
+            numbers.isna().to_numpy()
+            & raw.notna().to_numpy()
+            & ~raw.astype(str).str.strip().isin(["", "nan", "NaN"]).to_numpy()
+        )
         if len(text):
-            raise ValueError(f"{source}: row {first_row + int(text[0])} has {raw.iloc[text[0]]!r} in numeric column "
-                             f"'{column}', which is not a number ({len(text)} such rows in this chunk); write a number, "
-                             "or leave the cell empty for a missing value")
+            raise ValueError(
+                f"{source}: row {first_row + int(text[0])} has {raw.iloc[text[0]]!r} in numeric column "
+                f"'{column}', which is not a number ({len(text)} such rows in this chunk); write a number, "
+                "or leave the cell empty for a missing value"
+            )
         values = numbers.to_numpy(dtype=np.float64)
         bad = np.flatnonzero(np.isinf(values))
         if len(bad):
-            raise ValueError(f"{source}: row {first_row + int(bad[0])} has {values[bad[0]]} in numeric column "
-                             f"'{column}' ({len(bad)} such rows in this chunk); use a finite value, or leave the "
-                             "cell empty for a missing value")
+            raise ValueError(
+                f"{source}: row {first_row + int(bad[0])} has {values[bad[0]]} in numeric column "
+                f"'{column}' ({len(bad)} such rows in this chunk); use a finite value, or leave the "
+                "cell empty for a missing value"
+            )
 
 
-def predict_file(input_path: str | Path, output_path: str | Path, predict: Predict, rows: int = CHUNK_ROWS) -> int:
+def predict_file(
+    input_path: str | Path, output_path: str | Path, predict: Predict, rows: int = CHUNK_ROWS
+) -> int:
     """Stream ``input_path`` through ``predict`` into ``output_path``; the number of rows written.
 
     Row numbers given to ``predict`` count data rows from 1, as people do.

@@ -25,6 +25,7 @@ def on_main_shared(accelerator: Accelerator) -> Callable[[Callable[[], T]], T]:
 
     Every process must call the runner at the same point (it is a collective operation).
     """
+
     def run(work: Callable[[], T]) -> T:
         if accelerator.num_processes == 1:
             return work()
@@ -33,7 +34,14 @@ def on_main_shared(accelerator: Accelerator) -> Callable[[Callable[[], T]], T]:
             try:
                 outcome = [("ok", work())]
             except Exception as error:  # noqa: BLE001 -- handed to every process, raised there
-                outcome = [("error", error if _picklable(error) else RuntimeError(f"{type(error).__name__}: {error}"))]
+                outcome = [
+                    (
+                        "error",
+                        error
+                        if _picklable(error)
+                        else RuntimeError(f"{type(error).__name__}: {error}"),
+                    )
+                ]
         broadcast_object_list(outcome, from_process=0)
         kind, value = outcome[0]  # type: ignore[misc]
         if kind == "error":

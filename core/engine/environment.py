@@ -45,7 +45,13 @@ def source_commit(package_dir: Path | None = None) -> dict[str, Any] | None:
 
 
 def _git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True)
+    done = subprocess.run(  # noqa: S603 -- fixed argv, git found on PATH as a user runs it
+        ["git", "-C", str(root), *args],  # noqa: S607 -- git as the user has it on PATH
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
     return done.stdout.strip()
 
 
@@ -54,14 +60,20 @@ def data_fingerprints(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     records = []
     for path in map(Path, paths):
         if path.is_file():
-            records.append({"path": str(path), "bytes": path.stat().st_size, "sha256": sha256(path)})
+            records.append(
+                {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256(path)}
+            )
         else:
             records.append({"path": str(path), "bytes": None, "sha256": None})
     return records
 
 
-def environment_record(choice: PrecisionChoice, hardware: Hardware, data_paths: Iterable[str | Path] = (),
-                       processes: int = 1) -> dict[str, Any]:
+def environment_record(
+    choice: PrecisionChoice,
+    hardware: Hardware,
+    data_paths: Iterable[str | Path] = (),
+    processes: int = 1,
+) -> dict[str, Any]:
     """Everything ``environment.json`` holds."""
     return {
         "precision": choice.precision,

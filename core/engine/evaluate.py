@@ -11,11 +11,10 @@ import pandas as pd
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
-
 from shopmtl.core.data.features import EncodedRows, encode_rows
-from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.data.prepare import PreparedTask
 from shopmtl.core.data.textbank import TextBank
+from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.registry.blocks import predict
 from shopmtl.registry.derived import with_derived
 from shopmtl.registry.spec import EvalBatch, MetricSpec
@@ -34,13 +33,17 @@ class Scorer:
     Scorer after the weights change.
     """
 
-    def __init__(self, accelerator: Accelerator, model: MultiTaskModel, bank: TextBank, batch_size: int) -> None:
+    def __init__(
+        self, accelerator: Accelerator, model: MultiTaskModel, bank: TextBank, batch_size: int
+    ) -> None:
         self.accelerator = accelerator
         self.model = model
         self.bank = bank
         self.batch_size = batch_size
         self._cache: dict[str | None, dict[int, torch.Tensor]] = {}  # adapter -> text id -> vector
-        self._shared: dict[str, dict[int, torch.Tensor]] = {}  # task -> text id -> what its head reads
+        self._shared: dict[
+            str, dict[int, torch.Tensor]
+        ] = {}  # task -> text id -> what its head reads
 
     @torch.no_grad()
     def _embed(self, ids: Iterable[int], task: str) -> dict[int, torch.Tensor]:
@@ -50,7 +53,9 @@ class Scorer:
         if len(todo) == 0:
             return cache
         self.model.encoder.use_adapter(task)
-        todo = todo[np.argsort(self.bank.lengths(todo), kind="stable")]  # similar lengths pad little
+        todo = todo[
+            np.argsort(self.bank.lengths(todo), kind="stable")
+        ]  # similar lengths pad little
         device = self.accelerator.device
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start : start + self.batch_size]
@@ -72,12 +77,16 @@ class Scorer:
             for start in range(0, len(todo), _HEAD_CHUNK):
                 chunk = todo[start : start + _HEAD_CHUNK]
                 with self.accelerator.autocast():
-                    mixed = self.model.share(task, torch.stack([pooled[i] for i in chunk]).to(device)).float()
+                    mixed = self.model.share(
+                        task, torch.stack([pooled[i] for i in chunk]).to(device)
+                    ).float()
                 shared.update(zip(chunk, mixed))
         return torch.stack([shared[int(i)] for i in ids])
 
     @torch.no_grad()
-    def predict_rows(self, task: PreparedTask, rows: EncodedRows, index: np.ndarray | None = None) -> np.ndarray:
+    def predict_rows(
+        self, task: PreparedTask, rows: EncodedRows, index: np.ndarray | None = None
+    ) -> np.ndarray:
         """Predictions ``(n, n_predictions)`` for ``rows`` (or the subset ``index``)."""
         index = np.arange(len(rows)) if index is None else index
         out = np.zeros((len(index), task.spec.n_predictions), dtype=np.float32)
@@ -89,7 +98,9 @@ class Scorer:
             chunk = index[start : start + _HEAD_CHUNK]
             text_ids = rows.text_ids[chunk]
             pair_ids = rows.pair_ids[chunk] if rows.pair_ids is not None else None
-            needed = np.unique(text_ids if pair_ids is None else np.concatenate([text_ids, pair_ids]))
+            needed = np.unique(
+                text_ids if pair_ids is None else np.concatenate([text_ids, pair_ids])
+            )
             pooled = self._shared_vectors(needed, task.name)
             position = {int(t): k for k, t in enumerate(needed)}
             batch: dict[str, torch.Tensor] = {
@@ -136,15 +147,21 @@ class Scorer:
         pending: list[pd.DataFrame] = []
         for frame in frames:
             if spec.derive is not None and any(c not in frame.columns for c in spec.derive.columns):
-                frame = with_derived(spec, frame)  # on each whole frame: a derived feature may look across rows
+                frame = with_derived(
+                    spec, frame
+                )  # on each whole frame: a derived feature may look across rows
             pending.append(frame)
-            while sum(len(f) for f in pending) >= size:  # cut a full chunk: the same chunks as one frame gives
+            while (
+                sum(len(f) for f in pending) >= size
+            ):  # cut a full chunk: the same chunks as one frame gives
                 rows = pd.concat(pending) if len(pending) > 1 else pending[0]
                 parts.append(self._score_rows(task, rows.iloc[:size]))
                 pending = [rows.iloc[size:]]
         rest = [f for f in pending if len(f)]
         if rest or not parts:
-            parts.append(self._score_rows(task, pd.concat(rest) if len(rest) > 1 else (rest or [None])[0]))
+            parts.append(
+                self._score_rows(task, pd.concat(rest) if len(rest) > 1 else (rest or [None])[0])
+            )
         return np.concatenate(parts, axis=0)
 
     def _score_rows(self, task: PreparedTask, rows: pd.DataFrame | None) -> np.ndarray:
@@ -162,15 +179,18 @@ def eval_batches(
     """Each task's :class:`EvalBatch` for ``split``, predictions gathered across processes."""
     for name, task in tasks.items():
         rows = task.rows[split]
-        yield name, EvalBatch(
-            split=split,
-            frame=task.data[split],
-            predictions=scorer.predict_sharded(task, rows),
-            labels=rows.labels,
-            score=lambda frame, task=task: scorer.score_frame(task, frame),
-            score_stream=lambda frames, task=task: scorer.score_frames(task, frames),
-            extras=task.data.extras,
-            calibration=(calibration or {}).get(name, {}),
+        yield (
+            name,
+            EvalBatch(
+                split=split,
+                frame=task.data[split],
+                predictions=scorer.predict_sharded(task, rows),
+                labels=rows.labels,
+                score=lambda frame, task=task: scorer.score_frame(task, frame),
+                score_stream=lambda frames, task=task: scorer.score_frames(task, frames),
+                extras=task.data.extras,
+                calibration=(calibration or {}).get(name, {}),
+            ),
         )
 
 
@@ -214,7 +234,10 @@ def calibrate(
     (``scorer`` as in :func:`evaluate`)."""
     wanted = {name: task for name, task in tasks.items() if task.spec.calibrate is not None}
     scorer = scorer or Scorer(accelerator, model, bank, batch_size)
-    fitted = {name: to_plain(dict(wanted[name].spec.calibrate(batch))) for name, batch in eval_batches(scorer, wanted, "val")}
+    fitted = {
+        name: to_plain(dict(wanted[name].spec.calibrate(batch)))
+        for name, batch in eval_batches(scorer, wanted, "val")
+    }
     model.train()
     return fitted
 
@@ -234,8 +257,12 @@ def final_scores(
     """
     scorer = Scorer(accelerator, model, bank, batch_size)
     calibration = calibrate(accelerator, model, bank, tasks, batch_size, scorer)
-    metrics = {split: evaluate(accelerator, model, bank, tasks, split, batch_size, extra_metrics, calibration, scorer)
-               for split in ("val", "test")}
+    metrics = {
+        split: evaluate(
+            accelerator, model, bank, tasks, split, batch_size, extra_metrics, calibration, scorer
+        )
+        for split in ("val", "test")
+    }
     return calibration, metrics
 
 
@@ -260,7 +287,9 @@ def to_plain(value: Any) -> Any:
 
 
 def selection_score(
-    metrics: Mapping[str, Mapping[str, Any]], tasks: Mapping[str, PreparedTask], chosen: Mapping[str, str]
+    metrics: Mapping[str, Mapping[str, Any]],
+    tasks: Mapping[str, PreparedTask],
+    chosen: Mapping[str, str],
 ) -> float:
     """The aggregate early stopping watches: mean of each task's selection metric, higher is better."""
     scores = []

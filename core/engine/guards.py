@@ -13,7 +13,6 @@ import math
 from collections.abc import Iterable, Mapping
 
 import torch
-
 from shopmtl.core.config import Config
 
 
@@ -23,9 +22,11 @@ class TrainingDiverged(RuntimeError):
 
 def _likely_causes(config: Config) -> str:
     training = config.training
-    return (f"likely causes: a learning rate too high (training.learning_rate={training.learning_rate:g}, "
-            f"head_learning_rate={training.head_learning_rate:g}, wide_learning_rate={training.wide_learning_rate:g}), "
-            "or input values of an extreme scale (check the task's numeric columns)")
+    return (
+        f"likely causes: a learning rate too high (training.learning_rate={training.learning_rate:g}, "
+        f"head_learning_rate={training.head_learning_rate:g}, wide_learning_rate={training.wide_learning_rate:g}), "
+        "or input values of an extreme scale (check the task's numeric columns)"
+    )
 
 
 def check_loss(value: float, task: str, step: int, config: Config) -> None:
@@ -33,7 +34,8 @@ def check_loss(value: float, task: str, step: int, config: Config) -> None:
     if not math.isfinite(value):
         raise TrainingDiverged(
             f"training stopped at step {step}: task '{task}' has a {value} loss; {_likely_causes(config)}. "
-            "Nothing was written after the last good checkpoint; fix the cause and train again (or --resume).")
+            "Nothing was written after the last good checkpoint; fix the cause and train again (or --resume)."
+        )
 
 
 def check_gradient_norm(norm: torch.Tensor | float | None, step: int, config: Config) -> None:
@@ -41,7 +43,8 @@ def check_gradient_norm(norm: torch.Tensor | float | None, step: int, config: Co
     if norm is not None and not math.isfinite(float(norm)):
         raise TrainingDiverged(
             f"training stopped at step {step}: the gradient norm is {float(norm)}; {_likely_causes(config)}. "
-            "Nothing was written after the last good checkpoint.")
+            "Nothing was written after the last good checkpoint."
+        )
 
 
 def check_weights(named: Iterable[tuple[str, torch.Tensor]], step: int, config: Config) -> None:
@@ -50,10 +53,13 @@ def check_weights(named: Iterable[tuple[str, torch.Tensor]], step: int, config: 
         if not bool(torch.isfinite(tensor).all()):
             raise TrainingDiverged(
                 f"training stopped at step {step}: weight {name} holds NaN or infinite values, so it was not saved; "
-                f"{_likely_causes(config)}. The last good checkpoint and model/ are unchanged.")
+                f"{_likely_causes(config)}. The last good checkpoint and model/ are unchanged."
+            )
 
 
-def check_primary_metrics(metrics: Mapping[str, Mapping[str, object]], primary: Mapping[str, str], step: int) -> None:
+def check_primary_metrics(
+    metrics: Mapping[str, Mapping[str, object]], primary: Mapping[str, str], step: int
+) -> None:
     """Raise if a task's primary metric could not be computed at a validation (``None``).
 
     Model selection and early stopping compare it; a run that went on would pick its
@@ -65,4 +71,5 @@ def check_primary_metrics(metrics: Mapping[str, Mapping[str, object]], primary: 
             raise TrainingDiverged(
                 f"training stopped at step {step}: task '{task}' has no value for its primary metric '{name}' on the "
                 f"validation rows (the metric could not be computed: labels of one class only, labels that are not "
-                f"numbers, or non-finite predictions). Check the task with `shopmtl plugins check <its plugin>`.")
+                f"numbers, or non-finite predictions). Check the task with `shopmtl plugins check <its plugin>`."
+            )

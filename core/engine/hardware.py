@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-
 from shopmtl.core.config import ConfigError
 
 Precision = Literal["no", "bf16", "fp16"]
@@ -26,7 +25,16 @@ PRECISIONS: tuple[str, ...] = ("auto", "no", "bf16", "fp16")
 # CPU flags (Linux /proc/cpuinfo) that mean bf16 matrix arithmetic in hardware.
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")  # x86 AVX-512 / AMX; Arm "bf16" feature
 # The flags worth recording beside a figure: they decide which kernels run.
-REPORTED_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "bf16", "asimd", "sve")
+REPORTED_CPU_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_bf16",
+    "amx_bf16",
+    "amx_tile",
+    "bf16",
+    "asimd",
+    "sve",
+)
 EMULATED_BF16_COST = (
     "bf16 is emulated on this CPU (no AVX512_BF16, AMX or Arm BF16): measured about 8x slower than fp32 "
     "for MiniLM training on a 2-core AVX2 CPU (benchmarks/RESULTS.md)"
@@ -121,7 +129,9 @@ def detect_hardware(cpu_info: Path = Path("/proc/cpuinfo")) -> Hardware:
     )
 
 
-def resolve_precision(requested: str, hardware: Hardware, setting: str = "training.mixed_precision") -> PrecisionChoice:
+def resolve_precision(
+    requested: str, hardware: Hardware, setting: str = "training.mixed_precision"
+) -> PrecisionChoice:
     """The precision to run in for ``requested`` (``auto``, ``no``, ``bf16``, ``fp16``) on ``hardware``.
 
     ``auto``: bf16 where the hardware computes it natively, fp16 on a CUDA GPU without
@@ -130,7 +140,9 @@ def resolve_precision(requested: str, hardware: Hardware, setting: str = "traini
     a warning naming the measured cost.
     """
     if requested not in PRECISIONS:
-        raise PrecisionError(f"{setting}={requested!r} is not a precision: use one of {', '.join(PRECISIONS)}")
+        raise PrecisionError(
+            f"{setting}={requested!r} is not a precision: use one of {', '.join(PRECISIONS)}"
+        )
     if hardware.device == "cuda":
         return _resolve_on_gpu(requested, hardware, setting)
     return _resolve_on_cpu(requested, hardware, setting)
@@ -141,34 +153,56 @@ def _resolve_on_gpu(requested: str, hardware: Hardware, setting: str) -> Precisi
     if requested == "auto":
         if hardware.gpu_bf16:
             return PrecisionChoice("bf16", requested, f"auto: {gpu} computes bf16 natively")
-        return PrecisionChoice("fp16", requested, f"auto: {gpu} has no bf16; fp16 with loss scaling")
+        return PrecisionChoice(
+            "fp16", requested, f"auto: {gpu} has no bf16; fp16 with loss scaling"
+        )
     if requested == "bf16" and not hardware.gpu_bf16:
-        raise PrecisionError(f"{setting}=bf16: the {gpu} has no bf16 arithmetic (it needs compute capability 8.0+); "
-                             f"use {setting}=fp16 (or auto, which picks it here) or no for fp32")
+        raise PrecisionError(
+            f"{setting}=bf16: the {gpu} has no bf16 arithmetic (it needs compute capability 8.0+); "
+            f"use {setting}=fp16 (or auto, which picks it here) or no for fp32"
+        )
     return PrecisionChoice(requested, requested, f"{setting}={requested} as configured")  # type: ignore[arg-type]
 
 
 def _resolve_on_cpu(requested: str, hardware: Hardware, setting: str) -> PrecisionChoice:
     flags = ", ".join(hardware.cpu_flags) or "none read"
     if requested == "fp16":
-        raise PrecisionError(f"{setting}=fp16 needs a CUDA GPU, and this machine runs on its CPU ({hardware.cpu_model}). "
-                             f"Use {setting}=auto (picks bf16 where the CPU has it, else fp32), bf16 or no")
+        raise PrecisionError(
+            f"{setting}=fp16 needs a CUDA GPU, and this machine runs on its CPU ({hardware.cpu_model}). "
+            f"Use {setting}=auto (picks bf16 where the CPU has it, else fp32), bf16 or no"
+        )
     if requested == "auto":
         if hardware.cpu_native_bf16:
-            return PrecisionChoice("bf16", requested, f"auto: this CPU computes bf16 natively ({flags})")
-        return PrecisionChoice("no", requested, f"auto: fp32, because {EMULATED_BF16_COST.replace('bf16 is emulated', 'bf16 would be emulated')}")
+            return PrecisionChoice(
+                "bf16", requested, f"auto: this CPU computes bf16 natively ({flags})"
+            )
+        return PrecisionChoice(
+            "no",
+            requested,
+            f"auto: fp32, because {EMULATED_BF16_COST.replace('bf16 is emulated', 'bf16 would be emulated')}",
+        )
     if requested == "bf16" and not hardware.cpu_native_bf16:
-        warning = (f"{setting}=bf16 on {hardware.cpu_model}: {EMULATED_BF16_COST}. "
-                   f"Set {setting}=auto or no to train in fp32")
-        return PrecisionChoice("bf16", requested, f"{setting}=bf16 as configured (emulated)", (warning,))
+        warning = (
+            f"{setting}=bf16 on {hardware.cpu_model}: {EMULATED_BF16_COST}. "
+            f"Set {setting}=auto or no to train in fp32"
+        )
+        return PrecisionChoice(
+            "bf16", requested, f"{setting}=bf16 as configured (emulated)", (warning,)
+        )
     return PrecisionChoice(requested, requested, f"{setting}={requested} as configured")  # type: ignore[arg-type]
 
 
-def precision_for_this_machine(requested: str, setting: str = "training.mixed_precision") -> PrecisionChoice:
+def precision_for_this_machine(
+    requested: str, setting: str = "training.mixed_precision"
+) -> PrecisionChoice:
     """:func:`resolve_precision` on :func:`detect_hardware`."""
     return resolve_precision(requested, detect_hardware(), setting)
 
 
 def cpu_threads_env() -> dict[str, str]:
     """Thread-count environment variables that change CPU speed, for the record."""
-    return {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE") if k in os.environ}
+    return {
+        k: os.environ[k]
+        for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
+        if k in os.environ
+    }

@@ -6,7 +6,6 @@ from collections import defaultdict
 from typing import Any
 
 import torch
-
 from shopmtl.core.config import Config
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.registry.blocks import wide_parameters
@@ -20,13 +19,22 @@ def param_groups(model: MultiTaskModel, config: Config) -> list[dict[str, Any]]:
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        part = "encoder" if name.startswith("encoder.") else "wide" if id(param) in wide else "heads"
+        part = (
+            "encoder" if name.startswith("encoder.") else "wide" if id(param) in wide else "heads"
+        )
         decay = param.ndim >= 2 and "norm" not in name.lower()
         groups[(part, decay)].append(param)
-    rates = {"encoder": config.training.learning_rate, "heads": config.training.head_learning_rate,
-             "wide": config.training.wide_learning_rate}
+    rates = {
+        "encoder": config.training.learning_rate,
+        "heads": config.training.head_learning_rate,
+        "wide": config.training.wide_learning_rate,
+    }
     return [
-        {"params": params, "lr": rates[part], "weight_decay": config.training.weight_decay if decay else 0.0}
+        {
+            "params": params,
+            "lr": rates[part],
+            "weight_decay": config.training.weight_decay if decay else 0.0,
+        }
         for (part, decay), params in groups.items()
     ]
 
@@ -43,7 +51,9 @@ def warmup_linear(total_steps: int, warmup_ratio: float):
     return factor
 
 
-def make_optimizer(model: MultiTaskModel, config: Config) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+def make_optimizer(
+    model: MultiTaskModel, config: Config
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW over :func:`param_groups` and its :func:`warmup_linear` schedule over ``training.max_steps``."""
     # fused: one kernel per parameter group instead of several per tensor (CPU and GPU)
     optimizer = torch.optim.AdamW(param_groups(model, config), fused=True)

@@ -21,7 +21,6 @@ from pathlib import Path
 from shopmtl.registry.pluginset import PluginSet
 from shopmtl.registry.spec import TaskSpec
 
-
 _PACKAGE = Path(__file__).resolve().parents[2]  # the shopmtl package root
 _SHOPMTL_OWN = (_PACKAGE / "core", _PACKAGE / "registry")
 
@@ -37,7 +36,11 @@ def _callables(spec: TaskSpec, plugin: object | None) -> list[object]:
 
 
 def _source(obj: object) -> Path | None:
-    target = obj if inspect.isfunction(obj) or inspect.ismodule(obj) or inspect.isclass(obj) else type(obj)
+    target = (
+        obj
+        if inspect.isfunction(obj) or inspect.ismodule(obj) or inspect.isclass(obj)
+        else type(obj)
+    )
     try:
         path = Path(inspect.getfile(target)).resolve()  # type: ignore[arg-type]
     except (TypeError, OSError):
@@ -46,17 +49,25 @@ def _source(obj: object) -> Path | None:
     return None if any(path.is_relative_to(own) for own in _SHOPMTL_OWN) else path
 
 
-def _matchers(spec: TaskSpec, plugin: object | None) -> list[Callable[[traceback.FrameSummary], bool]]:
+def _matchers(
+    spec: TaskSpec, plugin: object | None
+) -> list[Callable[[traceback.FrameSummary], bool]]:
     """Tests of a frame, strongest first: one of the task's functions, one of its files, under their folders."""
     objects = _callables(spec, plugin)
-    codes = {(Path(o.__code__.co_filename).resolve(), o.__code__.co_name) for o in objects if inspect.isfunction(o)}
+    codes = {
+        (Path(o.__code__.co_filename).resolve(), o.__code__.co_name)
+        for o in objects
+        if inspect.isfunction(o)
+    }
     files = {f for f in map(_source, objects) if f is not None}
     folders = {f.parent for f in files}
     return [
         lambda frame: (Path(frame.filename).resolve(), frame.name) in codes,
         lambda frame: Path(frame.filename).resolve() in files,
         # ... or a helper beside them (a plugin package's shared/ module).
-        lambda frame: any(Path(frame.filename).resolve().is_relative_to(folder) for folder in folders),
+        lambda frame: any(
+            Path(frame.filename).resolve().is_relative_to(folder) for folder in folders
+        ),
     ]
 
 
@@ -65,11 +76,17 @@ def describe(error: BaseException, plugins: PluginSet, tasks: Sequence[str] = ()
 
     ``tasks``: the run's tasks, tried first (several tasks may share a plugin's files).
     """
-    cause = error.__cause__ if error.__cause__ is not None and "build_dataset raised" in str(error) else error
+    cause = (
+        error.__cause__
+        if error.__cause__ is not None and "build_dataset raised" in str(error)
+        else error
+    )
     frames = traceback.extract_tb(cause.__traceback__)
     named = [n for n in plugins.tasks if f"'{n}'" in str(error)]
     order = list(dict.fromkeys([*named, *tasks, *plugins.tasks]))
-    matchers = {n: _matchers(plugins.tasks[n], _plugin(plugins, n)) for n in order if n in plugins.tasks}
+    matchers = {
+        n: _matchers(plugins.tasks[n], _plugin(plugins, n)) for n in order if n in plugins.tasks
+    }
     for strength in range(3):
         for name, tests in matchers.items():
             if any(tests[strength](frame) for frame in frames):
@@ -88,18 +105,25 @@ def _hook(spec: TaskSpec, frames: Sequence[traceback.FrameSummary]) -> str:
     called = {(Path(f.filename).resolve(), f.name) for f in frames}
     for field in dataclasses.fields(spec):
         value = getattr(spec, field.name)
-        if inspect.isfunction(value) and (Path(value.__code__.co_filename).resolve(), value.__code__.co_name) in called:
+        if (
+            inspect.isfunction(value)
+            and (Path(value.__code__.co_filename).resolve(), value.__code__.co_name) in called
+        ):
             return field.name
     return "its code"
 
 
-def _words(task: str, plugins: PluginSet, cause: BaseException, frame: traceback.FrameSummary) -> str:
+def _words(
+    task: str, plugins: PluginSet, cause: BaseException, frame: traceback.FrameSummary
+) -> str:
     owner = plugins.task_plugin.get(task, "?")
     version = next((r.version for r in plugins.reports if r.name == owner), "?")
     hook = _hook(plugins.tasks[task], traceback.extract_tb(cause.__traceback__))
-    return (f"task '{task}' (plugin {owner} {version}): {hook} raised {type(cause).__name__}: {cause} at "
-            f"{frame.filename}:{frame.lineno} (in {frame.name}) -- `shopmtl plugins check {owner}` checks its data, "
-            "labels and metrics; --debug shows the traceback")
+    return (
+        f"task '{task}' (plugin {owner} {version}): {hook} raised {type(cause).__name__}: {cause} at "
+        f"{frame.filename}:{frame.lineno} (in {frame.name}) -- `shopmtl plugins check {owner}` checks its data, "
+        "labels and metrics; --debug shows the traceback"
+    )
 
 
 @contextlib.contextmanager

@@ -9,22 +9,20 @@ from typing import Any
 
 import pandas as pd
 from accelerate import Accelerator
-
-from transformers import AutoTokenizer
-
-from shopmtl.core.runs import checkpoint
-from shopmtl.core.runs.assemble import assemble_model
-from shopmtl.core.engine.hardware import precision_for_this_machine
-from shopmtl.core.engine.runtime import fresh_accelerator
 from shopmtl.core.config import Config, TaskConfig
-from shopmtl.core.model.encoder import build_encoder
-from shopmtl.core.engine.evaluate import Scorer, evaluate
 from shopmtl.core.data.features import FeatureState, encode_rows, missing_columns
-from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.data.prepare import PreparedTask, configure_task, head_spec_for, prepare_task
 from shopmtl.core.data.textbank import TextBank
+from shopmtl.core.engine.evaluate import Scorer, evaluate
+from shopmtl.core.engine.hardware import precision_for_this_machine
+from shopmtl.core.engine.runtime import fresh_accelerator
+from shopmtl.core.model.encoder import build_encoder
+from shopmtl.core.model.model import MultiTaskModel
+from shopmtl.core.runs import checkpoint
+from shopmtl.core.runs.assemble import assemble_model
 from shopmtl.registry.blocks import default_decode
 from shopmtl.registry.spec import HeadSpec, MetricSpec, SharingFactory, TaskData, TaskSpec
+from transformers import AutoTokenizer
 
 
 class RunError(ValueError):
@@ -46,12 +44,18 @@ class LoadedRun:
 
     def task(self, name: str) -> TaskSpec:
         if name not in self.specs:
-            raise RunError(f"the run in {self.run_dir} has no task '{name}'; it has: {', '.join(self.specs)}")
+            raise RunError(
+                f"the run in {self.run_dir} has no task '{name}'; it has: {', '.join(self.specs)}"
+            )
         return self.specs[name]
 
 
-def load_run(run_dir: str | Path, registered: dict[str, TaskSpec],
-             sharing_kinds: Mapping[str, SharingFactory] | None = None, precision: str = "auto") -> LoadedRun:
+def load_run(
+    run_dir: str | Path,
+    registered: dict[str, TaskSpec],
+    sharing_kinds: Mapping[str, SharingFactory] | None = None,
+    precision: str = "auto",
+) -> LoadedRun:
     """Rebuild a run's model from its folder: config, backbone config, safetensors weights.
 
     :param registered: the installed tasks (``PluginSet.tasks``); the run's must be among them.
@@ -73,16 +77,28 @@ def load_run(run_dir: str | Path, registered: dict[str, TaskSpec],
     features = {name: saved_features[name] for name in heads if name in saved_features}
     missing = [name for name in features if name not in registered]
     if missing:
-        owners = checkpoint.read_json(run_dir / "plugins.json").get("tasks", {}) if (run_dir / "plugins.json").is_file() else {}
+        owners = (
+            checkpoint.read_json(run_dir / "plugins.json").get("tasks", {})
+            if (run_dir / "plugins.json").is_file()
+            else {}
+        )
         needs = ", ".join(f"{t} (plugin {owners.get(t, '?')})" for t in missing)
-        raise RunError(f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins")
-    specs = {name: configure_task(registered[name], config) for name in features}  # head/loss as trained
-    encoder = build_encoder(config.encoder, saved=folder / "backbone", tasks=checkpoint.saved_adapters(folder))
+        raise RunError(
+            f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins"
+        )
+    specs = {
+        name: configure_task(registered[name], config) for name in features
+    }  # head/loss as trained
+    encoder = build_encoder(
+        config.encoder, saved=folder / "backbone", tasks=checkpoint.saved_adapters(folder)
+    )
     tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")
     bank = TextBank(tokenizer, config.encoder.max_length)
 
     def head_spec(name: str, width: int) -> HeadSpec:
-        return head_spec_for(specs[name], features[name], config.tasks.get(name, TaskConfig()), width, bank)
+        return head_spec_for(
+            specs[name], features[name], config.tasks.get(name, TaskConfig()), width, bank
+        )
 
     model = assemble_model(config, encoder, specs, head_spec, sharing_kinds)
     checkpoint.load_weights(folder, model, list(specs))
@@ -90,17 +106,36 @@ def load_run(run_dir: str | Path, registered: dict[str, TaskSpec],
     choice = precision_for_this_machine(precision, setting="--precision")
     accelerator = fresh_accelerator(mixed_precision=choice.precision)
     model = model.to(accelerator.device)
-    return LoadedRun(run_dir, config, specs, features, model, bank, accelerator, checkpoint.read_calibration(folder))
+    return LoadedRun(
+        run_dir,
+        config,
+        specs,
+        features,
+        model,
+        bank,
+        accelerator,
+        checkpoint.read_calibration(folder),
+    )
 
 
 def _prepared(run: LoadedRun, name: str, data: TaskData | None = None) -> PreparedTask:
     empty = TaskData(splits={})
-    return PreparedTask(spec=run.specs[name], config=run.config.tasks.get(name), data=data or empty,
-                        state=run.features[name], rows={})
+    return PreparedTask(
+        spec=run.specs[name],
+        config=run.config.tasks.get(name),
+        data=data or empty,
+        state=run.features[name],
+        rows={},
+    )
 
 
-def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = "input",
-                  scorer: Scorer | None = None) -> pd.DataFrame:
+def predict_frame(
+    run: LoadedRun,
+    task: str,
+    frame: pd.DataFrame,
+    source: str = "input",
+    scorer: Scorer | None = None,
+) -> pd.DataFrame:
     """``frame``'s columns followed by the task's prediction columns.
 
     ``scorer``: share one between calls on the same run (:func:`predict_tasks`), so a text
@@ -116,7 +151,9 @@ def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = 
             f"`shopmtl data {task} --output FILE` shows the expected layout"
         )
     rows = encode_rows(spec, frame, run.features[task], run.bank)
-    scorer = scorer or Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
+    scorer = scorer or Scorer(
+        run.accelerator, run.model, run.bank, run.config.training.eval_batch_size
+    )
     predictions = scorer.predict_rows(_prepared(run, task), rows)
     if spec.decode is None:
         decoded = default_decode(spec)(predictions)
@@ -126,11 +163,18 @@ def predict_frame(run: LoadedRun, task: str, frame: pd.DataFrame, source: str = 
         decoded = spec.decode(predictions)
     decoded.index = frame.index
     clashes = [c for c in decoded.columns if c in frame.columns]
-    return pd.concat([frame, decoded.rename(columns={c: f"{c}_predicted" for c in clashes})], axis=1)
+    return pd.concat(
+        [frame, decoded.rename(columns={c: f"{c}_predicted" for c in clashes})], axis=1
+    )
 
 
-def predict_tasks(run: LoadedRun, tasks: Sequence[str], frame: pd.DataFrame, source: str = "input",
-                  scorer: Scorer | None = None) -> pd.DataFrame:
+def predict_tasks(
+    run: LoadedRun,
+    tasks: Sequence[str],
+    frame: pd.DataFrame,
+    source: str = "input",
+    scorer: Scorer | None = None,
+) -> pd.DataFrame:
     """``frame``'s columns followed by each task's prediction columns, named ``<task>.<column>``.
 
     One encoder pass serves every task: each distinct text of the frame (a product
@@ -139,16 +183,31 @@ def predict_tasks(run: LoadedRun, tasks: Sequence[str], frame: pd.DataFrame, sou
     """
     if len(tasks) == 1:
         return predict_frame(run, tasks[0], frame, source, scorer)
-    scorer = scorer or Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
+    scorer = scorer or Scorer(
+        run.accelerator, run.model, run.bank, run.config.training.eval_batch_size
+    )
     parts = [frame]
     for task in tasks:
         predicted = predict_frame(run, task, frame, source, scorer)
-        parts.append(predicted.iloc[:, len(frame.columns):].add_prefix(f"{task}."))
+        parts.append(predicted.iloc[:, len(frame.columns) :].add_prefix(f"{task}."))
     return pd.concat(parts, axis=1)
 
 
-def evaluate_run(run: LoadedRun, split: str, extra_metrics: Sequence[MetricSpec] = ()) -> dict[str, dict[str, Any]]:
+def evaluate_run(
+    run: LoadedRun, split: str, extra_metrics: Sequence[MetricSpec] = ()
+) -> dict[str, dict[str, Any]]:
     """Rebuild each task's data with the run's settings and saved feature states; evaluate."""
-    tasks = {name: prepare_task(spec, run.config, run.bank, state=run.features[name]) for name, spec in run.specs.items()}
-    return evaluate(run.accelerator, run.model, run.bank, tasks, split, run.config.training.eval_batch_size,
-                    extra_metrics, run.calibration)
+    tasks = {
+        name: prepare_task(spec, run.config, run.bank, state=run.features[name])
+        for name, spec in run.specs.items()
+    }
+    return evaluate(
+        run.accelerator,
+        run.model,
+        run.bank,
+        tasks,
+        split,
+        run.config.training.eval_batch_size,
+        extra_metrics,
+        run.calibration,
+    )

@@ -16,10 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
-
 from shopmtl.core.data.features import EncodedRows
 from shopmtl.core.data.textbank import TextBank
+from tqdm.auto import tqdm
 
 FORWARD_PASSES_PER_TRAINING_TOKEN = 3.0  # forward + backward ~ 3 forwards
 ANNOUNCE_AFTER_STEPS = 3  # the first step pays one-off costs; three give a fair rate
@@ -49,15 +48,23 @@ def training_forward_passes(layers: int, frozen: int, replayed: bool) -> float:
     return max(3 * trainable + (0 if replayed else layers - trainable), 1) / layers
 
 
-def evaluation_work(bank: TextBank, validation: Sequence[EncodedRows], final: Sequence[EncodedRows],
-                    training_passes: float = FORWARD_PASSES_PER_TRAINING_TOKEN) -> EvaluationWork:
+def evaluation_work(
+    bank: TextBank,
+    validation: Sequence[EncodedRows],
+    final: Sequence[EncodedRows],
+    training_passes: float = FORWARD_PASSES_PER_TRAINING_TOKEN,
+) -> EvaluationWork:
     """Tokens of the distinct texts a validation (``validation`` rows) and the final scoring read."""
+
     def tokens(rows: Sequence[EncodedRows]) -> int:
         ids = [r.text_ids for r in rows] + [r.pair_ids for r in rows if r.pair_ids is not None]
         return int(bank.lengths(np.unique(np.concatenate(ids))).sum()) if ids else 0
 
-    return EvaluationWork(validation_tokens=tokens(validation), final_tokens=tokens(final),
-                          training_forward_passes=training_passes)
+    return EvaluationWork(
+        validation_tokens=tokens(validation),
+        final_tokens=tokens(final),
+        training_forward_passes=training_passes,
+    )
 
 
 def evaluations_left(step: int, total: int, eval_every: int) -> int:
@@ -78,8 +85,15 @@ def format_minutes(seconds: float) -> str:
 class RunProgress:
     """A tqdm bar over optimiser steps whose postfix shows the time left for the whole run."""
 
-    def __init__(self, total: int, initial: int, eval_every: int, work: EvaluationWork,
-                 say: Callable[[str], None], enabled: bool = True) -> None:
+    def __init__(
+        self,
+        total: int,
+        initial: int,
+        eval_every: int,
+        work: EvaluationWork,
+        say: Callable[[str], None],
+        enabled: bool = True,
+    ) -> None:
         self.total = total
         self.step = initial
         self.eval_every = eval_every
@@ -90,17 +104,27 @@ class RunProgress:
         self._steps_timed = 0
         self._validation_seconds: float | None = None
         self._validated_at = -1  # the step of the last validation, so a pending one is counted
-        self.validation_total = 0.0  # seconds spent validating in this process, for the run's timings
+        self.validation_total = (
+            0.0  # seconds spent validating in this process, for the run's timings
+        )
         self._last = time.perf_counter()
         self._losses: dict[str, str] = {}
-        self.bar = tqdm(total=total, initial=initial, disable=not enabled, desc="training", unit="step",
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total,
+            initial=initial,
+            disable=not enabled,
+            desc="training",
+            unit="step",
+            dynamic_ncols=True,
+        )
 
     def step_done(self, tokens: int) -> None:
         """One optimiser step finished; ``tokens`` the encoder processed in it (every micro-batch)."""
         now = time.perf_counter()
         self.step += 1
-        if self._steps_timed or self.step > 1:  # the first step pays one-off costs (allocation, warm-up)
+        if (
+            self._steps_timed or self.step > 1
+        ):  # the first step pays one-off costs (allocation, warm-up)
             self._step_seconds += now - self._last
             self._step_tokens += tokens
             self._steps_timed += 1
@@ -136,10 +160,12 @@ class RunProgress:
         per_step = self._step_seconds / max(1, self._steps_timed)
         validation, final = self._evaluation_seconds()
         count = self._validations_left()
-        return (f"estimated time left: {format_minutes(self.seconds_left() or 0.0)} (training "
-                f"{format_minutes((self.total - self.step) * per_step)} at {per_step:.2f} s/step, "
-                f"{count} validation(s) {format_minutes(count * validation)}, final scoring {format_minutes(final)}; "
-                "less if early stopping ends it)")
+        return (
+            f"estimated time left: {format_minutes(self.seconds_left() or 0.0)} (training "
+            f"{format_minutes((self.total - self.step) * per_step)} at {per_step:.2f} s/step, "
+            f"{count} validation(s) {format_minutes(count * validation)}, final scoring {format_minutes(final)}; "
+            "less if early stopping ends it)"
+        )
 
     def close(self) -> None:
         self.bar.close()
@@ -152,7 +178,9 @@ class RunProgress:
 
     def _evaluation_seconds(self) -> tuple[float, float]:
         """Seconds of one validation and of the final scoring, measured or priced by tokens."""
-        per_token = self._step_seconds / max(1, self._step_tokens) / self.work.training_forward_passes
+        per_token = (
+            self._step_seconds / max(1, self._step_tokens) / self.work.training_forward_passes
+        )
         if self._validation_seconds is not None and self.work.validation_tokens:
             per_token = self._validation_seconds / self.work.validation_tokens
             return self._validation_seconds, self.work.final_tokens * per_token

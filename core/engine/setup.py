@@ -16,8 +16,6 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from transformers import AutoTokenizer
-
 from shopmtl.core.config import Config
 from shopmtl.core.data.prepare import Once, PreparedTask, call, prepare_task, validation_view
 from shopmtl.core.data.scratch import scratch_folder
@@ -38,9 +36,10 @@ from shopmtl.core.runs.assemble import assemble_model
 from shopmtl.core.runs.rundir import write_environment, write_run_record
 from shopmtl.core.runs.source import SourceRun, inherit_encoder, open_source
 from shopmtl.registry.cachedir import cache_root
-from shopmtl.registry.spec import GradientSurgery, TaskSpec
 from shopmtl.registry.hookspecs import RunInfo
 from shopmtl.registry.pluginset import PluginSet
+from shopmtl.registry.spec import GradientSurgery, TaskSpec
+from transformers import AutoTokenizer
 
 
 @dataclass
@@ -73,27 +72,71 @@ class TrainingRun:
         self.accelerator.print(text)
 
 
-def build_run(config: Config, plugins: PluginSet, accelerator: Accelerator, output_dir: Path,
-              specs: Mapping[str, TaskSpec], hardware: Hardware | None = None,
-              precision: PrecisionChoice | None = None) -> TrainingRun:
+def build_run(
+    config: Config,
+    plugins: PluginSet,
+    accelerator: Accelerator,
+    output_dir: Path,
+    specs: Mapping[str, TaskSpec],
+    hardware: Hardware | None = None,
+    precision: PrecisionChoice | None = None,
+) -> TrainingRun:
     """Data, model, optimiser and sampler of a run, in the order that fixes its random numbers."""
     source = open_source(config.init_from)
     if source is not None:
         config = inherit_encoder(config, source.config)
-    tokenizer = load_tokenizer(config.encoder.name) if source is None else AutoTokenizer.from_pretrained(source.backbone)
-    bank = TextBank(tokenizer, config.encoder.max_length, token_cache(tokenizer, config.encoder.max_length))
+    tokenizer = (
+        load_tokenizer(config.encoder.name)
+        if source is None
+        else AutoTokenizer.from_pretrained(source.backbone)
+    )
+    bank = TextBank(
+        tokenizer, config.encoder.max_length, token_cache(tokenizer, config.encoder.max_length)
+    )
     shard = Shard(accelerator.process_index, accelerator.num_processes)  # this process's train rows
     scratch = scratch_folder()  # this process's encoded train rows, memory-mapped
-    tasks = prepare_tasks(specs, config, bank, accelerator.print, shard, Path(scratch.name), on_main_shared(accelerator))
+    tasks = prepare_tasks(
+        specs,
+        config,
+        bank,
+        accelerator.print,
+        shard,
+        Path(scratch.name),
+        on_main_shared(accelerator),
+    )
     model = build_training_model(config, plugins, tasks, bank, source, accelerator.print)
     optimizer, scheduler = make_optimizer(model, config)
     sampler = make_sampler(config, plugins, tasks, accelerator)
     # Hooks see the run directory; the files are written into its working folder (``output_dir``) until the end.
-    info = RunInfo(output_dir=config.resolved_output_dir(), config=config.model_dump(mode="json"), tasks=tuple(tasks),
-                   is_main_process=accelerator.is_main_process)
-    validation_tasks = {n: validation_view(t, config.training.validation_sample, config.seed) for n, t in tasks.items()}
-    return TrainingRun(config, plugins, accelerator, output_dir, info, tasks, bank, tokenizer, source, model,
-                       optimizer, scheduler, sampler, hardware, precision, validation_tasks, scratch=scratch)
+    info = RunInfo(
+        output_dir=config.resolved_output_dir(),
+        config=config.model_dump(mode="json"),
+        tasks=tuple(tasks),
+        is_main_process=accelerator.is_main_process,
+    )
+    validation_tasks = {
+        n: validation_view(t, config.training.validation_sample, config.seed)
+        for n, t in tasks.items()
+    }
+    return TrainingRun(
+        config,
+        plugins,
+        accelerator,
+        output_dir,
+        info,
+        tasks,
+        bank,
+        tokenizer,
+        source,
+        model,
+        optimizer,
+        scheduler,
+        sampler,
+        hardware,
+        precision,
+        validation_tasks,
+        scratch=scratch,
+    )
 
 
 def token_cache(tokenizer: Any, max_length: int) -> TokenCache | None:
@@ -103,34 +146,67 @@ def token_cache(tokenizer: Any, max_length: int) -> TokenCache | None:
     return TokenCache.for_tokenizer(tokenizer, max_length, cache_root())
 
 
-def prepare_tasks(specs: Mapping[str, TaskSpec], config: Config, bank: TextBank,
-                  say: Callable[[str], None], shard: Shard = Shard(),
-                  scratch: Path | None = None, once: Once = call) -> dict[str, PreparedTask]:
+def prepare_tasks(
+    specs: Mapping[str, TaskSpec],
+    config: Config,
+    bank: TextBank,
+    say: Callable[[str], None],
+    shard: Shard = Shard(),
+    scratch: Path | None = None,
+    once: Once = call,
+) -> dict[str, PreparedTask]:
     """Each task's splits built, subsampled and encoded (train: ``shard``'s rows only, memory-mapped in
     ``scratch/<task>`` when given; priors fitted through ``once``), with a line on its size."""
     tasks: dict[str, PreparedTask] = {}
     for name, spec in specs.items():
         started = time.perf_counter()
-        tasks[name] = task = prepare_task(spec, config, bank, shard=shard,
-                                          scratch=scratch / name if scratch is not None else None, once=once)
-        sizes = " / ".join(f"{n:,}" for n in (task.train_rows, len(task.data["val"]), len(task.data["test"])))
+        tasks[name] = task = prepare_task(
+            spec,
+            config,
+            bank,
+            shard=shard,
+            scratch=scratch / name if scratch is not None else None,
+            once=once,
+        )
+        sizes = " / ".join(
+            f"{n:,}" for n in (task.train_rows, len(task.data["val"]), len(task.data["test"]))
+        )
         share = "" if shard.whole else f" (each process trains on {len(task.rows['train']):,})"
-        say(f"  task {name} ({spec.kind}): train/val/test rows {sizes}{share} [{time.perf_counter() - started:.1f}s]")
+        say(
+            f"  task {name} ({spec.kind}): train/val/test rows {sizes}{share} [{time.perf_counter() - started:.1f}s]"
+        )
     return tasks
 
 
-def build_training_model(config: Config, plugins: PluginSet, tasks: Mapping[str, PreparedTask], bank: TextBank,
-                         source: SourceRun | None, say: Callable[[str], None]) -> MultiTaskModel:
+def build_training_model(
+    config: Config,
+    plugins: PluginSet,
+    tasks: Mapping[str, PreparedTask],
+    bank: TextBank,
+    source: SourceRun | None,
+    say: Callable[[str], None],
+) -> MultiTaskModel:
     """The encoder (the source run's, with ``--from``), the loss weighting, the sharing and the heads."""
-    encoder = build_encoder(config.encoder, saved=source.backbone if source else None, tasks=list(tasks))
+    encoder = build_encoder(
+        config.encoder, saved=source.backbone if source else None, tasks=list(tasks)
+    )
     if source is not None:
         checkpoint.load_encoder(source.folder, encoder)
     weighting = make_weighting(config, plugins.loss_weightings, list(tasks))
-    model = assemble_model(config, encoder, {n: t.spec for n, t in tasks.items()},  # specs as configured by their settings
-                           lambda name, width: tasks[name].head_spec(width, bank), plugins.sharing_kinds, weighting)
+    model = assemble_model(
+        config,
+        encoder,
+        {n: t.spec for n, t in tasks.items()},  # specs as configured by their settings
+        lambda name, width: tasks[name].head_spec(width, bank),
+        plugins.sharing_kinds,
+        weighting,
+    )
     if source is not None:
         reused = checkpoint.load_matching_heads(source.folder, model)
-        say(f"started from {source.folder}: encoder" + (f", heads {', '.join(reused)}" if reused else ""))
+        say(
+            f"started from {source.folder}: encoder"
+            + (f", heads {', '.join(reused)}" if reused else "")
+        )
     return model
 
 
@@ -139,8 +215,9 @@ def data_sources(tasks: Mapping[str, PreparedTask]) -> list[str]:
     return list(dict.fromkeys(source for task in tasks.values() for source in task.data.sources))
 
 
-def make_sampler(config: Config, plugins: PluginSet, tasks: Mapping[str, PreparedTask],
-                 accelerator: Accelerator) -> TaskSampler:
+def make_sampler(
+    config: Config, plugins: PluginSet, tasks: Mapping[str, PreparedTask], accelerator: Accelerator
+) -> TaskSampler:
     """The task sampler over this process's share of the tasks' train rows.
 
     Task probabilities come from the *whole* train splits, so every process draws the same
@@ -149,11 +226,20 @@ def make_sampler(config: Config, plugins: PluginSet, tasks: Mapping[str, Prepare
     sizes = {n: t.train_rows for n, t in tasks.items()}
     return TaskSampler(
         {n: len(t.rows["train"]) for n, t in tasks.items()},
-        task_probabilities(sizes, config.sampler, plugins.samplers, {n: t.config.sample_weight for n, t in tasks.items()}),
+        task_probabilities(
+            sizes,
+            config.sampler,
+            plugins.samplers,
+            {n: t.config.sample_weight for n, t in tasks.items()},
+        ),
         config.training.batch_size,
         config.seed,
         accelerator.process_index,
-        groups={n: (t.rows["train"].text_ids, t.config.group_rows) for n, t in tasks.items() if t.config.group_rows},
+        groups={
+            n: (t.rows["train"].text_ids, t.config.group_rows)
+            for n, t in tasks.items()
+            if t.config.group_rows
+        },
     )
 
 
@@ -170,8 +256,12 @@ def launch(run: TrainingRun) -> torch.nn.Module:
     if accelerator.is_main_process:
         write_run_record(run.output_dir, config, run.plugins, run.tasks)
         if run.hardware is not None and run.precision is not None:
-            write_environment(run.output_dir, environment_record(
-                run.precision, run.hardware, data_sources(run.tasks), accelerator.num_processes))
+            write_environment(
+                run.output_dir,
+                environment_record(
+                    run.precision, run.hardware, data_sources(run.tasks), accelerator.num_processes
+                ),
+            )
     if config.training.log_with:
         accelerator.init_trackers(config.run_name, config=flat_config(config))
     run.plugins.notify("on_run_start", run=run.info)
@@ -181,10 +271,15 @@ def launch(run: TrainingRun) -> torch.nn.Module:
         run.say(f"encoder compiled with torch.compile (backend {config.training.compile})")
     if run.core.cache_frozen_encoder():
         run.say("encoder frozen: each text is encoded once and its vector reused in later batches")
-    elif (config.encoder.cache_frozen_layers and not config.training.compile
-          and run.core.encoder.cache_frozen_prefix(config.encoder.freeze_layers)):
-        run.say(f"embeddings and the lowest {config.encoder.freeze_layers} layer(s) frozen: their output "
-                "for each text is computed once and reused in later batches")
+    elif (
+        config.encoder.cache_frozen_layers
+        and not config.training.compile
+        and run.core.encoder.cache_frozen_prefix(config.encoder.freeze_layers)
+    ):
+        run.say(
+            f"embeddings and the lowest {config.encoder.freeze_layers} layer(s) frozen: their output "
+            "for each text is computed once and reused in later batches"
+        )
     model.train()
     return model
 

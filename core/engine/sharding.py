@@ -23,9 +23,8 @@ from collections.abc import Iterator
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedType
-from torch.distributed.fsdp import FSDPModule
-
 from shopmtl.core.config import Config, ConfigError
+from torch.distributed.fsdp import FSDPModule
 
 
 def is_sharded(accelerator: Accelerator) -> bool:
@@ -36,22 +35,32 @@ def is_sharded(accelerator: Accelerator) -> bool:
 def check_sharding(accelerator: Accelerator, config: Config) -> None:
     """Refuse, with the fix, what a sharded run cannot do; nothing for other runs."""
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
-        raise ConfigError("shopmtl shards weights with FSDP, not DeepSpeed: launch with an FSDP accelerate config "
-                          "(examples/accelerate/fsdp.yaml)")
+        raise ConfigError(
+            "shopmtl shards weights with FSDP, not DeepSpeed: launch with an FSDP accelerate config "
+            "(examples/accelerate/fsdp.yaml)"
+        )
     if not is_sharded(accelerator):
         return
     version = getattr(accelerator.state.fsdp_plugin, "fsdp_version", 1)
     problems = []
     if version != 2:
-        problems.append(f"the accelerate config asks for FSDP version {version}; set fsdp_version: 2 in fsdp_config")
+        problems.append(
+            f"the accelerate config asks for FSDP version {version}; set fsdp_version: 2 in fsdp_config"
+        )
     if config.training.gradient_surgery != "none":
-        problems.append(f"training.gradient_surgery={config.training.gradient_surgery} needs each task's whole "
-                        "gradient on every process; set it to none")
+        problems.append(
+            f"training.gradient_surgery={config.training.gradient_surgery} needs each task's whole "
+            "gradient on every process; set it to none"
+        )
     if config.encoder.freeze:
-        problems.append("encoder.freeze=true caches the encoder's vectors outside the model's forward pass; "
-                        "train without FSDP (a frozen encoder has no optimiser state to shard)")
+        problems.append(
+            "encoder.freeze=true caches the encoder's vectors outside the model's forward pass; "
+            "train without FSDP (a frozen encoder has no optimiser state to shard)"
+        )
     if problems:
-        raise ConfigError("this run is sharded (FSDP in the accelerate config), but:\n  " + "\n  ".join(problems))
+        raise ConfigError(
+            "this run is sharded (FSDP in the accelerate config), but:\n  " + "\n  ".join(problems)
+        )
 
 
 @contextlib.contextmanager

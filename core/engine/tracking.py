@@ -15,16 +15,21 @@ from typing import Any
 
 import yaml
 from accelerate import Accelerator
-
 from shopmtl.core.config import Config
 
 
 def _numbers(prefix: str, values: Mapping[str, Any]) -> dict[str, float]:
-    return {f"{prefix}/{k}": float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {
+        f"{prefix}/{k}": float(v)
+        for k, v in values.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
-def final_values(metrics: Mapping[str, Mapping[str, Mapping[str, Any]]],
-                 baselines: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, float]:
+def final_values(
+    metrics: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    baselines: Mapping[str, Mapping[str, Mapping[str, Any]]],
+) -> dict[str, float]:
     """``metrics`` (task -> split -> metric) and ``baselines`` (task -> baseline -> metric) as flat scalars."""
     values: dict[str, float] = {}
     for task, splits in metrics.items():
@@ -36,8 +41,13 @@ def final_values(metrics: Mapping[str, Mapping[str, Mapping[str, Any]]],
     return values
 
 
-def log_final_metrics(accelerator: Accelerator, config: Config, metrics: Mapping[str, Any],
-                      baselines: Mapping[str, Any], step: int) -> None:
+def log_final_metrics(
+    accelerator: Accelerator,
+    config: Config,
+    metrics: Mapping[str, Any],
+    baselines: Mapping[str, Any],
+    step: int,
+) -> None:
     """Log the final metrics, the baselines and the config to the run's trackers (if any)."""
     if not config.training.log_with or not accelerator.is_main_process:
         return

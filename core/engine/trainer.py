@@ -25,12 +25,16 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
-
 from shopmtl.core.config import Config
 from shopmtl.core.data.prepare import PreparedTask, check_priors, select_tasks
 from shopmtl.core.engine.evaluate import final_scores, task_baselines
 from shopmtl.core.engine.guards import check_gradient_norm, check_loss
-from shopmtl.core.engine.hardware import Hardware, PrecisionChoice, detect_hardware, resolve_precision
+from shopmtl.core.engine.hardware import (
+    Hardware,
+    PrecisionChoice,
+    detect_hardware,
+    resolve_precision,
+)
 from shopmtl.core.engine.progress import RunProgress, evaluation_work, training_forward_passes
 from shopmtl.core.engine.runtime import fresh_accelerator
 from shopmtl.core.engine.setup import TrainingRun, build_run, launch
@@ -87,8 +91,9 @@ class Machine:
     precision: PrecisionChoice
 
 
-def start(config: Config, plugins: PluginSet, resume: bool,
-          overwrite: bool) -> tuple[Path, dict[str, TaskSpec], Accelerator, Machine]:
+def start(
+    config: Config, plugins: PluginSet, resume: bool, overwrite: bool
+) -> tuple[Path, dict[str, TaskSpec], Accelerator, Machine]:
     """The run's working folder, tasks, Accelerator and machine; the run directory claimed, the seed set,
     the header printed. The run is written into the working folder (:mod:`~shopmtl.core.runs.transaction`)
     and swapped in as the run directory by :func:`finish`."""
@@ -105,13 +110,17 @@ def start(config: Config, plugins: PluginSet, resume: bool,
         claim_output_dir(output_dir)
         _, resumable = transaction.open_run(output_dir, resume, overwrite)
         if resume and not resumable:
-            accelerator.print(f"--resume: no complete checkpoint for {output_dir} (none was finished): training from scratch")
+            accelerator.print(
+                f"--resume: no complete checkpoint for {output_dir} (none was finished): training from scratch"
+            )
     accelerator.wait_for_everyone()
     torch.manual_seed(config.seed)
 
     say = accelerator.print
-    say(f"shopmtl run {output_dir} | processes: {accelerator.num_processes} | device: {accelerator.device} "
-        f"| precision: {precision.precision} ({precision.reason})")
+    say(
+        f"shopmtl run {output_dir} | processes: {accelerator.num_processes} | device: {accelerator.device} "
+        f"| precision: {precision.precision} ({precision.reason})"
+    )
     say(f"  hardware: {hardware.describe()}")
     for warning in precision.warnings:
         log.warning(warning)
@@ -122,23 +131,36 @@ def start(config: Config, plugins: PluginSet, resume: bool,
     return work, specs, accelerator, Machine(hardware, precision)
 
 
-def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> TrainResult:
+def train(
+    config: Config,
+    plugins: PluginSet,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> TrainResult:
     """Train the config's tasks jointly and write the run directory: setup, resume, loop, finish."""
     started_at = time.perf_counter()
     output_dir, specs, accelerator, machine = start(config, plugins, resume, overwrite)
-    run = build_run(config, plugins, accelerator, output_dir, specs, machine.hardware, machine.precision)
+    run = build_run(
+        config, plugins, accelerator, output_dir, specs, machine.hardware, machine.precision
+    )
     config = run.config  # with --from: the source run's encoder settings
     state, last = TrainState(), output_dir / checkpoint.LAST_CHECKPOINT
     if resume and last.is_dir() and not is_sharded(accelerator):
         state = load_checkpoint(last, run.core, run.optimizer, run.sampler, run.scheduler)
         run.say(f"resumed from {last} at step {state.step}")
     model = launch(run)
-    if resume and last.is_dir() and is_sharded(accelerator):  # into the shards accelerate's prepare made
+    if (
+        resume and last.is_dir() and is_sharded(accelerator)
+    ):  # into the shards accelerate's prepare made
         state = sharded.load_sharded_checkpoint(last, accelerator, run.sampler, run.scheduler)
         run.say(f"resumed from {last} at step {state.step} (sharded)")
 
     total, timings = config.training.max_steps, {"setup_s": time.perf_counter() - started_at}
-    running: dict[str, list[float]] = defaultdict(list)  # each task's training losses since the last log line
+    running: dict[str, list[float]] = defaultdict(
+        list
+    )  # each task's training losses since the last log line
     since_eval: dict[str, list[float]] = defaultdict(list)  # ... and since the last validation
     bar = progress_bar(run, state, progress)
     while state.step < total:
@@ -146,16 +168,22 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
         for _ in range(config.training.gradient_accumulation_steps):
             with accelerator.accumulate(model):
                 # Dropout noise as a function of (seed, draw): a resumed run replays it exactly.
-                torch.manual_seed(config.seed * 1_000_003 + run.sampler.draws * 7919 + accelerator.process_index)
+                torch.manual_seed(
+                    config.seed * 1_000_003 + run.sampler.draws * 7919 + accelerator.process_index
+                )
                 name, index = run.sampler.next()
                 task = run.tasks[name]
-                batch = to_device(make_batch(task.rows["train"], index, run.bank, name in run.core.token_tasks),
-                                  accelerator.device)
+                batch = to_device(
+                    make_batch(task.rows["train"], index, run.bank, name in run.core.token_tasks),
+                    accelerator.device,
+                )
                 step_tokens += batch_tokens(batch)
                 _, task_loss, weighted_loss = model(name, batch, loss_function(task))
                 accelerator.backward(weighted_loss)
                 loss_value = float(task_loss.detach())
-                check_loss(loss_value, name, state.step + 1, config)  # a NaN stops the run before anything is saved
+                check_loss(
+                    loss_value, name, state.step + 1, config
+                )  # a NaN stops the run before anything is saved
                 running[name].append(loss_value)
                 since_eval[name].append(loss_value)
                 if run.surgery is not None:
@@ -163,7 +191,9 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
                     if accelerator.sync_gradients:
                         run.surgery.apply(lambda g: accelerator.reduce(g, "mean"))
                 if accelerator.sync_gradients and config.training.max_grad_norm:
-                    norm = accelerator.clip_grad_norm_(model.parameters(), config.training.max_grad_norm)
+                    norm = accelerator.clip_grad_norm_(
+                        model.parameters(), config.training.max_grad_norm
+                    )
                     check_gradient_norm(norm, state.step + 1, config)
                 run.optimizer.step()
                 run.optimizer.zero_grad(set_to_none=True)
@@ -176,11 +206,15 @@ def train(config: Config, plugins: PluginSet, *, resume: bool = False, overwrite
             validation_started, stop = time.perf_counter(), validate(run, state, since_eval)
             bar.validation_done(time.perf_counter() - validation_started)
             if stop:
-                run.say(f"early stop at step {state.step}: no improvement in {state.bad_evals} evaluations")
+                run.say(
+                    f"early stop at step {state.step}: no improvement in {state.bad_evals} evaluations"
+                )
                 break
     bar.close()
-    timings.update(validation_s=bar.validation_total,
-                   training_s=time.perf_counter() - started_at - timings["setup_s"] - bar.validation_total)
+    timings.update(
+        validation_s=bar.validation_total,
+        training_s=time.perf_counter() - started_at - timings["setup_s"] - bar.validation_total,
+    )
     return finish(run, state, started_at, timings)
 
 
@@ -193,15 +227,30 @@ def progress_bar(run: TrainingRun, state: TrainState, enabled: bool) -> RunProgr
     """The bar over optimiser steps, with the whole run's time left (validations and final scoring priced in)."""
     encoder = run.core.encoder
     layers = transformer_layers(encoder.backbone)
-    passes = training_forward_passes(len(layers) if layers is not None else 0, run.config.encoder.freeze_layers,
-                                     encoder.prefix is not None)
-    work = evaluation_work(run.bank, [t.rows["val"] for t in run.validation_tasks.values()],
-                           [t.rows[s] for t in run.tasks.values() for s in ("val", "test")], passes)
-    return RunProgress(run.config.training.max_steps, state.step, run.config.training.eval_every, work, run.say,
-                       enabled=enabled and run.accelerator.is_local_main_process)
+    passes = training_forward_passes(
+        len(layers) if layers is not None else 0,
+        run.config.encoder.freeze_layers,
+        encoder.prefix is not None,
+    )
+    work = evaluation_work(
+        run.bank,
+        [t.rows["val"] for t in run.validation_tasks.values()],
+        [t.rows[s] for t in run.tasks.values() for s in ("val", "test")],
+        passes,
+    )
+    return RunProgress(
+        run.config.training.max_steps,
+        state.step,
+        run.config.training.eval_every,
+        work,
+        run.say,
+        enabled=enabled and run.accelerator.is_local_main_process,
+    )
 
 
-def log_losses(accelerator: Accelerator, bar: RunProgress, running: dict[str, list[float]], step: int) -> None:
+def log_losses(
+    accelerator: Accelerator, bar: RunProgress, running: dict[str, list[float]], step: int
+) -> None:
     """Each task's mean training loss since the last log line, on the progress bar and to the trackers."""
     losses = {t: sum(v) / len(v) for t, v in running.items()}
     bar.show_losses(losses)
@@ -209,7 +258,9 @@ def log_losses(accelerator: Accelerator, bar: RunProgress, running: dict[str, li
     running.clear()
 
 
-def finish(run: TrainingRun, state: TrainState, started_at: float, timings: dict[str, float]) -> TrainResult:
+def finish(
+    run: TrainingRun, state: TrainState, started_at: float, timings: dict[str, float]
+) -> TrainResult:
     """Reload the best model, carry over the source's heads, score it on val and test, write metrics.json.
 
     ``started_at`` (the run's ``time.perf_counter()`` at its start) and ``timings`` (seconds
@@ -225,20 +276,37 @@ def finish(run: TrainingRun, state: TrainState, started_at: float, timings: dict
     if run.source is not None and main:
         carry_over_heads(run.source, run.core, model_dir, run.say)
     with whole_weights(accelerator, run.core):
-        calibration, metrics = final_scores(accelerator, run.core, run.bank, run.tasks,
-                                            run.config.training.eval_batch_size, run.plugins.metrics)
+        calibration, metrics = final_scores(
+            accelerator,
+            run.core,
+            run.bank,
+            run.tasks,
+            run.config.training.eval_batch_size,
+            run.plugins.metrics,
+        )
     if calibration and main:
         checkpoint.write_json(model_dir / checkpoint.CALIBRATION, calibration)
-    run.plugins.notify("on_evaluation", run=run.info, step=state.best_step, split="test", metrics=metrics["test"])
+    run.plugins.notify(
+        "on_evaluation", run=run.info, step=state.best_step, split="test", metrics=metrics["test"]
+    )
     by_task = {name: {split: metrics[split][name] for split in metrics} for name in run.tasks}
     baselines_started = time.perf_counter()
-    baselines = {name: task_baselines(task, "test") for name, task in run.tasks.items()} if main else {}
+    baselines = (
+        {name: task_baselines(task, "test") for name, task in run.tasks.items()} if main else {}
+    )
     now = time.perf_counter()
-    timings.update(final_scoring_s=baselines_started - final_started, baselines_s=now - baselines_started,
-                         total_s=now - started_at)
+    timings.update(
+        final_scoring_s=baselines_started - final_started,
+        baselines_s=now - baselines_started,
+        total_s=now - started_at,
+    )
     if main:
-        write_metrics(run.output_dir, state.best_step, state.step, by_task, baselines, state.history, timings)
-    log_final_metrics(accelerator, run.config, by_task, baselines, state.best_step)  # training.log_with trackers
+        write_metrics(
+            run.output_dir, state.best_step, state.step, by_task, baselines, state.history, timings
+        )
+    log_final_metrics(
+        accelerator, run.config, by_task, baselines, state.best_step
+    )  # training.log_with trackers
     # Every process reaches the teardown together. A process that tore the process group down
     # while gloo's worker thread was still releasing its last all-gather deadlocked: the teardown
     # joins that thread while holding the GIL the thread needs (a 2-process run hung after
@@ -246,8 +314,12 @@ def finish(run: TrainingRun, state: TrainState, started_at: float, timings: dict
     accelerator.wait_for_everyone()
     accelerator.end_training()  # the trackers' files closed (and the process group destroyed): the folder can move
     if main:
-        transaction.commit(run.output_dir, run.info.output_dir)  # complete: only now does it replace the run directory
+        transaction.commit(
+            run.output_dir, run.info.output_dir
+        )  # complete: only now does it replace the run directory
         release_output_dir(run.info.output_dir)
     if run.scratch is not None:
         run.scratch.cleanup()  # the encoded train rows (a failed run's go when the process ends)
-    return TrainResult(run.info.output_dir, by_task, baselines, state.best_step, state.step, state.history)
+    return TrainResult(
+        run.info.output_dir, by_task, baselines, state.best_step, state.step, state.history
+    )

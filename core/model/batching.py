@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from shopmtl.core.data.features import EncodedRows
 from shopmtl.core.data.textbank import TextBank
 
@@ -29,7 +28,9 @@ def bucket_split(lengths: np.ndarray) -> int:
     return best + 1 if cost[best] <= (1 - MIN_BUCKET_SAVING) * n * lengths[-1] else 0
 
 
-def make_batch(rows: EncodedRows, index: np.ndarray, bank: TextBank, tokens: bool = False) -> dict[str, torch.Tensor]:
+def make_batch(
+    rows: EncodedRows, index: np.ndarray, bank: TextBank, tokens: bool = False
+) -> dict[str, torch.Tensor]:
     """Tensors for rows ``index``.
 
     The texts of the batch (and their pairs) are deduplicated: one row per distinct text,

@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
-
 from shopmtl.core.config import ConfigError, EncoderConfig
 from shopmtl.core.model.prefix_cache import FrozenPrefix
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,9 @@ class TextEncoder(nn.Module):
     next forward passes run through.
     """
 
-    def __init__(self, backbone: nn.Module, pooling: str = "mean", adapters: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, backbone: nn.Module, pooling: str = "mean", adapters: tuple[str, ...] = ()
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.pooling = pooling
@@ -124,21 +125,35 @@ class TextEncoder(nn.Module):
         """
         layers = transformer_layers(self.backbone) if count else None
         frozen = layers is not None and not any(
-            p.requires_grad for p in [*self.backbone.get_input_embeddings().parameters(),
-                                      *(p for layer in layers[:count] for p in layer.parameters())])
+            p.requires_grad
+            for p in [
+                *self.backbone.get_input_embeddings().parameters(),
+                *(p for layer in layers[:count] for p in layer.parameters()),
+            ]
+        )
         self.prefix = FrozenPrefix(layers, count) if frozen else None
         return self.prefix is not None
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                text_ids: Sequence[int] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        text_ids: Sequence[int] | None = None,
+    ) -> torch.Tensor:
         """Pooled vectors of padded texts; ``text_ids`` (their text bank ids) let training
         reuse the frozen layers' output of texts seen before (:meth:`cache_frozen_prefix`)."""
         if self.prefix is not None and text_ids is not None and self.training:
-            hidden_in = self.prefix.hidden_states(self.backbone, text_ids, input_ids, attention_mask)
+            hidden_in = self.prefix.hidden_states(
+                self.backbone, text_ids, input_ids, attention_mask
+            )
             with self.prefix.replaying(hidden_in):
-                hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                hidden = self.backbone(
+                    input_ids=input_ids, attention_mask=attention_mask
+                ).last_hidden_state
         else:
-            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            hidden = self.backbone(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).last_hidden_state
         if self.pooling == "cls":
             return hidden[:, 0].float()
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
@@ -159,11 +174,15 @@ def freeze_lower_layers(backbone: torch.nn.Module, count: int, name: str) -> Non
     """Freeze the input embeddings and the lowest ``count`` transformer layers."""
     layers = transformer_layers(backbone)
     if layers is None:
-        raise ConfigError(f"encoder.freeze_layers={count}: cannot find the transformer layers of {name}; "
-                          "use encoder.freeze_layers=0 (or encoder.freeze=true to freeze it all)")
+        raise ConfigError(
+            f"encoder.freeze_layers={count}: cannot find the transformer layers of {name}; "
+            "use encoder.freeze_layers=0 (or encoder.freeze=true to freeze it all)"
+        )
     if count > len(layers):
-        raise ConfigError(f"encoder.freeze_layers={count}: {name} has only {len(layers)} layers; "
-                          f"use at most {len(layers)} (or encoder.freeze=true)")
+        raise ConfigError(
+            f"encoder.freeze_layers={count}: {name} has only {len(layers)} layers; "
+            f"use at most {len(layers)} (or encoder.freeze=true)"
+        )
     backbone.get_input_embeddings().requires_grad_(False)
     for module in backbone.modules():
         if module is not backbone and "embeddings" in type(module).__name__.lower():
@@ -172,7 +191,9 @@ def freeze_lower_layers(backbone: torch.nn.Module, count: int, name: str) -> Non
         layer.requires_grad_(False)
 
 
-def build_encoder(config: EncoderConfig, saved: Path | None = None, tasks: Sequence[str] = ()) -> TextEncoder:
+def build_encoder(
+    config: EncoderConfig, saved: Path | None = None, tasks: Sequence[str] = ()
+) -> TextEncoder:
     """Load the backbone and apply the config's freezing and LoRA choices.
 
     ``tasks``: the adapters to create when ``lora.per_task`` is set (one per task).
@@ -198,7 +219,9 @@ def build_encoder(config: EncoderConfig, saved: Path | None = None, tasks: Seque
             backbone = get_peft_model(backbone, lora)  # freezes everything but the adapters
             return TextEncoder(backbone, config.pooling)
         if not tasks:
-            raise ValueError("encoder.lora.per_task needs the run's task names to create one adapter each")
+            raise ValueError(
+                "encoder.lora.per_task needs the run's task names to create one adapter each"
+            )
         backbone = get_peft_model(backbone, lora, adapter_name=tasks[0])
         for task in tasks[1:]:
             backbone.add_adapter(task, lora)

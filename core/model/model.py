@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import torch
-from torch import nn
-
 from shopmtl.core.model.batching import text_buckets
 from shopmtl.core.model.encoder import TextEncoder
 from shopmtl.registry.blocks import default_head
 from shopmtl.registry.spec import HeadInput, HeadSpec, TaskSpec
+from torch import nn
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -92,8 +91,13 @@ class MultiTaskModel(nn.Module):
         """What ``task``'s head reads of pooled texts: the pooled vectors, or its gated experts' mix."""
         return pooled if self.sharing is None else self.sharing(task, pooled)
 
-    def apply_head(self, task: str, pooled: torch.Tensor, batch: Mapping[str, torch.Tensor],
-                   shared: bool = False) -> torch.Tensor:
+    def apply_head(
+        self,
+        task: str,
+        pooled: torch.Tensor,
+        batch: Mapping[str, torch.Tensor],
+        shared: bool = False,
+    ) -> torch.Tensor:
         """Run ``task``'s head on already-pooled texts (``batch`` holds positions into ``pooled``).
 
         ``shared``: ``pooled`` already went through :meth:`share` for this task (scoring
@@ -113,7 +117,9 @@ class MultiTaskModel(nn.Module):
             pair_tokens=tokens[pair_pos] if tokens is not None and pair_pos is not None else None,
         )
         outputs = self.heads[task](features)
-        prior = batch.get("prior")  # a classical prior's raw outputs: the head learns a residual over them
+        prior = batch.get(
+            "prior"
+        )  # a classical prior's raw outputs: the head learns a residual over them
         # In float32: under bf16 autocast the prior's logits would keep ~3 significant digits.
         return outputs if prior is None else outputs.float() + prior.float()
 
@@ -126,6 +132,8 @@ def build_model(
     sharing: nn.Module | None = None,
 ) -> MultiTaskModel:
     """Attach each task's head (its own ``build_head``, or the default) to the encoder."""
-    heads = {name: (spec.build_head or default_head)(head_specs[name]) for name, spec in tasks.items()}
+    heads = {
+        name: (spec.build_head or default_head)(head_specs[name]) for name, spec in tasks.items()
+    }
     token_tasks = frozenset(name for name in tasks if head_specs[name].vocab_size)
     return MultiTaskModel(encoder, heads, weighting, sharing, token_tasks)

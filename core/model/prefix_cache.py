@@ -61,18 +61,29 @@ class FrozenPrefix:
     mode, so every text sees the same function) but not kept.
     """
 
-    def __init__(self, layers: nn.ModuleList, count: int, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
+    def __init__(
+        self, layers: nn.ModuleList, count: int, budget_bytes: int = DEFAULT_BUDGET_BYTES
+    ) -> None:
         self.layers, self.count, self.budget_bytes = layers, count, budget_bytes
         self.store: dict[int, torch.Tensor] = {}
         self.bytes = 0
         self.as_tuple = False  # whether the layers return (hidden, ...) rather than hidden
 
-    def hidden_states(self, backbone: nn.Module, text_ids: Sequence[int], input_ids: torch.Tensor,
-                      attention_mask: torch.Tensor) -> torch.Tensor:
+    def hidden_states(
+        self,
+        backbone: nn.Module,
+        text_ids: Sequence[int],
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+    ) -> torch.Tensor:
         """Padded ``(B, L, width)`` prefix outputs for a bucket, computing the missing texts."""
         lengths = attention_mask.sum(dim=1).tolist()
         missing = [row for row, text in enumerate(text_ids) if text not in self.store]
-        fresh = self._compute(backbone, input_ids[missing], attention_mask[missing]) if missing else None
+        fresh = (
+            self._compute(backbone, input_ids[missing], attention_mask[missing])
+            if missing
+            else None
+        )
         fresh_row = {row: i for i, row in enumerate(missing)}
         rows: list[torch.Tensor] = []
         for row, (text, length) in enumerate(zip(text_ids, lengths)):
@@ -89,7 +100,9 @@ class FrozenPrefix:
             padded[row, : vector.shape[0]] = vector
         return padded
 
-    def _compute(self, backbone: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def _compute(
+        self, backbone: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
         """Run the backbone up to the last frozen layer, in eval mode, and stop there."""
         captured: list[torch.Tensor] = []
 
@@ -110,7 +123,9 @@ class FrozenPrefix:
             handle.remove()
             backbone.train(was_training)
         if not captured:
-            raise RuntimeError("the frozen layers never ran: the backbone's layer stack is not where expected")
+            raise RuntimeError(
+                "the frozen layers never ran: the backbone's layer stack is not where expected"
+            )
         return captured[0]
 
     @contextmanager

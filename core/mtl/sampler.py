@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-
 from shopmtl.core.config import SamplerConfig
 from shopmtl.core.mtl.strategies import own, pick
 from shopmtl.registry import defaults
@@ -28,16 +27,26 @@ def task_probabilities(
     samplers = samplers if samplers is not None else own(defaults.register_samplers)
     factory = pick(samplers, config.kind, "sampler.kind", "sampler")
     probabilities = dict(factory(dict(sizes), config.sampler_options()))
-    if set(probabilities) != set(sizes) or any(not np.isfinite(p) or p < 0 for p in probabilities.values()):
-        raise ValueError(f"sampler '{config.kind}' must return a probability >= 0 for each task, got {probabilities}")
-    probabilities = {name: p * float((sample_weights or {}).get(name, 1.0)) for name, p in probabilities.items()}
+    if set(probabilities) != set(sizes) or any(
+        not np.isfinite(p) or p < 0 for p in probabilities.values()
+    ):
+        raise ValueError(
+            f"sampler '{config.kind}' must return a probability >= 0 for each task, got {probabilities}"
+        )
+    probabilities = {
+        name: p * float((sample_weights or {}).get(name, 1.0)) for name, p in probabilities.items()
+    }
     total = sum(probabilities.values())
     if total <= 0:
-        raise ValueError(f"sampler '{config.kind}' with tasks.<name>.sample_weight gave every task probability 0")
+        raise ValueError(
+            f"sampler '{config.kind}' with tasks.<name>.sample_weight gave every task probability 0"
+        )
     return {name: probabilities[name] / total for name in sizes}
 
 
-def grouped_order(order: np.ndarray, keys: np.ndarray, run: int, rng: np.random.Generator) -> np.ndarray:
+def grouped_order(
+    order: np.ndarray, keys: np.ndarray, run: int, rng: np.random.Generator
+) -> np.ndarray:
     """Reorder shuffled rows so rows sharing a key come in runs of up to ``run`` rows.
 
     A batch then holds a few runs, so a text shared by a run (a customer's history in
@@ -49,7 +58,9 @@ def grouped_order(order: np.ndarray, keys: np.ndarray, run: int, rng: np.random.
     starts = np.r_[0, np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1]
     group = np.cumsum(np.r_[0, (sorted_keys[1:] != sorted_keys[:-1]).astype(np.int64)])
     position = np.arange(len(by_key)) - starts[group]
-    chunk = np.unique(np.stack([group, position // run], axis=1), axis=0, return_inverse=True)[1].reshape(-1)
+    chunk = np.unique(np.stack([group, position // run], axis=1), axis=0, return_inverse=True)[
+        1
+    ].reshape(-1)
     rank = rng.permutation(chunk.max() + 1)
     return by_key[np.argsort(rank[chunk], kind="stable")]
 
@@ -91,9 +102,13 @@ class TaskSampler:
     def _order(self, name: str) -> np.ndarray:
         key = (name, self.epoch[name])
         if key not in self._orders:
-            self._orders = {k: v for k, v in self._orders.items() if k[0] != name}  # keep one epoch per task
+            self._orders = {
+                k: v for k, v in self._orders.items() if k[0] != name
+            }  # keep one epoch per task
             # Shard 0 keeps the one-process stream, so a one-process run shuffles as it always did.
-            stream = [self.seed, self.names.index(name), self.epoch[name]] + ([self.shard] if self.shard else [])
+            stream = [self.seed, self.names.index(name), self.epoch[name]] + (
+                [self.shard] if self.shard else []
+            )
             rng = np.random.default_rng(stream)
             order = rng.permutation(self.sizes[name])
             if name in self.groups:
@@ -103,8 +118,12 @@ class TaskSampler:
 
     def next(self) -> tuple[str, np.ndarray]:
         """The next micro-batch's task and this process's row indices (into its own rows)."""
-        rng = np.random.default_rng([self.seed, 1_000_003, self.draws])  # the same task on every process
-        name = self.names[rng.choice(len(self.names), p=[self.probabilities[n] for n in self.names])]
+        rng = np.random.default_rng(
+            [self.seed, 1_000_003, self.draws]
+        )  # the same task on every process
+        name = self.names[
+            rng.choice(len(self.names), p=[self.probabilities[n] for n in self.names])
+        ]
         self.draws += 1
         if self.cursor[name] + self.batch_size > self.sizes[name] and self.cursor[name] > 0:
             self.epoch[name] += 1  # drop the ragged tail: every batch is a full one

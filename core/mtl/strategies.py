@@ -26,8 +26,11 @@ def pick(registry: Mapping[str, T], name: str, key: str, noun: str) -> T:
     """``registry[name]``, or a ConfigError naming the config ``key``, the closest name and every registered one."""
     if name not in registry:
         hint = closest_key(name, registry)
-        raise ConfigError(f"{key}: no {noun} named '{name}'" + (f"; did you mean '{hint}'?" if hint else "")
-                          + f" Registered: {', '.join(registry)}")
+        raise ConfigError(
+            f"{key}: no {noun} named '{name}'"
+            + (f"; did you mean '{hint}'?" if hint else "")
+            + f" Registered: {', '.join(registry)}"
+        )
     return registry[name]
 
 
@@ -38,15 +41,23 @@ def own(hook: Callable[[Callable[[str, T], None]], None]) -> dict[str, T]:
     return found
 
 
-def make_weighting(config: Config, weightings: Mapping[str, Any], tasks: Sequence[str]) -> nn.Module:
+def make_weighting(
+    config: Config, weightings: Mapping[str, Any], tasks: Sequence[str]
+) -> nn.Module:
     """The configured loss weighting (``training.loss_weighting``), from the registered ones."""
-    factory = pick(weightings, config.training.loss_weighting, "training.loss_weighting", "weighting")
+    factory = pick(
+        weightings, config.training.loss_weighting, "training.loss_weighting", "weighting"
+    )
     weights = {t: config.tasks[t].weight if t in config.tasks else 1.0 for t in tasks}
     return factory(tasks, weights, dict(config.training.loss_weighting_options))
 
 
-def build_sharing(config: SharingConfig, tasks: Sequence[str], width: int,
-                  kinds: Mapping[str, SharingFactory] | None = None) -> nn.Module | None:
+def build_sharing(
+    config: SharingConfig,
+    tasks: Sequence[str],
+    width: int,
+    kinds: Mapping[str, SharingFactory] | None = None,
+) -> nn.Module | None:
     """The sharing module ``sharing.kind`` asks for (``None``: hard sharing).
 
     ``kinds`` defaults to shopmtl's own (hard, mmoe, ple); a run passes its
@@ -58,14 +69,22 @@ def build_sharing(config: SharingConfig, tasks: Sequence[str], width: int,
     return factory(tasks, width, options)
 
 
-def make_surgery(config: Config, surgeries: Mapping[str, GradientSurgeryFactory], model: nn.Module,
-                 tasks: Sequence[str]) -> GradientSurgery | None:
+def make_surgery(
+    config: Config,
+    surgeries: Mapping[str, GradientSurgeryFactory],
+    model: nn.Module,
+    tasks: Sequence[str],
+) -> GradientSurgery | None:
     """The configured gradient surgery over the shared parameters (encoder, sharing), or ``None``."""
     name = config.training.gradient_surgery
     factory = pick(surgeries, name, "training.gradient_surgery", "gradient surgery")
     shared = [p for n, p in model.named_parameters() if n.startswith(("encoder.", "sharing."))]
-    options = {**config.training.gradient_surgery_options, "seed": config.seed, "tasks": list(tasks),
-               "gradient_accumulation_steps": config.training.gradient_accumulation_steps}
+    options = {
+        **config.training.gradient_surgery_options,
+        "seed": config.seed,
+        "tasks": list(tasks),
+        "gradient_accumulation_steps": config.training.gradient_accumulation_steps,
+    }
     try:
         return factory(shared, options)
     except ValueError as error:  # the factory refuses this configuration: say which key

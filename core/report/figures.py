@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from shopmtl.core.report import plots
 from shopmtl.registry.spec import TaskSpec
 
@@ -108,9 +107,20 @@ def regression_scatter(task: TaskPredictions, folder: Path) -> list[Plot]:
     actual, quantity = readable(task, task.labels[:, :1])
     predicted, _ = readable(task, task.predictions[:, :1])
     file = f"{task.name}_predicted_vs_actual.png"
-    plots.predicted_vs_actual(f"{task.name}: predicted vs actual ({task.split})", actual, predicted, quantity, folder / file)
-    return [Plot(f"Predicted against actual {quantity} on the {task.split} rows; "
-                 "points on the dashed line are exact.", file)]
+    plots.predicted_vs_actual(
+        f"{task.name}: predicted vs actual ({task.split})",
+        actual,
+        predicted,
+        quantity,
+        folder / file,
+    )
+    return [
+        Plot(
+            f"Predicted against actual {quantity} on the {task.split} rows; "
+            "points on the dashed line are exact.",
+            file,
+        )
+    ]
 
 
 def time_key(spec: TaskSpec, frame: pd.DataFrame) -> str | None:
@@ -150,7 +160,9 @@ def regression_trend(task: TaskPredictions, folder: Path) -> list[Plot]:
     complete = sizes[sizes == sizes.max()].index  # entities with a row in every period of the split
     totals = groups["_actual"].sum().loc[complete]
     chosen = pick_series(totals)
-    keys = pd.MultiIndex.from_frame(frame[entity]) if len(entity) > 1 else pd.Index(frame[entity[0]])
+    keys = (
+        pd.MultiIndex.from_frame(frame[entity]) if len(entity) > 1 else pd.Index(frame[entity[0]])
+    )
     rows = frame[keys.isin(chosen)].sort_values([*entity, time], kind="stable")
     predicted, _ = readable(task, task.predict(rows.drop(columns="_actual")))
     rows = rows.assign(_predicted=predicted)
@@ -162,12 +174,30 @@ def regression_trend(task: TaskPredictions, folder: Path) -> list[Plot]:
             part = part[part[column] == value]
         text = str(part[task.spec.text].iloc[0]) if task.spec.text in part.columns else ""
         title = " · ".join(map(str, key_tuple)) + (f" · {text}" if text else "")
-        series.append((title, part[time].to_numpy(), part["_actual"].to_numpy(), part["_predicted"].to_numpy()))
+        series.append(
+            (
+                title,
+                part[time].to_numpy(),
+                part["_actual"].to_numpy(),
+                part["_predicted"].to_numpy(),
+            )
+        )
     file = f"{task.name}_trend.png"
-    plots.trends(f"{task.name}: actual vs predicted {quantity} per {time} ({task.split})", series, quantity, time, folder / file)
-    return [Plot(f"Actual and predicted {quantity} per {time} over the {task.split} period for {len(series)} "
-                 f"{' / '.join(entity)} values with a row in every {time}, spread over the busier half by "
-                 f"total actual {quantity} (all of the split's rows, not only the evaluated sample).", file)]
+    plots.trends(
+        f"{task.name}: actual vs predicted {quantity} per {time} ({task.split})",
+        series,
+        quantity,
+        time,
+        folder / file,
+    )
+    return [
+        Plot(
+            f"Actual and predicted {quantity} per {time} over the {task.split} period for {len(series)} "
+            f"{' / '.join(entity)} values with a row in every {time}, spread over the busier half by "
+            f"total actual {quantity} (all of the split's rows, not only the evaluated sample).",
+            file,
+        )
+    ]
 
 
 def _square_matrix(metrics: Mapping[str, Any], size: int) -> np.ndarray | None:
@@ -175,7 +205,11 @@ def _square_matrix(metrics: Mapping[str, Any], size: int) -> np.ndarray | None:
     names = sorted(metrics, key=lambda n: "confusion" not in n)
     for name in names:
         value = metrics[name]
-        if isinstance(value, list) and len(value) == size and all(isinstance(r, list) and len(r) == size for r in value):
+        if (
+            isinstance(value, list)
+            and len(value) == size
+            and all(isinstance(r, list) and len(r) == size for r in value)
+        ):
             return np.asarray(value, dtype=float)
     return None
 
@@ -190,12 +224,21 @@ def multiclass_confusion(task: TaskPredictions, folder: Path) -> list[Plot]:
 
         y = task.labels[:, 0]
         present = ~np.isnan(y)
-        matrix = confusion_matrix(y[present].astype(int), task.predictions[present].argmax(axis=1), labels=list(range(size)))
+        matrix = confusion_matrix(
+            y[present].astype(int),
+            task.predictions[present].argmax(axis=1),
+            labels=list(range(size)),
+        )
         source = "computed from the model's most probable class"
     file = f"{task.name}_confusion.png"
     plots.confusion(f"{task.name}: confusion matrix ({task.split})", matrix, classes, folder / file)
-    return [Plot(f"Confusion matrix on the {task.split} rows ({source}); rows are the true class, "
-                 "colour is the share of each true class.", file)]
+    return [
+        Plot(
+            f"Confusion matrix on the {task.split} rows ({source}); rows are the true class, "
+            "colour is the share of each true class.",
+            file,
+        )
+    ]
 
 
 def binary_roc(task: TaskPredictions, folder: Path) -> list[Plot]:
@@ -208,8 +251,15 @@ def binary_roc(task: TaskPredictions, folder: Path) -> list[Plot]:
         return [Plot(f"No ROC curve: the {task.split} rows hold only one class.")]
     fpr, tpr, _ = roc_curve(y, p)
     file = f"{task.name}_roc.png"
-    plots.roc(f"{task.name}: ROC curve ({task.split})", fpr, tpr, float(roc_auc_score(y, p)),
-              int(y.sum()), int(len(y) - y.sum()), folder / file)
+    plots.roc(
+        f"{task.name}: ROC curve ({task.split})",
+        fpr,
+        tpr,
+        float(roc_auc_score(y, p)),
+        int(y.sum()),
+        int(len(y) - y.sum()),
+        folder / file,
+    )
     return [Plot(f"ROC curve of the predicted probability on the {task.split} rows.", file)]
 
 
@@ -222,14 +272,29 @@ def multilabel_f1(task: TaskPredictions, folder: Path) -> list[Plot]:
         present = ~np.isnan(task.labels[:, k])
         truth = task.labels[present, k].astype(int)
         chosen = (task.predictions[present, k] >= 0.5).astype(int)
-        f1.append(float(f1_score(truth, chosen, average=None, labels=[1], zero_division=0)[0]) if len(truth) else float("nan"))
+        f1.append(
+            float(f1_score(truth, chosen, average=None, labels=[1], zero_division=0)[0])
+            if len(truth)
+            else float("nan")
+        )
         positives.append(int(truth.sum()))
         rows.append(len(truth))
     file = f"{task.name}_label_f1.png"
-    plots.label_f1(f"{task.name}: F1 per label ({task.split})", labels, np.array(f1), np.array(positives),
-                   np.array(rows), folder / file)
-    return [Plot(f"F1 of each label on the {task.split} rows, a label predicted when its probability is at "
-                 "least 0.5; beside each bar its positive rows out of the rows with that label known.", file)]
+    plots.label_f1(
+        f"{task.name}: F1 per label ({task.split})",
+        labels,
+        np.array(f1),
+        np.array(positives),
+        np.array(rows),
+        folder / file,
+    )
+    return [
+        Plot(
+            f"F1 of each label on the {task.split} rows, a label predicted when its probability is at "
+            "least 0.5; beside each bar its positive rows out of the rows with that label known.",
+            file,
+        )
+    ]
 
 
 #: Plotters per task kind, in the order their plots appear. A plugin may append its own.
@@ -260,9 +325,16 @@ def scalar_metric_names(spec: TaskSpec | None, samples: Sequence[Mapping[str, An
     return names
 
 
-def validation_curves(name: str, spec: TaskSpec | None, history: Sequence[Mapping[str, Any]], best_step: int | None,
-                      folder: Path) -> list[Plot]:
-    points = [(entry["step"], entry["val"][name]) for entry in history if name in entry.get("val", {})]
+def validation_curves(
+    name: str,
+    spec: TaskSpec | None,
+    history: Sequence[Mapping[str, Any]],
+    best_step: int | None,
+    folder: Path,
+) -> list[Plot]:
+    points = [
+        (entry["step"], entry["val"][name]) for entry in history if name in entry.get("val", {})
+    ]
     if not points:
         return [Plot("No validation history for this task in metrics.json.")]
     curves = {}
@@ -275,22 +347,41 @@ def validation_curves(name: str, spec: TaskSpec | None, history: Sequence[Mappin
         return [Plot("No numeric validation metrics in the history.")]
     directions = dict(spec.metric_directions) if spec is not None else {}
     file = f"{name}_val_curves.png"
-    plots.metric_curves(f"{name}: validation metrics over training", curves, directions, best_step, folder / file)
-    return [Plot(f"Validation metrics at each evaluation ({len(points)}); the dashed line marks the step of the "
-                 "best model, which every other number and plot in this report uses.", file)]
+    plots.metric_curves(
+        f"{name}: validation metrics over training", curves, directions, best_step, folder / file
+    )
+    return [
+        Plot(
+            f"Validation metrics at each evaluation ({len(points)}); the dashed line marks the step of the "
+            "best model, which every other number and plot in this report uses.",
+            file,
+        )
+    ]
 
 
-def training_plots(history: Sequence[Mapping[str, Any]], best_step: int | None, folder: Path) -> list[Plot]:
+def training_plots(
+    history: Sequence[Mapping[str, Any]], best_step: int | None, folder: Path
+) -> list[Plot]:
     """The selection score over training and, when recorded, each task's training loss."""
     items = []
     score = [(e["step"], finite_number(e.get("score"))) for e in history]
     score = [(s, v) for s, v in score if v is not None]
     if score:
         file = "selection_score.png"
-        plots.line_curves("Selection score on validation", {"score": ([s for s, _ in score], [v for _, v in score])},
-                          "score (higher is better)", folder / file, best_step)
-        items.append(Plot("The aggregate early stopping and model selection watch: the mean over tasks of each "
-                          "task's selection metric on validation (metrics where lower is better enter negated).", file))
+        plots.line_curves(
+            "Selection score on validation",
+            {"score": ([s for s, _ in score], [v for _, v in score])},
+            "score (higher is better)",
+            folder / file,
+            best_step,
+        )
+        items.append(
+            Plot(
+                "The aggregate early stopping and model selection watch: the mean over tasks of each "
+                "task's selection metric on validation (metrics where lower is better enter negated).",
+                file,
+            )
+        )
     losses: dict[str, tuple[list[float], list[float]]] = {}
     for entry in history:
         for task, value in (entry.get("train_loss") or {}).items():
@@ -301,11 +392,25 @@ def training_plots(history: Sequence[Mapping[str, Any]], best_step: int | None, 
                 values.append(value)
     if losses:
         file = "train_loss.png"
-        plots.line_curves("Training loss per task", losses, "mean loss since the previous evaluation", folder / file)
-        items.append(Plot("Each task's own (unweighted) training loss, averaged over its batches between "
-                          "evaluations. Losses of different kinds are on different scales.", file))
+        plots.line_curves(
+            "Training loss per task",
+            losses,
+            "mean loss since the previous evaluation",
+            folder / file,
+        )
+        items.append(
+            Plot(
+                "Each task's own (unweighted) training loss, averaged over its batches between "
+                "evaluations. Losses of different kinds are on different scales.",
+                file,
+            )
+        )
     else:
-        items.append(Plot("Training losses were not recorded in metrics.json (no train_loss in its history)."))
+        items.append(
+            Plot(
+                "Training losses were not recorded in metrics.json (no train_loss in its history)."
+            )
+        )
     return items
 
 
@@ -316,6 +421,14 @@ def kind_plots(task: TaskPredictions, folder: Path) -> list[Plot]:
         try:
             items += plotter(task, folder)
         except Exception as error:  # noqa: BLE001 -- one odd task must not cost the whole report
-            log.warning("report: %s for task %s failed: %s", plotter.__name__, task.name, error, exc_info=True)
-            items.append(Plot(f"{plotter.__name__} failed: {type(error).__name__}: {error}", error=True))
+            log.warning(
+                "report: %s for task %s failed: %s",
+                plotter.__name__,
+                task.name,
+                error,
+                exc_info=True,
+            )
+            items.append(
+                Plot(f"{plotter.__name__} failed: {type(error).__name__}: {error}", error=True)
+            )
     return items

@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from shopmtl.core.files import write_text_atomic
 from shopmtl.core.report.figures import (
     Plot,
@@ -61,14 +60,15 @@ class ReportError(ValueError):
 # ----------------------------------------------------------------- predictions
 
 
-def task_predictions(run_dir: Path, registered: Mapping[str, TaskSpec], split: str,
-                     metrics: Mapping[str, Any]) -> tuple[dict[str, TaskPredictions], str | None]:
+def task_predictions(
+    run_dir: Path, registered: Mapping[str, TaskSpec], split: str, metrics: Mapping[str, Any]
+) -> tuple[dict[str, TaskPredictions], str | None]:
     """The best model's predictions on ``split`` per task, or why there are none."""
     from shopmtl.core.config import TaskConfig
-    from shopmtl.core.engine.evaluate import Scorer
     from shopmtl.core.data.features import encode_rows
-    from shopmtl.core.engine.predict import RunError, load_run
     from shopmtl.core.data.prepare import PreparedTask, build_task_data, subsample
+    from shopmtl.core.engine.evaluate import Scorer
+    from shopmtl.core.engine.predict import RunError, load_run
 
     try:
         run = load_run(run_dir, dict(registered))
@@ -86,13 +86,21 @@ def task_predictions(run_dir: Path, registered: Mapping[str, TaskSpec], split: s
         rows = encode_rows(spec, frame, state, run.bank)
 
         def predict(extra: pd.DataFrame, prepared: PreparedTask = prepared) -> np.ndarray:
-            return scorer.predict_rows(prepared, encode_rows(prepared.spec, extra, prepared.state, run.bank))
+            return scorer.predict_rows(
+                prepared, encode_rows(prepared.spec, extra, prepared.state, run.bank)
+            )
 
         out[name] = TaskPredictions(
-            name=name, spec=spec, split=split, frame=frame, labels=rows.labels,
+            name=name,
+            spec=spec,
+            split=split,
+            frame=frame,
+            labels=rows.labels,
             predictions=scorer.predict_rows(prepared, rows),
             metrics=metrics.get(name, {}).get(split, {}),
-            full_frame=full[split], predict=predict, calibration=run.calibration.get(name, {}),
+            full_frame=full[split],
+            predict=predict,
+            calibration=run.calibration.get(name, {}),
         )
     return out, None
 
@@ -114,56 +122,91 @@ def _best(values: Sequence[float | None], direction: str | None) -> float | None
     return max(present) if direction == "max" else min(present)
 
 
-def metrics_table_html(name: str, spec: TaskSpec | None, model: Mapping[str, Any],
-                       baselines: Mapping[str, Mapping[str, Any]], split: str) -> str:
+def metrics_table_html(
+    name: str,
+    spec: TaskSpec | None,
+    model: Mapping[str, Any],
+    baselines: Mapping[str, Mapping[str, Any]],
+    split: str,
+) -> str:
     """The task's metrics on ``split``: the model's row, then each baseline's; best per column in bold."""
     columns = scalar_metric_names(spec, [model, *baselines.values()])
     directions = dict(spec.metric_directions) if spec is not None else {}
     rows = [(f"shopmtl model ({split})", model, "model")]
     rows += [(f"baseline: {b}", values, "baseline") for b, values in baselines.items()]
-    best = {c: _best([finite_number(values.get(c)) for _, values, _ in rows], directions.get(c)) for c in columns}
+    best = {
+        c: _best([finite_number(values.get(c)) for _, values, _ in rows], directions.get(c))
+        for c in columns
+    }
     arrow = {"max": " ↑", "min": " ↓"}
-    head = "".join(f"<th>{html.escape(c)}{arrow.get(directions.get(c, ''), '')}</th>" for c in columns)
+    head = "".join(
+        f"<th>{html.escape(c)}{arrow.get(directions.get(c, ''), '')}</th>" for c in columns
+    )
     body = []
     for label, values, kind in rows:
         cells = []
         for c in columns:
             number = finite_number(values.get(c))
             bold = number is not None and best[c] is not None and number == best[c]
-            cells.append(f"<td class=\"num{' best' if bold else ''}\">{_cell(values.get(c))}</td>")
-        body.append(f"<tr class=\"{kind}\"><th scope=\"row\">{html.escape(label)}</th>{''.join(cells)}</tr>")
-    return (f"<table class=\"metrics\" data-task=\"{html.escape(name)}\"><thead><tr><th>model</th>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
+            cells.append(f'<td class="num{" best" if bold else ""}">{_cell(values.get(c))}</td>')
+        body.append(
+            f'<tr class="{kind}"><th scope="row">{html.escape(label)}</th>{"".join(cells)}</tr>'
+        )
+    return (
+        f'<table class="metrics" data-task="{html.escape(name)}"><thead><tr><th>model</th>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
-def overview_table_html(names: Sequence[str], specs: Mapping[str, TaskSpec], by_task: Mapping[str, Any],
-                        baselines: Mapping[str, Any], split: str) -> str:
+def overview_table_html(
+    names: Sequence[str],
+    specs: Mapping[str, TaskSpec],
+    by_task: Mapping[str, Any],
+    baselines: Mapping[str, Any],
+    split: str,
+) -> str:
     """One row per task: its primary metric for the model and for its best baseline."""
     body = []
     for name in names:
         spec = specs.get(name)
         model = by_task.get(name, {}).get(split, {})
-        metric = spec.primary_metric if spec is not None else next(iter(scalar_metric_names(None, [model])), None)
+        metric = (
+            spec.primary_metric
+            if spec is not None
+            else next(iter(scalar_metric_names(None, [model])), None)
+        )
         direction = spec.metric_directions.get(metric) if spec is not None else None
         value = finite_number(model.get(metric)) if metric else None
-        candidates = [(b, finite_number(v.get(metric))) for b, v in baselines.get(name, {}).items()] if metric else []
+        candidates = (
+            [(b, finite_number(v.get(metric))) for b, v in baselines.get(name, {}).items()]
+            if metric
+            else []
+        )
         candidates = [(b, v) for b, v in candidates if v is not None]
         best_name, best_value, verdict = "–", None, ""
         if candidates and direction in ("max", "min"):
-            best_name, best_value = (max if direction == "max" else min)(candidates, key=lambda bv: bv[1])
+            best_name, best_value = (max if direction == "max" else min)(
+                candidates, key=lambda bv: bv[1]
+            )
             if value is not None:
                 ahead = value > best_value if direction == "max" else value < best_value
-                verdict = "<span class=\"ahead\">model ahead</span>" if ahead else "<span class=\"behind\">baseline ahead</span>"
+                verdict = (
+                    '<span class="ahead">model ahead</span>'
+                    if ahead
+                    else '<span class="behind">baseline ahead</span>'
+                )
         arrow = {"max": " ↑", "min": " ↓"}.get(direction or "", "")
         body.append(
-            f"<tr><th scope=\"row\"><a href=\"#task-{html.escape(name)}\">{html.escape(name)}</a></th>"
+            f'<tr><th scope="row"><a href="#task-{html.escape(name)}">{html.escape(name)}</a></th>'
             f"<td>{html.escape(spec.kind) if spec else '?'}</td><td>{html.escape(str(metric))}{arrow}</td>"
-            f"<td class=\"num\">{_cell(value)}</td><td>{html.escape(best_name)}</td>"
-            f"<td class=\"num\">{_cell(best_value)}</td><td>{verdict}</td></tr>"
+            f'<td class="num">{_cell(value)}</td><td>{html.escape(best_name)}</td>'
+            f'<td class="num">{_cell(best_value)}</td><td>{verdict}</td></tr>'
         )
-    return ("<table class=\"overview\"><thead><tr><th>task</th><th>kind</th><th>primary metric</th><th>model</th>"
-            "<th>best baseline</th><th>its value</th><th></th></tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
+    return (
+        '<table class="overview"><thead><tr><th>task</th><th>kind</th><th>primary metric</th><th>model</th>'
+        "<th>best baseline</th><th>its value</th><th></th></tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _items_html(items: Sequence[Plot]) -> str:
@@ -171,10 +214,12 @@ def _items_html(items: Sequence[Plot]) -> str:
     for item in items:
         caption = html.escape(item.caption)
         if item.file:
-            parts.append(f"<figure><img src=\"{html.escape(item.file)}\" alt=\"{caption}\" loading=\"lazy\">"
-                         f"<figcaption>{caption}</figcaption></figure>")
+            parts.append(
+                f'<figure><img src="{html.escape(item.file)}" alt="{caption}" loading="lazy">'
+                f"<figcaption>{caption}</figcaption></figure>"
+            )
         else:
-            parts.append(f"<p class=\"{'report-error' if item.error else 'note'}\">{caption}</p>")
+            parts.append(f'<p class="{"report-error" if item.error else "note"}">{caption}</p>')
     return "\n".join(parts)
 
 
@@ -207,15 +252,22 @@ class Report:
     notes: list[str]
 
 
-def build_report(run_dir: str | Path, registered: Mapping[str, TaskSpec], *, split: str = "test",
-                 predictions: bool = True) -> Report:
+def build_report(
+    run_dir: str | Path,
+    registered: Mapping[str, TaskSpec],
+    *,
+    split: str = "test",
+    predictions: bool = True,
+) -> Report:
     """Write ``RUN_DIR/report/index.html`` and its PNG plots; see the module docstring."""
     from shopmtl.core.runs import checkpoint
 
     run_dir = Path(run_dir)
     metrics_file = run_dir / "metrics.json"
     if not metrics_file.is_file():
-        raise ReportError(f"{run_dir} has no metrics.json: report on a finished run (`shopmtl train` writes it at the end)")
+        raise ReportError(
+            f"{run_dir} has no metrics.json: report on a finished run (`shopmtl train` writes it at the end)"
+        )
     record = checkpoint.read_json(metrics_file)
     by_task: dict[str, Any] = record.get("tasks", {})
     baselines: dict[str, Any] = record.get("baselines", {}).get(split, {})
@@ -227,8 +279,10 @@ def build_report(run_dir: str | Path, registered: Mapping[str, TaskSpec], *, spl
     notes = []
     unknown = [n for n in names if n not in registered]
     if unknown:
-        notes.append(f"No installed plugin provides {', '.join(unknown)}: their metrics are shown without "
-                     "directions, and the run's model cannot be loaded for prediction plots.")
+        notes.append(
+            f"No installed plugin provides {', '.join(unknown)}: their metrics are shown without "
+            "directions, and the run's model cannot be loaded for prediction plots."
+        )
     predicted: dict[str, TaskPredictions] = {}
     if predictions and not unknown:
         predicted, why = task_predictions(run_dir, registered, split, by_task)
@@ -240,7 +294,10 @@ def build_report(run_dir: str | Path, registered: Mapping[str, TaskSpec], *, spl
     # Only now, with the model loaded (a corrupt run fails above), does an earlier report go.
     folder = run_dir / REPORT_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in [*folder.glob("*.png"), folder / INDEX]:  # an earlier report's plots must not linger
+    for stale in [
+        *folder.glob("*.png"),
+        folder / INDEX,
+    ]:  # an earlier report's plots must not linger
         stale.unlink(missing_ok=True)
 
     config_text = _config_line(run_dir)
@@ -250,15 +307,27 @@ def build_report(run_dir: str | Path, registered: Mapping[str, TaskSpec], *, spl
 
     sections = []
     overview = [
-        f"<h2 id=\"overview\">Overview <small>{html.escape(split)} split</small></h2>",
+        f'<h2 id="overview">Overview <small>{html.escape(split)} split</small></h2>',
         overview_table_html(names, specs, by_task, baselines, split),
         _items_html([Plot(n) for n in notes]),
         _items_html(training_plots(history, best_step, folder)),
     ]
     sections.append("\n".join(overview))
     for name in names:
-        sections.append(_task_section(name, specs.get(name), owners.get(name), by_task.get(name, {}).get(split),
-                                      baselines.get(name, {}), split, history, best_step, predicted.get(name), folder))
+        sections.append(
+            _task_section(
+                name,
+                specs.get(name),
+                owners.get(name),
+                by_task.get(name, {}).get(split),
+                baselines.get(name, {}),
+                split,
+                history,
+                best_step,
+                predicted.get(name),
+                folder,
+            )
+        )
 
     page = _page(run_dir, names, sections, config_text, best_step, record.get("steps"))
     index = folder / INDEX
@@ -275,22 +344,38 @@ def _config_line(run_dir: Path) -> str:
     try:
         config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:
-        return ""  # a header line is not worth failing the report for; load_run names a broken config
+        return (
+            ""  # a header line is not worth failing the report for; load_run names a broken config
+        )
     if not isinstance(config, dict):
         return ""
     encoder = config.get("encoder", {})
-    return (f"run <b>{html.escape(str(config.get('run_name', run_dir.name)))}</b> · encoder "
-            f"{html.escape(str(encoder.get('name')))}" + (" (random init)" if encoder.get("random_init") else "")
-            + f" · seed {html.escape(str(config.get('seed')))} · ")
+    return (
+        f"run <b>{html.escape(str(config.get('run_name', run_dir.name)))}</b> · encoder "
+        f"{html.escape(str(encoder.get('name')))}"
+        + (" (random init)" if encoder.get("random_init") else "")
+        + f" · seed {html.escape(str(config.get('seed')))} · "
+    )
 
 
-def _task_section(name: str, spec: TaskSpec | None, owner: str | None, model: Mapping[str, Any] | None,
-                  baselines: Mapping[str, Any], split: str, history: list[dict[str, Any]], best_step: Any,
-                  predicted: TaskPredictions | None, folder: Path) -> str:
+def _task_section(
+    name: str,
+    spec: TaskSpec | None,
+    owner: str | None,
+    model: Mapping[str, Any] | None,
+    baselines: Mapping[str, Any],
+    split: str,
+    history: list[dict[str, Any]],
+    best_step: Any,
+    predicted: TaskPredictions | None,
+    folder: Path,
+) -> str:
     """One task's section: its metrics beside the baselines, its validation curves, its prediction plots."""
     kind = spec.kind if spec else "unknown kind"
     owner = f", plugin {owner}" if owner else ""
-    parts = [f"<section id=\"task-{html.escape(name)}\"><h2>{html.escape(name)} <small>{html.escape(kind)}{html.escape(owner)}</small></h2>"]
+    parts = [
+        f'<section id="task-{html.escape(name)}"><h2>{html.escape(name)} <small>{html.escape(kind)}{html.escape(owner)}</small></h2>'
+    ]
     if spec is not None:
         parts.append(f"<p>{html.escape(spec.description)}</p>")
     parts.append(f"<h3>Metrics ({html.escape(split)})</h3>")
@@ -299,7 +384,16 @@ def _task_section(name: str, spec: TaskSpec | None, owner: str | None, model: Ma
     else:
         parts.append(metrics_table_html(name, spec, model, baselines, split))
         if not baselines:
-            parts.append(_items_html([Plot(f"No baselines on {split}" + (" (only test has them)." if split != "test" else "."))]))
+            parts.append(
+                _items_html(
+                    [
+                        Plot(
+                            f"No baselines on {split}"
+                            + (" (only test has them)." if split != "test" else ".")
+                        )
+                    ]
+                )
+            )
     parts.append("<h3>Training</h3>")
     parts.append(_items_html(validation_curves(name, spec, history, best_step, folder)))
     if predicted is not None:
@@ -310,9 +404,16 @@ def _task_section(name: str, spec: TaskSpec | None, owner: str | None, model: Ma
     return "\n".join(parts)
 
 
-def _page(run_dir: Path, names: list[str], sections: list[str], config_text: str, best_step: Any, steps: Any) -> str:
+def _page(
+    run_dir: Path,
+    names: list[str],
+    sections: list[str],
+    config_text: str,
+    best_step: Any,
+    steps: Any,
+) -> str:
     """The whole HTML page around the sections."""
-    nav = "".join(f"<a href=\"#task-{html.escape(n)}\">{html.escape(n)}</a>" for n in names)
+    nav = "".join(f'<a href="#task-{html.escape(n)}">{html.escape(n)}</a>' for n in names)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>shopmtl report: {html.escape(run_dir.name)}</title>
@@ -322,6 +423,6 @@ def _page(run_dir: Path, names: list[str], sections: list[str], config_text: str
 <p class="meta">{config_text}best model at step {html.escape(str(best_step))} of {html.escape(str(steps))}
  · {html.escape(str(run_dir.resolve()))} · generated {generated}</p>
 <nav><a href="#overview">overview</a>{nav}</nav>
-{''.join(sections)}
+{"".join(sections)}
 </body></html>
 """

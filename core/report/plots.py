@@ -72,17 +72,25 @@ def metric_curves(
         _style(ax)
         ax.plot(steps, values, marker="o", markersize=4, color=MODEL_COLOR)
         if best_step is not None and best_step in steps:
-            ax.axvline(best_step, color=BEST_COLOR, linestyle="--", linewidth=1, label=f"best model (step {best_step})")
+            ax.axvline(
+                best_step,
+                color=BEST_COLOR,
+                linestyle="--",
+                linewidth=1,
+                label=f"best model (step {best_step})",
+            )
             if legend:  # once per figure
                 ax.legend(fontsize=7, loc="best", frameon=False)
                 legend = False
-        better = {"max": "higher is better", "min": "lower is better"}.get(directions.get(metric, ""), "")
+        better = {"max": "higher is better", "min": "lower is better"}.get(
+            directions.get(metric, ""), ""
+        )
         ax.set_title(metric, fontsize=10)
         ax.set_ylabel(better, fontsize=8, color="#666666")
         ax.set_xlabel("training step", fontsize=8)
         ax.tick_params(labelsize=8)
         _single_point_margins(ax, steps)
-    for ax in axes[len(curves):]:
+    for ax in axes[len(curves) :]:
         ax.set_visible(False)
     return save(figure, path)
 
@@ -105,13 +113,21 @@ def line_curves(
     figure = new_figure(7.0, 3.8)
     ax = figure.subplots()
     _style(ax)
-    spread = [v for _, values in curves.values() for v in values if v is not None and np.isfinite(v)]
+    spread = [
+        v for _, values in curves.values() for v in values if v is not None and np.isfinite(v)
+    ]
     for name, (steps, values) in curves.items():
         ax.plot(steps, values, marker="o", markersize=3, label=name)
     if spread and min(spread) > 0 and max(spread) / min(spread) > 20:
         ax.set_yscale("log")
     if best_step is not None:
-        ax.axvline(best_step, color=BEST_COLOR, linestyle="--", linewidth=1, label=f"best model (step {best_step})")
+        ax.axvline(
+            best_step,
+            color=BEST_COLOR,
+            linestyle="--",
+            linewidth=1,
+            label=f"best model (step {best_step})",
+        )
     ax.set_title(title, fontsize=12)
     ax.set_xlabel("training step")
     ax.set_ylabel(ylabel)
@@ -130,7 +146,9 @@ def _heavy_tailed(values: np.ndarray) -> bool:
     return float(np.quantile(values, 0.99)) > 20 * (float(np.median(values)) + 1.0)
 
 
-def predicted_vs_actual(title: str, actual: np.ndarray, predicted: np.ndarray, quantity: str, path: Path) -> Path:
+def predicted_vs_actual(
+    title: str, actual: np.ndarray, predicted: np.ndarray, quantity: str, path: Path
+) -> Path:
     """Scatter of predicted against actual values with the ``y = x`` line of a perfect model."""
     actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
     keep = np.isfinite(actual) & np.isfinite(predicted)
@@ -141,7 +159,9 @@ def predicted_vs_actual(title: str, actual: np.ndarray, predicted: np.ndarray, q
     figure = new_figure(5.2, 5.0)
     ax = figure.subplots()
     _style(ax)
-    ax.scatter(actual, predicted, s=12, alpha=0.45, color=MODEL_COLOR, edgecolors="none", label="rows")
+    ax.scatter(
+        actual, predicted, s=12, alpha=0.45, color=MODEL_COLOR, edgecolors="none", label="rows"
+    )
     both = np.concatenate([actual, predicted]) if len(actual) else np.array([0.0, 1.0])
     low, high = float(both.min()), float(both.max())
     log_like = _heavy_tailed(both)
@@ -150,7 +170,14 @@ def predicted_vs_actual(title: str, actual: np.ndarray, predicted: np.ndarray, q
     else:
         pad = (high - low) * 0.03 or 1.0
         low, high = low - pad, high + pad
-    ax.plot([low, high], [low, high], color=CHANCE_COLOR, linestyle="--", linewidth=1, label="perfect prediction")
+    ax.plot(
+        [low, high],
+        [low, high],
+        color=CHANCE_COLOR,
+        linestyle="--",
+        linewidth=1,
+        label="perfect prediction",
+    )
     ax.set_xlim(low, high)
     ax.set_ylim(low, high)
     scale = ""
@@ -184,22 +211,34 @@ def trends(
     for k, (ax, (name, times, actual, predicted)) in enumerate(zip(axes, series)):
         _style(ax)
         ax.plot(times, actual, marker="o", markersize=3, color=ACTUAL_COLOR, label="actual")
-        ax.plot(times, predicted, marker="s", markersize=3, color=MODEL_COLOR, linestyle="--", label="predicted")
+        ax.plot(
+            times,
+            predicted,
+            marker="s",
+            markersize=3,
+            color=MODEL_COLOR,
+            linestyle="--",
+            label="predicted",
+        )
         ax.set_title(textwrap.shorten(name, 60, placeholder="…"), fontsize=9)
         ax.set_ylabel(quantity, fontsize=8)
-        ax.set_ylim(bottom=min(0.0, float(np.nanmin([*actual, *predicted]))) if len(actual) else 0.0)
+        ax.set_ylim(
+            bottom=min(0.0, float(np.nanmin([*actual, *predicted]))) if len(actual) else 0.0
+        )
         ax.tick_params(labelsize=7)
         if len(times) and np.issubdtype(np.asarray(times).dtype, np.datetime64):
             ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=4, maxticks=9))
-            ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b" if _span_days(times) < 370 else "%b %Y"))
+            ax.xaxis.set_major_formatter(
+                mdates.DateFormatter("%d %b" if _span_days(times) < 370 else "%b %Y")
+            )
         if k == 0:
             ax.legend(fontsize=8, frameon=False, loc="best")
-    for ax in axes[len(series):]:
+    for ax in axes[len(series) :]:
         ax.set_visible(False)
     years = sorted({str(y) for _, times, _, _ in series for y in _years(times)})
     if years and len(years) <= 2:
         time_label = f"{time_label} ({'-'.join(years)})"
-    for k, ax in enumerate(axes[:len(series)]):
+    for k, ax in enumerate(axes[: len(series)]):
         if k >= len(series) - columns:  # the lowest panel of each column
             ax.set_xlabel(time_label, fontsize=8)
             ax.xaxis.set_tick_params(labelbottom=True)
@@ -230,26 +269,39 @@ def confusion(title: str, matrix: np.ndarray, classes: Sequence[str], path: Path
     colorbar = figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     colorbar.set_label("share of the true class (recall on the diagonal)", fontsize=8)
     ticks = np.arange(len(classes))
-    ax.set_xticks(ticks, labels=list(classes), rotation=30 if max(map(len, classes), default=0) > 4 else 0)
+    ax.set_xticks(
+        ticks, labels=list(classes), rotation=30 if max(map(len, classes), default=0) > 4 else 0
+    )
     ax.set_yticks(ticks, labels=list(classes))
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            ax.text(j, i, f"{int(matrix[i, j]):,}", ha="center", va="center", fontsize=9,
-                    color="white" if share[i, j] > 0.55 else "black")
+            ax.text(
+                j,
+                i,
+                f"{int(matrix[i, j]):,}",
+                ha="center",
+                va="center",
+                fontsize=9,
+                color="white" if share[i, j] > 0.55 else "black",
+            )
     accuracy = np.trace(matrix) / matrix.sum() if matrix.sum() else float("nan")
     ax.set_title(f"{title}\n{int(matrix.sum()):,} rows, accuracy {accuracy:.3f}", fontsize=11)
     return save(figure, path)
 
 
-def roc(title: str, fpr: np.ndarray, tpr: np.ndarray, auc: float, n_pos: int, n_neg: int, path: Path) -> Path:
+def roc(
+    title: str, fpr: np.ndarray, tpr: np.ndarray, auc: float, n_pos: int, n_neg: int, path: Path
+) -> Path:
     """ROC curve with the chance diagonal."""
     figure = new_figure(5.0, 5.0)
     ax = figure.subplots()
     _style(ax)
     ax.plot(fpr, tpr, color=MODEL_COLOR, linewidth=2, label=f"model (AUC {auc:.3f})")
-    ax.plot([0, 1], [0, 1], color=CHANCE_COLOR, linestyle="--", linewidth=1, label="chance (AUC 0.5)")
+    ax.plot(
+        [0, 1], [0, 1], color=CHANCE_COLOR, linestyle="--", linewidth=1, label="chance (AUC 0.5)"
+    )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.set_aspect("equal", adjustable="box")
@@ -260,7 +312,14 @@ def roc(title: str, fpr: np.ndarray, tpr: np.ndarray, auc: float, n_pos: int, n_
     return save(figure, path)
 
 
-def label_f1(title: str, labels: Sequence[str], f1: np.ndarray, positives: np.ndarray, rows: np.ndarray, path: Path) -> Path:
+def label_f1(
+    title: str,
+    labels: Sequence[str],
+    f1: np.ndarray,
+    positives: np.ndarray,
+    rows: np.ndarray,
+    path: Path,
+) -> Path:
     """Horizontal bars of F1 per label, best at the top, each annotated with its positives."""
     order = np.argsort(-np.nan_to_num(np.asarray(f1, dtype=float), nan=-1.0), kind="stable")
     figure = new_figure(7.0, 0.28 * len(labels) + 1.6)
@@ -275,9 +334,17 @@ def label_f1(title: str, labels: Sequence[str], f1: np.ndarray, positives: np.nd
     ax.set_xlim(0, 1.18)
     ax.set_xticks(np.linspace(0, 1, 6))
     for position, index in enumerate(order):
-        ax.text(values[position] + 0.01, position, f"{values[position]:.2f}  ({int(positives[index])}/{int(rows[index])} positive)",
-                va="center", fontsize=7, color="#444444")
-    macro = float(np.nanmean(f1)) if np.isfinite(np.asarray(f1, dtype=float)).any() else float("nan")
+        ax.text(
+            values[position] + 0.01,
+            position,
+            f"{values[position]:.2f}  ({int(positives[index])}/{int(rows[index])} positive)",
+            va="center",
+            fontsize=7,
+            color="#444444",
+        )
+    macro = (
+        float(np.nanmean(f1)) if np.isfinite(np.asarray(f1, dtype=float)).any() else float("nan")
+    )
     ax.axvline(macro, color=BEST_COLOR, linestyle="--", linewidth=1, label=f"macro F1 {macro:.3f}")
     ax.set_xlabel("F1 at probability threshold 0.5")
     ax.set_title(title, fontsize=11)

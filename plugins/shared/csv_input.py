@@ -65,8 +65,10 @@ def readable(file: Path, scratch: Path) -> Iterator[Path]:
             with os.fdopen(handle, "wb") as out, _open_compressed(file) as source:
                 shutil.copyfileobj(source, out, length=1 << 20)
         except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as error:
-            raise ValueError(f"cannot decompress transactions file {file}: {error}. Check the file, or give it "
-                             f"uncompressed or as .csv.gz.") from None
+            raise ValueError(
+                f"cannot decompress transactions file {file}: {error}. Check the file, or give it "
+                f"uncompressed or as .csv.gz."
+            ) from None
         yield Path(temporary)
     finally:
         Path(temporary).unlink(missing_ok=True)
@@ -96,7 +98,9 @@ def _open_compressed(file: Path) -> Iterator[IO[bytes]]:
 
 def columns(con: duckdb.DuckDBPyConnection, file: Path) -> dict[str, str]:
     """The header's column names (each ``VARCHAR``: nothing is typed yet)."""
-    rows = con.execute(f"DESCRIBE SELECT * FROM read_csv({literal(file)}, {_DIALECT}, all_varchar = true)").fetchall()
+    rows = con.execute(
+        f"DESCRIBE SELECT * FROM read_csv({literal(file)}, {_DIALECT}, all_varchar = true)"
+    ).fetchall()
     return {str(row[0]): str(row[1]) for row in rows}
 
 
@@ -144,15 +148,19 @@ _LINE = re.compile(r"CSV Error on Line: (\d+)")
 _VALUE = re.compile(r'converting column "(.*?)"\. Could not (?:convert|parse) string "(.*?)"')
 
 
-def conversion_error(file: Path, message: str, types: Mapping[str, str], timestamp_format: str | None) -> str | None:
+def conversion_error(
+    file: Path, message: str, types: Mapping[str, str], timestamp_format: str | None
+) -> str | None:
     """A message naming the file, line, column, value and fix for DuckDB's "CSV Error on Line".
 
     ``None`` when ``message`` is neither a value that failed to convert nor text that is not UTF-8.
     """
     line, value = _LINE.search(message), _VALUE.search(message)
     if line is not None and "not utf-8 encoded" in message:
-        return (f"{file}: line {line.group(1)} is not UTF-8 text. Save the file as UTF-8 (Excel: \"CSV UTF-8\"), "
-                f"or convert it, e.g. iconv -f latin1 -t utf-8 {file.name} > utf8.csv.")
+        return (
+            f'{file}: line {line.group(1)} is not UTF-8 text. Save the file as UTF-8 (Excel: "CSV UTF-8"), '
+            f"or convert it, e.g. iconv -f latin1 -t utf-8 {file.name} > utf8.csv."
+        )
     if line is None or value is None:
         return None
     column, text = value.group(1), value.group(2)
@@ -160,9 +168,13 @@ def conversion_error(file: Path, message: str, types: Mapping[str, str], timesta
     row = int(line.group(1)) - 2  # line 1 is the header; rows count from 0 as in pandas
     where = f"{file}: column {column} holds {text!r} on row {row} (0-based data row; line {line.group(1)} of the file)"
     if kind == "BIGINT":
-        return (f"{where}, which is not a whole number (|x| < 9.2e18). Quantity must be whole numbers: fix or drop "
-                f"that row, or check the column map (data.columns).")
+        return (
+            f"{where}, which is not a whole number (|x| < 9.2e18). Quantity must be whole numbers: fix or drop "
+            f"that row, or check the column map (data.columns)."
+        )
     if kind == "TIMESTAMP":
-        return (f"{where}, which is not a date in the file's format {timestamp_format} (guessed from its first "
-                f"date). Write every date in one format, e.g. {_ISO_EXAMPLE}, or fix that row.")
+        return (
+            f"{where}, which is not a date in the file's format {timestamp_format} (guessed from its first "
+            f"date). Write every date in one format, e.g. {_ISO_EXAMPLE}, or fix that row."
+        )
     return f"{where}, which is not a number: fix or drop that row, or check the column map (data.columns)."

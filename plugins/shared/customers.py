@@ -34,14 +34,26 @@ def customer_profiles(customers: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataF
     after_ids = customers.loc[customers["invoice_date"] >= cutoff, "customer_id"].unique()
     before = before[before["customer_id"].isin(after_ids)]
 
-    last = before.groupby(["customer_id", "product_description"], sort=False)["invoice_date"].max().reset_index()
-    last = last.sort_values(
-        ["customer_id", "invoice_date", "product_description"], ascending=[True, False, True], kind="stable"
+    last = (
+        before.groupby(["customer_id", "product_description"], sort=False)["invoice_date"]
+        .max()
+        .reset_index()
     )
-    history = last.groupby("customer_id", sort=True)["product_description"].agg(HISTORY_SEPARATOR.join)
+    last = last.sort_values(
+        ["customer_id", "invoice_date", "product_description"],
+        ascending=[True, False, True],
+        kind="stable",
+    )
+    history = last.groupby("customer_id", sort=True)["product_description"].agg(
+        HISTORY_SEPARATOR.join
+    )
 
-    countries = before.groupby(["customer_id", "country"], sort=False).size().rename("n").reset_index()
-    countries = countries.sort_values(["customer_id", "n", "country"], ascending=[True, False, True], kind="stable")
+    countries = (
+        before.groupby(["customer_id", "country"], sort=False).size().rename("n").reset_index()
+    )
+    countries = countries.sort_values(
+        ["customer_id", "n", "country"], ascending=[True, False, True], kind="stable"
+    )
     country = countries.drop_duplicates("customer_id").set_index("customer_id")["country"]
 
     return pd.DataFrame(
@@ -60,9 +72,12 @@ def query_profiles(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> pd.D
     ``customers`` (cleaned lines with a customer, ``customer_id`` BIGINT) and the table
     ``profiles`` (the returned rows).
     """
-    con.execute("CREATE OR REPLACE TEMP VIEW customers AS SELECT * REPLACE (CAST(trunc(customer_id) AS BIGINT) "
-                "AS customer_id) FROM clean WHERE customer_id IS NOT NULL")
-    con.execute(f"""
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW customers AS SELECT * REPLACE (CAST(trunc(customer_id) AS BIGINT) "
+        "AS customer_id) FROM clean WHERE customer_id IS NOT NULL"
+    )
+    con.execute(
+        f"""
         CREATE OR REPLACE TEMP TABLE profiles AS
         WITH before AS (
             SELECT * FROM customers WHERE invoice_date < $cutoff
@@ -82,7 +97,9 @@ def query_profiles(con: duckdb.DuckDBPyConnection, cutoff: pd.Timestamp) -> pd.D
         )
         SELECT h.customer_id, h.history, c.country FROM history h LEFT JOIN country c USING (customer_id)
         ORDER BY h.customer_id
-    """, {"cutoff": cutoff.to_pydatetime()})
+    """,
+        {"cutoff": cutoff.to_pydatetime()},
+    )
     found = con.execute("SELECT * FROM profiles ORDER BY customer_id").df()
     return pd.DataFrame(
         {

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 TOP_K = 10
 
 
-def ranking_metrics(scores: np.ndarray, query: np.ndarray, is_positive: np.ndarray, k: int = TOP_K) -> tuple[float, float]:
+def ranking_metrics(
+    scores: np.ndarray, query: np.ndarray, is_positive: np.ndarray, k: int = TOP_K
+) -> tuple[float, float]:
     """HitRate@k and NDCG@k averaged over queries, ties at their expected value.
 
     Each query has one positive. With ``g`` negatives scored above it and ``e`` tied with
@@ -68,7 +70,9 @@ def evaluated_queries(ranking: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFram
     """
     positives = frame.loc[frame["label"] == 1, ["customer_id", "stock_code"]]
     first = ranking.groupby("query", sort=False).head(1)  # each query's first row is its positive
-    kept = first.merge(positives.drop_duplicates(), on=["customer_id", "stock_code"], how="inner")["query"]
+    kept = first.merge(positives.drop_duplicates(), on=["customer_id", "stock_code"], how="inner")[
+        "query"
+    ]
     return ranking if len(kept) == len(first) else ranking[ranking["query"].isin(kept)]
 
 
@@ -85,7 +89,11 @@ def batch_ranking_metrics(batch: EvalBatch) -> tuple[float, float]:
 def _can_stream(batch: EvalBatch) -> bool:
     """The caller scores frame by frame (hook API 1.4) and the task's data can draw its candidates so."""
     blocks = batch.extras.get("ranking_blocks")
-    return getattr(batch, "score_stream", None) is not None and blocks is not None and batch.split in ("val", "test")
+    return (
+        getattr(batch, "score_stream", None) is not None
+        and blocks is not None
+        and batch.split in ("val", "test")
+    )
 
 
 def _streamed_ranking(batch: EvalBatch) -> tuple[float, float]:

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-
 from shopmtl.plugins.shared import warehouse
 from shopmtl.plugins.shared.sources import check_columns, resolve_sources
 
@@ -59,12 +58,16 @@ NON_PRODUCT_CODES: frozenset[str] = frozenset(
 NON_PRODUCT_PREFIXES: tuple[str, ...] = ("ADJUST", "TEST", "GIFT_")
 
 #: The bundled copy of "Online Retail" (D. Chen, UCI, CC BY 4.0; see data/NOTICE.md).
-DEFAULT_DATA_PATH: Path = Path(__file__).resolve().parent.parent / "data" / "online_retail_2010_2011.parquet"
+DEFAULT_DATA_PATH: Path = (
+    Path(__file__).resolve().parent.parent / "data" / "online_retail_2010_2011.parquet"
+)
 
 _TEXT_COLUMNS = ("InvoiceNo", "StockCode", "Description", "Country")
 
 
-def read_transactions(path: str | Path | None = None, column_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+def read_transactions(
+    path: str | Path | None = None, column_map: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Read a transactions file as-is (no row dropped), under the canonical column names.
 
     Args:
@@ -87,7 +90,11 @@ def read_transactions(path: str | Path | None = None, column_map: Mapping[str, s
     _check_column_map(column_map)
     names = {canonical: column_map.get(canonical, canonical) for canonical in CANONICAL_COLUMNS}
     frames = _read_files(path, names)
-    frame = pd.concat([f[list(names.values())] for f in frames], ignore_index=True) if len(frames) > 1 else frames[0]
+    frame = (
+        pd.concat([f[list(names.values())] for f in frames], ignore_index=True)
+        if len(frames) > 1
+        else frames[0]
+    )
     frame = frame[list(names.values())]
     frame.columns = list(names)
     return _canonical_dtypes(frame, path)
@@ -101,7 +108,9 @@ def clean_transactions(raw: pd.DataFrame) -> pd.DataFrame:
     """
     description = raw["Description"].str.strip()
     stock_code = raw["StockCode"].str.strip().str.upper()
-    is_product = ~stock_code.isin(NON_PRODUCT_CODES) & ~stock_code.str.startswith(NON_PRODUCT_PREFIXES)
+    is_product = ~stock_code.isin(NON_PRODUCT_CODES) & ~stock_code.str.startswith(
+        NON_PRODUCT_PREFIXES
+    )
     keep = (
         (raw["Quantity"] > 0)
         & (raw["UnitPrice"] > 0)
@@ -137,8 +146,12 @@ def product_descriptions(clean: pd.DataFrame) -> pd.Series:
     Returns:
         A ``str`` Series indexed by ``stock_code``, sorted by it.
     """
-    counts = clean.groupby(["stock_code", "description"], sort=False).size().rename("n").reset_index()
-    counts = counts.sort_values(["stock_code", "n", "description"], ascending=[True, False, True], kind="stable")
+    counts = (
+        clean.groupby(["stock_code", "description"], sort=False).size().rename("n").reset_index()
+    )
+    counts = counts.sort_values(
+        ["stock_code", "n", "description"], ascending=[True, False, True], kind="stable"
+    )
     first = counts.drop_duplicates("stock_code")
     index = pd.Index(first["stock_code"], name="stock_code")
     return pd.Series(first["description"].to_numpy(), index=index, name="description")
@@ -154,13 +167,21 @@ def transactions_path(path: str | Path | None = None) -> Path:
 
 def transactions_files(path: str | Path | None = None) -> tuple[str, ...]:
     """Every file ``path`` names (one, or a folder's or glob's Parquet files), for ``TaskData.sources``."""
-    return tuple(str(p) for p in resolve_sources(path if path is not None else DEFAULT_DATA_PATH).files)
+    return tuple(
+        str(p) for p in resolve_sources(path if path is not None else DEFAULT_DATA_PATH).files
+    )
 
 
 #: The canonical columns' SQL types; ``DOUBLE NULL``: an unreadable CustomerID becomes NULL.
 CANONICAL_TYPES: dict[str, str] = {
-    "InvoiceNo": "VARCHAR", "StockCode": "VARCHAR", "Description": "VARCHAR", "Quantity": "BIGINT",
-    "InvoiceDate": "TIMESTAMP", "UnitPrice": "DOUBLE", "CustomerID": "DOUBLE NULL", "Country": "VARCHAR",
+    "InvoiceNo": "VARCHAR",
+    "StockCode": "VARCHAR",
+    "Description": "VARCHAR",
+    "Quantity": "BIGINT",
+    "InvoiceDate": "TIMESTAMP",
+    "UnitPrice": "DOUBLE",
+    "CustomerID": "DOUBLE NULL",
+    "Country": "VARCHAR",
 }
 
 #: Whitespace as Python's ``str.strip()`` sees it (RE2's ``\s`` alone misses \v, NBSP, ...).
@@ -215,15 +236,18 @@ def median_sql(column: str) -> str:
     return f"(({ordered})[(count({column}) + 1) // 2] + ({ordered})[count({column}) // 2 + 1]) / 2"
 
 
-def cleaned_table(path: str | Path | None = None, column_map: Mapping[str, str] | None = None) -> warehouse.Cleaned:
+def cleaned_table(
+    path: str | Path | None = None, column_map: Mapping[str, str] | None = None
+) -> warehouse.Cleaned:
     """The cleaned table of ``path`` as Parquet on disk (built once, then cached; see :mod:`.warehouse`)."""
     column_map = dict(column_map or {})
     _check_column_map(column_map)
     return warehouse.cleaned(path if path is not None else DEFAULT_DATA_PATH, column_map, RECIPE)
 
 
-def open_transactions(path: str | Path | None = None,
-                      column_map: Mapping[str, str] | None = None) -> duckdb.DuckDBPyConnection:
+def open_transactions(
+    path: str | Path | None = None, column_map: Mapping[str, str] | None = None
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection whose view ``clean`` is the cleaned table (module docstring's columns).
 
     The built-in builders aggregate there, so the whole table never sits in pandas.
@@ -231,7 +255,9 @@ def open_transactions(path: str | Path | None = None,
     return warehouse.open_clean(cleaned_table(path, column_map))
 
 
-def load_transactions(path: str | Path | None = None, column_map: Mapping[str, str] | None = None) -> pd.DataFrame:
+def load_transactions(
+    path: str | Path | None = None, column_map: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """The cleaned table of a file as one pandas frame, read once per (input, column map) and then cached.
 
     For inputs that fit in memory (a plugin that wants pandas); the built-in tasks query
@@ -323,7 +349,11 @@ def _read_files(path: str | Path, names: Mapping[str, str]) -> list[pd.DataFrame
                 frames[file] = pd.read_csv(file, dtype=text, keep_default_na=False, na_values=[""])
         except (OSError, ValueError, ImportError) as exc:
             raise ValueError(f"cannot read transactions file {file}: {exc}") from exc
-    check_columns(sources, {f: {c: str(t) for c, t in frame.dtypes.items()} for f, frame in frames.items()}, names)
+    check_columns(
+        sources,
+        {f: {c: str(t) for c, t in frame.dtypes.items()} for f, frame in frames.items()},
+        names,
+    )
     return list(frames.values())
 
 

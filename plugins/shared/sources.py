@@ -56,14 +56,18 @@ def resolve_sources(path: str | Path) -> Sources:
     spec = str(path)
     expanded = Path(spec).expanduser()
     if _GLOB_CHARACTERS & set(spec):
-        files = sorted(Path(p).resolve() for p in glob.glob(str(expanded), recursive=True) if Path(p).is_file())
+        files = sorted(
+            Path(p).resolve() for p in glob.glob(str(expanded), recursive=True) if Path(p).is_file()
+        )
         if not files:
             raise FileNotFoundError(
                 f"data.path {spec!r}: the pattern matches no file. Check the folder and the pattern "
                 f"(e.g. data.path='shop/*.parquet'), or give one file."
             )
     elif expanded.is_dir():
-        files = sorted(p.resolve() for p in expanded.rglob("*") if p.is_file() and kind_of(p) == "parquet")
+        files = sorted(
+            p.resolve() for p in expanded.rglob("*") if p.is_file() and kind_of(p) == "parquet"
+        )
         if not files:
             raise ValueError(
                 f"data.path {spec!r} is a folder without .parquet files. Put the transactions there as "
@@ -88,7 +92,9 @@ def _common_kind(spec: str, files: Sequence[Path]) -> str:
                 f"or a .parquet file (an Excel sheet can be saved as CSV)."
             )
     if len(set(kinds.values())) > 1:
-        raise ValueError(f"data.path {spec!r} mixes CSV and Parquet files; convert the CSV files to Parquet.")
+        raise ValueError(
+            f"data.path {spec!r} mixes CSV and Parquet files; convert the CSV files to Parquet."
+        )
     kind = next(iter(kinds.values()))
     if kind == "csv" and len(files) > 1:
         raise ValueError(
@@ -98,7 +104,9 @@ def _common_kind(spec: str, files: Sequence[Path]) -> str:
     return str(kind)
 
 
-def check_columns(sources: Sources, columns_by_file: Mapping[Path, Mapping[str, str]], names: Mapping[str, str]) -> None:
+def check_columns(
+    sources: Sources, columns_by_file: Mapping[Path, Mapping[str, str]], names: Mapping[str, str]
+) -> None:
     """Every file has every mapped column, and all files have the same columns and types.
 
     Args:

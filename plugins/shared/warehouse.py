@@ -46,7 +46,9 @@ ENGINE_VERSION = 2
 class Recipe:
     """How one input layout is cleaned: what the caller knows, the engine does not."""
 
-    canonical: Mapping[str, str]  # canonical column -> SQL type ("DOUBLE NULL": unreadable values become NULL)
+    canonical: Mapping[
+        str, str
+    ]  # canonical column -> SQL type ("DOUBLE NULL": unreadable values become NULL)
     clean: str  # SELECT over the view ``raw`` (canonical, typed columns): the kept rows
     products: str  # SELECT over the view ``kept`` (those rows): one row per product
     version: int  # bump when the recipe changes: older cache folders are then never read
@@ -92,8 +94,15 @@ def cleaned(path: str | Path, column_map: Mapping[str, str], recipe: Recipe) -> 
     """
     sources = resolve_sources(path)
     names = {c: column_map.get(c, c) for c in recipe.canonical}
-    key = json.dumps({"files": sources.stamp(), "names": names, "recipe": [recipe.version, recipe.clean, recipe.products],
-                      "engine": ENGINE_VERSION}, sort_keys=True)
+    key = json.dumps(
+        {
+            "files": sources.stamp(),
+            "names": names,
+            "recipe": [recipe.version, recipe.clean, recipe.products],
+            "engine": ENGINE_VERSION,
+        },
+        sort_keys=True,
+    )
     folder = cache_root() / "clean" / hashlib.sha256(key.encode()).hexdigest()[:24]
     table = Cleaned(sources, folder / "rows.parquet", folder / "products.parquet")
     if not _complete(table):
@@ -133,10 +142,16 @@ def _build(table: Cleaned, names: Mapping[str, str], recipe: Recipe) -> None:
 
 
 def _unreadable(sources: Sources, message: str) -> str:
-    said = csv_input.conversion_error(sources.files[0], message, {}, None) if sources.kind == "csv" else None
+    said = (
+        csv_input.conversion_error(sources.files[0], message, {}, None)
+        if sources.kind == "csv"
+        else None
+    )
     if said:  # e.g. a CSV that is not UTF-8, found while reading its header
         return said
-    reason = message.splitlines()[0]  # DuckDB appends the query's text; the first line says what failed
+    reason = message.splitlines()[
+        0
+    ]  # DuckDB appends the query's text; the first line says what failed
     return (
         f"cannot read transactions {sources.spec!r}: {reason}. Quantity must be whole numbers, "
         f"InvoiceDate dates, UnitPrice numbers; check the column map (data.columns)."
@@ -169,8 +184,13 @@ def _raw_query(
     if sources.kind == "csv":
         with csv_input.readable(sources.files[0], table.rows.parent) as file:
             check_columns(sources, {sources.files[0]: csv_input.columns(con, file)}, names)
-            types = {names[c]: "VARCHAR" if kind.endswith(" NULL") else kind for c, kind in canonical.items()}
-            fmt = _date_format(con, file, [names[c] for c, kind in canonical.items() if kind == "TIMESTAMP"])
+            types = {
+                names[c]: "VARCHAR" if kind.endswith(" NULL") else kind
+                for c, kind in canonical.items()
+            }
+            fmt = _date_format(
+                con, file, [names[c] for c, kind in canonical.items() if kind == "TIMESTAMP"]
+            )
 
             def explain(message: str) -> str:
                 said = csv_input.conversion_error(sources.files[0], message, types, fmt)
@@ -179,13 +199,22 @@ def _raw_query(
             yield _typed(canonical, names, csv_input.table(file, types, fmt)), explain
         return
     check_columns(sources, {path: _parquet_columns(path) for path in sources.files}, names)
-    yield _typed(canonical, names, f"read_parquet([{', '.join(_literal(p) for p in sources.files)}])"), (
-        lambda message: _unreadable(sources, message)
+    yield (
+        _typed(
+            canonical, names, f"read_parquet([{', '.join(_literal(p) for p in sources.files)}])"
+        ),
+        (lambda message: _unreadable(sources, message)),
     )
 
 
 def _typed(canonical: Mapping[str, str], names: Mapping[str, str], source: str) -> str:
-    cast = {"VARCHAR": "CAST", "BIGINT": "CAST", "TIMESTAMP": "CAST", "DOUBLE": "CAST", "DOUBLE NULL": "TRY_CAST"}
+    cast = {
+        "VARCHAR": "CAST",
+        "BIGINT": "CAST",
+        "TIMESTAMP": "CAST",
+        "DOUBLE": "CAST",
+        "DOUBLE NULL": "TRY_CAST",
+    }
     columns = ", ".join(
         f'{cast[kind]}("{names[c]}" AS {kind.split()[0]}) AS "{c}"' for c, kind in canonical.items()
     )
@@ -197,8 +226,10 @@ def _date_format(con: duckdb.DuckDBPyConnection, file: Path, dates: list[str]) -
     formats = {column: csv_input.date_format(con, file, column) for column in dates}
     distinct = {fmt for fmt in formats.values() if fmt is not None}
     if len(distinct) > 1:
-        raise ValueError(f"{file}: the date columns are written in different formats ({formats}); "
-                         f"write every date in one format, e.g. 2011-01-31 09:30:00.")
+        raise ValueError(
+            f"{file}: the date columns are written in different formats ({formats}); "
+            f"write every date in one format, e.g. 2011-01-31 09:30:00."
+        )
     return next(iter(distinct), None)
 
 
@@ -222,6 +253,8 @@ def open_clean(table: Cleaned) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def frame(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> pd.DataFrame:
+def frame(
+    con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None
+) -> pd.DataFrame:
     """The result of ``query`` as a pandas frame (small aggregates only)."""
     return con.execute(query, params or []).df()

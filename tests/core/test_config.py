@@ -13,10 +13,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from conftest import SMOKE_CONFIG, toy_plugin_set
-from toy_tasks import TOY_BINARY, TOY_REGRESSION, ToySettings
-
-from shopmtl.core.cli.common import PluginSource
 from shopmtl.core.cli import cli
+from shopmtl.core.cli.common import PluginSource
 from shopmtl.core.config import (
     Config,
     ConfigError,
@@ -27,6 +25,7 @@ from shopmtl.core.config import (
     validate_config,
 )
 from shopmtl.core.data.prepare import select_tasks, task_settings
+from toy_tasks import TOY_BINARY, TOY_REGRESSION, ToySettings
 
 BUILTIN_TASKS = {"sales", "price_bin", "user_profile", "recommend"}
 
@@ -62,11 +61,19 @@ def test_best_config_is_the_default_run_with_more_steps():
     """examples/configs/best.yaml is what benchmarks/RESULTS.md measured: the default run at 1,200 steps."""
     best = load_config(SMOKE_CONFIG.parent / "best.yaml").model_dump(mode="json")
     default = load_config().model_dump(mode="json")
-    assert (best["run_name"], best["training"]["max_steps"], best["training"]["eval_every"]) == ("best", 1200, 400)
+    assert (best["run_name"], best["training"]["max_steps"], best["training"]["eval_every"]) == (
+        "best",
+        1200,
+        400,
+    )
     best["run_name"] = default["run_name"]
-    best["training"].update(max_steps=default["training"]["max_steps"], eval_every=default["training"]["eval_every"])
+    best["training"].update(
+        max_steps=default["training"]["max_steps"], eval_every=default["training"]["eval_every"]
+    )
     assert best == default
-    assert all(task["prior"] for task in default["tasks"].values())  # every built-in task starts from its peer
+    assert all(
+        task["prior"] for task in default["tasks"].values()
+    )  # every built-in task starts from its peer
 
 
 def test_smoke_config_loads():
@@ -77,13 +84,24 @@ def test_smoke_config_loads():
 
 
 def test_yaml_file_and_dotted_overrides(tmp_path):
-    path = write_yaml(tmp_path / "run.yaml", {
-        "run_name": "mine",
-        "tasks": {"sales": {"max_train_examples": 100}, "price_bin": None},
-        "training": {"batch_size": 8, "max_steps": 50},
-    })
-    config = load_config(path, ["training.max_steps=7", "tasks.sales.weight=2", "encoder.max_length=64",
-                                "sampler.kind=uniform", "tasks.recommend.settings.k=5"])
+    path = write_yaml(
+        tmp_path / "run.yaml",
+        {
+            "run_name": "mine",
+            "tasks": {"sales": {"max_train_examples": 100}, "price_bin": None},
+            "training": {"batch_size": 8, "max_steps": 50},
+        },
+    )
+    config = load_config(
+        path,
+        [
+            "training.max_steps=7",
+            "tasks.sales.weight=2",
+            "encoder.max_length=64",
+            "sampler.kind=uniform",
+            "tasks.recommend.settings.k=5",
+        ],
+    )
     assert config.run_name == "mine"
     assert config.training.max_steps == 7  # the override wins over the file
     assert config.training.batch_size == 8  # the rest of the file stays
@@ -101,7 +119,9 @@ def test_empty_yaml_file_is_an_error_naming_the_file(tmp_path, text):
     """BUG before: an empty file silently ran every task with the library defaults."""
     path = tmp_path / "empty.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"empty.yaml is empty: set at least one key .* or pass no config file"):
+    with pytest.raises(
+        ConfigError, match=r"empty.yaml is empty: set at least one key .* or pass no config file"
+    ):
         load_config(path)
 
 
@@ -113,8 +133,15 @@ def test_a_mapping_with_no_keys_is_the_library_defaults(tmp_path):
 
 def test_override_values_are_parsed_as_yaml(tmp_path):
     path = write_yaml(tmp_path / "run.yaml", {})
-    config = load_config(path, ["training.max_grad_norm=null", "training.log_with=[tensorboard]",
-                                "encoder.lora.enabled=true", "run_name=a-b"])
+    config = load_config(
+        path,
+        [
+            "training.max_grad_norm=null",
+            "training.log_with=[tensorboard]",
+            "encoder.lora.enabled=true",
+            "run_name=a-b",
+        ],
+    )
     assert config.training.max_grad_norm is None
     assert config.training.log_with == ["tensorboard"]
     assert config.encoder.lora.enabled is True
@@ -127,8 +154,13 @@ def test_mixed_precision_no_as_written_in_yaml_and_overrides(tmp_path):
     YAML 1.1 (PyYAML) reads a bare ``no`` as ``False``; the config should accept that
     as "no" instead of rejecting the one spelling people type. (BUG: fails today.)
     """
-    assert load_config(SMOKE_CONFIG, ["training.mixed_precision='no'"]).training.mixed_precision == "no"
-    assert load_config(SMOKE_CONFIG, ["training.mixed_precision=no"]).training.mixed_precision == "no"
+    assert (
+        load_config(SMOKE_CONFIG, ["training.mixed_precision='no'"]).training.mixed_precision
+        == "no"
+    )
+    assert (
+        load_config(SMOKE_CONFIG, ["training.mixed_precision=no"]).training.mixed_precision == "no"
+    )
     path = tmp_path / "run.yaml"
     path.write_text("training:\n  mixed_precision: no\n", encoding="utf-8")
     assert load_config(path).training.mixed_precision == "no"
@@ -237,7 +269,9 @@ def test_unknown_task_suggests_the_closest_registered_one():
 
 def test_task_settings_are_validated_against_the_settings_dataclass():
     assert task_settings(TOY_REGRESSION, {}) == ToySettings()
-    assert task_settings(TOY_REGRESSION, {"rows": 30, "noise": 0.5}) == ToySettings(rows=30, noise=0.5)
+    assert task_settings(TOY_REGRESSION, {"rows": 30, "noise": 0.5}) == ToySettings(
+        rows=30, noise=0.5
+    )
     with pytest.raises(ConfigError) as caught:
         task_settings(TOY_REGRESSION, {"rwos": 30})
     message = str(caught.value)
@@ -275,8 +309,10 @@ def _single_error(result) -> str:
 
 def test_cli_train_with_a_bad_key_exits_1_without_traceback(tmp_path, monkeypatch):
     monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
-    result = CliRunner().invoke(cli, ["train", str(SMOKE_CONFIG), "training.max_step=10",
-                                      "--output-dir", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        cli,
+        ["train", str(SMOKE_CONFIG), "training.max_step=10", "--output-dir", str(tmp_path / "run")],
+    )
     output = _single_error(result)
     assert "unknown key 'training.max_step'" in output and "did you mean 'max_steps'?" in output
     assert not (tmp_path / "run").exists()  # nothing was started
@@ -284,7 +320,9 @@ def test_cli_train_with_a_bad_key_exits_1_without_traceback(tmp_path, monkeypatc
 
 def test_cli_train_only_overrides_and_bad_value(tmp_path, monkeypatch):
     monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
-    result = CliRunner().invoke(cli, ["train", "training.batch_size=abc", "--output-dir", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        cli, ["train", "training.batch_size=abc", "--output-dir", str(tmp_path / "run")]
+    )
     output = _single_error(result)
     assert "training.batch_size" in output
 
@@ -300,11 +338,32 @@ def test_cli_train_unknown_task_suggests_closest(tmp_path, monkeypatch):
     monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
     plugins = toy_plugin_set()
     source = PluginSource(load=lambda ctx, config=None: plugins)
-    result = CliRunner().invoke(cli, ["train", str(SMOKE_CONFIG), "tasks={}", "tasks.toy_valeu.weight=2",
-                                      "--output-dir", str(tmp_path / "run")], obj=source)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            str(SMOKE_CONFIG),
+            "tasks={}",
+            "tasks.toy_valeu.weight=2",
+            "--output-dir",
+            str(tmp_path / "run"),
+        ],
+        obj=source,
+    )
     output = _single_error(result)
     assert "did you mean 'toy_value'?" in output
-    result = CliRunner().invoke(cli, ["train", str(SMOKE_CONFIG), "tasks={}", "--task", "toy_flg",
-                                      "--output-dir", str(tmp_path / "run")], obj=source)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            str(SMOKE_CONFIG),
+            "tasks={}",
+            "--task",
+            "toy_flg",
+            "--output-dir",
+            str(tmp_path / "run"),
+        ],
+        obj=source,
+    )
     output = _single_error(result)
     assert "did you mean 'toy_flag'?" in output

@@ -60,12 +60,13 @@ def deploy_config_of():
 def shopmtl(toy_plugins, monkeypatch):
     """Invoke ``shopmtl ARGS...`` in-process with the toy plugins; the click Result."""
     from click.testing import CliRunner
-
     from shopmtl.core.cli import cli
     from shopmtl.core.cli.common import PluginSource
 
     monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
-    source = PluginSource(load=lambda ctx, config=None: toy_plugins)  # the command's plugins, through click's context
+    source = PluginSource(
+        load=lambda ctx, config=None: toy_plugins
+    )  # the command's plugins, through click's context
     return lambda *args: CliRunner().invoke(cli, [str(a) for a in args], obj=source)
 
 
@@ -73,7 +74,6 @@ def shopmtl(toy_plugins, monkeypatch):
 def exported(deploy_run_dir, toy_plugins, tmp_path_factory):
     """``exported(kind)``: the deploy run exported with ``shopmtl export --format KIND`` (once per kind)."""
     from click.testing import CliRunner
-
     from shopmtl.core import cli as cli_module
     from shopmtl.core.cli.common import PluginSource
 
@@ -82,9 +82,11 @@ def exported(deploy_run_dir, toy_plugins, tmp_path_factory):
     def export(kind: str) -> Path:
         if kind not in done:
             target = tmp_path_factory.mktemp(kind) / "export"
-            result = CliRunner().invoke(cli_module.cli, ["export", str(deploy_run_dir), "--format", kind,
-                                                         "--output", str(target)],
-                                        obj=PluginSource(load=lambda ctx, config=None: toy_plugins))
+            result = CliRunner().invoke(
+                cli_module.cli,
+                ["export", str(deploy_run_dir), "--format", kind, "--output", str(target)],
+                obj=PluginSource(load=lambda ctx, config=None: toy_plugins),
+            )
             assert result.exit_code == 0, result.output
             done[kind] = target
         return done[kind]

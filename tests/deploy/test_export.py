@@ -7,17 +7,15 @@ import json
 import shutil
 
 import numpy as np
+import onnxruntime  # noqa: F401,E402 -- the [onnx] extra, installed by the test command
 import pytest
 import torch
-from toy_tasks import build
-from transformers import AutoModel, AutoTokenizer
-
 from shopmtl import BuildContext
+from shopmtl.core.data.tableio import read_table, write_table
 from shopmtl.core.deploy import export_onnx as onnx_export
 from shopmtl.core.model.encoder import TextEncoder
-from shopmtl.core.data.tableio import read_table, write_table
-
-import onnxruntime  # noqa: F401,E402 -- the [onnx] extra, installed by the test command
+from toy_tasks import build
+from transformers import AutoModel, AutoTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +37,15 @@ def test_hf_export_loads_with_auto_classes_and_the_runs_exact_weights(hf_dir, de
     ids, mask = deploy_run.bank.pad(deploy_run.bank.ids_for(texts))
     assert torch.equal(batch["input_ids"], ids)
     with torch.no_grad():
-        exported = TextEncoder(model, deploy_run.config.encoder.pooling)(batch["input_ids"], batch["attention_mask"])
+        exported = TextEncoder(model, deploy_run.config.encoder.pooling)(
+            batch["input_ids"], batch["attention_mask"]
+        )
         trained = deploy_run.model.encoder(ids, mask)  # the run's LoRA-wrapped encoder, unmerged
     torch.testing.assert_close(exported, trained, rtol=1e-5, atol=1e-5)
-    assert {p.name for p in (hf_dir / "heads").iterdir()} == {"toy_value.safetensors", "toy_flag.safetensors"}
+    assert {p.name for p in (hf_dir / "heads").iterdir()} == {
+        "toy_value.safetensors",
+        "toy_flag.safetensors",
+    }
     assert (hf_dir / "sharing.safetensors").is_file() and (hf_dir / "features.json").is_file()
 
 
@@ -53,8 +56,14 @@ def test_hf_model_card(hf_dir, deploy_run_dir):
     metrics = json.loads((deploy_run_dir / "metrics.json").read_text())
     rmse = metrics["tasks"]["toy_value"]["test"]["rmse"]
     assert f"| rmse | {rmse:.4g} |" in card
-    for heading in ("## Tasks", "## Test metrics beside baselines", "## Training data", "## Plugins",
-                    "## Intended use", "## Limits"):
+    for heading in (
+        "## Tasks",
+        "## Test metrics beside baselines",
+        "## Training data",
+        "## Plugins",
+        "## Intended use",
+        "## Limits",
+    ):
         assert heading in card
     assert "CC BY 4.0" in card and "| toy | 0.1.0 |" in card and info["weights_sha256"] in card
 
@@ -69,13 +78,29 @@ def test_onnx_engine_gives_the_torch_columns_and_values(shopmtl, onnx_dir, tmp_p
     outputs = {}
     for engine in ("torch", "onnxruntime"):
         target = tmp_path / f"{engine}.parquet"
-        result = shopmtl("predict", onnx_dir, "--task", "toy_value", "--task", "toy_flag", "--input", source,
-                         "--output", target, "--engine", engine, "--precision", "no")  # the graphs are fp32
+        result = shopmtl(
+            "predict",
+            onnx_dir,
+            "--task",
+            "toy_value",
+            "--task",
+            "toy_flag",
+            "--input",
+            source,
+            "--output",
+            target,
+            "--engine",
+            engine,
+            "--precision",
+            "no",
+        )  # the graphs are fp32
         assert result.exit_code == 0, result.output
         outputs[engine] = read_table(target)
     assert list(outputs["torch"].columns) == list(outputs["onnxruntime"].columns)
     for column in ("toy_value.prediction", "toy_flag.probability"):
-        np.testing.assert_allclose(outputs["onnxruntime"][column], outputs["torch"][column], atol=1e-3)
+        np.testing.assert_allclose(
+            outputs["onnxruntime"][column], outputs["torch"][column], atol=1e-3
+        )
 
 
 def test_onnx_graphs_take_any_batch_and_sequence_length(onnx_dir, deploy_run):
@@ -90,19 +115,24 @@ def test_onnx_graphs_take_any_batch_and_sequence_length(onnx_dir, deploy_run):
 
 
 def test_export_refuses_an_existing_target_a_run_without_weights_and_a_large_difference(
-        shopmtl, deploy_run_dir, deploy_run, tmp_path, monkeypatch):
+    shopmtl, deploy_run_dir, deploy_run, tmp_path, monkeypatch
+):
     existing = tmp_path / "there"
     existing.mkdir()
     for kind in ("hf", "onnx"):
         result = shopmtl("export", deploy_run_dir, "--format", kind, "--output", existing)
         assert result.exit_code == 1 and "already exists" in result.output
     no_weights = tmp_path / "run"
-    shutil.copytree(deploy_run_dir, no_weights, ignore=shutil.ignore_patterns("encoder.safetensors"))
+    shutil.copytree(
+        deploy_run_dir, no_weights, ignore=shutil.ignore_patterns("encoder.safetensors")
+    )
     result = shopmtl("export", no_weights, "--format", "hf", "--output", tmp_path / "hf")
     assert result.exit_code == 1 and "model/encoder.safetensors is missing" in result.output
     assert not (tmp_path / "hf").exists()
     monkeypatch.setattr(onnx_export, "MAX_ABS_DIFFERENCE", 0.0)
-    with pytest.raises(onnx_export.ExportError, match=r"differ from PyTorch by up to .* nothing was written"):
+    with pytest.raises(
+        onnx_export.ExportError, match=r"differ from PyTorch by up to .* nothing was written"
+    ):
         onnx_export.export_onnx(deploy_run, tmp_path / "strict")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "there"]
 
@@ -110,6 +140,8 @@ def test_export_refuses_an_existing_target_a_run_without_weights_and_a_large_dif
 def test_per_task_adapters_cannot_be_exported(deploy_run):
     from shopmtl.core.deploy.merged import ExportError, merged_backbone
 
-    encoder = TextEncoder(deploy_run.model.encoder.backbone, "mean", adapters=("toy_value", "toy_flag"))
+    encoder = TextEncoder(
+        deploy_run.model.encoder.backbone, "mean", adapters=("toy_value", "toy_flag")
+    )
     with pytest.raises(ExportError, match="one LoRA adapter per task"):
         merged_backbone(encoder)

@@ -15,7 +15,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text(encoding="utf-8")
-_BLOCK = re.compile(r"<!--\s*test:\s*shell\s*-->\s*\n```bash\n(?P<body>.*?)^```", re.DOTALL | re.MULTILINE)
+_BLOCK = re.compile(
+    r"<!--\s*test:\s*shell\s*-->\s*\n```bash\n(?P<body>.*?)^```", re.DOTALL | re.MULTILINE
+)
 
 
 def usage_blocks() -> list[str]:
@@ -27,8 +29,16 @@ def usage_blocks() -> list[str]:
 
 def test_every_part_of_the_section_has_a_block():
     joined = "\n".join(usage_blocks())
-    for command in ("shopmtl train", "log_with", "shopmtl predict", "shopmtl serve", "/v1/predict/",
-                    "--format hf", "--format onnx", "--engine onnxruntime"):
+    for command in (
+        "shopmtl train",
+        "log_with",
+        "shopmtl predict",
+        "shopmtl serve",
+        "/v1/predict/",
+        "--format hf",
+        "--format onnx",
+        "--engine onnxruntime",
+    ):
         assert command in joined, f"no executed README block uses {command!r}"
 
 
@@ -36,22 +46,45 @@ def test_every_part_of_the_section_has_a_block():
 def test_the_usage_blocks_run(tmp_path):
     import fastapi  # noqa: F401 -- the [serve] and [onnx] extras, installed by the test command
     import onnxruntime  # noqa: F401
+
     (tmp_path / "examples").symlink_to(REPO / "examples")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "SHOPMTL_PLUGINS": ""}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "SHOPMTL_PLUGINS": "",
+    }
     env.pop("SHOPMTL_DEBUG", None)
     outputs = []
     for block in usage_blocks():
-        done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env, text=True,
-                              capture_output=True, timeout=300)
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", block],
+            cwd=tmp_path,
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"README block failed:\n{block}\n{done.stdout}\n{done.stderr}"
         outputs.append(done.stdout)
-    assert list((tmp_path / "runs" / "smoke" / "smoke").glob("events.out.tfevents.*"))  # the tracker wrote
-    scored, onnx_scored = pd.read_csv(tmp_path / "scored.csv"), pd.read_csv(tmp_path / "scored_onnx.csv")
-    assert list(scored.columns) == ["stock_code", "description", "label", "prediction", "confidence"]
+    assert list(
+        (tmp_path / "runs" / "smoke" / "smoke").glob("events.out.tfevents.*")
+    )  # the tracker wrote
+    scored, onnx_scored = (
+        pd.read_csv(tmp_path / "scored.csv"),
+        pd.read_csv(tmp_path / "scored_onnx.csv"),
+    )
+    assert list(scored.columns) == [
+        "stock_code",
+        "description",
+        "label",
+        "prediction",
+        "confidence",
+    ]
     assert list(onnx_scored.columns) == list(scored.columns) and len(onnx_scored) == len(scored)
     # the run trains in bf16, which the PyTorch path predicts in; the graphs are float32
     np.testing.assert_allclose(onnx_scored["confidence"], scored["confidence"], atol=2e-2)
     served = outputs[2]
     assert '"status":"ok"' in served and served.count('"prediction":') == 2
-    assert (tmp_path / "exported" / "hf" / "README.md").is_file() and outputs[3].splitlines()[1].strip() == "32"
+    assert (tmp_path / "exported" / "hf" / "README.md").is_file() and outputs[3].splitlines()[
+        1
+    ].strip() == "32"

@@ -20,19 +20,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import fastapi  # noqa: F401,E402 -- the [serve] extra, installed by the test command
 import numpy as np
 import pandas as pd
 import pytest
-from toy_tasks import build
-
-from shopmtl import BuildContext
-from shopmtl.core.engine.predict import predict_frame, predict_tasks
-
-import fastapi  # noqa: F401,E402 -- the [serve] extra, installed by the test command
 import uvicorn  # noqa: E402
-
+from shopmtl import BuildContext
 from shopmtl.core.deploy.serve import ServeSettings, create_app  # noqa: E402
 from shopmtl.core.deploy.service import ModelService  # noqa: E402
+from shopmtl.core.engine.predict import predict_frame, predict_tasks
+from toy_tasks import build
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -43,10 +40,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def call(base: str, path: str, body: object = None, raw: bytes | None = None, timeout: float = 30.0):
+def call(
+    base: str, path: str, body: object = None, raw: bytes | None = None, timeout: float = 30.0
+):
     """``(status, parsed JSON body)`` of one request (POST when a body is given)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(base + path, data=data, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        base + path, data=data, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
@@ -57,9 +58,15 @@ def call(base: str, path: str, body: object = None, raw: bytes | None = None, ti
 @pytest.fixture(scope="module")
 def server(deploy_run):
     """The deploy run served in a thread; its base URL."""
-    settings = ServeSettings(port=free_port(), max_batch_rows=64, max_wait_ms=5, max_body_bytes=20_000)
-    config = uvicorn.Config(create_app(ModelService(deploy_run), settings), host="127.0.0.1", port=settings.port,
-                            log_level="warning")
+    settings = ServeSettings(
+        port=free_port(), max_batch_rows=64, max_wait_ms=5, max_body_bytes=20_000
+    )
+    config = uvicorn.Config(
+        create_app(ModelService(deploy_run), settings),
+        host="127.0.0.1",
+        port=settings.port,
+        log_level="warning",
+    )
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -75,22 +82,38 @@ def server(deploy_run):
 @pytest.fixture(scope="module")
 def rows() -> pd.DataFrame:
     """Input rows of both toy tasks (no labels), some numerics missing."""
-    return build(BuildContext(settings=None))["test"].head(20).drop(columns=["value", "flag", "row_id"])
+    return (
+        build(BuildContext(settings=None))["test"]
+        .head(20)
+        .drop(columns=["value", "flag", "row_id"])
+    )
 
 
 def records(frame: pd.DataFrame) -> list[dict]:
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-            for row in frame.to_dict(orient="records")]
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
 
 
 def test_health_and_tasks(server, deploy_run):
-    assert call(server, "/health") == (200, {"status": "ok", "model": ModelService(deploy_run).model_id})
+    assert call(server, "/health") == (
+        200,
+        {"status": "ok", "model": ModelService(deploy_run).model_id},
+    )
     status, body = call(server, "/v1/tasks")
     assert status == 200
     assert body["model"]["run"] == "smoke" and len(body["model"]["sha256"]) == 64
     tasks = {t["name"]: t for t in body["tasks"]}
-    assert tasks["toy_value"]["inputs"] == {"text": ["text"], "numeric": ["x"], "categorical": ["shop"], "derived": []}
-    assert tasks["toy_value"]["outputs"] == ["prediction"] and tasks["toy_flag"]["outputs"] == ["probability"]
+    assert tasks["toy_value"]["inputs"] == {
+        "text": ["text"],
+        "numeric": ["x"],
+        "categorical": ["shop"],
+        "derived": [],
+    }
+    assert tasks["toy_value"]["outputs"] == ["prediction"] and tasks["toy_flag"]["outputs"] == [
+        "probability"
+    ]
     assert tasks["toy_flag"]["labels"] == ["flag"]
 
 
@@ -99,7 +122,10 @@ def test_request_schemas_are_in_the_openapi_document(server):
     assert status == 200
     schemas = spec["components"]["schemas"]
     row = schemas["toy_value_row"]
-    assert set(row["properties"]) == {"row_id", "text", "x", "shop"} and set(row["required"]) == {"text", "x"}
+    assert set(row["properties"]) == {"row_id", "text", "x", "shop"} and set(row["required"]) == {
+        "text",
+        "x",
+    }
     assert "/v1/predict/toy_value" in spec["paths"] and "/v1/predict/toy_flag" in spec["paths"]
 
 
@@ -107,23 +133,33 @@ def test_predictions_equal_shopmtl_predict(server, deploy_run, rows):
     for task in ("toy_value", "toy_flag"):
         status, body = call(server, f"/v1/predict/{task}", {"rows": records(rows)})
         assert status == 200, body
-        expected = predict_frame(deploy_run, task, rows.assign(row_id=None)).iloc[:, len(rows.columns) + 1:]
+        expected = predict_frame(deploy_run, task, rows.assign(row_id=None)).iloc[
+            :, len(rows.columns) + 1 :
+        ]
         got = pd.DataFrame(body["predictions"])
         assert list(got.columns) == list(expected.columns)
-        np.testing.assert_allclose(got.to_numpy(float), expected.to_numpy(float), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            got.to_numpy(float), expected.to_numpy(float), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_several_tasks_in_one_request(server, deploy_run, rows):
-    status, body = call(server, "/v1/predict", {"tasks": ["toy_value", "toy_flag"], "rows": records(rows)})
+    status, body = call(
+        server, "/v1/predict", {"tasks": ["toy_value", "toy_flag"], "rows": records(rows)}
+    )
     assert status == 200, body
-    expected = predict_tasks(deploy_run, ["toy_value", "toy_flag"], rows.assign(row_id=None)).iloc[:, len(rows.columns) + 1:]
+    expected = predict_tasks(deploy_run, ["toy_value", "toy_flag"], rows.assign(row_id=None)).iloc[
+        :, len(rows.columns) + 1 :
+    ]
     got = pd.DataFrame(body["predictions"])
     assert list(got.columns) == ["toy_value.prediction", "toy_flag.probability"]
     np.testing.assert_allclose(got.to_numpy(float), expected.to_numpy(float), rtol=1e-5, atol=1e-6)
 
 
 def test_concurrent_requests_are_answered_each_with_its_own_rows(server, deploy_run, rows):
-    expected = predict_frame(deploy_run, "toy_value", rows.assign(row_id=None))["prediction"].to_numpy()
+    expected = predict_frame(deploy_run, "toy_value", rows.assign(row_id=None))[
+        "prediction"
+    ].to_numpy()
 
     def one(k: int):
         status, body = call(server, "/v1/predict/toy_value", {"rows": records(rows.iloc[[k]])})
@@ -135,11 +171,14 @@ def test_concurrent_requests_are_answered_each_with_its_own_rows(server, deploy_
     np.testing.assert_allclose([v for _, v in answers], expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(("row", "where"), [
-    ({"x": 1.0, "shop": "uk"}, "rows[1].text"),                 # missing field
-    ({"text": "red mug", "x": "lots", "shop": "uk"}, "rows[1].x"),  # mistyped
-    ({"text": ["red"], "x": 1.0}, "rows[1].text"),
-])
+@pytest.mark.parametrize(
+    ("row", "where"),
+    [
+        ({"x": 1.0, "shop": "uk"}, "rows[1].text"),  # missing field
+        ({"text": "red mug", "x": "lots", "shop": "uk"}, "rows[1].x"),  # mistyped
+        ({"text": ["red"], "x": 1.0}, "rows[1].text"),
+    ],
+)
 def test_a_bad_row_is_a_422_naming_the_row_and_field(server, row, where):
     good = {"text": "blue bag", "x": 0.5, "shop": "fr"}
     status, body = call(server, "/v1/predict/toy_value", {"rows": [good, row]})
@@ -149,9 +188,11 @@ def test_a_bad_row_is_a_422_naming_the_row_and_field(server, row, where):
 
 def test_nan_and_infinity_are_refused(server):
     for value in ("NaN", "Infinity", "-Infinity"):
-        raw = ('{"rows": [{"text": "red mug", "x": %s, "shop": "uk"}]}' % value).encode()
+        raw = ('{"rows": [{"text": "red mug", "x": ' + value + ', "shop": "uk"}]}').encode()
         status, body = call(server, "/v1/predict/toy_value", raw=raw)
-        assert status == 422 and body["detail"].startswith("rows[0].x") and "finite" in body["detail"]
+        assert (
+            status == 422 and body["detail"].startswith("rows[0].x") and "finite" in body["detail"]
+        )
 
 
 def test_body_errors(server):
@@ -161,7 +202,9 @@ def test_body_errors(server):
     assert status == 404 and "no task 'sales'" in body["detail"] and "toy_value" in body["detail"]
     status, body = call(server, "/v1/predict", {"tasks": ["toy_value", "nope"], "rows": []})
     assert status == 404 and "'nope'" in body["detail"]
-    status, body = call(server, "/v1/predict", {"tasks": ["toy_value", "toy_flag"], "rows": [{"text": "a", "x": 1}]})
+    status, body = call(
+        server, "/v1/predict", {"tasks": ["toy_value", "toy_flag"], "rows": [{"text": "a", "x": 1}]}
+    )
     assert status == 422 and body["detail"].startswith("rows[0].other")
     big = {"rows": [{"text": "red mug " * 50, "x": 1.0, "shop": "uk"}] * 100}
     status, body = call(server, "/v1/predict/toy_value", big)
@@ -169,18 +212,34 @@ def test_body_errors(server):
     status, body = call(server, "/v1/predict/toy_value", {"rows": []})
     assert status == 200 and body["predictions"] == []
     # and it keeps serving
-    assert call(server, "/v1/predict/toy_value", {"rows": [{"text": "red mug", "x": None, "shop": None}]})[0] == 200
+    assert (
+        call(
+            server,
+            "/v1/predict/toy_value",
+            {"rows": [{"text": "red mug", "x": None, "shop": None}]},
+        )[0]
+        == 200
+    )
 
 
-def test_an_internal_error_is_a_500_without_traceback_and_the_server_keeps_serving(server, deploy_run, monkeypatch):
+def test_an_internal_error_is_a_500_without_traceback_and_the_server_keeps_serving(
+    server, deploy_run, monkeypatch
+):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
     monkeypatch.setattr(deploy_run.model, "apply_head", broken)
-    status, body = call(server, "/v1/predict/toy_flag", {"rows": [{"text": "red mug", "other": "mug"}]})
-    assert status == 500 and body == {"detail": "internal error (ZeroDivisionError); the server log has the details"}
+    status, body = call(
+        server, "/v1/predict/toy_flag", {"rows": [{"text": "red mug", "other": "mug"}]}
+    )
+    assert status == 500 and body == {
+        "detail": "internal error (ZeroDivisionError); the server log has the details"
+    }
     monkeypatch.undo()
-    assert call(server, "/v1/predict/toy_flag", {"rows": [{"text": "red mug", "other": "mug"}]})[0] == 200
+    assert (
+        call(server, "/v1/predict/toy_flag", {"rows": [{"text": "red mug", "other": "mug"}]})[0]
+        == 200
+    )
 
 
 SERVE_SCRIPT = """
@@ -197,8 +256,13 @@ serve_run({run!r}, load_plugins([("toy", toy_tasks)], only=[]), ["toy_flag"], Se
 def test_the_server_process_binds_loopback_serves_and_stops_cleanly_on_sigterm(deploy_run_dir):
     port = free_port()
     script = SERVE_SCRIPT.format(tests=str(TESTS), run=str(deploy_run_dir), port=port)
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
         while True:
@@ -209,8 +273,13 @@ def test_the_server_process_binds_loopback_serves_and_stops_cleanly_on_sigterm(d
             except (urllib.error.URLError, ConnectionError):
                 assert time.monotonic() < deadline, "the server did not come up within 60 s"
                 time.sleep(0.2)
-        assert call(base, "/v1/predict/toy_value", {"rows": []})[0] == 404  # only the task asked for
-        assert call(base, "/v1/predict/toy_flag", {"rows": [{"text": "red mug", "other": "mug"}]})[0] == 200
+        assert (
+            call(base, "/v1/predict/toy_value", {"rows": []})[0] == 404
+        )  # only the task asked for
+        assert (
+            call(base, "/v1/predict/toy_flag", {"rows": [{"text": "red mug", "other": "mug"}]})[0]
+            == 200
+        )
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -221,11 +290,17 @@ def test_the_server_process_binds_loopback_serves_and_stops_cleanly_on_sigterm(d
     assert "Shutting down" in output and "Traceback" not in output
 
 
-def test_serve_refuses_a_run_without_weights_and_a_task_the_run_lacks(shopmtl, deploy_run_dir, tmp_path):
+def test_serve_refuses_a_run_without_weights_and_a_task_the_run_lacks(
+    shopmtl, deploy_run_dir, tmp_path
+):
     import shutil
 
     unknown = shopmtl("serve", deploy_run_dir, "--task", "sales", "--port", free_port())
-    assert unknown.exit_code == 1 and "has no task 'sales'" in unknown.output and "Traceback" not in unknown.output
+    assert (
+        unknown.exit_code == 1
+        and "has no task 'sales'" in unknown.output
+        and "Traceback" not in unknown.output
+    )
     bare = tmp_path / "run"
     shutil.copytree(deploy_run_dir, bare, ignore=shutil.ignore_patterns("*.safetensors"))
     result = shopmtl("serve", bare, "--port", free_port())

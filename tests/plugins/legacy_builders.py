@@ -16,7 +16,6 @@ from shopmtl.plugins.shared.customers import customer_profiles
 from shopmtl.plugins.user_profile import LABELS, UserProfileSettings, label_matrix
 
 
-
 def build_sales(ctx: BuildContext) -> TaskData:
     """The ``sales`` rows of the context's file, split by week."""
     settings: SalesSettings = ctx.settings or SalesSettings()
@@ -72,8 +71,10 @@ def build_sales(ctx: BuildContext) -> TaskData:
         ["test", "val", "train"],
         default="",  # weeks between val and test when they are not adjacent: no split
     )
-    return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
-                    sources=(str(retail.transactions_path(ctx.data_path)),))
+    return TaskData(
+        splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
+        sources=(str(retail.transactions_path(ctx.data_path)),),
+    )
 
 
 def _median_price(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
@@ -95,8 +96,10 @@ def build_price_bin(ctx: BuildContext) -> TaskData:
         }
     )
     split = retail.split_products(frame["stock_code"]).to_numpy()
-    return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
-                    sources=(str(retail.transactions_path(ctx.data_path)),))
+    return TaskData(
+        splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
+        sources=(str(retail.transactions_path(ctx.data_path)),),
+    )
 
 
 def build_user_profile(ctx: BuildContext) -> TaskData:
@@ -107,7 +110,9 @@ def build_user_profile(ctx: BuildContext) -> TaskData:
     profiles = customer_profiles(customers, cutoff)
 
     # Label words per product once (a few thousand descriptions), then OR them per customer.
-    after = customers.loc[customers["invoice_date"] >= cutoff, ["customer_id", "stock_code", "product_description"]]
+    after = customers.loc[
+        customers["invoice_date"] >= cutoff, ["customer_id", "stock_code", "product_description"]
+    ]
     after = after.drop_duplicates(["customer_id", "stock_code"])
     products = after.drop_duplicates("stock_code")
     product_labels = pd.DataFrame(
@@ -117,10 +122,14 @@ def build_user_profile(ctx: BuildContext) -> TaskData:
     bought["customer_id"] = after["customer_id"].to_numpy()
     labels = bought.groupby("customer_id").max().reindex(profiles["customer_id"])
 
-    frame = pd.concat([profiles, pd.DataFrame(labels.to_numpy(dtype=float), columns=list(LABELS))], axis=1)
+    frame = pd.concat(
+        [profiles, pd.DataFrame(labels.to_numpy(dtype=float), columns=list(LABELS))], axis=1
+    )
     split = retail.split_customers(frame["customer_id"]).to_numpy()
-    return TaskData(splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
-                    sources=(str(retail.transactions_path(ctx.data_path)),))
+    return TaskData(
+        splits={s: frame[split == s].reset_index(drop=True) for s in ("train", "val", "test")},
+        sources=(str(retail.transactions_path(ctx.data_path)),),
+    )
 
 
 def build_recommend(ctx: BuildContext) -> TaskData:
@@ -132,9 +141,14 @@ def build_recommend(ctx: BuildContext) -> TaskData:
     split = retail.split_customers(universe.profiles["customer_id"]).to_numpy()
     row_split = split[customer]
     splits = {s: frame[row_split == s].reset_index(drop=True) for s in ("train", "val", "test")}
-    ranking = {s: _ranking_frame(universe, settings, np.flatnonzero(split == s)) for s in ("val", "test")}
-    return TaskData(splits=splits, extras={"pool": universe.pool, "ranking": ranking},
-                    sources=(str(retail.transactions_path(ctx.data_path)),))
+    ranking = {
+        s: _ranking_frame(universe, settings, np.flatnonzero(split == s)) for s in ("val", "test")
+    }
+    return TaskData(
+        splits=splits,
+        extras={"pool": universe.pool, "ranking": ranking},
+        sources=(str(retail.transactions_path(ctx.data_path)),),
+    )
 
 
 def _universe(ctx: BuildContext, cutoff: pd.Timestamp) -> _Universe:
@@ -161,31 +175,46 @@ def _universe(ctx: BuildContext, cutoff: pd.Timestamp) -> _Universe:
 
     # Positives: distinct (customer, pool product) on/after the cutoff. Products first sold
     # after it are out: they could never be negatives, so they would leak the label.
-    bought = after[after["customer_id"].isin(row_of.index) & after["stock_code"].isin(position_of.index)]
-    pairs = pd.DataFrame(
-        {
-            "row": row_of.reindex(bought["customer_id"].to_numpy()).to_numpy(),
-            "position": position_of.reindex(bought["stock_code"].to_numpy()).to_numpy(),
-        }
-    ).drop_duplicates().sort_values(["row", "position"])
+    bought = after[
+        after["customer_id"].isin(row_of.index) & after["stock_code"].isin(position_of.index)
+    ]
+    pairs = (
+        pd.DataFrame(
+            {
+                "row": row_of.reindex(bought["customer_id"].to_numpy()).to_numpy(),
+                "position": position_of.reindex(bought["stock_code"].to_numpy()).to_numpy(),
+            }
+        )
+        .drop_duplicates()
+        .sort_values(["row", "position"])
+    )
     starts = np.searchsorted(pairs["row"].to_numpy(), np.arange(len(profiles) + 1))
     position = pairs["position"].to_numpy()
     positives = [position[starts[i] : starts[i + 1]] for i in range(len(profiles))]
 
     # Inputs: distinct invoices per (customer, product) before the cutoff, distinct products per customer.
     mine = before[before["customer_id"].isin(row_of.index)]
-    key = row_of.reindex(mine["customer_id"].to_numpy()).to_numpy() * len(pool) + position_of.reindex(
-        mine["stock_code"].to_numpy()
-    ).to_numpy()
-    invoices = pd.DataFrame({"key": key, "invoice": mine["invoice"].to_numpy()}).groupby("key")["invoice"].nunique()
-    history_size = mine.groupby("customer_id")["stock_code"].nunique().reindex(profiles["customer_id"])
+    key = (
+        row_of.reindex(mine["customer_id"].to_numpy()).to_numpy() * len(pool)
+        + position_of.reindex(mine["stock_code"].to_numpy()).to_numpy()
+    )
+    invoices = (
+        pd.DataFrame({"key": key, "invoice": mine["invoice"].to_numpy()})
+        .groupby("key")["invoice"]
+        .nunique()
+    )
+    history_size = (
+        mine.groupby("customer_id")["stock_code"].nunique().reindex(profiles["customer_id"])
+    )
     history_size = history_size.fillna(0).to_numpy(dtype=np.int64)
     return _Universe(profiles, pool, positives, invoices, history_size)
 
 
 # The ranking candidates as drawn before they were kept as compact arrays and handed over in blocks
 # (plugins/recommend.py, commit 11513d2): one frame per split, on the same seeded stream.
-def _ranking_frame(universe: _Universe, settings: RecommendSettings, rows: np.ndarray) -> pd.DataFrame:
+def _ranking_frame(
+    universe: _Universe, settings: RecommendSettings, rows: np.ndarray
+) -> pd.DataFrame:
     """Each positive of these customers with its ranking negatives, on a fresh seeded stream."""
     rng = np.random.default_rng(settings.ranking_seed)
     customer, product, label, query = [], [], [], []
@@ -206,6 +235,8 @@ def _ranking_frame(universe: _Universe, settings: RecommendSettings, rows: np.nd
         empty = np.zeros(0, dtype=np.int64)
         frame = universe.pair_rows(empty, empty, empty.astype(float))
         return frame.assign(query=empty)
-    frame = universe.pair_rows(np.concatenate(customer), np.concatenate(product).astype(np.int64), np.concatenate(label))
+    frame = universe.pair_rows(
+        np.concatenate(customer), np.concatenate(product).astype(np.int64), np.concatenate(label)
+    )
     frame["query"] = np.concatenate(query)
     return frame

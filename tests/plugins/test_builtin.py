@@ -22,7 +22,12 @@ from shopmtl.registry.validation import validate_task
 
 
 def test_builtin_plugins_register_the_four_tasks() -> None:
-    assert [name for name, _ in BUILTIN_PLUGINS] == ["sales", "price_bin", "user_profile", "recommend"]
+    assert [name for name, _ in BUILTIN_PLUGINS] == [
+        "sales",
+        "price_bin",
+        "user_profile",
+        "recommend",
+    ]
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     for name, module in BUILTIN_PLUGINS:
@@ -58,7 +63,9 @@ def test_frames_hold_the_schema(datasets: dict[str, TaskData], name: str) -> Non
             assert frame[column].dtype == np.float64, column
         assert not frame[list(spec.keys)].duplicated().any()
         assert frame[spec.text].notna().all()
-    assert datasets[name].sources == (str(retail.DEFAULT_DATA_PATH),)  # recorded in a run's environment.json
+    assert datasets[name].sources == (
+        str(retail.DEFAULT_DATA_PATH),
+    )  # recorded in a run's environment.json
 
 
 def test_settings_defaults_are_tasks_md() -> None:
@@ -72,7 +79,12 @@ def test_settings_defaults_are_tasks_md() -> None:
     assert pd.Timestamp(user_profile.UserProfileSettings().cutoff) == CUTOFF
     r = recommend.RecommendSettings()
     assert pd.Timestamp(r.cutoff) == CUTOFF
-    assert (r.negatives_per_positive, r.negative_seed, r.ranking_negatives, r.ranking_seed) == (4, 0, 99, 1)
+    assert (r.negatives_per_positive, r.negative_seed, r.ranking_negatives, r.ranking_seed) == (
+        4,
+        0,
+        99,
+        1,
+    )
     with pytest.raises(ValueError, match="Monday"):
         sales.SalesSettings(first_week="2011-01-04")
     with pytest.raises(ValueError):
@@ -98,7 +110,9 @@ def test_tasks_build_on_the_2009_2010_file_a_year_earlier() -> None:
         "recommend": recommend.RecommendSettings(cutoff="2010-09-01"),
     }
     for name, spec in SPECS.items():
-        data = spec.build_dataset(BuildContext(settings=settings[name], data_path=str(RAW_2010), column_map=MAP_2010))
+        data = spec.build_dataset(
+            BuildContext(settings=settings[name], data_path=str(RAW_2010), column_map=MAP_2010)
+        )
         for split in SPLITS:
             assert len(data[split]) > 100, (name, split)
             assert set(spec.columns) <= set(data[split].columns)
@@ -106,7 +120,10 @@ def test_tasks_build_on_the_2009_2010_file_a_year_earlier() -> None:
             assert data["test"]["week"].max() == pd.Timestamp("2010-11-29")
             assert data["train"]["week"].min() == pd.Timestamp("2010-01-04")
         if name == "price_bin":
-            assert len(pd.concat([data[s] for s in SPLITS])) == retail.load_transactions(RAW_2010, MAP_2010)["stock_code"].nunique()
+            assert (
+                len(pd.concat([data[s] for s in SPLITS]))
+                == retail.load_transactions(RAW_2010, MAP_2010)["stock_code"].nunique()
+            )
 
 
 def test_the_plugin_kit_passes_user_profile_with_its_derived_features() -> None:
@@ -117,7 +134,9 @@ def test_the_plugin_kit_passes_user_profile_with_its_derived_features() -> None:
     assert check_task(user_profile.USER_PROFILE) == []
     broken = dataclasses.replace(
         user_profile.USER_PROFILE,
-        derive=DerivedFeatures(user_profile.HISTORY_FEATURES, lambda frame: frame[["no_such_column"]]),
+        derive=DerivedFeatures(
+            user_profile.HISTORY_FEATURES, lambda frame: frame[["no_such_column"]]
+        ),
     )
     problems = check_task(broken)
     assert problems and all("derive.compute failed" in p and "KeyError" in p for p in problems)
@@ -134,6 +153,11 @@ def test_each_builtin_prior_reads_only_what_predict_is_given(datasets, name):
     assert spec.priors
     for prior_name, prior in spec.priors.items():
         fitted = prior.fit(train, data["val"])
-        full, bare = np.asarray(prior.predict(fitted, rows)), np.asarray(prior.predict(fitted, inputs))
+        full, bare = (
+            np.asarray(prior.predict(fitted, rows)),
+            np.asarray(prior.predict(fitted, inputs)),
+        )
         np.testing.assert_allclose(bare, full)
-        assert np.isfinite(bare).all() and bare.reshape(len(inputs), -1).shape[1] == spec.n_outputs, prior_name
+        assert (
+            np.isfinite(bare).all() and bare.reshape(len(inputs), -1).shape[1] == spec.n_outputs
+        ), prior_name

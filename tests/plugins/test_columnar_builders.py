@@ -10,8 +10,12 @@ from shopmtl import BuildContext, TaskData
 from shopmtl.plugins.shared import retail
 
 SPLITS = ("train", "val", "test")
-LEGACY = {"sales": build_sales, "price_bin": build_price_bin, "user_profile": build_user_profile,
-          "recommend": build_recommend}
+LEGACY = {
+    "sales": build_sales,
+    "price_bin": build_price_bin,
+    "user_profile": build_user_profile,
+    "recommend": build_recommend,
+}
 
 
 def test_sql_cleaning_equals_the_pandas_cleaning() -> None:
@@ -33,7 +37,9 @@ def test_builder_output_is_unchanged(task: str, datasets: dict[str, TaskData]) -
     if task == "recommend":
         pd.testing.assert_frame_equal(new.extras["pool"], legacy.extras["pool"], check_exact=True)
         for split in ("val", "test"):
-            pd.testing.assert_frame_equal(new.extras["ranking"][split], legacy.extras["ranking"][split], check_exact=True)
+            pd.testing.assert_frame_equal(
+                new.extras["ranking"][split], legacy.extras["ranking"][split], check_exact=True
+            )
 
 
 def test_ranking_candidates_are_drawn_on_first_use(datasets: dict[str, TaskData]) -> None:

@@ -28,29 +28,51 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> TaskData:
     return RECOMMEND.build_dataset(BuildContext(settings=RecommendSettings()))
 
 
-def batch(data: TaskData, split: str, frame: pd.DataFrame, *, stream: bool, seen: list[int] | None = None) -> EvalBatch:
+def batch(
+    data: TaskData, split: str, frame: pd.DataFrame, *, stream: bool, seen: list[int] | None = None
+) -> EvalBatch:
     def score_stream(frames: Iterable[pd.DataFrame]) -> np.ndarray:
         parts = list(frames)
         if seen is not None:
             seen.extend(len(p) for p in parts)
         return np.concatenate([fake_score(p) for p in parts])
 
-    return EvalBatch(split=split, frame=frame, predictions=fake_score(frame), labels=frame[["label"]].to_numpy(float),
-                     score=fake_score, extras=data.extras, score_stream=score_stream if stream else None)
+    return EvalBatch(
+        split=split,
+        frame=frame,
+        predictions=fake_score(frame),
+        labels=frame[["label"]].to_numpy(float),
+        score=fake_score,
+        extras=data.extras,
+        score_stream=score_stream if stream else None,
+    )
 
 
 def test_the_blocks_are_the_whole_ranking_frame(small_blocks: TaskData) -> None:
     for split in ("val", "test"):
         blocks = list(small_blocks.extras["ranking_blocks"](split))
         assert len(blocks) > 10 and all(20_000 <= len(b) < 20_101 for b in blocks[:-1])
-        assert all(b["label"].iloc[0] == 1 for b in blocks)  # whole queries: each block starts at a positive
-        pd.testing.assert_frame_equal(pd.concat(blocks, ignore_index=True), small_blocks.extras["ranking"][split],
-                                      check_exact=True)
+        assert all(
+            b["label"].iloc[0] == 1 for b in blocks
+        )  # whole queries: each block starts at a positive
+        pd.testing.assert_frame_equal(
+            pd.concat(blocks, ignore_index=True),
+            small_blocks.extras["ranking"][split],
+            check_exact=True,
+        )
 
 
-@pytest.mark.parametrize("fraction", [1.0, 0.3])  # the whole split, and a subsampled one (max_eval_examples)
-def test_streamed_ranking_metrics_equal_the_whole_frames(fraction: float, small_blocks: TaskData) -> None:
-    frame = small_blocks["val"].sample(frac=fraction, random_state=0).sort_index() if fraction < 1 else small_blocks["val"]
+@pytest.mark.parametrize(
+    "fraction", [1.0, 0.3]
+)  # the whole split, and a subsampled one (max_eval_examples)
+def test_streamed_ranking_metrics_equal_the_whole_frames(
+    fraction: float, small_blocks: TaskData
+) -> None:
+    frame = (
+        small_blocks["val"].sample(frac=fraction, random_state=0).sort_index()
+        if fraction < 1
+        else small_blocks["val"]
+    )
     seen: list[int] = []
     streamed = recommend_metrics(batch(small_blocks, "val", frame, stream=True, seen=seen))
     assert "built: none" in repr(small_blocks.extras["ranking"])  # the whole frame was never made
@@ -68,8 +90,10 @@ def test_the_baselines_stream_and_score_as_before(small_blocks: TaskData) -> Non
     streamed = recommend._evaluate(predict, small_blocks, "test")
     assert "built: none" in repr(small_blocks.extras["ranking"])
     frame = small_blocks["test"]
-    whole = dataclasses.replace(batch(small_blocks, "test", frame, stream=False),
-                                predictions=np.asarray(predict(frame), dtype=float).reshape(-1, 1),
-                                score=lambda extra: np.asarray(predict(extra), dtype=float).reshape(-1, 1))
+    whole = dataclasses.replace(
+        batch(small_blocks, "test", frame, stream=False),
+        predictions=np.asarray(predict(frame), dtype=float).reshape(-1, 1),
+        score=lambda extra: np.asarray(predict(extra), dtype=float).reshape(-1, 1),
+    )
     assert streamed == recommend_metrics(whole)
     assert not np.isnan(streamed["hit_rate_at_10"])

@@ -23,7 +23,10 @@ def test_recommend_reference_counts(datasets: dict[str, TaskData]) -> None:
 
 
 def test_recommend_matches_an_independent_recount(
-    datasets: dict[str, TaskData], pool: pd.Series, positives: dict[int, list[str]], people: pd.DataFrame
+    datasets: dict[str, TaskData],
+    pool: pd.Series,
+    positives: dict[int, list[str]],
+    people: pd.DataFrame,
 ) -> None:
     data = datasets["recommend"]
     assert data.extras["pool"]["stock_code"].tolist() == pool.index.tolist()
@@ -32,12 +35,19 @@ def test_recommend_matches_an_independent_recount(
         mine = {c: p for c, p in positives.items() if split_of(str(c)) == s}
         frame = data[s]
         assert int(frame["label"].sum()) == sum(map(len, mine.values()))
-        assert int((frame["label"] == 0).sum()) == sum(min(4 * len(p), len(pool) - len(p)) for p in mine.values())
-        got = frame[frame["label"] == 1].groupby("customer_id")["stock_code"].apply(sorted).to_dict()
+        assert int((frame["label"] == 0).sum()) == sum(
+            min(4 * len(p), len(pool) - len(p)) for p in mine.values()
+        )
+        got = (
+            frame[frame["label"] == 1].groupby("customer_id")["stock_code"].apply(sorted).to_dict()
+        )
         assert got == {c: p for c, p in mine.items() if p}
     frame = pd.concat([data[s] for s in SPLITS])
     negatives = frame[frame["label"] == 0]
-    assert not any(code in set(positives[c]) for c, code in zip(negatives["customer_id"], negatives["stock_code"]))
+    assert not any(
+        code in set(positives[c])
+        for c, code in zip(negatives["customer_id"], negatives["stock_code"])
+    )
 
     # Inputs of a sample of rows, recomputed.
     before = people[people["InvoiceDate"] < CUTOFF]
@@ -66,7 +76,9 @@ def test_recommend_negatives_follow_the_seeded_stream(
         assert sorted(mine) == sorted(drawn), customer
 
 
-def test_recommend_ranking_candidates(datasets: dict[str, TaskData], pool: pd.Series, positives: dict[int, list[str]]) -> None:
+def test_recommend_ranking_candidates(
+    datasets: dict[str, TaskData], pool: pd.Series, positives: dict[int, list[str]]
+) -> None:
     ranking = datasets["recommend"].extras["ranking"]
     assert set(ranking) == {"val", "test"}
     for split, n_positives in (("val", 9_111), ("test", 8_627)):
@@ -87,7 +99,9 @@ def test_recommend_ranking_candidates(datasets: dict[str, TaskData], pool: pd.Se
             candidates = np.array([c for c in codes if c not in own])
             popularity = pool[candidates].to_numpy()
             for positive in positives[customer]:
-                drawn = rng.choice(candidates, size=99, replace=False, p=popularity / popularity.sum())
+                drawn = rng.choice(
+                    candidates, size=99, replace=False, p=popularity / popularity.sum()
+                )
                 expected.append((customer, positive, list(drawn)))
             if len(expected) >= 30:
                 break
@@ -112,7 +126,11 @@ def test_recommend_baselines_reproduce_the_reference(test_baselines: dict[str, d
 def brute_force_ranking(scores: list[float], positive: int, k: int) -> tuple[float, float]:
     """Average HR@k / NDCG@k over every order random tie-breaking can produce."""
     hits = gains = 0.0
-    orders = [o for o in itertools.permutations(range(len(scores))) if all(scores[a] >= scores[b] for a, b in zip(o, o[1:]))]
+    orders = [
+        o
+        for o in itertools.permutations(range(len(scores)))
+        if all(scores[a] >= scores[b] for a, b in zip(o, o[1:]))
+    ]
     for order in orders:
         rank = order.index(positive) + 1
         hits += rank <= k
@@ -122,7 +140,12 @@ def brute_force_ranking(scores: list[float], positive: int, k: int) -> tuple[flo
 
 def test_ranking_metrics_count_ties_at_their_expected_value() -> None:
     rng = np.random.default_rng(7)
-    cases = [[0.5, 0.5, 0.5, 0.5, 0.5], [0.3, 0.9, 0.3, 0.3, 0.1, 0.3], [0.9, 0.1, 0.2], [0.2, 0.9, 0.9, 0.8]]
+    cases = [
+        [0.5, 0.5, 0.5, 0.5, 0.5],
+        [0.3, 0.9, 0.3, 0.3, 0.1, 0.3],
+        [0.9, 0.1, 0.2],
+        [0.2, 0.9, 0.9, 0.8],
+    ]
     cases += [list(rng.integers(0, 3, size=6) / 2) for _ in range(6)]
     for k in (1, 2, 3):
         scores, query, positive, expected = [], [], [], []
@@ -131,7 +154,9 @@ def test_ranking_metrics_count_ties_at_their_expected_value() -> None:
             query += [q] * len(case)
             positive += [True] + [False] * (len(case) - 1)
             expected.append(brute_force_ranking(case, 0, k))
-        hit_rate, ndcg = recommend.ranking_metrics(np.array(scores), np.array(query), np.array(positive), k=k)
+        hit_rate, ndcg = recommend.ranking_metrics(
+            np.array(scores), np.array(query), np.array(positive), k=k
+        )
         assert hit_rate == pytest.approx(np.mean([e[0] for e in expected]))
         assert ndcg == pytest.approx(np.mean([e[1] for e in expected]))
 
@@ -141,7 +166,9 @@ def test_recommend_metrics_score_the_ranking_candidates(datasets: dict[str, Task
     frame = data["val"]
 
     def batch(score) -> EvalBatch:
-        return EvalBatch("val", frame, score(frame), frame[["label"]].to_numpy(), score, data.extras)
+        return EvalBatch(
+            "val", frame, score(frame), frame[["label"]].to_numpy(), score, data.extras
+        )
 
     perfect = recommend.recommend_metrics(batch(lambda f: f[["label"]].to_numpy(dtype=float)))
     assert (perfect["auc"], perfect["hit_rate_at_10"], perfect["ndcg_at_10"]) == (1.0, 1.0, 1.0)
@@ -149,11 +176,20 @@ def test_recommend_metrics_score_the_ranking_candidates(datasets: dict[str, Task
     constant = recommend.recommend_metrics(batch(lambda f: np.full((len(f), 1), 0.5)))
     assert constant["auc"] == 0.5
     assert constant["hit_rate_at_10"] == pytest.approx(0.1)
-    assert constant["ndcg_at_10"] == pytest.approx(sum(1 / math.log2(r + 1) for r in range(1, 11)) / 100)
+    assert constant["ndcg_at_10"] == pytest.approx(
+        sum(1 / math.log2(r + 1) for r in range(1, 11)) / 100
+    )
     assert set(perfect) == set(recommend.RECOMMEND.metric_directions)
     train = data["train"].head(50)
     no_ranking = recommend.recommend_metrics(
-        EvalBatch("train", train, train[["label"]].to_numpy(), train[["label"]].to_numpy(), lambda f: None, data.extras)
+        EvalBatch(
+            "train",
+            train,
+            train[["label"]].to_numpy(),
+            train[["label"]].to_numpy(),
+            lambda f: None,
+            data.extras,
+        )
     )
     assert set(no_ranking) == set(perfect) and math.isnan(no_ranking["hit_rate_at_10"])
 
@@ -165,11 +201,24 @@ def test_recommend_metrics_score_the_ranking_candidates(datasets: dict[str, Task
     firsts = kept.groupby("query").head(1)
     assert (firsts["label"] == 1).all()
     assert set(zip(firsts["customer_id"], firsts["stock_code"])) == set(
-        zip(*sample.loc[sample["label"] == 1, ["customer_id", "stock_code"]].to_numpy().T))
-    assert kept.groupby("query").size().eq(ranking.groupby("query").size().loc[firsts["query"]].to_numpy()).all()
+        zip(*sample.loc[sample["label"] == 1, ["customer_id", "stock_code"]].to_numpy().T)
+    )
+    assert (
+        kept.groupby("query")
+        .size()
+        .eq(ranking.groupby("query").size().loc[firsts["query"]].to_numpy())
+        .all()
+    )
     scored: list[int] = []
-    recommend.recommend_metrics(EvalBatch("val", sample, sample[["label"]].to_numpy(dtype=float),
-                                          sample[["label"]].to_numpy(), lambda f: scored.append(len(f)) or
-                                          f[["label"]].to_numpy(dtype=float), data.extras))
+    recommend.recommend_metrics(
+        EvalBatch(
+            "val",
+            sample,
+            sample[["label"]].to_numpy(dtype=float),
+            sample[["label"]].to_numpy(),
+            lambda f: scored.append(len(f)) or f[["label"]].to_numpy(dtype=float),
+            data.extras,
+        )
+    )
     assert scored == [len(kept)] and len(kept) < len(ranking) / 10
     assert recommend.decode_recommend(np.array([[0.25]]))["probability"].tolist() == [0.25]

@@ -109,7 +109,14 @@ def test_product_descriptions_match_an_independent_recount(independent_raw: pd.D
 def test_cleaning_rules_on_a_small_table() -> None:
     rows = [
         # invoice, code, description, qty, price, customer
-        ("1", " 85123a ", "  HEART  ", 1, 1.0, 1.0),  # kept: code and text stripped, code upper-cased
+        (
+            "1",
+            " 85123a ",
+            "  HEART  ",
+            1,
+            1.0,
+            1.0,
+        ),  # kept: code and text stripped, code upper-cased
         ("2", "85123A", "HEART", 1, 1.0, None),  # kept: no customer is fine here
         ("C3", "85123A", "HEART", 1, 1.0, 1.0),  # cancelled
         ("4", "85123A", "nan", 1, 1.0, 1.0),  # description stored as "nan"
@@ -158,7 +165,11 @@ def test_buckets_and_splits() -> None:
         assert retail.split_of(key) == ("test" if b == 0 else "val" if b == 1 else "train")
     assert retail.customer_key(17850.0) == "17850"
     ids = pd.Series([17850.0, 12347.0, 17850.0])
-    assert retail.split_customers(ids).tolist() == [retail.split_of("17850"), retail.split_of("12347"), retail.split_of("17850")]
+    assert retail.split_customers(ids).tolist() == [
+        retail.split_of("17850"),
+        retail.split_of("12347"),
+        retail.split_of("17850"),
+    ]
     codes = pd.Series(["85123A", "22423"], index=[5, 9])
     split = retail.split_products(codes)
     assert split.index.tolist() == [5, 9]

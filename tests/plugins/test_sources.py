@@ -40,10 +40,18 @@ def test_a_folder_and_a_glob_read_as_the_single_file(tmp_path: Path, head: pd.Da
         got = retail.load_transactions(spec)
         pd.testing.assert_frame_equal(got, expected, check_exact=True)  # same rows, in file order
         assert len(retail.transactions_files(spec)) == 3
-    built = PRICE_BIN.build_dataset(BuildContext(settings=PriceBinSettings(), data_path=str(tmp_path / "parts")))
-    reference = PRICE_BIN.build_dataset(BuildContext(settings=PriceBinSettings(), data_path=str(single)))
+    built = PRICE_BIN.build_dataset(
+        BuildContext(settings=PriceBinSettings(), data_path=str(tmp_path / "parts"))
+    )
+    reference = PRICE_BIN.build_dataset(
+        BuildContext(settings=PriceBinSettings(), data_path=str(single))
+    )
     pd.testing.assert_frame_equal(built["train"], reference["train"], check_exact=True)
-    assert [Path(p).name for p in built.sources] == ["part-0.parquet", "part-1.parquet", "part-2.parquet"]
+    assert [Path(p).name for p in built.sources] == [
+        "part-0.parquet",
+        "part-1.parquet",
+        "part-2.parquet",
+    ]
 
 
 def test_a_glob_that_matches_nothing_names_the_pattern(tmp_path: Path) -> None:
@@ -65,13 +73,17 @@ def test_mixed_schemas_name_both_files(tmp_path: Path, head: pd.DataFrame) -> No
     message = str(info.value)
     assert "part-1.parquet" in message
     assert "Country" in message or "Land" in message
-    pd.read_parquet(first).assign(Quantity=lambda f: f["Quantity"].astype(float)).to_parquet(first, index=False)
+    pd.read_parquet(first).assign(Quantity=lambda f: f["Quantity"].astype(float)).to_parquet(
+        first, index=False
+    )
     pd.read_parquet(second).rename(columns={"Land": "Country"}).to_parquet(second, index=False)
     with pytest.raises(ValueError, match=r"mixes schemas: column 'Quantity' is"):
         retail.load_transactions(tmp_path)
 
 
-def test_a_file_missing_a_mapped_column_is_named_with_the_fix(tmp_path: Path, head: pd.DataFrame) -> None:
+def test_a_file_missing_a_mapped_column_is_named_with_the_fix(
+    tmp_path: Path, head: pd.DataFrame
+) -> None:
     _, second, _ = write_parts(tmp_path, head.rename(columns={"InvoiceNo": "Invoice"}))
     pd.read_parquet(second).drop(columns=["Invoice"]).to_parquet(second, index=False)
     with pytest.raises(ValueError) as info:
@@ -116,12 +128,16 @@ def test_unreadable_values_are_named(tmp_path: Path, head: pd.DataFrame) -> None
         retail.cleaned_table(path)
 
 
-def test_the_cache_folder_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cache_folder_follows_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SHOPMTL_CACHE_DIR", str(tmp_path / "cache"))
     assert warehouse.cache_root() == tmp_path / "cache"
 
 
-def test_processes_starting_together_clean_the_data_once(tmp_path: Path, head: pd.DataFrame) -> None:
+def test_processes_starting_together_clean_the_data_once(
+    tmp_path: Path, head: pd.DataFrame
+) -> None:
     """A multi-process run's processes all ask for the cleaned table at once: one builds it."""
     import json
     import os
@@ -135,7 +151,7 @@ import json, os, sys, time
 from shopmtl.plugins.shared import retail, warehouse
 real = warehouse._build
 def build(*args, **kwargs):
-    with open({str(tmp_path / 'builds.txt')!r}, 'a') as out:
+    with open({str(tmp_path / "builds.txt")!r}, 'a') as out:
         out.write(str(os.getpid()) + "\\n")
     time.sleep(1.0)  # long enough for the other process to arrive while this one builds
     return real(*args, **kwargs)
@@ -144,8 +160,10 @@ table = retail.cleaned_table({str(data)!r})
 print(json.dumps([str(table.rows), os.path.getsize(table.rows)]))
 """
     env = {**os.environ, "SHOPMTL_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    processes = [subprocess.Popen([sys.executable, "-c", child], env=env, stdout=subprocess.PIPE, text=True)
-                 for _ in range(2)]
+    processes = [
+        subprocess.Popen([sys.executable, "-c", child], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outputs = [json.loads(p.communicate(timeout=120)[0]) for p in processes]
     assert all(p.returncode == 0 for p in processes)
     assert outputs[0] == outputs[1]  # the same table, read by both

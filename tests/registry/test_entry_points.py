@@ -30,7 +30,9 @@ EXAMPLE = REPO / "examples" / "shopmtl-example-plugin"
 
 
 def _example_version() -> str:
-    match = re.search(r'^version\s*=\s*"([^"]+)"', (EXAMPLE / "pyproject.toml").read_text(), re.MULTILINE)
+    match = re.search(
+        r'^version\s*=\s*"([^"]+)"', (EXAMPLE / "pyproject.toml").read_text(), re.MULTILINE
+    )
     assert match, "examples/shopmtl-example-plugin/pyproject.toml declares no version"
     return match.group(1)
 
@@ -73,11 +75,24 @@ def plugin_venv(tmp_path_factory) -> Path:
 
     # Install from copies: an in-tree build would write build/ and *.egg-info into the repo.
     example = shutil.copytree(
-        EXAMPLE, root / "src" / "example", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests")
+        EXAMPLE,
+        root / "src" / "example",
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests"),
     )
     broken = _write_broken_plugin(root / "src" / "broken")
     run(
-        [str(python), "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-build-isolation", str(example), str(broken)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "--no-deps",
+            "--no-build-isolation",
+            str(example),
+            str(broken),
+        ],
         env=env,
         cwd=root,
     )
@@ -134,12 +149,17 @@ def test_installed_plugins_are_discovered_and_a_broken_one_is_isolated(plugin_ve
     assert basket["tasks"] == ["basket_size"] and basket["hooks"] == ["register_tasks"]
     assert out["task_plugin"]["basket_size"] == "basket_size"
     assert out["versions"]["basket_size"] == _example_version()
-    assert Path(out["basket_file"]).is_relative_to(plugin_venv.parents[1]), "imported from the source tree, not the install"
+    assert Path(out["basket_file"]).is_relative_to(plugin_venv.parents[1]), (
+        "imported from the source tree, not the install"
+    )
 
     # The broken one: named, skipped, and the run goes on.
     broken = out["reports"]["broken"]
     assert broken["distribution"] == "shopmtl-broken" and broken["version"] == "6.6.6"
-    assert broken["error"].startswith("could not be imported: ImportError") and "tensorflow" in broken["error"]
+    assert (
+        broken["error"].startswith("could not be imported: ImportError")
+        and "tensorflow" in broken["error"]
+    )
     assert "broken" not in out["versions"]
     (warning,) = [w for w in out["warnings"] if "'broken'" in w]
     assert "plugin 'broken' (entry point shopmtl_broken.plugin of shopmtl-broken)" in warning
@@ -166,7 +186,16 @@ def test_example_plugin_is_a_valid_task_that_builds(tmp_path, monkeypatch):
     plugins = load_plugins([("basket_size", basket)], strict=True, entry_points=[])
     assert plugins.task_plugin == {"basket_size": "basket_size"}
 
-    columns = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+    columns = [
+        "InvoiceNo",
+        "StockCode",
+        "Description",
+        "Quantity",
+        "InvoiceDate",
+        "UnitPrice",
+        "CustomerID",
+        "Country",
+    ]
     rows = [
         [str(600000 + i), f"8{j}000", f"ITEM {j}", 2, "2011-03-01 09:00", 2.5, 13000.0, "Norway"]
         for i in range(30)
@@ -183,7 +212,9 @@ def test_example_plugin_is_a_valid_task_that_builds(tmp_path, monkeypatch):
 
 
 @pytest.mark.integration
-def test_installed_plugin_is_listed_by_the_cli_and_trains_jointly_with_a_builtin(plugin_venv, tmp_path):
+def test_installed_plugin_is_listed_by_the_cli_and_trains_jointly_with_a_builtin(
+    plugin_venv, tmp_path
+):
     """What a user does after `pip install shopmtl-basket`: see it, then train it with a built-in task."""
     shopmtl = [str(plugin_venv), "-m", "shopmtl.core.cli"]
     env = {**clean_env(), "SHOPMTL_PLUGINS": "basket_size"}  # leave the deliberately broken one out
@@ -194,16 +225,29 @@ def test_installed_plugin_is_listed_by_the_cli_and_trains_jointly_with_a_builtin
 
     run_dir = tmp_path / "joint"
     done = run(
-        [*shopmtl, "train", str(REPO / "examples" / "configs" / "smoke.yaml"), "--task", "basket_size",
-         "--task", "price_bin", "--output-dir", str(run_dir), "tasks.basket_size.max_train_examples=256",
-         "tasks.basket_size.max_eval_examples=128"],
-        env=env, cwd=tmp_path,
+        [
+            *shopmtl,
+            "train",
+            str(REPO / "examples" / "configs" / "smoke.yaml"),
+            "--task",
+            "basket_size",
+            "--task",
+            "price_bin",
+            "--output-dir",
+            str(run_dir),
+            "tasks.basket_size.max_train_examples=256",
+            "tasks.basket_size.max_eval_examples=128",
+        ],
+        env=env,
+        cwd=tmp_path,
     )
     assert "basket_size (regression)" in done.stdout and "price_bin (multiclass)" in done.stdout
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics["tasks"]) == {"basket_size", "price_bin"}
     assert metrics["tasks"]["basket_size"]["test"]["rmse"] is not None
     assert sorted(p.name for p in (run_dir / "model" / "heads").iterdir()) == [
-        "basket_size.safetensors", "price_bin.safetensors"]
+        "basket_size.safetensors",
+        "price_bin.safetensors",
+    ]
     owners = json.loads((run_dir / "plugins.json").read_text())["tasks"]
     assert owners == {"basket_size": "basket_size", "price_bin": "price_bin"}

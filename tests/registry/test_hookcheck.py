@@ -34,7 +34,9 @@ def test_deprecated_hook_warns_naming_the_plugin():
     import pluggy
 
     class FutureSpecs:
-        @pluggy.HookspecMarker("shopmtl")(warn_on_impl=DeprecationWarning("use register_tasks instead; removed in 2.0"))
+        @pluggy.HookspecMarker("shopmtl")(
+            warn_on_impl=DeprecationWarning("use register_tasks instead; removed in 2.0")
+        )
         def register_task(self, task):
             """An old hook kept for compatibility."""
 

@@ -26,16 +26,27 @@ pytestmark = pytest.mark.usefixtures("clean_plugin_env")
 
 
 def test_builtins_register_their_tasks_and_are_reported():
-    plugins, messages = quiet_load([("first", plugin("first", task("a"), task("b"))), ("second", plugin("second", task("c")))])
+    plugins, messages = quiet_load(
+        [("first", plugin("first", task("a"), task("b"))), ("second", plugin("second", task("c")))]
+    )
     assert messages == []
     assert list(plugins.tasks) == ["a", "b", "c"]
     assert plugins.task_plugin == {"a": "first", "b": "first", "c": "second"}
     report = third_party_reports(plugins)[0]
     assert report == PluginReport(
-        name="first", version=shopmtl.__version__, source="builtin", distribution=None,
-        hooks=["register_tasks"], tasks=["a", "b"], error=None,
+        name="first",
+        version=shopmtl.__version__,
+        source="builtin",
+        distribution=None,
+        hooks=["register_tasks"],
+        tasks=["a", "b"],
+        error=None,
     )
-    assert plugins.versions() == {"shopmtl": shopmtl.__version__, "first": shopmtl.__version__, "second": shopmtl.__version__}
+    assert plugins.versions() == {
+        "shopmtl": shopmtl.__version__,
+        "first": shopmtl.__version__,
+        "second": shopmtl.__version__,
+    }
     assert json.loads(json.dumps(report.to_dict()))["tasks"] == ["a", "b"]
 
 
@@ -51,10 +62,16 @@ def test_plugin_may_be_an_object_with_hookimpl_methods():
 
 def test_invalid_task_skips_the_plugin_naming_it_and_the_problem():
     bad = task("bad", kind="regresion")
-    plugins, messages = quiet_load([("good", plugin("good", task("fine"))), ("broken", plugin("broken", task("ok"), bad))])
+    plugins, messages = quiet_load(
+        [("good", plugin("good", task("fine"))), ("broken", plugin("broken", task("ok"), bad))]
+    )
     assert list(plugins.tasks) == ["fine"]  # all-or-nothing: broken's valid "ok" is not kept
     (message,) = messages
-    assert "built-in plugin 'broken'" in message and "task 'bad'" in message and "did you mean 'regression'?" in message
+    assert (
+        "built-in plugin 'broken'" in message
+        and "task 'bad'" in message
+        and "did you mean 'regression'?" in message
+    )
     assert "block it (shopmtl --block broken" in message  # how to run without it
     assert ENV_PLUGINS not in message  # the selection variable does not apply to built-ins
     report = third_party_reports(plugins)[1]
@@ -65,8 +82,12 @@ def test_invalid_task_skips_the_plugin_naming_it_and_the_problem():
 
 
 def test_invalid_task_is_fatal_when_strict():
-    with pytest.raises(PluginError, match=r"(?s)built-in plugin 'broken'.*task 'bad'.*primary_metric"):
-        load_plugins([("broken", plugin("broken", task("bad", primary_metric="nope")))], strict=True)
+    with pytest.raises(
+        PluginError, match=r"(?s)built-in plugin 'broken'.*task 'bad'.*primary_metric"
+    ):
+        load_plugins(
+            [("broken", plugin("broken", task("bad", primary_metric="nope")))], strict=True
+        )
 
 
 def test_every_invalid_task_of_a_plugin_is_reported_at_once():
@@ -89,7 +110,9 @@ def test_register_tasks_raising_skips_only_that_plugin():
 
 
 def test_duplicate_task_name_across_plugins_names_both():
-    plugins, (message,) = quiet_load([("first", plugin("first", task("same"))), ("second", plugin("second", task("same")))])
+    plugins, (message,) = quiet_load(
+        [("first", plugin("first", task("same"))), ("second", plugin("second", task("same")))]
+    )
     assert plugins.task_plugin == {"same": "first"}
     assert "built-in plugin 'second'" in message and "already taken by plugin 'first'" in message
 
@@ -101,7 +124,9 @@ def test_duplicate_task_name_within_a_plugin():
 
 
 def test_plugin_names_must_be_unique():
-    plugins, (message,) = quiet_load([("p", plugin("p1", task("a"))), ("p", plugin("p2", task("b")))])
+    plugins, (message,) = quiet_load(
+        [("p", plugin("p1", task("a"))), ("p", plugin("p2", task("b")))]
+    )
     assert list(plugins.tasks) == ["a"] and "could not be registered" in message
 
 
@@ -123,7 +148,9 @@ def test_misspelled_hook_is_reported_with_the_right_name():
     typo = types.ModuleType("typo")
     typo.register_task = hookimpl(lambda register: None)
     _, (message,) = quiet_load([("typo", typo)])
-    assert "unknown hook(s) 'register_task'" in message and "did you mean 'register_tasks'?" in message
+    assert (
+        "unknown hook(s) 'register_task'" in message and "did you mean 'register_tasks'?" in message
+    )
 
 
 def test_optional_hook_of_a_newer_shopmtl_is_ignored():

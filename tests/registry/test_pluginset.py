@@ -35,7 +35,9 @@ def test_notify_isolates_a_raising_hook():
         ("last", plugin("last", on_run_start=lambda run: calls.append("last"))),
     ]
     plugins, _ = quiet_load(builtins)
-    with pytest.warns(PluginWarning, match=r"plugin 'exploding' failed in on_run_start: RuntimeError: disk full"):
+    with pytest.warns(
+        PluginWarning, match=r"plugin 'exploding' failed in on_run_start: RuntimeError: disk full"
+    ):
         plugins.notify("on_run_start", run=_run_info())
     assert sorted(calls) == ["first", "last"]  # the others still ran
 
@@ -53,13 +55,24 @@ def test_notify_raises_when_strict():
 def test_hook_impl_with_fewer_arguments_is_still_called():
     seen = {}
     builtins = [
-        ("metrics_only", plugin("metrics_only", on_evaluation=lambda metrics: seen.update(few=metrics))),
-        ("all", plugin("all", on_evaluation=lambda run, step, split, metrics: seen.update(all=(step, split)))),
+        (
+            "metrics_only",
+            plugin("metrics_only", on_evaluation=lambda metrics: seen.update(few=metrics)),
+        ),
+        (
+            "all",
+            plugin(
+                "all",
+                on_evaluation=lambda run, step, split, metrics: seen.update(all=(step, split)),
+            ),
+        ),
         ("none", plugin("none", on_evaluation=lambda: seen.update(none=True))),
     ]
     plugins, messages = quiet_load(builtins)
     assert messages == []
-    plugins.notify("on_evaluation", run=_run_info(), step=7, split="val", metrics={"toy": {"mae": 0.5}})
+    plugins.notify(
+        "on_evaluation", run=_run_info(), step=7, split="val", metrics={"toy": {"mae": 0.5}}
+    )
     assert seen == {"few": {"toy": {"mae": 0.5}}, "all": (7, "val"), "none": True}
 
 

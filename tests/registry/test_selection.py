@@ -34,17 +34,32 @@ def test_entry_points_load_after_builtins_with_their_distribution_version():
     assert messages == []
     assert plugins.task_plugin == {"sales": "core", "returns": "acme"}
     report = third_party_reports(plugins)[1]
-    assert (report.source, report.distribution, report.version) == ("entry point", "acme-tasks", "2.3.1")
-    assert plugins.versions() == {"shopmtl": shopmtl.__version__, "core": shopmtl.__version__, "acme": "2.3.1"}
+    assert (report.source, report.distribution, report.version) == (
+        "entry point",
+        "acme-tasks",
+        "2.3.1",
+    )
+    assert plugins.versions() == {
+        "shopmtl": shopmtl.__version__,
+        "core": shopmtl.__version__,
+        "acme": "2.3.1",
+    }
 
 
 def test_broken_import_is_skipped_by_name_and_the_rest_loads():
-    broken = FakeEntryPoint("broken", ImportError("No module named 'tensorflow'"), FakeDist("broken-dist", "0.1"))
+    broken = FakeEntryPoint(
+        "broken", ImportError("No module named 'tensorflow'"), FakeDist("broken-dist", "0.1")
+    )
     good = FakeEntryPoint("good", plugin("good", task("g")))
     plugins, (message,) = quiet_load([], entry_points=[broken, good])
     assert list(plugins.tasks) == ["g"]
-    assert "plugin 'broken' (entry point broken_pkg.plugin of broken-dist)" in message and "tensorflow" in message
-    assert f"leave 'broken' out of {ENV_PLUGINS}" in message and "pip uninstall broken-dist" in message
+    assert (
+        "plugin 'broken' (entry point broken_pkg.plugin of broken-dist)" in message
+        and "tensorflow" in message
+    )
+    assert (
+        f"leave 'broken' out of {ENV_PLUGINS}" in message and "pip uninstall broken-dist" in message
+    )
     (report,) = [r for r in plugins.reports if r.name == "broken"]
     assert report.error.startswith("could not be imported: ImportError")
     assert report.version == "0.1" and report.hooks == []
@@ -90,12 +105,17 @@ def test_real_entry_point_objects(tmp_path, monkeypatch):
     ]
     plugins, (message,) = quiet_load([], entry_points=eps)
     assert plugins.task_plugin == {"real": "real"}
-    assert "plugin 'raising' (entry point raising_plugin_mod)" in message and "needs a GPU driver" in message
+    assert (
+        "plugin 'raising' (entry point raising_plugin_mod)" in message
+        and "needs a GPU driver" in message
+    )
 
 
 def test_same_entry_point_seen_twice_loads_once():
     target = plugin("twice", task("t"))
-    plugins, messages = quiet_load([], entry_points=[FakeEntryPoint("twice", target), FakeEntryPoint("twice", target)])
+    plugins, messages = quiet_load(
+        [], entry_points=[FakeEntryPoint("twice", target), FakeEntryPoint("twice", target)]
+    )
     assert messages == [] and [r.name for r in third_party_reports(plugins)] == ["twice"]
 
 
@@ -107,7 +127,9 @@ def _three_entry_points():
 
 
 def test_env_unset_loads_every_entry_point():
-    plugins, _ = quiet_load([("core", plugin("core", task("c")))], entry_points=_three_entry_points())
+    plugins, _ = quiet_load(
+        [("core", plugin("core", task("c")))], entry_points=_three_entry_points()
+    )
     assert list(plugins.tasks) == ["c", "alpha_task", "beta_task", "gamma_task"]
 
 
@@ -147,12 +169,16 @@ def test_selecting_an_unknown_plugin_is_reported(monkeypatch):
 
 def test_builtin_names_in_the_selection_are_not_reported(monkeypatch):
     monkeypatch.setenv(ENV_PLUGINS, "core,alpha")
-    plugins, messages = quiet_load([("core", plugin("core", task("c")))], entry_points=_three_entry_points())
+    plugins, messages = quiet_load(
+        [("core", plugin("core", task("c")))], entry_points=_three_entry_points()
+    )
     assert list(plugins.tasks) == ["c", "alpha_task"] and messages == []
 
 
 def test_names_may_come_as_one_comma_separated_string():
-    plugins, _ = quiet_load([], only="alpha, gamma", blocked="gamma", entry_points=_three_entry_points())
+    plugins, _ = quiet_load(
+        [], only="alpha, gamma", blocked="gamma", entry_points=_three_entry_points()
+    )
     assert list(plugins.tasks) == ["alpha_task"]
 
 

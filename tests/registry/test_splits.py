@@ -32,7 +32,9 @@ def on_disk(folder: Path, *, drop: str | None = None):
         train.mkdir(exist_ok=True)
         half = len(frames["train"]) // 2
         for k, part in enumerate((frames["train"].iloc[:half], frames["train"].iloc[half:])):
-            part.drop(columns=[drop] if drop else []).to_parquet(train / f"part-{k}.parquet", index=False)
+            part.drop(columns=[drop] if drop else []).to_parquet(
+                train / f"part-{k}.parquet", index=False
+            )
         frames["val"].to_parquet(folder / "val.parquet", index=False)
         test = pads.dataset(pa.Table.from_pandas(frames["test"], preserve_index=False))
         return TaskData({"train": str(train), "val": folder / "val.parquet", "test": test})
@@ -50,9 +52,14 @@ def test_each_kind_reads_back_as_the_frame(tmp_path: Path) -> None:
     data = build_task_data(spec, Config())
     for split in SPLITS:
         assert isinstance(data.splits[split], pd.DataFrame)
-        pd.testing.assert_frame_equal(data[split], frames[split].reset_index(drop=True), check_dtype=False)
+        pd.testing.assert_frame_equal(
+            data[split], frames[split].reset_index(drop=True), check_dtype=False
+        )
     assert split_columns(str(tmp_path / "rows" / "train")) == list(frames["train"].columns)
-    assert list(split_frame(tmp_path / "rows" / "val.parquet", ["text", "x"]).columns) == ["text", "x"]
+    assert list(split_frame(tmp_path / "rows" / "val.parquet", ["text", "x"]).columns) == [
+        "text",
+        "x",
+    ]
 
 
 def test_a_parquet_split_missing_a_column_is_named_before_reading(tmp_path: Path) -> None:
@@ -60,7 +67,10 @@ def test_a_parquet_split_missing_a_column_is_named_before_reading(tmp_path: Path
     with pytest.raises(ValueError) as info:
         build_task_data(spec, Config())
     message = str(info.value)
-    assert "train split lacks columns ['shop']" in message and str(tmp_path / "rows" / "train") in message
+    assert (
+        "train split lacks columns ['shop']" in message
+        and str(tmp_path / "rows" / "train") in message
+    )
     assert any("lacks column" in p and "shop" in p for p in check_task(spec))
 
 
@@ -69,8 +79,16 @@ def test_what_is_not_a_split_is_refused(tmp_path: Path) -> None:
         split_frame(42)
     with pytest.raises(ValueError, match="cannot read split .*nowhere"):
         split_frame(tmp_path / "nowhere")
-    spec = dataclasses.replace(toy_tasks.TOY_REGRESSION, build_dataset=lambda ctx: TaskData(
-        {"train": [1, 2], "val": toy_tasks.build(ctx)["val"], "test": toy_tasks.build(ctx)["test"]}))
+    spec = dataclasses.replace(
+        toy_tasks.TOY_REGRESSION,
+        build_dataset=lambda ctx: TaskData(
+            {
+                "train": [1, 2],
+                "val": toy_tasks.build(ctx)["val"],
+                "test": toy_tasks.build(ctx)["test"],
+            }
+        ),
+    )
     problems = check_task(spec)
     assert any("the train split is" in p for p in problems)
 
@@ -93,12 +111,16 @@ def parquet_folder(frame: pd.DataFrame, folder: Path) -> Path:
     """``frame`` as three Parquet files of 25-row groups: several files, several record batches."""
     folder.mkdir()
     for k in range(3):
-        frame.iloc[k * 80 : (k + 1) * 80].to_parquet(folder / f"part-{k}.parquet", index=False, row_group_size=25)
+        frame.iloc[k * 80 : (k + 1) * 80].to_parquet(
+            folder / f"part-{k}.parquet", index=False, row_group_size=25
+        )
     return folder
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 7, 25, 1000])
-def test_split_chunks_hand_out_the_asked_rows_a_chunk_at_a_time(tmp_path: Path, chunk_rows: int) -> None:
+def test_split_chunks_hand_out_the_asked_rows_a_chunk_at_a_time(
+    tmp_path: Path, chunk_rows: int
+) -> None:
     """The seam a training process reads its rows through: rows at any ascending positions,
     across files and record batches, each chunk indexed by the rows' positions in the split."""
     from shopmtl.registry.splits import split_chunks, split_length
@@ -109,10 +131,14 @@ def test_split_chunks_hand_out_the_asked_rows_a_chunk_at_a_time(tmp_path: Path, 
     for source in (frame, folder):
         assert split_length(source) == len(frame)
         chunks = list(split_chunks(source, positions, chunk_rows, ["row_id", "text"]))
-        assert all(len(c) <= chunk_rows for c in chunks) and all(len(c) == chunk_rows for c in chunks[:-1])
+        assert all(len(c) <= chunk_rows for c in chunks) and all(
+            len(c) == chunk_rows for c in chunks[:-1]
+        )
         together = pd.concat(chunks)
         assert together.index.tolist() == positions.tolist()
-        pd.testing.assert_frame_equal(together, frame.loc[positions, ["row_id", "text"]], check_dtype=False)
+        pd.testing.assert_frame_equal(
+            together, frame.loc[positions, ["row_id", "text"]], check_dtype=False
+        )
 
 
 def test_split_chunks_refuse_positions_out_of_order_or_past_the_end(tmp_path: Path) -> None:
@@ -122,23 +148,35 @@ def test_split_chunks_refuse_positions_out_of_order_or_past_the_end(tmp_path: Pa
     folder = parquet_folder(frame, tmp_path / "train")
     with pytest.raises(ValueError, match="ascending"):
         list(split_chunks(folder, np.array([3, 1]), 10))
-    with pytest.raises(ValueError, match=f"has {len(frame)} rows; row {len(frame) + 5} was asked for"):
+    with pytest.raises(
+        ValueError, match=f"has {len(frame)} rows; row {len(frame) + 5} was asked for"
+    ):
         list(split_chunks(folder, np.array([0, len(frame) + 5]), 10))
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3, 7])
-def test_the_deprecated_shard_frame_still_covers_every_row_once_in_order(tmp_path: Path, world_size: int) -> None:
+def test_the_deprecated_shard_frame_still_covers_every_row_once_in_order(
+    tmp_path: Path, world_size: int
+) -> None:
     from shopmtl.registry.splits import shard_frame
 
     frame = toy_tasks.build(BuildContext()).splits["train"].reset_index(drop=True)
     folder = parquet_folder(frame, tmp_path / "train")
     for source in (frame, folder):
         with pytest.warns(DeprecationWarning, match="split_chunks"):
-            shards = [shard_frame(source, rank, world_size, ["row_id", "text"]) for rank in range(world_size)]
+            shards = [
+                shard_frame(source, rank, world_size, ["row_id", "text"])
+                for rank in range(world_size)
+            ]
         together = pd.concat(shards)
-        pd.testing.assert_frame_equal(together.reset_index(drop=True), frame[["row_id", "text"]], check_dtype=False)
+        pd.testing.assert_frame_equal(
+            together.reset_index(drop=True), frame[["row_id", "text"]], check_dtype=False
+        )
         assert max(map(len, shards)) - min(map(len, shards)) <= 1
-    with pytest.raises(ValueError, match="0 <= rank < world_size"), pytest.warns(DeprecationWarning):
+    with (
+        pytest.raises(ValueError, match="0 <= rank < world_size"),
+        pytest.warns(DeprecationWarning),
+    ):
         shard_frame(frame, 2, 2)
 
 

@@ -90,7 +90,9 @@ def test_primary_metric_must_be_comparable():
     assert "primary_metric 'mae' has direction 'info'" in message and "'max' or 'min'" in message
 
 
-@pytest.mark.parametrize("field", ["build_dataset", "metrics", "loss", "build_head", "decode", "baselines"])
+@pytest.mark.parametrize(
+    "field", ["build_dataset", "metrics", "loss", "build_head", "decode", "baselines"]
+)
 def test_callables_must_be_callable(field):
     assert f"{field} is 3, not a callable" in problems_of(task(**{field: 3}))
 
@@ -120,7 +122,9 @@ def test_head_width_must_fit_the_kind():
 
 
 def test_head_width_for_multiclass_names_the_classes():
-    message = problems_of(task(kind="multiclass", classes=("a", "b", "c"), build_head=lambda spec: _Wide(spec, 1)))
+    message = problems_of(
+        task(kind="multiclass", classes=("a", "b", "c"), build_head=lambda spec: _Wide(spec, 1))
+    )
     assert "needs (4, 3)" in message and "one per class: 3" in message
 
 
@@ -138,7 +142,7 @@ def test_head_that_raises_on_the_dummy_batch():
 
 
 def test_build_head_must_return_a_module():
-    assert "not a torch.nn.Module" in problems_of(task(build_head=lambda spec: (lambda x: x.text)))
+    assert "not a torch.nn.Module" in problems_of(task(build_head=lambda spec: lambda x: x.text))
 
 
 def test_loss_must_skip_missing_labels():

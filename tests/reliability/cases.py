@@ -17,25 +17,53 @@ import shutil
 from pathlib import Path
 
 from reliability.cases_inputs import PLUGIN_ERRORS, PREDICT
-from reliability.harness import (SMOKE, TINY, TOY, Case, copy_run, flip_bytes, invoke, partial_of, random_bytes, rows_file,
-                                 truncate)
+from reliability.harness import (
+    SMOKE,
+    TINY,
+    TOY,
+    Case,
+    copy_run,
+    flip_bytes,
+    invoke,
+    partial_of,
+    random_bytes,
+    rows_file,
+    truncate,
+)
 
 MODEL = Path("run") / "model"
 LAST = Path("run") / "checkpoints" / "last"
-DIVERGE = ("training.learning_rate=1e6", "training.head_learning_rate=1e6", "training.wide_learning_rate=1e6",
-           "training.max_grad_norm=null", "training.max_steps=20", "training.eval_every=5")
+DIVERGE = (
+    "training.learning_rate=1e6",
+    "training.head_learning_rate=1e6",
+    "training.wide_learning_rate=1e6",
+    "training.max_grad_norm=null",
+    "training.max_steps=20",
+    "training.eval_every=5",
+)
 
 
 def predict_args(ws: Path, *extra: str) -> list[str]:
-    return ["predict", str(ws / "run"), "--task", "toy_value", "--input", str(rows_file(ws)),
-            "--output", str(ws / "out.csv"), *extra]
+    return [
+        "predict",
+        str(ws / "run"),
+        "--task",
+        "toy_value",
+        "--input",
+        str(rows_file(ws)),
+        "--output",
+        str(ws / "out.csv"),
+        *extra,
+    ]
 
 
 def _break(relative: Path, how, *args):
     """A ``prepare`` that breaks ``ws/relative`` with ``how``; the command comes after."""
+
     def prepare(ws: Path, command) -> list[str]:
         how(ws / relative, *args)
         return command(ws)
+
     return prepare
 
 
@@ -98,57 +126,150 @@ def _loads(ws: Path, result) -> None:
 # ----------------------------------------------------------------------------- corrupt, truncated, foreign, missing files
 
 CORRUPT = [
-    Case("evaluate-truncated-encoder", "`evaluate`, model/encoder.safetensors truncated",
-         on(MODEL / "encoder.safetensors", truncate, evaluate), 1, ("model/encoder.safetensors", "truncated")),
-    Case("predict-truncated-encoder", "`predict`, model/encoder.safetensors truncated",
-         on(MODEL / "encoder.safetensors", truncate, predict_args), 1, ("model/encoder.safetensors", "truncated"),
-         guarded=("run", "in.csv"), absent=("out.csv",)),
-    Case("report-truncated-encoder", "`report`, model/encoder.safetensors truncated",
-         on(MODEL / "encoder.safetensors", truncate, report), 1, ("model/encoder.safetensors", "truncated"),
-         absent=("run/report/index.html",)),
-    Case("from-truncated-encoder", "`train --from`, the source's encoder truncated",
-         on(MODEL / "encoder.safetensors", truncate, train_from), 1, ("model/encoder.safetensors", "truncated"),
-         absent=("new",)),
-    Case("evaluate-random-head", "`evaluate`, a head file replaced by random bytes",
-         on(MODEL / "heads" / "toy_value.safetensors", random_bytes, evaluate), 1,
-         ("heads/toy_value.safetensors", "sha256", "corrupt")),
-    Case("predict-flipped-tensor-bytes", "`predict`, random bytes inside a tensor (the header still valid)",
-         on(MODEL / "encoder.safetensors", flip_bytes, predict_args), 1,
-         ("model/encoder.safetensors", "does not match the sha256", "corrupt"), guarded=("run", "in.csv"),
-         absent=("out.csv",)),
-    Case("evaluate-foreign-head", "`evaluate`, another task's head copied over a head",
-         on(MODEL / "heads" / "toy_value.safetensors", _copy_flag_head, evaluate), 1,
-         ("heads/toy_value.safetensors", "is a copy of heads/toy_flag.safetensors", "foreign")),
-    Case("evaluate-foreign-head-unlisted", "`evaluate`, another task's head copied in by hand, not in the manifest",
-         on(MODEL / "heads" / "toy_value.safetensors", _drop_from_manifest, evaluate), 1,
-         ("heads/toy_value.safetensors", "another task's or another run's file")),
-    Case("evaluate-missing-encoder", "`evaluate`, model/encoder.safetensors deleted",
-         on(MODEL / "encoder.safetensors", _delete, evaluate), 1, ("model/encoder.safetensors is missing",)),
-    Case("predict-truncated-features", "`predict`, model/features.json truncated",
-         on(MODEL / "features.json", truncate, predict_args), 1, ("model/features.json", "truncated or not JSON"),
-         guarded=("run", "in.csv"), absent=("out.csv",)),
-    Case("evaluate-empty-config", "`evaluate`, the run's config.yaml emptied",
-         on(Path("run") / "config.yaml", _empty, evaluate), 1, ("run/config.yaml", "empty or not a config")),
-    Case("report-random-head", "`report`, a head file replaced by random bytes",
-         on(MODEL / "heads" / "toy_flag.safetensors", random_bytes, report), 1,
-         ("heads/toy_flag.safetensors", "sha256"), absent=("run/report/index.html",)),
-    Case("report-keeps-earlier-report", "`report` on a corrupt run that already has a report",
-         lambda ws: _earlier_report(ws), 1, ("heads/toy_flag.safetensors", "sha256")),
-    Case("from-flipped-head", "`train --from`, random bytes inside a source head",
-         on(MODEL / "heads" / "toy_value.safetensors", flip_bytes, train_from), 1,
-         ("heads/toy_value.safetensors", "does not match the sha256"), absent=("new",)),
-    Case("resume-truncated-head", "`--resume`, a checkpoint head truncated",
-         on(LAST / "heads" / "toy_value.safetensors", truncate, resume), 1,
-         ("checkpoints/last/heads/toy_value.safetensors", "cannot be resumed", "--overwrite")),
-    Case("resume-truncated-state", "`--resume`, checkpoints/last/trainer_state.json truncated",
-         on(LAST / "trainer_state.json", truncate, resume), 1,
-         ("checkpoints/last/trainer_state.json", "truncated or not JSON")),
-    Case("resume-random-optimizer", "`--resume`, optimizer.safetensors replaced by random bytes",
-         on(LAST / "optimizer.safetensors", random_bytes, resume), 1, ("checkpoints/last/optimizer.safetensors",)),
-    Case("resume-missing-encoder", "`--resume`, the checkpoint's encoder deleted",
-         on(LAST / "encoder.safetensors", _delete, resume), 1, ("checkpoints/last/encoder.safetensors is missing",)),
-    Case("predict-run-without-manifest", "`predict` on a run written before manifests (no manifest.json)",
-         on(MODEL / "manifest.json", _delete, predict_args), 0, ("wrote 6 rows",), guarded=("run", "in.csv")),
+    Case(
+        "evaluate-truncated-encoder",
+        "`evaluate`, model/encoder.safetensors truncated",
+        on(MODEL / "encoder.safetensors", truncate, evaluate),
+        1,
+        ("model/encoder.safetensors", "truncated"),
+    ),
+    Case(
+        "predict-truncated-encoder",
+        "`predict`, model/encoder.safetensors truncated",
+        on(MODEL / "encoder.safetensors", truncate, predict_args),
+        1,
+        ("model/encoder.safetensors", "truncated"),
+        guarded=("run", "in.csv"),
+        absent=("out.csv",),
+    ),
+    Case(
+        "report-truncated-encoder",
+        "`report`, model/encoder.safetensors truncated",
+        on(MODEL / "encoder.safetensors", truncate, report),
+        1,
+        ("model/encoder.safetensors", "truncated"),
+        absent=("run/report/index.html",),
+    ),
+    Case(
+        "from-truncated-encoder",
+        "`train --from`, the source's encoder truncated",
+        on(MODEL / "encoder.safetensors", truncate, train_from),
+        1,
+        ("model/encoder.safetensors", "truncated"),
+        absent=("new",),
+    ),
+    Case(
+        "evaluate-random-head",
+        "`evaluate`, a head file replaced by random bytes",
+        on(MODEL / "heads" / "toy_value.safetensors", random_bytes, evaluate),
+        1,
+        ("heads/toy_value.safetensors", "sha256", "corrupt"),
+    ),
+    Case(
+        "predict-flipped-tensor-bytes",
+        "`predict`, random bytes inside a tensor (the header still valid)",
+        on(MODEL / "encoder.safetensors", flip_bytes, predict_args),
+        1,
+        ("model/encoder.safetensors", "does not match the sha256", "corrupt"),
+        guarded=("run", "in.csv"),
+        absent=("out.csv",),
+    ),
+    Case(
+        "evaluate-foreign-head",
+        "`evaluate`, another task's head copied over a head",
+        on(MODEL / "heads" / "toy_value.safetensors", _copy_flag_head, evaluate),
+        1,
+        ("heads/toy_value.safetensors", "is a copy of heads/toy_flag.safetensors", "foreign"),
+    ),
+    Case(
+        "evaluate-foreign-head-unlisted",
+        "`evaluate`, another task's head copied in by hand, not in the manifest",
+        on(MODEL / "heads" / "toy_value.safetensors", _drop_from_manifest, evaluate),
+        1,
+        ("heads/toy_value.safetensors", "another task's or another run's file"),
+    ),
+    Case(
+        "evaluate-missing-encoder",
+        "`evaluate`, model/encoder.safetensors deleted",
+        on(MODEL / "encoder.safetensors", _delete, evaluate),
+        1,
+        ("model/encoder.safetensors is missing",),
+    ),
+    Case(
+        "predict-truncated-features",
+        "`predict`, model/features.json truncated",
+        on(MODEL / "features.json", truncate, predict_args),
+        1,
+        ("model/features.json", "truncated or not JSON"),
+        guarded=("run", "in.csv"),
+        absent=("out.csv",),
+    ),
+    Case(
+        "evaluate-empty-config",
+        "`evaluate`, the run's config.yaml emptied",
+        on(Path("run") / "config.yaml", _empty, evaluate),
+        1,
+        ("run/config.yaml", "empty or not a config"),
+    ),
+    Case(
+        "report-random-head",
+        "`report`, a head file replaced by random bytes",
+        on(MODEL / "heads" / "toy_flag.safetensors", random_bytes, report),
+        1,
+        ("heads/toy_flag.safetensors", "sha256"),
+        absent=("run/report/index.html",),
+    ),
+    Case(
+        "report-keeps-earlier-report",
+        "`report` on a corrupt run that already has a report",
+        lambda ws: _earlier_report(ws),
+        1,
+        ("heads/toy_flag.safetensors", "sha256"),
+    ),
+    Case(
+        "from-flipped-head",
+        "`train --from`, random bytes inside a source head",
+        on(MODEL / "heads" / "toy_value.safetensors", flip_bytes, train_from),
+        1,
+        ("heads/toy_value.safetensors", "does not match the sha256"),
+        absent=("new",),
+    ),
+    Case(
+        "resume-truncated-head",
+        "`--resume`, a checkpoint head truncated",
+        on(LAST / "heads" / "toy_value.safetensors", truncate, resume),
+        1,
+        ("checkpoints/last/heads/toy_value.safetensors", "cannot be resumed", "--overwrite"),
+    ),
+    Case(
+        "resume-truncated-state",
+        "`--resume`, checkpoints/last/trainer_state.json truncated",
+        on(LAST / "trainer_state.json", truncate, resume),
+        1,
+        ("checkpoints/last/trainer_state.json", "truncated or not JSON"),
+    ),
+    Case(
+        "resume-random-optimizer",
+        "`--resume`, optimizer.safetensors replaced by random bytes",
+        on(LAST / "optimizer.safetensors", random_bytes, resume),
+        1,
+        ("checkpoints/last/optimizer.safetensors",),
+    ),
+    Case(
+        "resume-missing-encoder",
+        "`--resume`, the checkpoint's encoder deleted",
+        on(LAST / "encoder.safetensors", _delete, resume),
+        1,
+        ("checkpoints/last/encoder.safetensors is missing",),
+    ),
+    Case(
+        "predict-run-without-manifest",
+        "`predict` on a run written before manifests (no manifest.json)",
+        on(MODEL / "manifest.json", _delete, predict_args),
+        0,
+        ("wrote 6 rows",),
+        guarded=("run", "in.csv"),
+    ),
 ]
 
 
@@ -164,7 +285,9 @@ def _resumed_with_the_runs_config(ws: Path, result) -> None:
 
     config = yaml.safe_load((ws / "run" / "config.yaml").read_text())
     assert config["training"]["max_steps"] == 40 and config["encoder"]["random_init"] is True
-    assert config["tasks"] == {} and config["run_name"] == "smoke"  # the run's, not the built-in default's
+    assert (
+        config["tasks"] == {} and config["run_name"] == "smoke"
+    )  # the run's, not the built-in default's
     assert json.loads((ws / "run" / "metrics.json").read_text())["steps"] == 40
     assert not partial_of(ws).exists()
 
@@ -176,21 +299,56 @@ def _notes(ws: Path) -> list[str]:
 
 
 RESUME = [
-    Case("resume-other-learning-rate", "`--resume` with a config file whose learning rate differs",
-         _resume_with(*TOY, "training.learning_rate=0.01"), 1,
-         ("training.learning_rate: the run has 0.001, given 0.01", "safe to change", "training.max_steps")),
-    Case("resume-unsafe-override", "`--resume` with an override of a key that changes training",
-         _resume_with("training.batch_size=8"), 1, ("training.batch_size: the run has 16, given 8",)),
-    Case("resume-other-tasks", "`--resume` with --task naming fewer tasks",
-         lambda ws: ["train", "--resume", "--output-dir", str(ws / "run"), "--task", "toy_value"], 1,
-         ("tasks", "differs from the run's own")),
-    Case("resume-uses-the-runs-config", "`train --resume --output-dir RUN training.max_steps=40`, no config file",
-         _resume_with("training.max_steps=40"), 0, ("Run written to",), guarded=(),
-         then=_resumed_with_the_runs_config),
-    Case("resume-same-config-file", "`--resume` with the run's own config file and overrides",
-         _resume_with(*TOY), 0, ("Run written to",), guarded=()),
-    Case("resume-without-checkpoint", "`--resume` on a folder holding other files, no checkpoint",
-         _notes, 1, ("no checkpoint to resume from",), guarded=("notes",)),
+    Case(
+        "resume-other-learning-rate",
+        "`--resume` with a config file whose learning rate differs",
+        _resume_with(*TOY, "training.learning_rate=0.01"),
+        1,
+        (
+            "training.learning_rate: the run has 0.001, given 0.01",
+            "safe to change",
+            "training.max_steps",
+        ),
+    ),
+    Case(
+        "resume-unsafe-override",
+        "`--resume` with an override of a key that changes training",
+        _resume_with("training.batch_size=8"),
+        1,
+        ("training.batch_size: the run has 16, given 8",),
+    ),
+    Case(
+        "resume-other-tasks",
+        "`--resume` with --task naming fewer tasks",
+        lambda ws: ["train", "--resume", "--output-dir", str(ws / "run"), "--task", "toy_value"],
+        1,
+        ("tasks", "differs from the run's own"),
+    ),
+    Case(
+        "resume-uses-the-runs-config",
+        "`train --resume --output-dir RUN training.max_steps=40`, no config file",
+        _resume_with("training.max_steps=40"),
+        0,
+        ("Run written to",),
+        guarded=(),
+        then=_resumed_with_the_runs_config,
+    ),
+    Case(
+        "resume-same-config-file",
+        "`--resume` with the run's own config file and overrides",
+        _resume_with(*TOY),
+        0,
+        ("Run written to",),
+        guarded=(),
+    ),
+    Case(
+        "resume-without-checkpoint",
+        "`--resume` on a folder holding other files, no checkpoint",
+        _notes,
+        1,
+        ("no checkpoint to resume from",),
+        guarded=("notes",),
+    ),
 ]
 
 
@@ -225,7 +383,9 @@ def _stale(ws: Path) -> list[str]:
 
 
 def _no_stale_left(ws: Path, result) -> None:
-    assert not list((ws / "new" / "checkpoints").glob(".last.*")) and not list((ws / "new").glob(".*"))
+    assert not list((ws / "new" / "checkpoints").glob(".last.*")) and not list(
+        (ws / "new").glob(".*")
+    )
     assert (ws / "new" / "metrics.json").is_file() and not partial_of(ws, "new").exists()
 
 
@@ -254,24 +414,75 @@ def _previous_restored(ws: Path, result) -> None:
 
 
 TRANSACTIONS = [
-    Case("train-into-finished-run", "`train` into a folder that holds a finished run",
-         lambda ws: ["train", *TOY, "--output-dir", str(ws / "run")], 1,
-         ("already holds a run", "--resume", "--overwrite")),
-    Case("overwrite-crash-keeps-previous", "`--overwrite` whose new run crashes (a plugin error)",
-         lambda ws: ["train", SMOKE, "tasks={}", *TINY, "--task", "typo_value", "--overwrite",
-                     "--output-dir", str(ws / "run")], 1, ("task 'typo_value'", "KeyError"),
-         plugins="faulty", then=_loads),
-    Case("overwrite-diverges-keeps-previous", "`--overwrite` whose new run diverges (learning rate 1e6)",
-         lambda ws: ["train", *TOY, *DIVERGE, "--overwrite", "--output-dir", str(ws / "run")], 1,
-         ("training stopped at step", "learning rate too high"), then=_loads),
-    Case("new-over-interrupted-run", "`train` (no flag) where an interrupted run waits to be resumed",
-         _new_over_interrupted, 1, ("interrupted run", "--resume", "--overwrite"), guarded=(".new.shopmtl-partial",)),
-    Case("resume-sweeps-stale-temporaries", "`--resume` with stale checkpoints/.last.*, .model.*, .metrics.json.* left",
-         _stale, 0, ("Run written to",), guarded=(), then=_no_stale_left),
-    Case("resume-first-checkpoint-killed", "`--resume` after a kill during the first checkpoint",
-         _first_checkpoint_killed, 0, ("training from scratch", "Run written to"), guarded=(), then=_from_scratch),
-    Case("commit-killed-restores-previous", "the next `train` after a kill between the two renames of a commit",
-         _commit_killed, 1, ("already holds a run",), guarded=(), then=_previous_restored),
+    Case(
+        "train-into-finished-run",
+        "`train` into a folder that holds a finished run",
+        lambda ws: ["train", *TOY, "--output-dir", str(ws / "run")],
+        1,
+        ("already holds a run", "--resume", "--overwrite"),
+    ),
+    Case(
+        "overwrite-crash-keeps-previous",
+        "`--overwrite` whose new run crashes (a plugin error)",
+        lambda ws: [
+            "train",
+            SMOKE,
+            "tasks={}",
+            *TINY,
+            "--task",
+            "typo_value",
+            "--overwrite",
+            "--output-dir",
+            str(ws / "run"),
+        ],
+        1,
+        ("task 'typo_value'", "KeyError"),
+        plugins="faulty",
+        then=_loads,
+    ),
+    Case(
+        "overwrite-diverges-keeps-previous",
+        "`--overwrite` whose new run diverges (learning rate 1e6)",
+        lambda ws: ["train", *TOY, *DIVERGE, "--overwrite", "--output-dir", str(ws / "run")],
+        1,
+        ("training stopped at step", "learning rate too high"),
+        then=_loads,
+    ),
+    Case(
+        "new-over-interrupted-run",
+        "`train` (no flag) where an interrupted run waits to be resumed",
+        _new_over_interrupted,
+        1,
+        ("interrupted run", "--resume", "--overwrite"),
+        guarded=(".new.shopmtl-partial",),
+    ),
+    Case(
+        "resume-sweeps-stale-temporaries",
+        "`--resume` with stale checkpoints/.last.*, .model.*, .metrics.json.* left",
+        _stale,
+        0,
+        ("Run written to",),
+        guarded=(),
+        then=_no_stale_left,
+    ),
+    Case(
+        "resume-first-checkpoint-killed",
+        "`--resume` after a kill during the first checkpoint",
+        _first_checkpoint_killed,
+        0,
+        ("training from scratch", "Run written to"),
+        guarded=(),
+        then=_from_scratch,
+    ),
+    Case(
+        "commit-killed-restores-previous",
+        "the next `train` after a kill between the two renames of a commit",
+        _commit_killed,
+        1,
+        ("already holds a run",),
+        guarded=(),
+        then=_previous_restored,
+    ),
 ]
 
 

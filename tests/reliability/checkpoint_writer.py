@@ -24,7 +24,6 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
 
 import torch  # noqa: E402
-
 from conftest import toy_config, toy_plugin_set  # noqa: E402
 from shopmtl.core.engine.runtime import fresh_accelerator  # noqa: E402
 from shopmtl.core.engine.setup import build_run  # noqa: E402

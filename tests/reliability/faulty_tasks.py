@@ -10,14 +10,15 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
 from shopmtl import BuildContext, EvalBatch, Prior, TaskData, hookimpl
 from toy_tasks import TOY_BINARY, TOY_REGRESSION, build
 
 
 def build_with_typo(ctx: BuildContext) -> TaskData:
     data = build(ctx)
-    data.splits["train"]["review"] = data.splits["train"]["reveiw"]  # the typo a user meets: KeyError 'reveiw'
+    data.splits["train"]["review"] = data.splits["train"][
+        "reveiw"
+    ]  # the typo a user meets: KeyError 'reveiw'
     return data
 
 
@@ -36,7 +37,9 @@ def build_label_two(ctx: BuildContext) -> TaskData:
 
 def build_infinite_input(ctx: BuildContext) -> TaskData:
     data = build(ctx)
-    data.splits["train"].loc[[5, 9], "x"] = np.inf  # a price near 1e308 times a quantity overflows to inf
+    data.splits["train"].loc[[5, 9], "x"] = (
+        np.inf
+    )  # a price near 1e308 times a quantity overflows to inf
     return data
 
 
@@ -64,8 +67,17 @@ TASKS = (
     _task(TOY_REGRESSION, "inf_value", build_dataset=build_infinite_input),
     _task(TOY_BINARY, "nan_flag", metrics=metrics_without_value),
     _task(TOY_BINARY, "crash_flag", metrics=metrics_that_crash),
-    _task(TOY_REGRESSION, "prior_value", priors={"broken": Prior("fit divides by zero", fit=prior_that_crashes,
-                                                                 predict=lambda fitted, frame: frame["x"])}),
+    _task(
+        TOY_REGRESSION,
+        "prior_value",
+        priors={
+            "broken": Prior(
+                "fit divides by zero",
+                fit=prior_that_crashes,
+                predict=lambda fitted, frame: frame["x"],
+            )
+        },
+    ),
 )
 
 

@@ -32,13 +32,19 @@ class Case:
 
     id: str
     what: str  # the fault, in words (the table's first column)
-    prepare: Callable[[Path], Sequence[str]]  # sets up the fault in the case folder; returns the CLI arguments
+    prepare: Callable[
+        [Path], Sequence[str]
+    ]  # sets up the fault in the case folder; returns the CLI arguments
     exit_code: int
     words: tuple[str, ...]  # each must appear in the output ("{ws}" stands for the case folder)
-    guarded: tuple[str, ...] = ("run",)  # paths (relative to the case folder) whose bytes must not change
+    guarded: tuple[str, ...] = (
+        "run",
+    )  # paths (relative to the case folder) whose bytes must not change
     absent: tuple[str, ...] = ()  # paths that must not exist afterwards (no half-written output)
     plugins: str = "toy"  # which plugin set the command runs with: toy, faulty or builtin
-    then: Callable[[Path, Any], None] | None = None  # further checks: (case folder, CliRunner result)
+    then: Callable[[Path, Any], None] | None = (
+        None  # further checks: (case folder, CliRunner result)
+    )
     env: dict[str, str] = field(default_factory=dict)
     one_line: bool = False  # the error is a single line
 
@@ -48,7 +54,9 @@ def digest(root: Path, paths: Sequence[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in paths:
         target = root / name
-        files = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
+        files = (
+            [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
+        )
         for path in files:
             out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
@@ -107,13 +115,16 @@ def plugin_set(name: str):
     or ``builtin`` (shopmtl's own); no installed entry points. Loaded once each."""
     if name not in _PLUGIN_SETS:
         import toy_tasks
-
-        from reliability import faulty_tasks
         from shopmtl.plugins.builtin import BUILTIN_PLUGINS
         from shopmtl.registry.manager import load_plugins
 
-        chosen = {"toy": [("toy", toy_tasks)], "faulty": [("toy", toy_tasks), ("faulty", faulty_tasks)],
-                  "builtin": list(BUILTIN_PLUGINS)}[name]
+        from reliability import faulty_tasks
+
+        chosen = {
+            "toy": [("toy", toy_tasks)],
+            "faulty": [("toy", toy_tasks), ("faulty", faulty_tasks)],
+            "builtin": list(BUILTIN_PLUGINS),
+        }[name]
         _PLUGIN_SETS[name] = load_plugins(chosen, only=[])
     return _PLUGIN_SETS[name]
 
@@ -121,9 +132,10 @@ def plugin_set(name: str):
 def invoke(plugins: str, args: Sequence[str]):
     """Run ``shopmtl ARGS`` in-process with the named plugin set; the ``CliRunner`` result."""
     from click.testing import CliRunner
-
     from shopmtl.core.cli import cli
     from shopmtl.core.cli.common import PluginSource
 
     loaded = plugin_set(plugins)
-    return CliRunner().invoke(cli, [str(a) for a in args], obj=PluginSource(load=lambda ctx, config=None: loaded))
+    return CliRunner().invoke(
+        cli, [str(a) for a in args], obj=PluginSource(load=lambda ctx, config=None: loaded)
+    )

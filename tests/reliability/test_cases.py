@@ -31,13 +31,19 @@ def test_case(case, toy_run, tmp_path, monkeypatch):
 
     assert result.exit_code == case.exit_code, f"{case.id}: {result.output}\n{result.exception!r}"
     for words in case.words:
-        assert words.replace("{ws}", str(tmp_path)) in result.output, f"{case.id}: {words!r} not in {result.output}"
+        assert words.replace("{ws}", str(tmp_path)) in result.output, (
+            f"{case.id}: {words!r} not in {result.output}"
+        )
     if not case.env and "--debug" not in args:
         assert "Traceback" not in result.output
     if case.exit_code and not (case.env or "--debug" in args):
-        assert sum(line.startswith("Error: ") for line in result.output.splitlines()) == 1, result.output
+        assert sum(line.startswith("Error: ") for line in result.output.splitlines()) == 1, (
+            result.output
+        )
     if case.one_line:
-        assert result.stderr.startswith("Error:") and result.stderr.strip().count("\n") == 0, result.stderr
+        assert result.stderr.startswith("Error:") and result.stderr.strip().count("\n") == 0, (
+            result.stderr
+        )
     assert digest(tmp_path, case.guarded) == before, f"{case.id}: a guarded file changed"
     for path in case.absent:
         assert not (tmp_path / path).exists(), f"{case.id}: {path} was written"

@@ -18,4 +18,6 @@ from shopmtl.core.cli.common import PluginSource  # noqa: E402
 
 if __name__ == "__main__":
     plugins = toy_plugin_set()
-    cli.main(sys.argv[1:], prog_name="shopmtl", obj=PluginSource(load=lambda ctx, config=None: plugins))
+    cli.main(
+        sys.argv[1:], prog_name="shopmtl", obj=PluginSource(load=lambda ctx, config=None: plugins)
+    )

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
 from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec, hookimpl, log1p_regression_metrics
 
 #: The hook API this plugin is written for; shopmtl refuses it if the major differs.
@@ -34,7 +33,9 @@ class BasketSettings:
 
     def __post_init__(self) -> None:
         if self.max_invoices < 0:
-            raise ValueError(f"basket_size settings: max_invoices={self.max_invoices} must be >= 0 (0 = all)")
+            raise ValueError(
+                f"basket_size settings: max_invoices={self.max_invoices} must be >= 0 (0 = all)"
+            )
 
 
 def build_basket_size(ctx: BuildContext) -> TaskData:
@@ -64,7 +65,12 @@ def build_basket_size(ctx: BuildContext) -> TaskData:
     return TaskData(splits=splits)
 
 
-METRIC_DIRECTIONS: dict[str, str] = {"rmse": "min", "mae": "min", "mae_products": "min", "r2": "max"}
+METRIC_DIRECTIONS: dict[str, str] = {
+    "rmse": "min",
+    "mae": "min",
+    "mae_products": "min",
+    "r2": "max",
+}
 
 
 def basket_metrics(batch: EvalBatch) -> dict[str, float]:
@@ -81,7 +87,10 @@ def decode_basket_size(predictions: np.ndarray) -> pd.DataFrame:
 def basket_baselines(data: TaskData, split: str) -> dict[str, dict[str, float]]:
     """The train mean and median of the label, scored on ``split``."""
     train = data["train"]["label"].to_numpy(dtype=float)
-    constants: dict[str, float] = {"train_mean": float(np.mean(train)), "train_median": float(np.median(train))}
+    constants: dict[str, float] = {
+        "train_mean": float(np.mean(train)),
+        "train_median": float(np.median(train)),
+    }
     frame = data[split]
 
     def evaluate(value: float) -> dict[str, float]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from shopmtl import BuildContext, EvalBatch, validate_task
 from shopmtl_basket.plugin import BASKET_SIZE, BasketSettings, register_tasks
 
@@ -24,8 +23,19 @@ def test_builds_from_a_csv(tmp_path):
     for i in range(40):
         invoice = str(500000 + i)
         for j in range(1 + i % 5):
-            rows.append([invoice, f"2{j}000", f"PRODUCT {j}", 1, "2011-01-03 10:00", 1.5, 12345.0, "France"])
-    columns = ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+            rows.append(
+                [invoice, f"2{j}000", f"PRODUCT {j}", 1, "2011-01-03 10:00", 1.5, 12345.0, "France"]
+            )
+    columns = [
+        "InvoiceNo",
+        "StockCode",
+        "Description",
+        "Quantity",
+        "InvoiceDate",
+        "UnitPrice",
+        "CustomerID",
+        "Country",
+    ]
     path = tmp_path / "lines.csv"
     pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
 
@@ -38,7 +48,10 @@ def test_builds_from_a_csv(tmp_path):
     assert set(BASKET_SIZE.columns) <= set(every.reset_index().columns)
     train = data["train"]
     batch = EvalBatch(
-        split="val", frame=train, predictions=train[["label"]].to_numpy(), labels=train[["label"]].to_numpy(),
+        split="val",
+        frame=train,
+        predictions=train[["label"]].to_numpy(),
+        labels=train[["label"]].to_numpy(),
         score=lambda f: np.zeros((len(f), 1)),
     )
     assert BASKET_SIZE.metrics(batch)["rmse"] == 0.0

@@ -8,11 +8,15 @@ import warnings
 import pytest
 import toy_tasks
 from click.testing import CliRunner
-from kit_plugins import BROKEN_HEAD, plugin, spec
-from kit_plugins import toy_cli  # noqa: F401 -- a fixture: `shopmtl` on the toy plugins
+from kit_plugins import (
+    BROKEN_HEAD,
+    plugin,
+    spec,
+    toy_cli,  # noqa: F401 -- a fixture: `shopmtl` on the toy plugins
+)
+from shopmtl import BuildContext, TaskData
 from shopmtl.core.cli import cli
 from shopmtl.core.cli.common import PluginSource
-from shopmtl import BuildContext, TaskData
 from shopmtl.registry.manager import load_plugins
 from shopmtl.testing import (
     registered_plugin,
@@ -39,10 +43,16 @@ def test_plugins_still_lists_every_plugin(toy_cli):
 
     as_json = json.loads(toy_cli("plugins", "--json").output)
     by_name = {r["name"]: r for r in as_json}
-    assert by_name["good"]["tasks"] == ["toy_value", "toy_flag"] and by_name["good"]["error"] is None
+    assert (
+        by_name["good"]["tasks"] == ["toy_value", "toy_flag"] and by_name["good"]["error"] is None
+    )
     assert by_name["broken_head"]["error"] and by_name["bad_data"]["error"] is None
     assert {name: r["status"] for name, r in by_name.items()} == {
-        "shopmtl": "loaded", "good": "loaded", "broken_head": "skipped", "bad_data": "loaded"}
+        "shopmtl": "loaded",
+        "good": "loaded",
+        "broken_head": "skipped",
+        "bad_data": "loaded",
+    }
 
 
 def test_plugins_says_loaded_is_not_checked(toy_cli):
@@ -54,7 +64,10 @@ def test_plugins_says_loaded_is_not_checked(toy_cli):
     assert "`shopmtl plugins check NAME`" in listing
     assert toy_cli("plugins", "check", "bad_data").exit_code == 1  # the deeper check finds it
     checked = toy_cli("plugins", "check", "good").output
-    assert "checked 2 task(s) of plugin good: registration, dataset, labels, metrics, baselines, priors -- ok" in checked
+    assert (
+        "checked 2 task(s) of plugin good: registration, dataset, labels, metrics, baselines, priors -- ok"
+        in checked
+    )
 
 
 def _crashing_build(ctx: BuildContext) -> TaskData:
@@ -66,17 +79,37 @@ def test_a_loaded_plugin_whose_builder_fails_is_named_when_a_command_builds_its_
     with registered_plugin(crashing, name="crashing"):
         listed = run_cli("plugins")
         built = run_cli("data", "crashing_task", "--output", str(tmp_path / "rows.csv"))
-    assert next(line for line in listed.output.splitlines() if line.startswith("crashing ")).rstrip().endswith("loaded")
+    assert (
+        next(line for line in listed.output.splitlines() if line.startswith("crashing "))
+        .rstrip()
+        .endswith("loaded")
+    )
     assert built.exit_code == 1
-    assert "task 'crashing_task' (plugin crashing 0.1.0): build_dataset raised KeyError: 'description' at " in built.output
-    assert "`shopmtl plugins check crashing`" in built.output and "test_plugins_command.py:" in built.output
+    assert (
+        "task 'crashing_task' (plugin crashing 0.1.0): build_dataset raised KeyError: 'description' at "
+        in built.output
+    )
+    assert (
+        "`shopmtl plugins check crashing`" in built.output
+        and "test_plugins_command.py:" in built.output
+    )
 
 
-@pytest.mark.parametrize("args", [("--strict-plugins", "tasks"), ("tasks", "--strict-plugins"),
-                                  ("plugins", "--strict-plugins"), ("--strict-plugins", "plugins", "check", "fine"),
-                                  ("plugins", "check", "fine", "--strict-plugins")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--strict-plugins", "tasks"),
+        ("tasks", "--strict-plugins"),
+        ("plugins", "--strict-plugins"),
+        ("--strict-plugins", "plugins", "check", "fine"),
+        ("plugins", "check", "fine", "--strict-plugins"),
+    ],
+)
 def test_strict_plugins_works_before_and_after_the_command(args):
-    with pytest.warns(UserWarning), registered_plugin(("fine", toy_tasks), ("broken_head", BROKEN_HEAD), strict=False):
+    with (
+        pytest.warns(UserWarning),
+        registered_plugin(("fine", toy_tasks), ("broken_head", BROKEN_HEAD), strict=False),
+    ):
         lenient = run_cli(*[a for a in args if a != "--strict-plugins"])
         strict = run_cli(*args)
     assert lenient.exit_code == 0, lenient.output
@@ -103,7 +136,10 @@ def test_check_a_plugin_skipped_at_load_names_the_task_and_the_fix(toy_cli):
 
 def test_check_reads_a_skipped_plugins_tasks_one_by_one_when_it_can(monkeypatch):
     # registered_plugin keeps the plugin object, so each task is checked on its own.
-    with pytest.warns(UserWarning), registered_plugin(BROKEN_HEAD, name="broken_head", strict=False):
+    with (
+        pytest.warns(UserWarning),
+        registered_plugin(BROKEN_HEAD, name="broken_head", strict=False),
+    ):
         result = run_cli("plugins", "check", "broken_head")
     assert result.exit_code == 1
     out = result.output
@@ -133,8 +169,11 @@ def test_check_reimports_a_skipped_entry_point_plugin(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     ep = importlib.metadata.EntryPoint(name="wide", value="wide_plugin", group="shopmtl")
     real = importlib.metadata.entry_points
-    monkeypatch.setattr(importlib.metadata, "entry_points",
-                        lambda **kw: [ep] if kw.get("group") == "shopmtl" else real(**kw))
+    monkeypatch.setattr(
+        importlib.metadata,
+        "entry_points",
+        lambda **kw: [ep] if kw.get("group") == "shopmtl" else real(**kw),
+    )
 
     def installed(ctx, config=None):
         with warnings.catch_warnings():
@@ -156,7 +195,9 @@ def test_check_builds_the_data_with_a_configs_settings(toy_cli, tmp_path):
     assert "task toy_value: 1 problem" in result.output
     assert "unknown key 'tasks.toy_value.settings.rowz': did you mean 'rows'?" in result.output
     assert "task toy_flag: ok" in result.output
-    fixed = toy_cli("plugins", "check", "good", "--config", str(config), "tasks.toy_value.settings={rows: 30}")
+    fixed = toy_cli(
+        "plugins", "check", "good", "--config", str(config), "tasks.toy_value.settings={rows: 30}"
+    )
     assert fixed.exit_code == 0, fixed.output
 
 

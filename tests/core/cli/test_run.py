@@ -14,13 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from toy_tasks import build
-
-from shopmtl.core.cli.common import PluginSource
 from shopmtl import BuildContext
 from shopmtl.core.cli import cli
-from shopmtl.core.engine.predict import RunError, load_run, predict_frame, predict_tasks
+from shopmtl.core.cli.common import PluginSource
 from shopmtl.core.data.tableio import TableFormatError, read_table, table_format, write_table
+from shopmtl.core.engine.predict import RunError, load_run, predict_frame, predict_tasks
+from toy_tasks import build
 
 FORMATS = ["csv", "parquet", "jsonl"]
 BUILTIN_TASKS = {"sales", "price_bin", "user_profile", "recommend"}
@@ -64,7 +63,9 @@ def _read_as(path, kind: str) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("kind", FORMATS)
-@pytest.mark.parametrize(("task", "added"), [("toy_value", ["prediction"]), ("toy_flag", ["probability"])])
+@pytest.mark.parametrize(
+    ("task", "added"), [("toy_value", ["prediction"]), ("toy_flag", ["probability"])]
+)
 def test_predict_round_trips_every_format(loaded, new_rows, tmp_path, kind, task, added):
     source, target = tmp_path / f"in.{kind}", tmp_path / f"out.{kind}"
     write_table(new_rows, source)
@@ -82,7 +83,9 @@ def test_predict_round_trips_every_format(loaded, new_rows, tmp_path, kind, task
         assert out["probability"].between(0, 1).all()
     # Every format carries the same predictions (up to the text formats' float printing).
     direct = predict_frame(loaded, task, new_rows)
-    np.testing.assert_allclose(out[added[0]].to_numpy(float), direct[added[0]].to_numpy(float), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out[added[0]].to_numpy(float), direct[added[0]].to_numpy(float), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_prediction_columns_do_not_overwrite_input_columns(loaded, new_rows):
@@ -103,7 +106,9 @@ def test_predict_names_a_missing_input_column(loaded, new_rows):
         predict_frame(loaded, "sales", new_rows)
 
 
-@pytest.mark.parametrize(("task", "added"), [("toy_value", ["prediction"]), ("toy_flag", ["probability"])])
+@pytest.mark.parametrize(
+    ("task", "added"), [("toy_value", ["prediction"]), ("toy_flag", ["probability"])]
+)
 def test_predict_on_no_rows(loaded, new_rows, task, added):
     """An input with a header and no rows gives an output with a header and no rows.
     BUG today: ``decode_by_kind`` (registry/blocks.py) fails with "cannot reshape array
@@ -128,7 +133,11 @@ def test_labels_are_not_needed_but_may_be_present(loaded):
 
 
 def test_table_formats(tmp_path):
-    assert table_format("a.CSV") == "csv" and table_format("a.pq") == "parquet" and table_format("a.ndjson") == "jsonl"
+    assert (
+        table_format("a.CSV") == "csv"
+        and table_format("a.pq") == "parquet"
+        and table_format("a.ndjson") == "jsonl"
+    )
     with pytest.raises(TableFormatError, match=r"\.xlsx"):
         table_format("rows.xlsx")
     with pytest.raises(TableFormatError, match="no suffix"):
@@ -161,18 +170,32 @@ def test_written_tables_respect_the_umask(new_rows, tmp_path):
 def test_cli_predict(toy_cli, toy_run, new_rows, tmp_path, kind):
     source, target = tmp_path / f"rows.{kind}", tmp_path / f"scored.{kind}"
     write_table(new_rows, source)
-    result = toy_cli("predict", toy_run.output_dir, "--task", "toy_value", "--input", source, "--output", target)
+    result = toy_cli(
+        "predict", toy_run.output_dir, "--task", "toy_value", "--input", source, "--output", target
+    )
     assert result.exit_code == 0, result.output
     assert f"wrote {len(new_rows)} rows" in result.output
     out = _read_as(target, kind)
     assert list(out.columns) == [*new_rows.columns, "prediction"] and len(out) == len(new_rows)
 
 
-def test_cli_predicts_several_tasks_in_one_encoder_pass(toy_cli, toy_run, loaded, new_rows, tmp_path):
+def test_cli_predicts_several_tasks_in_one_encoder_pass(
+    toy_cli, toy_run, loaded, new_rows, tmp_path
+):
     source, target = tmp_path / "rows.csv", tmp_path / "scored.csv"
     write_table(new_rows, source)
-    result = toy_cli("predict", toy_run.output_dir, "--task", "toy_value", "--task", "toy_flag",
-                     "--input", source, "--output", target)
+    result = toy_cli(
+        "predict",
+        toy_run.output_dir,
+        "--task",
+        "toy_value",
+        "--task",
+        "toy_flag",
+        "--input",
+        source,
+        "--output",
+        target,
+    )
     assert result.exit_code == 0, result.output
     assert "'toy_value', 'toy_flag'" in result.output
     out = read_table(target)
@@ -182,7 +205,9 @@ def test_cli_predicts_several_tasks_in_one_encoder_pass(toy_cli, toy_run, loaded
     np.testing.assert_allclose(out["toy_flag.probability"], alone["probability"], rtol=1e-5)
     # Each distinct text is encoded once for both tasks: count the texts the encoder sees.
     seen: list[int] = []
-    hook = loaded.model.encoder.register_forward_hook(lambda module, args, output: seen.append(output.shape[0]))
+    hook = loaded.model.encoder.register_forward_hook(
+        lambda module, args, output: seen.append(output.shape[0])
+    )
     try:
         predict_tasks(loaded, ["toy_value", "toy_flag"], new_rows)
     finally:
@@ -195,25 +220,68 @@ def test_cli_predict_errors(toy_cli, toy_run, new_rows, tmp_path):
     source = tmp_path / "rows.csv"
     write_table(new_rows.drop(columns=["shop"]), source)
 
-    missing = toy_cli("predict", toy_run.output_dir, "--task", "toy_value", "--input", source, "--output", tmp_path / "o.csv")
+    missing = toy_cli(
+        "predict",
+        toy_run.output_dir,
+        "--task",
+        "toy_value",
+        "--input",
+        source,
+        "--output",
+        tmp_path / "o.csv",
+    )
     assert missing.exit_code == 1 and "Traceback" not in missing.output
     assert "Error:" in missing.output and "'shop'" in missing.output
     assert not (tmp_path / "o.csv").exists()
 
-    mismatched = toy_cli("predict", toy_run.output_dir, "--task", "toy_value", "--input", source,
-                         "--output", tmp_path / "o.parquet")
+    mismatched = toy_cli(
+        "predict",
+        toy_run.output_dir,
+        "--task",
+        "toy_value",
+        "--input",
+        source,
+        "--output",
+        tmp_path / "o.parquet",
+    )
     assert mismatched.exit_code == 2  # a usage error
     assert "--output" in mismatched.output and "csv" in mismatched.output
     assert not (tmp_path / "o.parquet").exists()
 
-    unknown = toy_cli("predict", toy_run.output_dir, "--task", "toy_valeu", "--input", source, "--output", tmp_path / "o.csv")
+    unknown = toy_cli(
+        "predict",
+        toy_run.output_dir,
+        "--task",
+        "toy_valeu",
+        "--input",
+        source,
+        "--output",
+        tmp_path / "o.csv",
+    )
     assert unknown.exit_code == 1 and "has no task 'toy_valeu'" in unknown.output
 
-    suffix = toy_cli("predict", toy_run.output_dir, "--task", "toy_value", "--input", tmp_path / "rows.xlsx",
-                     "--output", tmp_path / "o.xlsx")
+    suffix = toy_cli(
+        "predict",
+        toy_run.output_dir,
+        "--task",
+        "toy_value",
+        "--input",
+        tmp_path / "rows.xlsx",
+        "--output",
+        tmp_path / "o.xlsx",
+    )
     assert suffix.exit_code == 1 and "unknown table format .xlsx" in suffix.output
 
-    not_a_run = toy_cli("predict", tmp_path, "--task", "toy_value", "--input", source, "--output", tmp_path / "o.csv")
+    not_a_run = toy_cli(
+        "predict",
+        tmp_path,
+        "--task",
+        "toy_value",
+        "--input",
+        source,
+        "--output",
+        tmp_path / "o.csv",
+    )
     assert not_a_run.exit_code == 1 and "not a finished shopmtl run" in not_a_run.output
 
 
@@ -223,9 +291,13 @@ def test_cli_evaluate_json(toy_cli, toy_run):
     metrics = json.loads(result.output)
     assert metrics == {task: splits["test"] for task, splits in toy_run.result.metrics.items()}
     val = toy_cli("evaluate", toy_run.output_dir, "--split", "val", "--json")
-    assert json.loads(val.output) == {task: splits["val"] for task, splits in toy_run.result.metrics.items()}
+    assert json.loads(val.output) == {
+        task: splits["val"] for task, splits in toy_run.result.metrics.items()
+    }
     table = toy_cli("evaluate", toy_run.output_dir)
-    assert table.exit_code == 0 and "toy_value (regression)" in table.output and "rmse" in table.output
+    assert (
+        table.exit_code == 0 and "toy_value (regression)" in table.output and "rmse" in table.output
+    )
 
 
 # ----------------------------------------------------------------------------- listing commands (real built-ins)
@@ -261,8 +333,12 @@ def test_cli_tasks_json(builtin_cli):
     records = {r["name"]: r for r in json.loads(result.output)}
     assert set(records) == BUILTIN_TASKS
     kinds = {name: r["kind"] for name, r in records.items()}
-    assert kinds == {"sales": "regression", "price_bin": "multiclass", "user_profile": "multilabel",
-                     "recommend": "binary"}
+    assert kinds == {
+        "sales": "regression",
+        "price_bin": "multiclass",
+        "user_profile": "multilabel",
+        "recommend": "binary",
+    }
     for record in records.values():
         assert record["primary_metric"] in record["metrics"]
         assert record["text"] and record["labels"] and record["plugin"]

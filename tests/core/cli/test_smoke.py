@@ -23,13 +23,17 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from conftest import REPO, SMOKE_CONFIG
-
 from shopmtl.core.cli import cli
 
 pytestmark = pytest.mark.integration
 
 TASKS = ("sales", "price_bin", "user_profile", "recommend")
-KINDS = {"sales": "regression", "price_bin": "multiclass", "user_profile": "multilabel", "recommend": "binary"}
+KINDS = {
+    "sales": "regression",
+    "price_bin": "multiclass",
+    "user_profile": "multilabel",
+    "recommend": "binary",
+}
 BIN = Path(sys.executable).parent
 
 
@@ -41,7 +45,9 @@ def _builtins():
 
 def _script(name: str) -> str:
     found = shutil.which(name, path=str(BIN)) or shutil.which(name)
-    assert found, f"the {name!r} console script is not installed: pip install -e . puts it beside python"
+    assert found, (
+        f"the {name!r} console script is not installed: pip install -e . puts it beside python"
+    )
     return found
 
 
@@ -55,9 +61,13 @@ def _env() -> dict[str, str]:
 
 def _run(args: list[str], timeout: float) -> tuple[subprocess.CompletedProcess, float]:
     started = time.perf_counter()
-    completed = subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout)
+    completed = subprocess.run(
+        args, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
     seconds = time.perf_counter() - started
-    assert completed.returncode == 0, f"{' '.join(args)} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}"
+    assert completed.returncode == 0, (
+        f"{' '.join(args)} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}"
+    )
     return completed, seconds
 
 
@@ -65,8 +75,10 @@ def _run(args: list[str], timeout: float) -> tuple[subprocess.CompletedProcess, 
 def smoke_run(tmp_path_factory):
     _builtins()
     output_dir = tmp_path_factory.mktemp("smoke") / "run"
-    completed, seconds = _run([_script("shopmtl"), "train", str(SMOKE_CONFIG), "--output-dir", str(output_dir)],
-                              timeout=600)
+    completed, seconds = _run(
+        [_script("shopmtl"), "train", str(SMOKE_CONFIG), "--output-dir", str(output_dir)],
+        timeout=600,
+    )
     print(f"\nsmoke run (shopmtl train examples/configs/smoke.yaml): {seconds:.1f} s wall")
     return output_dir, completed, seconds
 
@@ -79,14 +91,22 @@ def test_smoke_train_writes_a_complete_run(smoke_run):
     assert set(owners) == set(TASKS)
     versions = {p["name"]: p["version"] for p in plugins["plugins"] if p["error"] is None}
     for task in TASKS:
-        assert versions.get(owners[task]) not in (None, "", "unknown"), (task, owners[task], versions)
+        assert versions.get(owners[task]) not in (None, "", "unknown"), (
+            task,
+            owners[task],
+            versions,
+        )
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["tasks"]) == set(TASKS)
     for task in TASKS:
         for split in ("val", "test"):
             values = metrics["tasks"][task][split]
-            assert values and any(isinstance(v, float) for v in values.values()), (task, split, values)
+            assert values and any(isinstance(v, float) for v in values.values()), (
+                task,
+                split,
+                values,
+            )
     assert set(metrics["baselines"]["test"]) == set(TASKS)
     assert metrics["steps"] == 12 and [h["step"] for h in metrics["history"]] == [6, 12]
 
@@ -128,8 +148,10 @@ def test_data_then_predict(smoke_run, task, tmp_path, monkeypatch):
     kind = FORMAT[task]
     exported = tmp_path / f"{task}-test.{kind}"
 
-    result = runner.invoke(cli, ["data", task, "--split", "test", "--output", str(exported),
-                                         "--config", str(SMOKE_CONFIG)])
+    result = runner.invoke(
+        cli,
+        ["data", task, "--split", "test", "--output", str(exported), "--config", str(SMOKE_CONFIG)],
+    )
     assert result.exit_code == 0, result.output
     rows = read_table(exported)
     assert f"wrote {len(rows)} test rows of '{task}'" in result.output
@@ -140,8 +162,9 @@ def test_data_then_predict(smoke_run, task, tmp_path, monkeypatch):
     new = rows.head(SLICE).drop(columns=list(spec.labels))
     source, target = tmp_path / f"new.{kind}", tmp_path / f"scored.{kind}"
     write_table(new, source)
-    result = runner.invoke(cli, ["predict", str(out), "--task", task, "--input", str(source),
-                                         "--output", str(target)])
+    result = runner.invoke(
+        cli, ["predict", str(out), "--task", task, "--input", str(source), "--output", str(target)]
+    )
     assert result.exit_code == 0, result.output
     scored = read_table(target)
     assert len(scored) == len(new)
@@ -153,17 +176,35 @@ def test_data_then_predict(smoke_run, task, tmp_path, monkeypatch):
         if pd.api.types.is_numeric_dtype(values):
             assert values.notna().all(), column
     for key in spec.keys:
-        assert scored[key].astype(str).tolist() == new[key].astype(str).tolist()  # same rows, same order
+        assert (
+            scored[key].astype(str).tolist() == new[key].astype(str).tolist()
+        )  # same rows, same order
 
 
 def test_two_process_training(tmp_path):
     _builtins()
     output_dir = tmp_path / "run2"
     completed, seconds = _run(
-        [_script("accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "bf16", "--dynamo_backend", "no",
-         "-m", "shopmtl.core.cli", "train", str(SMOKE_CONFIG), "--output-dir", str(output_dir),
-         "tasks.price_bin.prior=tfidf_logreg"],  # fitted by the main process, handed to the other
+        [
+            _script("accelerate"),
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "bf16",
+            "--dynamo_backend",
+            "no",
+            "-m",
+            "shopmtl.core.cli",
+            "train",
+            str(SMOKE_CONFIG),
+            "--output-dir",
+            str(output_dir),
+            "tasks.price_bin.prior=tfidf_logreg",
+        ],  # fitted by the main process, handed to the other
         timeout=600,
     )
     print(f"\n2-process smoke run (accelerate launch): {seconds:.1f} s wall")
@@ -174,11 +215,19 @@ def test_two_process_training(tmp_path):
     assert stdout.count("Test metrics of the best model") == 1
 
     # One set of files: what a one-process run writes, once, and no staging leftovers.
-    assert sorted(p.name for p in output_dir.iterdir()) == ["checkpoints", "config.yaml", "environment.json",
-                                                             "metrics.json", "model", "plugins.json"]
+    assert sorted(p.name for p in output_dir.iterdir()) == [
+        "checkpoints",
+        "config.yaml",
+        "environment.json",
+        "metrics.json",
+        "model",
+        "plugins.json",
+    ]
     assert json.loads((output_dir / "environment.json").read_text())["processes"] == 2
     assert not [p for p in output_dir.rglob(".*")]
-    assert {p.name for p in (output_dir / "model" / "heads").iterdir()} == {f"{t}.safetensors" for t in TASKS}
+    assert {p.name for p in (output_dir / "model" / "heads").iterdir()} == {
+        f"{t}.safetensors" for t in TASKS
+    }
     assert [p.name for p in (output_dir / "model" / "priors").iterdir()] == ["price_bin.joblib"]
     assert sorted(p.name for p in (output_dir / "checkpoints").iterdir()) == ["last"]
     metrics = json.loads((output_dir / "metrics.json").read_text())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from conftest import toy_config
-
 from shopmtl.core.data.prepare import prepare_task
 from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
@@ -36,5 +35,7 @@ def test_each_process_encodes_its_share_and_fits_features_on_all_rows(tmp_path):
         np.testing.assert_array_equal(task.rows["train"].labels, whole.rows["train"].labels[mine])
         np.testing.assert_array_equal(task.rows["train"].numeric, whole.rows["train"].numeric[mine])
         tokens = bank.pad(task.rows["train"].text_ids)[0]
-        assert torch.equal(tokens, whole_bank.pad(whole.rows["train"].text_ids[mine])[0])  # the same texts
+        assert torch.equal(
+            tokens, whole_bank.pad(whole.rows["train"].text_ids[mine])[0]
+        )  # the same texts
     assert sorted(covered) == list(range(240))  # 3 shares of 80: every row once

@@ -42,7 +42,9 @@ def test_cached_ids_equal_the_tokenizers_and_are_reused(tokenizer, tmp_path: Pat
 
 def test_key_follows_the_length_not_the_last_call(tokenizer, tmp_path: Path) -> None:
     before = tokenizer_key(tokenizer, 16)
-    tokenizer(["some text"], truncation=True, max_length=5)  # leaves truncation state on the fast tokenizer
+    tokenizer(
+        ["some text"], truncation=True, max_length=5
+    )  # leaves truncation state on the fast tokenizer
     assert tokenizer_key(tokenizer, 16) == before
     assert tokenizer_key(tokenizer, 32) != before
     bank(tokenizer, tmp_path, 16).ids_for(TEXTS)
@@ -64,7 +66,9 @@ def test_foreign_or_broken_segments_are_errors_naming_the_file(tokenizer, tmp_pa
     short, long = sorted((tmp_path / "tokens").iterdir(), key=lambda p: p.name)
     segment = next(long.glob("segment-*.arrow"))
     shutil.copy(segment, short / "segment-copied.arrow")  # moved by hand: another tokenizer's ids
-    with pytest.raises(TokenCacheError, match=r"segment-copied\.arrow belongs to tokenizer key .*Delete"):
+    with pytest.raises(
+        TokenCacheError, match=r"segment-copied\.arrow belongs to tokenizer key .*Delete"
+    ):
         bank(tokenizer, tmp_path, 16 if tokenizer_key(tokenizer, 16) == short.name else 32)
     (short / "segment-copied.arrow").write_bytes(b"not arrow")
     with pytest.raises(TokenCacheError, match=r"segment-copied\.arrow is unreadable.*delete it"):

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import toy_config
-
 from shopmtl import BuildContext, TaskData
 from shopmtl.core.config import TaskConfig
 from shopmtl.core.data import trainsplit
@@ -36,20 +35,28 @@ def parquet_train(folder: Path, *, bad_row: int | None = None):
         splits = dict(build(ctx).splits)
         train = splits["train"].reset_index(drop=True)
         if bad_row is not None:
-            train["x"] = [None if pd.isna(v) else str(v) for v in train["x"]]  # numbers as text: they convert
+            train["x"] = [
+                None if pd.isna(v) else str(v) for v in train["x"]
+            ]  # numbers as text: they convert
             train.loc[bad_row, "x"] = "twelve"
         folder.mkdir(parents=True, exist_ok=True)
         for k, start in enumerate(range(0, len(train), 100)):
-            train.iloc[start : start + 100].to_parquet(folder / f"part-{k}.parquet", index=False, row_group_size=30)
+            train.iloc[start : start + 100].to_parquet(
+                folder / f"part-{k}.parquet", index=False, row_group_size=30
+            )
         return TaskData({**splits, "train": str(folder)})
 
     return dataclasses.replace(TOY_REGRESSION, build_dataset=build_on_disk)
 
 
-def assert_rows_equal(left: EncodedRows, right: EncodedRows, left_bank: TextBank, right_bank: TextBank) -> None:
+def assert_rows_equal(
+    left: EncodedRows, right: EncodedRows, left_bank: TextBank, right_bank: TextBank
+) -> None:
     for name in FIELDS:
         a, b = getattr(left, name), getattr(right, name)
-        if name in ("text_ids", "pair_ids") and a is not None:  # ids are per bank: compare the texts' tokens
+        if (
+            name in ("text_ids", "pair_ids") and a is not None
+        ):  # ids are per bank: compare the texts' tokens
             a, b = left_bank.pad(a)[0].numpy(), right_bank.pad(b)[0].numpy()
         np.testing.assert_array_equal(a, b, err_msg=name)
 
@@ -73,18 +80,29 @@ def test_a_parquet_train_split_is_read_in_chunks_and_never_whole(tmp_path, token
 
     monkeypatch.setattr(trainsplit, "split_chunks", counted)
     monkeypatch.setattr(trainsplit, "CHUNK_ROWS", 50)
-    monkeypatch.setattr(trainsplit.TrainSplit, "frame", lambda *a, **k: pytest.fail("the train split was read whole"))
+    monkeypatch.setattr(
+        trainsplit.TrainSplit,
+        "frame",
+        lambda *a, **k: pytest.fail("the train split was read whole"),
+    )
     spec = parquet_train(tmp_path / "train")
     for index in range(3):
         bank = TextBank(tokenizer, config.encoder.max_length)
         scratch = tmp_path / f"scratch-{index}"
         task = prepare_task(spec, config, bank, shard=Shard(index, 3), scratch=scratch)
         mine = Shard(index, 3).rows(240)
-        assert task.state == in_memory.state and task.train_rows == 240 and len(task.rows["train"]) == 80
+        assert (
+            task.state == in_memory.state
+            and task.train_rows == 240
+            and len(task.rows["train"]) == 80
+        )
         assert_rows_equal(task.rows["train"], in_memory.rows["train"].take(mine), bank, whole_bank)
-        assert isinstance(task.rows["train"].text_ids, np.memmap)  # on disk, read through the page cache
-        assert sorted(p.name for p in scratch.iterdir()) == sorted(f"{n}.npy" for n in FIELDS if n != "pair_ids"
-                                                                   and n != "prior")
+        assert isinstance(
+            task.rows["train"].text_ids, np.memmap
+        )  # on disk, read through the page cache
+        assert sorted(p.name for p in scratch.iterdir()) == sorted(
+            f"{n}.npy" for n in FIELDS if n != "pair_ids" and n != "prior"
+        )
     assert chunks and max(chunks) <= 50
 
 
@@ -97,23 +115,40 @@ def test_a_capped_parquet_train_split_keeps_the_rows_a_frame_keeps(tmp_path, tok
     assert on_disk.train_rows == in_memory.train_rows == 100 and len(on_disk.rows["train"]) == 50
     for split in ("train", "val", "test"):
         assert_rows_equal(on_disk.rows[split], in_memory.rows[split], disk_bank, frame_bank)
-    pd.testing.assert_frame_equal(on_disk.with_train_frame()["train"], in_memory.with_train_frame()["train"],
-                                  check_dtype=False)  # what baselines read: the 100 kept rows
+    pd.testing.assert_frame_equal(
+        on_disk.with_train_frame()["train"],
+        in_memory.with_train_frame()["train"],
+        check_dtype=False,
+    )  # what baselines read: the 100 kept rows
 
 
-def test_a_bad_value_in_another_process_share_stops_every_process_naming_its_row(tmp_path, tokenizer):
+def test_a_bad_value_in_another_process_share_stops_every_process_naming_its_row(
+    tmp_path, tokenizer
+):
     config = toy_config(tmp_path / "run")
     spec = parquet_train(tmp_path / "train", bad_row=230)  # in the third share of three
     with pytest.raises(TaskDataError) as info:
-        prepare_task(spec, config, TextBank(tokenizer, config.encoder.max_length), shard=Shard(0, 3))
+        prepare_task(
+            spec, config, TextBank(tokenizer, config.encoder.max_length), shard=Shard(0, 3)
+        )
     message = str(info.value)
-    assert "numeric column 'x' of the train split" in message and "row 230" in message and "twelve" in message
+    assert (
+        "numeric column 'x' of the train split" in message
+        and "row 230" in message
+        and "twelve" in message
+    )
 
 
 def test_row_store_fills_slots_in_any_order_on_disk_and_in_memory(tmp_path):
     rng = np.random.default_rng(0)
-    whole = EncodedRows(np.arange(10), None, rng.normal(size=(10, 2)).astype(np.float32),
-                        np.zeros((10, 2), np.float32), np.ones((10, 1), np.int64), rng.normal(size=(10, 1)).astype(np.float32))
+    whole = EncodedRows(
+        np.arange(10),
+        None,
+        rng.normal(size=(10, 2)).astype(np.float32),
+        np.zeros((10, 2), np.float32),
+        np.ones((10, 1), np.int64),
+        rng.normal(size=(10, 1)).astype(np.float32),
+    )
     order = rng.permutation(10)
     for folder in (None, tmp_path / "rows"):
         store = RowStore(10, folder)
@@ -131,18 +166,26 @@ def test_row_store_fills_slots_in_any_order_on_disk_and_in_memory(tmp_path):
 
 
 def test_scratch_of_a_process_that_no_longer_runs_is_removed(tmp_path):
-    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
     dead, alive = int(ended.stdout), os.getpid()
     for pid in (dead, alive):
         (tmp_path / f"box-{pid}-abc").mkdir()
-    (tmp_path / f"otherbox-{dead}-abc").mkdir()  # another host's: its processes are not visible here
+    (
+        tmp_path / f"otherbox-{dead}-abc"
+    ).mkdir()  # another host's: its processes are not visible here
     remove_abandoned(tmp_path, "box")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"box-{alive}-abc", f"otherbox-{dead}-abc"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"box-{alive}-abc",
+        f"otherbox-{dead}-abc",
+    ]
 
 
-def test_a_run_draws_its_batches_from_memory_mapped_rows_and_removes_them_at_the_end(tmp_path, monkeypatch):
+def test_a_run_draws_its_batches_from_memory_mapped_rows_and_removes_them_at_the_end(
+    tmp_path, monkeypatch
+):
     from conftest import toy_plugin_set
-
     from shopmtl.core.engine import setup, trainer
 
     made, drawn_from = [], []

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 from accelerate import Accelerator
-
 from shopmtl.core.data.priors import PriorError
 from shopmtl.core.engine.collective import on_main_shared
 
@@ -42,8 +41,13 @@ def main() -> None:
             once(lambda error=failing: (_ for _ in ()).throw(error))
         except Exception as error:  # noqa: BLE001 -- what each process sees is the test's subject
             errors.append(f"{type(error).__name__}: {error}")
-    record = {"process": accelerator.process_index, "ran": len(ran), "fitted_by": value["fitted_by"],
-              "outputs": value["outputs"].tolist(), "errors": errors}
+    record = {
+        "process": accelerator.process_index,
+        "ran": len(ran),
+        "fitted_by": value["fitted_by"],
+        "outputs": value["outputs"].tolist(),
+        "errors": errors,
+    }
     (Path(sys.argv[1]) / f"process-{accelerator.process_index}.json").write_text(json.dumps(record))
     accelerator.wait_for_everyone()
 

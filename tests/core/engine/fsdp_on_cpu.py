@@ -28,11 +28,16 @@ class Interrupted(Exception):
 
 #: The shipped cluster config, whose ``fsdp_config`` this script applies (keys renamed as accelerate's plugin takes them).
 CLUSTER_CONFIG = TESTS.parent / "examples" / "accelerate" / "fsdp.yaml"
-_PLUGIN_KEYS = {"fsdp_version": "fsdp_version", "fsdp_auto_wrap_policy": "auto_wrap_policy",
-                "fsdp_transformer_layer_cls_to_wrap": "transformer_cls_names_to_wrap",
-                "fsdp_reshard_after_forward": "reshard_after_forward", "fsdp_state_dict_type": "state_dict_type",
-                "fsdp_offload_params": "cpu_offload", "fsdp_cpu_ram_efficient_loading": "cpu_ram_efficient_loading",
-                "fsdp_activation_checkpointing": "activation_checkpointing"}
+_PLUGIN_KEYS = {
+    "fsdp_version": "fsdp_version",
+    "fsdp_auto_wrap_policy": "auto_wrap_policy",
+    "fsdp_transformer_layer_cls_to_wrap": "transformer_cls_names_to_wrap",
+    "fsdp_reshard_after_forward": "reshard_after_forward",
+    "fsdp_state_dict_type": "state_dict_type",
+    "fsdp_offload_params": "cpu_offload",
+    "fsdp_cpu_ram_efficient_loading": "cpu_ram_efficient_loading",
+    "fsdp_activation_checkpointing": "activation_checkpointing",
+}
 
 
 def cluster_plugin():
@@ -68,11 +73,12 @@ def main() -> None:
     parser.add_argument("output_dir")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--stop-at-draw", type=int)
-    parser.add_argument("--ddp", action="store_true", help="leave accelerate's own choice (DDP on CPU)")
+    parser.add_argument(
+        "--ddp", action="store_true", help="leave accelerate's own choice (DDP on CPU)"
+    )
     args = parser.parse_args()
 
     from conftest import toy_config, toy_plugin_set
-
     from shopmtl.core.engine import trainer
     from shopmtl.core.mtl.sampler import TaskSampler
 

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from launches import stop_group
 from conftest import REPO
-
+from launches import stop_group
 from shopmtl.core.engine.collective import on_main_shared
 
 pytestmark = pytest.mark.integration
@@ -24,13 +23,37 @@ def test_work_runs_on_the_main_process_and_every_process_gets_its_result_or_erro
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT"}
+    }
     env["OMP_NUM_THREADS"] = "1"
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
-         str(SCRIPT), str(tmp_path)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        [
+            str(Path(sys.executable).parent / "accelerate"),
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(port),
+            str(SCRIPT),
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         output = process.communicate(timeout=300)[0]
     finally:
@@ -41,8 +64,10 @@ def test_work_runs_on_the_main_process_and_every_process_gets_its_result_or_erro
     assert [r["ran"] for r in seen] == [1, 0]  # the work ran on the main process only
     for record in seen:
         assert record["fitted_by"] == 0 and record["outputs"] == [0.0, 1.5, 3.0, 4.5]
-        assert record["errors"] == ["PriorError: prior 'broken' raised ValueError",
-                                    "RuntimeError: Unpicklable: holds a lambda"]
+        assert record["errors"] == [
+            "PriorError: prior 'broken' raised ValueError",
+            "RuntimeError: Unpicklable: holds a lambda",
+        ]
 
 
 def test_one_process_runs_the_work_itself():

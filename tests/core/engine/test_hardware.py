@@ -7,23 +7,52 @@ import json
 from pathlib import Path
 
 import pytest
-
 from shopmtl.core.engine.environment import environment_record, source_commit
 from shopmtl.core.engine.hardware import Hardware, PrecisionError, read_cpu_info, resolve_precision
 
-AVX2_LAPTOP = Hardware(device="cpu", cpu_model="Intel Core i7-8565U", cpu_flags=("avx2",), threads=2)
-BF16_SERVER = Hardware(device="cpu", cpu_model="AMD EPYC 9R14", cpu_flags=("avx2", "avx512f", "avx512_bf16"), threads=2)
-AMX_SERVER = Hardware(device="cpu", cpu_model="Intel Xeon 8480", cpu_flags=("avx2", "amx_bf16"), threads=8)
-GRAVITON3 = Hardware(device="cpu", cpu_model="Neoverse-V1", cpu_flags=("asimd", "bf16", "sve"), threads=4)
-A100 = Hardware(device="cuda", cpu_model="x", cpu_flags=(), threads=8, gpu_name="NVIDIA A100", gpu_capability=(8, 0),
-                gpu_bf16=True)
-T4 = Hardware(device="cuda", cpu_model="x", cpu_flags=(), threads=8, gpu_name="Tesla T4", gpu_capability=(7, 5),
-              gpu_bf16=False)
+AVX2_LAPTOP = Hardware(
+    device="cpu", cpu_model="Intel Core i7-8565U", cpu_flags=("avx2",), threads=2
+)
+BF16_SERVER = Hardware(
+    device="cpu", cpu_model="AMD EPYC 9R14", cpu_flags=("avx2", "avx512f", "avx512_bf16"), threads=2
+)
+AMX_SERVER = Hardware(
+    device="cpu", cpu_model="Intel Xeon 8480", cpu_flags=("avx2", "amx_bf16"), threads=8
+)
+GRAVITON3 = Hardware(
+    device="cpu", cpu_model="Neoverse-V1", cpu_flags=("asimd", "bf16", "sve"), threads=4
+)
+A100 = Hardware(
+    device="cuda",
+    cpu_model="x",
+    cpu_flags=(),
+    threads=8,
+    gpu_name="NVIDIA A100",
+    gpu_capability=(8, 0),
+    gpu_bf16=True,
+)
+T4 = Hardware(
+    device="cuda",
+    cpu_model="x",
+    cpu_flags=(),
+    threads=8,
+    gpu_name="Tesla T4",
+    gpu_capability=(7, 5),
+    gpu_bf16=False,
+)
 
 
-@pytest.mark.parametrize(("hardware", "expected"), [
-    (AVX2_LAPTOP, "no"), (BF16_SERVER, "bf16"), (AMX_SERVER, "bf16"), (GRAVITON3, "bf16"), (A100, "bf16"), (T4, "fp16"),
-])
+@pytest.mark.parametrize(
+    ("hardware", "expected"),
+    [
+        (AVX2_LAPTOP, "no"),
+        (BF16_SERVER, "bf16"),
+        (AMX_SERVER, "bf16"),
+        (GRAVITON3, "bf16"),
+        (A100, "bf16"),
+        (T4, "fp16"),
+    ],
+)
 def test_auto_picks_what_the_hardware_computes_natively(hardware, expected):
     choice = resolve_precision("auto", hardware)
     assert choice.precision == expected
@@ -49,12 +78,16 @@ def test_explicit_bf16_on_an_emulating_cpu_is_kept_but_warned_with_the_measured_
 
 @pytest.mark.parametrize("hardware", [AVX2_LAPTOP, BF16_SERVER])
 def test_fp16_without_a_gpu_is_refused_naming_the_setting_and_the_alternatives(hardware):
-    with pytest.raises(PrecisionError, match=r"training.mixed_precision=fp16 needs a CUDA GPU.*auto.*bf16 or no"):
+    with pytest.raises(
+        PrecisionError, match=r"training.mixed_precision=fp16 needs a CUDA GPU.*auto.*bf16 or no"
+    ):
         resolve_precision("fp16", hardware)
 
 
 def test_bf16_on_a_gpu_without_it_is_refused_naming_the_gpu():
-    with pytest.raises(PrecisionError, match=r"mixed_precision=bf16: the GPU Tesla T4.*\(7, 5\).*fp16"):
+    with pytest.raises(
+        PrecisionError, match=r"mixed_precision=bf16: the GPU Tesla T4.*\(7, 5\).*fp16"
+    ):
         resolve_precision("bf16", T4)
 
 
@@ -71,8 +104,10 @@ def test_the_setting_named_in_messages_is_the_callers():
 
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path):
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n\n"
-                       "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n")
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n\n"
+        "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n"
+    )
     model, flags = read_cpu_info(cpuinfo)
     assert model == "AMD EPYC 9R14"
     assert flags == ("avx2", "avx512f", "avx512_bf16", "amx_tile")
@@ -94,14 +129,23 @@ def test_without_cpuinfo_no_native_bf16_is_assumed(tmp_path: Path):
 def test_environment_record_holds_precision_hardware_versions_and_data_hash(tmp_path: Path):
     data = tmp_path / "tx.csv"
     data.write_bytes(b"a,b\n1,2\n")
-    record = environment_record(resolve_precision("auto", AVX2_LAPTOP), AVX2_LAPTOP, [str(data), str(tmp_path / "gone")])
+    record = environment_record(
+        resolve_precision("auto", AVX2_LAPTOP), AVX2_LAPTOP, [str(data), str(tmp_path / "gone")]
+    )
     json.dumps(record)  # plain data
     assert record["precision"] == "no" and record["precision_requested"] == "auto"
-    assert record["hardware"]["cpu_flags"] == ["avx2"] and record["hardware"]["cpu_native_bf16"] is False
+    assert (
+        record["hardware"]["cpu_flags"] == ["avx2"]
+        and record["hardware"]["cpu_native_bf16"] is False
+    )
     assert record["hardware"]["threads"] == 2
     assert set(record["versions"]) >= {"python", "torch", "transformers", "accelerate", "shopmtl"}
     assert record["versions"]["torch"]
-    assert record["data"][0] == {"path": str(data), "bytes": 8, "sha256": hashlib.sha256(b"a,b\n1,2\n").hexdigest()}
+    assert record["data"][0] == {
+        "path": str(data),
+        "bytes": 8,
+        "sha256": hashlib.sha256(b"a,b\n1,2\n").hexdigest(),
+    }
     assert record["data"][1] == {"path": str(tmp_path / "gone"), "bytes": None, "sha256": None}
 
 
@@ -115,12 +159,21 @@ def test_a_run_records_its_environment_and_phase_timings(toy_run):
     environment = json.loads((toy_run.output_dir / "environment.json").read_text())
     assert environment["precision_requested"] == "auto"  # the smoke config leaves it to the machine
     assert environment["precision"] in ("bf16", "no")
-    assert environment["precision"] == ("bf16" if environment["hardware"]["cpu_native_bf16"] else "no")
+    assert environment["precision"] == (
+        "bf16" if environment["hardware"]["cpu_native_bf16"] else "no"
+    )
     assert environment["hardware"]["device"] == "cpu"
     assert environment["versions"]["shopmtl"]
     assert environment["data"] == []  # the toy tasks make their rows, reading no file
     timings = json.loads((toy_run.output_dir / "metrics.json").read_text())["timings"]
-    assert set(timings) == {"setup_s", "training_s", "validation_s", "final_scoring_s", "baselines_s", "total_s"}
+    assert set(timings) == {
+        "setup_s",
+        "training_s",
+        "validation_s",
+        "final_scoring_s",
+        "baselines_s",
+        "total_s",
+    }
     assert all(value >= 0 for value in timings.values())
     assert timings["total_s"] >= timings["training_s"] + timings["validation_s"]
 

@@ -24,7 +24,9 @@ def test_load_run_with_another_precision_in_the_same_process(toy_run):
     comparing precisions). BUG before: accelerate's process-wide AcceleratorState refused a
     second precision ("AcceleratorState has already been initialized and cannot be changed")."""
     test = build(BuildContext(settings=None))["test"]
-    in_bf16 = predict_frame(load_run(toy_run.output_dir, toy_run.plugins.tasks, precision="bf16"), "toy_value", test)
+    in_bf16 = predict_frame(
+        load_run(toy_run.output_dir, toy_run.plugins.tasks, precision="bf16"), "toy_value", test
+    )
     run = load_run(toy_run.output_dir, toy_run.plugins.tasks, precision="no")
     assert run.accelerator.mixed_precision == "no"
     in_fp32 = predict_frame(run, "toy_value", test)
@@ -34,5 +36,3 @@ def test_load_run_with_another_precision_in_the_same_process(toy_run):
 def test_load_run_refuses_fp16_without_a_gpu_naming_the_option(toy_run):
     with pytest.raises(ConfigError, match=r"--precision=fp16 needs a CUDA GPU"):
         load_run(toy_run.output_dir, toy_run.plugins.tasks, precision="fp16")
-
-

@@ -18,16 +18,24 @@ from toy_tasks import ToySettings, binary_metrics, build
 
 
 @pytest.mark.parametrize("name", ["toy_value", "toy_flag"])  # one text, and a text pair
-def test_chunked_scoring_equals_scoring_the_frame_whole(name: str, toy_run, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunked_scoring_equals_scoring_the_frame_whole(
+    name: str, toy_run, monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = load_run(toy_run.output_dir, toy_run.plugins.tasks)
     data = build(BuildContext(settings=ToySettings(rows=600)))
     frame = pd.concat([data["val"], data["test"]], ignore_index=True)  # 400 rows
-    task = PreparedTask(spec=run.specs[name], config=run.config.tasks.get(name), data=data,
-                        state=run.features[name], rows={})
+    task = PreparedTask(
+        spec=run.specs[name],
+        config=run.config.tasks.get(name),
+        data=data,
+        state=run.features[name],
+        rows={},
+    )
     monkeypatch.setattr(evaluate, "_HEAD_CHUNK", 16)
     monkeypatch.setattr(evaluate, "_FRAME_CHUNKS", 3)  # 48 rows encoded at a time
     whole = Scorer(run.accelerator, run.model, run.bank, 8).predict_rows(
-        task, encode_rows(task.spec, frame, task.state, run.bank))
+        task, encode_rows(task.spec, frame, task.state, run.bank)
+    )
 
     encoded: list[int] = []
 
@@ -41,19 +49,35 @@ def test_chunked_scoring_equals_scoring_the_frame_whole(name: str, toy_run, monk
     assert chunked.shape == whole.shape == (400, task.spec.n_predictions)
     assert np.array_equal(chunked, whole)
     if name == "toy_flag":
-        batch = evaluate.EvalBatch(split="test", frame=frame, predictions=chunked, labels=frame[["flag"]].to_numpy(),
-                                   score=lambda f: None, extras={}, calibration={})
-        assert binary_metrics(batch) == binary_metrics(dataclasses.replace(batch, predictions=whole))
+        batch = evaluate.EvalBatch(
+            split="test",
+            frame=frame,
+            predictions=chunked,
+            labels=frame[["flag"]].to_numpy(),
+            score=lambda f: None,
+            extras={},
+            calibration={},
+        )
+        assert binary_metrics(batch) == binary_metrics(
+            dataclasses.replace(batch, predictions=whole)
+        )
     empty = Scorer(run.accelerator, run.model, run.bank, 8).score_frame(task, frame.iloc[:0])
     assert empty.shape == (0, task.spec.n_predictions)
 
 
-def test_a_stream_of_frames_scores_as_their_concatenation(toy_run, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stream_of_frames_scores_as_their_concatenation(
+    toy_run, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """EvalBatch.score_stream (hook API 1.4): frames of any sizes, cut into the chunks one frame gives."""
     run = load_run(toy_run.output_dir, toy_run.plugins.tasks)
     frame = build(BuildContext(settings=ToySettings(rows=600)))["train"].iloc[:300]
-    task = PreparedTask(spec=run.specs["toy_flag"], config=run.config.tasks.get("toy_flag"), data=TaskData({}),
-                        state=run.features["toy_flag"], rows={})
+    task = PreparedTask(
+        spec=run.specs["toy_flag"],
+        config=run.config.tasks.get("toy_flag"),
+        data=TaskData({}),
+        state=run.features["toy_flag"],
+        rows={},
+    )
     monkeypatch.setattr(evaluate, "_HEAD_CHUNK", 16)
     monkeypatch.setattr(evaluate, "_FRAME_CHUNKS", 3)
     whole = Scorer(run.accelerator, run.model, run.bank, 8).score_frame(task, frame)
@@ -69,4 +93,7 @@ def test_a_stream_of_frames_scores_as_their_concatenation(toy_run, monkeypatch: 
     streamed = Scorer(run.accelerator, run.model, run.bank, 8).score_frames(task, pieces)
     assert encoded == [48] * 6 + [12]
     assert np.array_equal(streamed, whole)
-    assert Scorer(run.accelerator, run.model, run.bank, 8).score_frames(task, iter(())).shape == (0, 1)
+    assert Scorer(run.accelerator, run.model, run.bank, 8).score_frames(task, iter(())).shape == (
+        0,
+        1,
+    )

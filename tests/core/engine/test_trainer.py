@@ -41,17 +41,31 @@ def _sparse_plugin():
                         frame.loc[rng.random(len(frame)) < fraction, column] = np.nan
                 out[split] = frame
             return TaskData(out)
+
         return build_sparse
 
     module = types.ModuleType("sparse_tasks")
 
     @hookimpl
     def register_tasks(register):
-        register(dataclasses.replace(TOY_REGRESSION, name="sparse_value", build_dataset=sparse(0.4, ("value",))))
-        register(dataclasses.replace(TOY_BINARY, name="sparse_flag", build_dataset=sparse(0.4, ("flag",))))
+        register(
+            dataclasses.replace(
+                TOY_REGRESSION, name="sparse_value", build_dataset=sparse(0.4, ("value",))
+            )
+        )
+        register(
+            dataclasses.replace(
+                TOY_BINARY, name="sparse_flag", build_dataset=sparse(0.4, ("flag",))
+            )
+        )
         # Every train label missing: each of its batches has a zero loss (val/test are labelled).
-        register(dataclasses.replace(TOY_REGRESSION, name="unlabelled_value",
-                                     build_dataset=sparse(1.0, ("value",), splits=("train",))))
+        register(
+            dataclasses.replace(
+                TOY_REGRESSION,
+                name="unlabelled_value",
+                build_dataset=sparse(1.0, ("value",), splits=("train",)),
+            )
+        )
 
     module.register_tasks = register_tasks
     return module
@@ -59,8 +73,13 @@ def _sparse_plugin():
 
 def test_training_with_missing_labels(tmp_path):
     plugins = toy_plugin_set(("sparse", _sparse_plugin()))
-    config = toy_config(tmp_path / "run", "training.max_steps=20",
-                        "tasks.sparse_value={}", "tasks.sparse_flag={}", "tasks.unlabelled_value={}")
+    config = toy_config(
+        tmp_path / "run",
+        "training.max_steps=20",
+        "tasks.sparse_value={}",
+        "tasks.sparse_flag={}",
+        "tasks.unlabelled_value={}",
+    )
     result = train(config, plugins, progress=False)
     assert set(result.metrics) == {"sparse_value", "sparse_flag", "unlabelled_value"}
     for task, splits in result.metrics.items():
@@ -91,7 +110,9 @@ def interrupt_at_draw_15(config, plugins, monkeypatch) -> None:
     monkeypatch.setattr(TaskSampler, "next", real_next)
 
 
-def test_resume_after_interrupt_gives_the_uninterrupted_result(toy_run, toy_plugins, tmp_path, monkeypatch):
+def test_resume_after_interrupt_gives_the_uninterrupted_result(
+    toy_run, toy_plugins, tmp_path, monkeypatch
+):
     out = tmp_path / "run"
     config = toy_config(out)
     interrupt_at_draw_15(config, toy_plugins, monkeypatch)
@@ -110,12 +131,19 @@ def test_resume_after_interrupt_gives_the_uninterrupted_result(toy_run, toy_plug
     assert result.best_step == toy_run.result.best_step
 
 
-def test_frozen_layer_cache_resumes_to_the_uninterrupted_result(toy_plugins, tmp_path, monkeypatch, capsys):
+def test_frozen_layer_cache_resumes_to_the_uninterrupted_result(
+    toy_plugins, tmp_path, monkeypatch, capsys
+):
     """The cached frozen-layer outputs are not saved: a resumed run refills the cache and must
     still reproduce the uninterrupted run (the cache holds eval-mode outputs, so whether a text
     was cached before the interrupt changes nothing)."""
-    whole = train(toy_config(tmp_path / "whole", "encoder.freeze_layers=1"), toy_plugins, progress=False)
-    assert "lowest 1 layer(s) frozen: their output for each text is computed once" in capsys.readouterr().out
+    whole = train(
+        toy_config(tmp_path / "whole", "encoder.freeze_layers=1"), toy_plugins, progress=False
+    )
+    assert (
+        "lowest 1 layer(s) frozen: their output for each text is computed once"
+        in capsys.readouterr().out
+    )
     out = tmp_path / "run"
     config = toy_config(out, "encoder.freeze_layers=1")
     interrupt_at_draw_15(config, toy_plugins, monkeypatch)
@@ -144,14 +172,23 @@ def test_occupied_output_dir_is_refused(toy_run, toy_plugins, tmp_path, monkeypa
     (other / "notes.txt").write_text("mine")
     with pytest.raises(RunDirectoryError, match="no checkpoint to resume from"):
         open_run(other, resume=True, overwrite=False)
-    assert open_run(other, resume=False, overwrite=True) == (work_dir(other), False)  # --overwrite lets it through
-    assert (other / "notes.txt").read_text() == "mine"  # ... and replaces it only when the new run is complete
-    assert open_run(tmp_path / "fresh", resume=False, overwrite=False)[1] is False  # a new folder is fine
+    assert open_run(other, resume=False, overwrite=True) == (
+        work_dir(other),
+        False,
+    )  # --overwrite lets it through
+    assert (
+        other / "notes.txt"
+    ).read_text() == "mine"  # ... and replaces it only when the new run is complete
+    assert (
+        open_run(tmp_path / "fresh", resume=False, overwrite=False)[1] is False
+    )  # a new folder is fine
 
     # The same refusal through the command line: one line, exit 1, no traceback.
     monkeypatch.delenv("SHOPMTL_DEBUG", raising=False)
     source = PluginSource(load=lambda ctx, config=None: toy_plugins)
-    result = CliRunner().invoke(cli, ["train", str(SMOKE_CONFIG), "tasks={}", "--output-dir", str(out)], obj=source)
+    result = CliRunner().invoke(
+        cli, ["train", str(SMOKE_CONFIG), "tasks={}", "--output-dir", str(out)], obj=source
+    )
     assert result.exit_code == 1, result.output
     assert "Error:" in result.output and "already holds a run" in result.output
     assert "Traceback" not in result.output
@@ -169,15 +206,21 @@ def test_hooks_are_called(toy_run):
     assert run.config["training"]["max_steps"] == 30
 
     evaluations = recorder.named("on_evaluation")
-    assert [(e["split"], e["step"]) for e in evaluations] == [("val", 10), ("val", 20), ("val", 30),
-                                                              ("test", result.best_step)]
+    assert [(e["split"], e["step"]) for e in evaluations] == [
+        ("val", 10),
+        ("val", 20),
+        ("val", 30),
+        ("test", result.best_step),
+    ]
     assert [e["metrics"] for e in evaluations[:3]] == [h["val"] for h in result.history]
     assert evaluations[-1]["metrics"] == {t: s["test"] for t, s in result.metrics.items()}
 
     saved = recorder.named("on_checkpoint_saved")
     assert [s["step"] for s in saved] == [10, 20, 30]
     for call in saved:
-        assert call["path"] == work_dir(out) / checkpoint.LAST_CHECKPOINT  # the run is swapped in when complete
+        assert (
+            call["path"] == work_dir(out) / checkpoint.LAST_CHECKPOINT
+        )  # the run is swapped in when complete
         assert call["complete"] and call["saved_step"] == call["step"]  # written before the call
 
 

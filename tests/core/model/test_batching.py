@@ -24,13 +24,26 @@ def tokenizer():
 
 def _pair_frame(texts, others):
     n = len(texts)
-    return pd.DataFrame({"row_id": range(n), "text": texts, "other": others, "x": [0.0] * n,
-                         "shop": ["uk"] * n, "value": [1.0] * n, "flag": [1.0] * n})
+    return pd.DataFrame(
+        {
+            "row_id": range(n),
+            "text": texts,
+            "other": others,
+            "x": [0.0] * n,
+            "shop": ["uk"] * n,
+            "value": [1.0] * n,
+            "flag": [1.0] * n,
+        }
+    )
 
 
 def _bucket_rows(batch):
     """The batch's distinct texts as token lists, in position order across its buckets."""
-    return [ids[mask.bool()].tolist() for ids_b, mask_b in text_buckets(batch) for ids, mask in zip(ids_b, mask_b)]
+    return [
+        ids[mask.bool()].tolist()
+        for ids_b, mask_b in text_buckets(batch)
+        for ids, mask in zip(ids_b, mask_b)
+    ]
 
 
 def test_make_batch_encodes_each_distinct_text_once(tokenizer):
@@ -61,14 +74,19 @@ def test_make_batch_encodes_each_distinct_text_once(tokenizer):
     assert torch.all(batch["input_ids"][batch["attention_mask"] == 0] == bank.pad_id)
 
     narrow = make_batch(rows, np.array([0, 1]), bank)  # "red mug" / "mug", "bag"
-    assert narrow["input_ids"].shape == (3, max(len(tokenizer(t)["input_ids"]) for t in ("red mug", "mug", "bag")))
+    assert narrow["input_ids"].shape == (
+        3,
+        max(len(tokenizer(t)["input_ids"]) for t in ("red mug", "mug", "bag")),
+    )
 
 
 def test_make_batch_pads_long_and_short_texts_in_separate_buckets(tokenizer):
     # A recommend-like batch: long histories paired with short product names.
     bank = TextBank(tokenizer, max_length=64)
-    histories = ["red mug ; blue bag ; green heart card ; glass candle holder ; paper cake case " * 3,
-                 "white hanging heart t-light holder ; wall clock ; rose necklace " * 3]
+    histories = [
+        "red mug ; blue bag ; green heart card ; glass candle holder ; paper cake case " * 3,
+        "white hanging heart t-light holder ; wall clock ; rose necklace " * 3,
+    ]
     texts = [histories[i % 2] for i in range(6)]
     others = ["mug", "bag", "red mug", "heart card", "glass", "candle"]
     frame = _pair_frame(texts, others)
@@ -78,10 +96,18 @@ def test_make_batch_pads_long_and_short_texts_in_separate_buckets(tokenizer):
     short, long = text_buckets(batch)
     assert short[0].shape[0] == len(set(others)) and long[0].shape[0] == 2
     widest = max(len(tokenizer(t, truncation=True, max_length=64)["input_ids"]) for t in histories)
-    assert short[0].shape[1] == max(len(tokenizer(t)["input_ids"]) for t in others) < long[0].shape[1] == widest
+    assert (
+        short[0].shape[1]
+        == max(len(tokenizer(t)["input_ids"]) for t in others)
+        < long[0].shape[1]
+        == widest
+    )
     decoded = _bucket_rows(batch)
     for k in range(6):
-        assert decoded[batch["text_pos"][k]] == tokenizer(texts[k], truncation=True, max_length=64)["input_ids"]
+        assert (
+            decoded[batch["text_pos"][k]]
+            == tokenizer(texts[k], truncation=True, max_length=64)["input_ids"]
+        )
         assert decoded[batch["pair_pos"][k]] == tokenizer(others[k])["input_ids"]
 
     # With tokens=True, every distinct text's ids in position order, for heads that read tokens.
@@ -95,9 +121,12 @@ def test_make_batch_pads_long_and_short_texts_in_separate_buckets(tokenizer):
 
     # Encoding the buckets separately gives the pooled vectors of one tensor padded to the longest.
     encoder = build_encoder(load_config(SMOKE_CONFIG).encoder).eval()
-    flat_ids = torch.nn.utils.rnn.pad_sequence([torch.tensor(r) for r in decoded], batch_first=True,
-                                               padding_value=bank.pad_id)
-    flat_mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(r), dtype=torch.long) for r in decoded], batch_first=True)
+    flat_ids = torch.nn.utils.rnn.pad_sequence(
+        [torch.tensor(r) for r in decoded], batch_first=True, padding_value=bank.pad_id
+    )
+    flat_mask = torch.nn.utils.rnn.pad_sequence(
+        [torch.ones(len(r), dtype=torch.long) for r in decoded], batch_first=True
+    )
     with torch.no_grad():
         separate = torch.cat([encoder(ids, mask) for ids, mask in text_buckets(batch)])
         together = encoder(flat_ids, flat_mask)
@@ -114,4 +143,7 @@ def test_make_batch_truncates_to_max_length_and_omits_missing_pair(tokenizer):
     assert batch["numeric"].shape == batch["numeric_missing"].shape == (2, 1)
     assert batch["categorical"].shape == (2, 1)
     long_batch = make_batch(rows, np.array([0, 1]), bank)
-    assert [ids.shape for ids, _ in text_buckets(long_batch)] == [(1, 3), (1, 12)]  # capped at max_length
+    assert [ids.shape for ids, _ in text_buckets(long_batch)] == [
+        (1, 3),
+        (1, 12),
+    ]  # capped at max_length

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from shopmtl.core.config import EncoderConfig
 from shopmtl.core.model.encoder import build_encoder
 
 
 def _encoder(freeze_layers: int, **lora):
     torch.manual_seed(0)
-    config = EncoderConfig(random_init=True, random_init_layers=3, random_init_hidden=32,
-                           freeze_layers=freeze_layers, lora=lora or {"enabled": False})
+    config = EncoderConfig(
+        random_init=True,
+        random_init_layers=3,
+        random_init_hidden=32,
+        freeze_layers=freeze_layers,
+        lora=lora or {"enabled": False},
+    )
     encoder = build_encoder(config)
     for module in encoder.modules():  # dropout off, so cached and recomputed runs compare exactly
         if isinstance(module, torch.nn.Dropout):
@@ -21,7 +25,9 @@ def _encoder(freeze_layers: int, **lora):
 
 
 def _batch():
-    ids = torch.tensor([[101, 2000, 2001, 102, 0], [101, 3000, 102, 0, 0], [101, 4000, 4001, 4002, 102]])
+    ids = torch.tensor(
+        [[101, 2000, 2001, 102, 0], [101, 3000, 102, 0, 0], [101, 4000, 4001, 4002, 102]]
+    )
     return ids, (ids != 0).long(), [7, 8, 9]
 
 
@@ -56,7 +62,10 @@ def test_replay_skips_the_frozen_layers_and_restores_them():
     encoder(ids, mask, text_ids)  # fills the cache
     layers = list(encoder.prefix.layers)
     calls = []
-    hooks = [layer.register_forward_hook(lambda *a, i=i: calls.append(i)) for i, layer in enumerate(layers)]
+    hooks = [
+        layer.register_forward_hook(lambda *a, i=i: calls.append(i))
+        for i, layer in enumerate(layers)
+    ]
     encoder(ids, mask, text_ids)
     for hook in hooks:
         hook.remove()

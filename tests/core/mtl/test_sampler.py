@@ -20,8 +20,13 @@ def make_sampler(sizes, config, batch_size, seed, process_index=0, num_processes
     """A sampler as the trainer builds it: probabilities from the whole tasks' sizes (the config's
     built-in sampler), rows from process ``process_index``'s share of each task."""
     shard = Shard(process_index, num_processes)
-    return TaskSampler({n: shard.size(rows) for n, rows in sizes.items()}, task_probabilities(sizes, config),
-                       batch_size, seed, process_index)
+    return TaskSampler(
+        {n: shard.size(rows) for n, rows in sizes.items()},
+        task_probabilities(sizes, config),
+        batch_size,
+        seed,
+        process_index,
+    )
 
 
 def test_task_probabilities():
@@ -29,12 +34,19 @@ def test_task_probabilities():
     assert proportional == pytest.approx({"small": 0.2, "big": 0.8})
     temperature = task_probabilities(SIZES, SamplerConfig(kind="temperature", temperature=2.0))
     assert temperature == pytest.approx({"small": 1 / 3, "big": 2 / 3})  # sqrt(100) : sqrt(400)
-    assert task_probabilities(SIZES, SamplerConfig(kind="temperature", temperature=1.0)) == pytest.approx(proportional)
-    assert task_probabilities(SIZES, SamplerConfig(kind="uniform")) == pytest.approx({"small": 0.5, "big": 0.5})
+    assert task_probabilities(
+        SIZES, SamplerConfig(kind="temperature", temperature=1.0)
+    ) == pytest.approx(proportional)
+    assert task_probabilities(SIZES, SamplerConfig(kind="uniform")) == pytest.approx(
+        {"small": 0.5, "big": 0.5}
+    )
     high = task_probabilities(SIZES, SamplerConfig(kind="temperature", temperature=100.0))
     assert 0.49 < high["small"] < 0.5  # a high temperature approaches uniform
-    assert task_probabilities({"empty": 0, "one": 1}, SamplerConfig(kind="proportional")) == pytest.approx(
-        {"empty": 0.5, "one": 0.5})  # an empty task is counted as one row, never divides by zero
+    assert task_probabilities(
+        {"empty": 0, "one": 1}, SamplerConfig(kind="proportional")
+    ) == pytest.approx(
+        {"empty": 0.5, "one": 0.5}
+    )  # an empty task is counted as one row, never divides by zero
 
 
 def test_sampler_draws_follow_the_probabilities():
@@ -56,7 +68,9 @@ def test_sampler_is_deterministic_and_resumable():
     sampler = make_sampler(SIZES, config, 8, seed=5)
     draws(sampler, 70)
     resumed = make_sampler(SIZES, config, 8, seed=5)
-    resumed.load_state_dict(json.loads(json.dumps(sampler.state_dict())))  # as trainer_state.json stores it
+    resumed.load_state_dict(
+        json.loads(json.dumps(sampler.state_dict()))
+    )  # as trainer_state.json stores it
     assert draws(resumed, 50) == first[70:]
 
 
@@ -67,11 +81,15 @@ def test_processes_train_in_step_on_disjoint_shares():
     sizes = {"a": 100, "b": 37}
     config = SamplerConfig(kind="uniform")
     shards = [Shard(i, 2) for i in range(2)]
-    processes = [make_sampler(sizes, config, 8, seed=3, process_index=i, num_processes=2) for i in range(2)]
-    for name, rows in sizes.items():
+    processes = [
+        make_sampler(sizes, config, 8, seed=3, process_index=i, num_processes=2) for i in range(2)
+    ]
+    for rows in sizes.values():
         owned = [set(s.rows(rows).tolist()) for s in shards]
         assert owned[0] | owned[1] == set(range(rows))
-        assert len(owned[0] & owned[1]) == 2 * shards[0].size(rows) - rows  # only the wrapped-around rows
+        assert (
+            len(owned[0] & owned[1]) == 2 * shards[0].size(rows) - rows
+        )  # only the wrapped-around rows
     used: dict[tuple[int, str, int], list[int]] = {}
     for _ in range(300):
         drawn = [p.next() for p in processes]
@@ -79,15 +97,29 @@ def test_processes_train_in_step_on_disjoint_shares():
         name = drawn[0][0]
         assert processes[0].state_dict() == processes[1].state_dict()
         for rank, (_, local) in enumerate(drawn):
-            assert len(local) == 8 and all(0 <= r < shards[rank].size(sizes[name]) for r in local.tolist())
-            global_rows = shards[rank].rows(sizes[name])[local]  # positions in the whole train split
-            used.setdefault((rank, name, processes[rank].epoch[name]), []).extend(global_rows.tolist())
+            assert len(local) == 8 and all(
+                0 <= r < shards[rank].size(sizes[name]) for r in local.tolist()
+            )
+            global_rows = shards[rank].rows(sizes[name])[
+                local
+            ]  # positions in the whole train split
+            used.setdefault((rank, name, processes[rank].epoch[name]), []).extend(
+                global_rows.tolist()
+            )
     assert max(epoch for _, _, epoch in used) > 1
     for rows in used.values():
         assert len(rows) == len(set(rows))  # no row twice in an epoch
-    full = [rows for (rank, name, epoch), rows in used.items() if name == "a" and epoch < processes[rank].epoch["a"]]
-    assert full and all(len(rows) == 48 for rows in full)  # a share of 50 rows -> 6 batches of 8, the tail dropped
-    assert not np.array_equal(processes[0]._order("a"), processes[1]._order("a"))  # each share shuffled its own way
+    full = [
+        rows
+        for (rank, name, epoch), rows in used.items()
+        if name == "a" and epoch < processes[rank].epoch["a"]
+    ]
+    assert full and all(
+        len(rows) == 48 for rows in full
+    )  # a share of 50 rows -> 6 batches of 8, the tail dropped
+    assert not np.array_equal(
+        processes[0]._order("a"), processes[1]._order("a")
+    )  # each share shuffled its own way
 
 
 def test_one_process_owns_every_row_in_order():
@@ -95,10 +127,17 @@ def test_one_process_owns_every_row_in_order():
     assert Shard().rows(7).tolist() == list(range(7))
     assert Shard().size(0) == 0 and Shard(1, 2).rows(0).tolist() == []
     one = make_sampler(SIZES, SamplerConfig(), 8, seed=4)
-    first_of_two = make_sampler({n: 2 * r for n, r in SIZES.items()}, SamplerConfig(), 8, seed=4,
-                                process_index=0, num_processes=2)
+    first_of_two = make_sampler(
+        {n: 2 * r for n, r in SIZES.items()},
+        SamplerConfig(),
+        8,
+        seed=4,
+        process_index=0,
+        num_processes=2,
+    )
     assert [(n, i.tolist()) for n, i in (one.next() for _ in range(40))] == [
-        (n, i.tolist()) for n, i in (first_of_two.next() for _ in range(40))]
+        (n, i.tolist()) for n, i in (first_of_two.next() for _ in range(40))
+    ]
     with pytest.raises(ValueError, match="shard 2 of 2"):
         Shard(2, 2)
 
@@ -107,8 +146,12 @@ def test_one_process_owns_every_row_in_order():
 def test_sampler_task_smaller_than_a_batch_wraps_to_full_batches(rows, num_processes):
     """Every process gets a full ``batch_size`` batch, even from a task whose share is smaller
     than one batch (the sampler wraps around its share)."""
-    processes = [make_sampler({"tiny": rows}, SamplerConfig(), 8, seed=0, process_index=i,
-                              num_processes=num_processes) for i in range(num_processes)]
+    processes = [
+        make_sampler(
+            {"tiny": rows}, SamplerConfig(), 8, seed=0, process_index=i, num_processes=num_processes
+        )
+        for i in range(num_processes)
+    ]
     for _ in range(3):
         for rank, sampler in enumerate(processes):
             name, index = sampler.next()

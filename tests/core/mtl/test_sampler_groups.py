@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from shopmtl.core.data.shard import Shard
 from shopmtl.core.mtl.sampler import TaskSampler, grouped_order
 
@@ -32,9 +31,17 @@ def test_grouped_batches_hold_few_distinct_texts_on_each_share():
     shares = []
     for rank in range(2):
         mine = Shard(rank, 2).rows(len(keys))
-        sampler = TaskSampler({"recommend": len(mine)}, {"recommend": 1.0}, 32, seed=3, shard=rank,
-                              groups={"recommend": (keys[mine], 8)})
+        sampler = TaskSampler(
+            {"recommend": len(mine)},
+            {"recommend": 1.0},
+            32,
+            seed=3,
+            shard=rank,
+            groups={"recommend": (keys[mine], 8)},
+        )
         _, index = sampler.next()
         assert len(np.unique(keys[mine][index])) <= 6  # 32 rows from ~4 runs of 8, not 32 customers
         shares.append(set(mine[index].tolist()))
-    assert not shares[0] & shares[1]  # contiguous shares: customers 0-24 on one process, 25-49 on the other
+    assert (
+        not shares[0] & shares[1]
+    )  # contiguous shares: customers 0-24 on one process, 25-49 on the other

@@ -19,10 +19,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from conftest import toy_config, toy_plugin_set
-from toy_tasks import WORDS
-
-from shopmtl.core.cli.common import PluginSource
 from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec, hookimpl
+from shopmtl.core.cli.common import PluginSource
+from toy_tasks import WORDS
 
 CLASSES = ("mug", "bag", "card")
 LABEL_WORDS = ("red", "blue", "mug")
@@ -39,7 +38,9 @@ def build_class(ctx: BuildContext) -> TaskData:
     splits = {}
     for split, seed, n in (("train", 11, 180), ("val", 12, 60), ("test", 13, 60)):
         a, _, text = _texts(n, seed)
-        splits[split] = pd.DataFrame({"row_id": np.arange(n), "text": text, "label": (a % len(CLASSES)).astype(float)})
+        splits[split] = pd.DataFrame(
+            {"row_id": np.arange(n), "text": text, "label": (a % len(CLASSES)).astype(float)}
+        )
     return TaskData(splits)
 
 
@@ -47,8 +48,10 @@ def class_metrics(batch: EvalBatch) -> dict[str, object]:
     from sklearn.metrics import accuracy_score, confusion_matrix
 
     y, pred = batch.labels[:, 0].astype(int), batch.predictions.argmax(axis=1)
-    return {"accuracy": float(accuracy_score(y, pred)),
-            "confusion_matrix": confusion_matrix(y, pred, labels=list(range(len(CLASSES)))).tolist()}
+    return {
+        "accuracy": float(accuracy_score(y, pred)),
+        "confusion_matrix": confusion_matrix(y, pred, labels=list(range(len(CLASSES)))).tolist(),
+    }
 
 
 def class_baselines(data: TaskData, split: str) -> dict[str, dict[str, float]]:
@@ -70,7 +73,15 @@ def build_labels(ctx: BuildContext) -> TaskData:
 def labels_metrics(batch: EvalBatch) -> dict[str, float]:
     from sklearn.metrics import f1_score
 
-    return {"micro_f1": float(f1_score(batch.labels.astype(int).ravel(), (batch.predictions >= 0.5).ravel(), zero_division=0))}
+    return {
+        "micro_f1": float(
+            f1_score(
+                batch.labels.astype(int).ravel(),
+                (batch.predictions >= 0.5).ravel(),
+                zero_division=0,
+            )
+        )
+    }
 
 
 def build_weekly(ctx: BuildContext) -> TaskData:
@@ -83,8 +94,15 @@ def build_weekly(ctx: BuildContext) -> TaskData:
             level = rng.uniform(0.5, 4.0)
             units = np.maximum(0, rng.poisson(np.exp(level), len(WEEKS) + 1))
             for k, week in enumerate(WEEKS):
-                rows.append({"item": f"I{item:02d}", "week": week, "text": f"{WORDS[item % len(WORDS)]} item {item}",
-                             "lag_1": np.log1p(units[k]), "label": np.log1p(units[k + 1])})
+                rows.append(
+                    {
+                        "item": f"I{item:02d}",
+                        "week": week,
+                        "text": f"{WORDS[item % len(WORDS)]} item {item}",
+                        "lag_1": np.log1p(units[k]),
+                        "label": np.log1p(units[k + 1]),
+                    }
+                )
         splits[split] = pd.DataFrame(rows)
     return TaskData(splits)
 
@@ -104,20 +122,45 @@ def decode_weekly(predictions: np.ndarray) -> pd.DataFrame:
 
 
 TOY_CLASS = TaskSpec(
-    name="toy_class", kind="multiclass", description="toy multiclass", text="text", labels=("label",),
-    keys=("row_id",), classes=CLASSES, build_dataset=build_class, metrics=class_metrics,
-    metric_directions={"accuracy": "max", "confusion_matrix": "info"}, primary_metric="accuracy",
+    name="toy_class",
+    kind="multiclass",
+    description="toy multiclass",
+    text="text",
+    labels=("label",),
+    keys=("row_id",),
+    classes=CLASSES,
+    build_dataset=build_class,
+    metrics=class_metrics,
+    metric_directions={"accuracy": "max", "confusion_matrix": "info"},
+    primary_metric="accuracy",
     baselines=class_baselines,
 )
 TOY_LABELS = TaskSpec(
-    name="toy_labels", kind="multilabel", description="toy multilabel", text="text",
-    labels=tuple(w.upper() for w in LABEL_WORDS), keys=("row_id",), build_dataset=build_labels,
-    metrics=labels_metrics, metric_directions={"micro_f1": "max"}, primary_metric="micro_f1",
+    name="toy_labels",
+    kind="multilabel",
+    description="toy multilabel",
+    text="text",
+    labels=tuple(w.upper() for w in LABEL_WORDS),
+    keys=("row_id",),
+    build_dataset=build_labels,
+    metrics=labels_metrics,
+    metric_directions={"micro_f1": "max"},
+    primary_metric="micro_f1",
 )
 TOY_WEEKLY = TaskSpec(
-    name="toy_weekly", kind="regression", description="toy weekly units per item", text="text", labels=("label",),
-    numeric=("lag_1",), keys=("item", "week"), build_dataset=build_weekly, metrics=weekly_metrics,
-    metric_directions={"rmse": "min"}, primary_metric="rmse", decode=decode_weekly, baselines=weekly_baselines,
+    name="toy_weekly",
+    kind="regression",
+    description="toy weekly units per item",
+    text="text",
+    labels=("label",),
+    numeric=("lag_1",),
+    keys=("item", "week"),
+    build_dataset=build_weekly,
+    metrics=weekly_metrics,
+    metric_directions={"rmse": "min"},
+    primary_metric="rmse",
+    decode=decode_weekly,
+    baselines=weekly_baselines,
 )
 
 
@@ -142,7 +185,11 @@ def run_dir(tmp_path_factory, plugins) -> Path:
     from shopmtl.core.engine.trainer import train
 
     output = tmp_path_factory.mktemp("report") / "run"
-    train(toy_config(output, "training.max_steps=12", "training.eval_every=6"), plugins, progress=False)
+    train(
+        toy_config(output, "training.max_steps=12", "training.eval_every=6"),
+        plugins,
+        progress=False,
+    )
     return output
 
 
@@ -166,7 +213,10 @@ def _assert_renders(png: Path) -> None:
     with Image.open(png) as picture:
         picture.verify()  # a complete, valid PNG
     pixels = image.imread(png)
-    assert pixels.ndim == 3 and pixels.shape[0] > 200 and pixels.shape[1] > 200, (png.name, pixels.shape)
+    assert pixels.ndim == 3 and pixels.shape[0] > 200 and pixels.shape[1] > 200, (
+        png.name,
+        pixels.shape,
+    )
     assert float(pixels[..., :3].var()) > 0, f"{png.name} is blank"
 
 
@@ -194,9 +244,13 @@ def test_plots_follow_the_task_kind(built):
     expected = {
         "selection_score.png",
         "train_loss.png",  # the trainer records each task's mean training loss per evaluation
-        *(f"{t}_val_curves.png" for t in ("toy_value", "toy_flag", "toy_class", "toy_labels", "toy_weekly")),
+        *(
+            f"{t}_val_curves.png"
+            for t in ("toy_value", "toy_flag", "toy_class", "toy_labels", "toy_weekly")
+        ),
         "toy_value_predicted_vs_actual.png",  # regression without a time key: no trend view
-        "toy_weekly_predicted_vs_actual.png", "toy_weekly_trend.png",  # regression with week + item keys
+        "toy_weekly_predicted_vs_actual.png",
+        "toy_weekly_trend.png",  # regression with week + item keys
         "toy_class_confusion.png",  # multiclass
         "toy_flag_roc.png",  # binary
         "toy_labels_label_f1.png",  # multilabel
@@ -212,12 +266,14 @@ def test_plots_follow_the_task_kind(built):
 def test_page_holds_the_metrics_beside_the_baselines(built, run_dir):
     page = built.index.read_text(encoding="utf-8")
     record = json.loads((run_dir / "metrics.json").read_text())
-    for task, splits in record["tasks"].items():
+    for task in record["tasks"]:
         assert f'<table class="metrics" data-task="{task}">' in page
     assert '<table class="overview">' in page
     table = page.split('<table class="metrics" data-task="toy_class">')[1].split("</table>")[0]
     assert "shopmtl model (test)" in table and "baseline: majority" in table
-    assert "accuracy ↑" in table and "confusion_matrix" not in table  # info metrics stay out of the table
+    assert (
+        "accuracy ↑" in table and "confusion_matrix" not in table
+    )  # info metrics stay out of the table
     assert f"{record['tasks']['toy_class']['test']['accuracy']:.4f}" in table
     baseline = record["baselines"]["test"]["toy_weekly"]["lag_1"]["rmse"]
     assert f"{baseline:.4f}" in page.split('data-task="toy_weekly">')[1].split("</table>")[0]
@@ -266,8 +322,14 @@ def test_report_without_the_tasks_plugin_still_shows_metrics(run_dir, tmp_path):
     written = build_report(copy, {})
     page = written.index.read_text(encoding="utf-8")
     assert "No installed plugin provides" in page
-    assert {p.name for p in written.images} == {"selection_score.png", "train_loss.png", *(f"{t}_val_curves.png" for t in json.loads(
-        (run_dir / "metrics.json").read_text())["tasks"])}
+    assert {p.name for p in written.images} == {
+        "selection_score.png",
+        "train_loss.png",
+        *(
+            f"{t}_val_curves.png"
+            for t in json.loads((run_dir / "metrics.json").read_text())["tasks"]
+        ),
+    }
     assert '<table class="metrics" data-task="toy_class">' in page
 
 
