@@ -66,37 +66,44 @@ def predict_file(
     from shopmtl.core.engine.predict import load_run, predict_tasks
 
     stream.check_paths(input_path, output_path)  # before the model loads or anything is read
-    run = load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision)
+    if engine == "onnxruntime":  # the export's graphs and files only: no PyTorch model is built
+        from shopmtl.core.deploy.onnx_engine import load_onnx_run
+
+        run = load_onnx_run(run_dir, plugins.tasks)
+    else:
+        run = load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision)
     for task in tasks:
         run.task(task)
     numeric = [c for t in tasks for c in run.specs[t].numeric]
-    model = None
-    if engine == "onnxruntime":
-        from shopmtl.core.deploy.onnx_engine import load_onnx_model
-
-        model = load_onnx_model(run_dir)
 
     def predict(chunk: Any, first_row: int) -> Any:
         stream.check_finite(chunk, numeric, input_path, first_row)
         bounded_bank(run)
-        scorer = None
-        if model is not None:
-            from shopmtl.core.deploy.onnx_engine import onnx_scorer
-
-            scorer = onnx_scorer(run, model)
-        return predict_tasks(run, tasks, chunk, source=input_path, scorer=scorer)
+        return predict_tasks(run, tasks, chunk, source=input_path)
 
     return stream.predict_file(input_path, output_path, predict, chunk_rows or stream.CHUNK_ROWS)
 
 
-def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
-    """Export ``run_dir`` as ``kind`` (``hf`` or ``onnx``) into the new folder ``output_dir``; a line saying what was written."""
+def export_run(
+    run_dir: str,
+    plugins: Any,
+    kind: str,
+    output_dir: str,
+    quantize: str = "none",
+    max_metric_change: float | None = None,
+) -> str:
+    """Export ``run_dir`` as ``kind`` (``hf`` or ``onnx``) into the new folder ``output_dir``;
+    a line saying what was written. ``quantize`` and ``max_metric_change``: ONNX only."""
     from shopmtl.core.deploy.merged import ExportError
     from shopmtl.core.engine.predict import load_run
 
     if Path(output_dir).exists():
         raise ExportError(
             f"{output_dir} already exists: choose a new folder (an export never overwrites)"
+        )
+    if kind != "onnx" and (quantize != "none" or max_metric_change is not None):
+        raise ExportError(
+            f"--quantize and --max-metric-change apply to --format onnx, not {kind}: drop them"
         )
     run = load_run(
         run_dir, plugins.tasks, plugins.sharing_kinds, precision="no"
@@ -106,12 +113,13 @@ def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
 
         export_hf(run, output_dir)
         return f"wrote {output_dir}: AutoModel.from_pretrained({output_dir!r}) loads the encoder"
-    from shopmtl.core.deploy.export_onnx import export_onnx
+    from shopmtl.core.deploy.export_onnx import MAX_METRIC_CHANGE, export_onnx
 
-    difference = export_onnx(run, output_dir)
+    limit = MAX_METRIC_CHANGE if max_metric_change is None else max_metric_change
+    checked = export_onnx(run, output_dir, quantize=quantize, max_metric_change=limit)
     return (
-        f"wrote {output_dir}: max abs difference to PyTorch on the test rows {difference:.2e}; "
-        f"`shopmtl predict {output_dir} --engine onnxruntime ...` runs it"
+        f"wrote {output_dir} (encoder: {'int8' if quantize == 'int8' else 'float32'}, optimised): "
+        f"{checked.summary()}; `shopmtl predict {output_dir} --engine onnxruntime ...` runs it"
     )
 
 
@@ -153,7 +161,8 @@ def commands(
         type=click.Choice(["torch", "onnxruntime"]),
         default="torch",
         show_default=True,
-        help="onnxruntime: run the graphs of an ONNX export (RUN_DIR from `shopmtl export --format onnx`).",
+        help="onnxruntime: run the graphs of an ONNX export (RUN_DIR from `shopmtl export --format onnx`) "
+        "without loading a PyTorch model; --precision does not apply.",
     )
     @click.option(
         "--chunk-rows",
@@ -260,11 +269,34 @@ def commands(
         type=click.Path(file_okay=False),
         help="A new folder (an export never overwrites).",
     )
+    @click.option(
+        "--quantize",
+        type=click.Choice(["none", "int8"]),
+        default="none",
+        show_default=True,
+        help="onnx: int8 = dynamic int8 quantisation of the encoder (checked: each task's primary "
+        "metric on the test split may move by at most --max-metric-change).",
+    )
+    @click.option(
+        "--max-metric-change",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="onnx --quantize int8: the largest change of a primary metric allowed [default: 0.005].",
+    )
     @plugin_options
     @click.pass_context
     @friendly
-    def export(ctx: click.Context, run_dir: str, kind: str, output_dir: str) -> None:
+    def export(
+        ctx: click.Context,
+        run_dir: str,
+        kind: str,
+        output_dir: str,
+        quantize: str,
+        max_metric_change: float | None,
+    ) -> None:
         """Export the model of RUN_DIR for other tools."""
-        click.echo(export_run(run_dir, plugin_set(ctx), kind, output_dir))
+        click.echo(
+            export_run(run_dir, plugin_set(ctx), kind, output_dir, quantize, max_metric_change)
+        )
 
     return [predict, serve, export]

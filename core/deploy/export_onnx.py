@@ -6,11 +6,17 @@ plus ``onnx/``::
 
     onnx/encoder.onnx          input_ids, attention_mask (batch, sequence) -> pooled (batch, width)
     onnx/heads/<task>.onnx     pooled texts + row features (+ token ids) -> raw outputs
-    onnx/manifest.json         each head's inputs, the opset, the checked difference
+    onnx/manifest.json         each head's inputs, the opset, the encoder's fused operators
+                               and quantisation, the checks' results
 
-Every axis that varies (rows, distinct texts, tokens) is dynamic. Before the folder
-appears, the graphs are run on onnxruntime over the run's test rows and compared with
-PyTorch in float32: above ``MAX_ABS_DIFFERENCE`` the export fails and says by how much.
+The encoder graph goes through onnxruntime's transformer optimiser (fused attention,
+LayerNorm, GELU) and, with ``quantize="int8"``, dynamic int8 quantisation
+(:mod:`shopmtl.core.deploy.onnx_encoder`). Every axis that varies (rows, distinct texts,
+tokens) is dynamic. Before the folder appears, the graphs are run on onnxruntime over
+the run's test rows and compared with PyTorch in float32
+(:mod:`shopmtl.core.deploy.onnx_quality`): a float32 export fails above
+``MAX_ABS_DIFFERENCE``; an int8 one fails when a task's primary metric on the test split
+moves by more than ``max_metric_change``. Either says by how much.
 """
 
 from __future__ import annotations
@@ -18,16 +24,23 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import torch
-from shopmtl.core.data.prepare import prepare_task
-from shopmtl.core.deploy.fp32 import Fp32Runtime
-from shopmtl.core.deploy.merged import ExportError, merged_encoder
+from shopmtl.core.deploy.merged import ExportError
+from shopmtl.core.deploy.onnx_encoder import export_encoder
 from shopmtl.core.deploy.onnx_engine import MANIFEST, ONNX_DIR, load_onnx_model
-from shopmtl.core.engine.evaluate import Scorer
+from shopmtl.core.deploy.onnx_graph import OPSET, export_graph
+from shopmtl.core.deploy.onnx_quality import (
+    MAX_METRIC_CHANGE,
+    MetricChange,
+    max_abs_difference,
+    primary_metric_changes,
+    rebuilt_tasks,
+    too_large,
+)
 from shopmtl.core.engine.predict import LoadedRun
 from shopmtl.core.files import atomic_dir
 from shopmtl.core.model.model import MultiTaskModel
@@ -35,7 +48,6 @@ from torch import nn
 from torch.nn import functional as F
 
 MAX_ABS_DIFFERENCE = 1e-3
-OPSET = 17
 RUN_FILES = ("config.yaml", "plugins.json", "metrics.json")
 
 
@@ -107,73 +119,81 @@ def head_inputs(run: LoadedRun, task: str) -> dict[str, torch.Tensor]:
     return inputs
 
 
-_TEXTS = {0: "texts", 1: "tokens"}
-_AXES = {"pooled": {0: "texts"}, "tokens": _TEXTS, "input_ids": _TEXTS, "attention_mask": _TEXTS}
+@dataclass
+class OnnxExport:
+    """What an ONNX export checked: the largest difference of any prediction from PyTorch's on
+    the test rows and, for an int8 export, each task's primary metric from both engines."""
 
+    max_abs_difference: float
+    metric_changes: list[MetricChange] = field(default_factory=list)
 
-def _export(module: nn.Module, inputs: dict[str, torch.Tensor], path: Path, output: str) -> None:
-    axes = {name: _AXES.get(name, {0: "rows"}) for name in inputs}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # tracer warnings about Python control flow on shapes
-        # The TorchScript exporter: dynamic axes without the dynamo exporter's onnxscript dependency.
-        torch.onnx.export(
-            module,
-            tuple(inputs.values()),
-            str(path),
-            input_names=list(inputs),
-            output_names=[output],
-            dynamic_axes={**axes, output: {0: "rows"}},
-            opset_version=OPSET,
-            dynamo=False,
+    def summary(self) -> str:
+        """One line: the difference and each checked metric's change."""
+        line = f"max abs difference to PyTorch on the test rows {self.max_abs_difference:.2e}"
+        changes = ", ".join(
+            f"{c.task} {c.metric} {c.torch if c.torch is None else round(c.torch, 4)} -> "
+            f"{c.onnx if c.onnx is None else round(c.onnx, 4)} ({c.change:+.4f})"
+            for c in self.metric_changes
         )
+        return f"{line}; test primary metrics, PyTorch -> ONNX: {changes}" if changes else line
 
 
-def write_graphs(run: LoadedRun, folder: Path) -> dict[str, object]:
+def write_graphs(run: LoadedRun, folder: Path, quantize: str = "none") -> dict[str, Any]:
     """Export the encoder and every head into ``folder``; the manifest's content."""
     (folder / "heads").mkdir(parents=True)
-    encoder = merged_encoder(run.model.encoder).cpu()
-    ids, mask = run.bank.pad(
-        run.bank.ids_for(["an example product", "a longer example product description"])
-    )
-    _export(encoder, {"input_ids": ids, "attention_mask": mask}, folder / "encoder.onnx", "pooled")
+    encoder = export_encoder(run.model.encoder, run.bank, folder / "encoder.onnx", quantize)
     heads = exportable(run.model).cpu()
     tasks = {}
     for task in run.specs:
         inputs = head_inputs(run, task)
-        _export(
+        export_graph(
             HeadGraph(heads, task, list(inputs)[1:]),
             inputs,
             folder / "heads" / f"{task}.onnx",
             "outputs",
         )
         tasks[task] = {"inputs": list(inputs), "tokens": "tokens" in inputs}
-    return {"opset": OPSET, "tasks": tasks}
+    return {"opset": OPSET, "encoder": encoder, "tasks": tasks}
 
 
-def check_graphs(run: LoadedRun, export_dir: Path, max_rows: int = 512) -> float:
-    """Largest absolute difference between onnxruntime and PyTorch (float32) predictions
-    on up to ``max_rows`` test rows of each task."""
+def check_graphs(
+    run: LoadedRun, export_dir: Path, quantize: str, max_metric_change: float, max_rows: int
+) -> OnnxExport:
+    """Run the graphs in ``export_dir`` against the run's model on the test rows; raise
+    :class:`ExportError` when they differ by more than allowed."""
     onnx_model = load_onnx_model(export_dir)
-    runtime, size = Fp32Runtime(), run.config.training.eval_batch_size
-    was = next(run.model.parameters()).device
-    torch_scorer = Scorer(runtime, run.model.cpu(), run.bank, size)  # type: ignore[arg-type]
-    onnx_scorer = Scorer(runtime, onnx_model, run.bank, size)  # type: ignore[arg-type]
-    worst = 0.0
-    try:
-        for task in run.specs:
-            prepared = prepare_task(run.specs[task], run.config, run.bank, state=run.features[task])
-            rows = prepared.rows["test"]
-            index = np.arange(min(len(rows), max_rows))
-            expected = torch_scorer.predict_rows(prepared, rows, index)
-            got = onnx_scorer.predict_rows(prepared, rows, index)
-            worst = max(worst, float(np.abs(expected - got).max(initial=0.0)))
-    finally:
-        run.model.to(was)
-    return worst
+    tasks = rebuilt_tasks(run)
+    checked = OnnxExport(max_abs_difference(run, onnx_model, tasks, max_rows))
+    if quantize == "none":
+        if checked.max_abs_difference > MAX_ABS_DIFFERENCE:
+            raise ExportError(
+                f"the ONNX graphs differ from PyTorch by up to {checked.max_abs_difference:.2e} on "
+                f"the run's test rows (allowed: {MAX_ABS_DIFFERENCE:g}); nothing was written"
+            )
+        return checked
+    checked.metric_changes = primary_metric_changes(run, onnx_model, tasks)
+    beyond = too_large(checked.metric_changes, max_metric_change)
+    if beyond:
+        moved = ", ".join(f"{c.task} {c.metric} by {c.change:+.4f}" for c in beyond)
+        raise ExportError(
+            f"{quantize} moves the primary metric on the test split beyond {max_metric_change:g}: "
+            f"{moved}; nothing was written (export without --quantize, or allow more with "
+            "--max-metric-change)"
+        )
+    return checked
 
 
-def export_onnx(run: LoadedRun, output: str | Path, check_rows: int = 512) -> float:
-    """Write the run and its ONNX graphs to ``output`` (which must not exist); the checked difference."""
+def export_onnx(
+    run: LoadedRun,
+    output: str | Path,
+    check_rows: int = 512,
+    quantize: str = "none",
+    max_metric_change: float = MAX_METRIC_CHANGE,
+) -> OnnxExport:
+    """Write the run and its ONNX graphs to ``output`` (which must not exist); what was checked.
+
+    ``quantize``: ``none`` (the optimised float32 encoder) or ``int8``.
+    """
     output = Path(output)
     if output.exists():
         raise ExportError(
@@ -184,18 +204,15 @@ def export_onnx(run: LoadedRun, output: str | Path, check_rows: int = 512) -> fl
             if (run.run_dir / name).is_file():
                 shutil.copy2(run.run_dir / name, staging / name)
         shutil.copytree(run.run_dir / "model", staging / "model")
-        manifest = write_graphs(run, staging / ONNX_DIR)
+        manifest = write_graphs(run, staging / ONNX_DIR, quantize)
         (staging / ONNX_DIR / MANIFEST).write_text(
             json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
         )
-        difference = check_graphs(run, staging, check_rows)
-        if difference > MAX_ABS_DIFFERENCE:
-            raise ExportError(
-                f"the ONNX graphs differ from PyTorch by up to {difference:.2e} on the run's test rows "
-                f"(allowed: {MAX_ABS_DIFFERENCE:g}); nothing was written"
-            )
-        manifest["max_abs_difference"] = difference
+        checked = check_graphs(run, staging, quantize, max_metric_change, check_rows)
+        manifest["max_abs_difference"] = checked.max_abs_difference
+        if checked.metric_changes:
+            manifest["test_primary_metrics"] = {c.task: c.as_dict() for c in checked.metric_changes}
         (staging / ONNX_DIR / MANIFEST).write_text(
             json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
         )
-    return difference
+    return checked

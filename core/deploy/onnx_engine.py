@@ -4,6 +4,12 @@
 that :class:`~shopmtl.core.engine.evaluate.Scorer` calls -- ``encoder``, ``apply_head``,
 ``token_tasks``, ``eval`` -- so predictions go through the same code as the PyTorch
 path: the same row encoding, text de-duplication, task ``predict`` and ``decode``.
+
+:func:`load_onnx_run` reads an export without building any PyTorch model: the config,
+the tasks' feature states and calibration, the tokenizer, and the graphs. No safetensors
+weights are read (an export stripped of ``model/*.safetensors`` still predicts). torch
+itself is still imported, as a tensor library: the text bank pads into tensors and a
+task's ``predict`` hook takes one (the plugin contract).
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.deploy.fp32 import Fp32Runtime
 from shopmtl.core.engine.evaluate import Scorer
-from shopmtl.core.engine.predict import LoadedRun, RunError
+from shopmtl.core.engine.predict import LoadedRun, RunError, read_tasks
+from shopmtl.core.runs import checkpoint, manifest
+from shopmtl.registry.spec import TaskSpec
 
 ONNX_DIR = "onnx"
 MANIFEST = "manifest.json"
@@ -68,6 +77,9 @@ class OnnxModel:
     def eval(self) -> OnnxModel:
         return self
 
+    def train(self) -> OnnxModel:
+        return self  # evaluate() puts the model back in training mode; graphs have none
+
     def share(self, task: str, pooled: torch.Tensor) -> torch.Tensor:
         """The pooled vectors unchanged: each head graph applies the sharing gates itself."""
         return pooled
@@ -95,8 +107,50 @@ def load_onnx_model(run_dir: str | Path) -> OnnxModel:
             f"{run_dir} holds no ONNX model ({folder / MANIFEST} is missing): "
             f"export one with `shopmtl export {run_dir} --format onnx --output DIR` and predict on DIR"
         )
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    return OnnxModel(folder, manifest)
+    return OnnxModel(folder, read_manifest(folder))
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """``folder/manifest.json`` of an export, or one line naming it when it is not JSON."""
+    try:
+        return dict(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunError(
+            f"{folder / MANIFEST} is truncated or not JSON ({error}): export the run again"
+        ) from None
+
+
+def load_onnx_run(run_dir: str | Path, registered: Mapping[str, TaskSpec]) -> LoadedRun:
+    """An ONNX export (``shopmtl export --format onnx``) ready to predict, with no PyTorch model.
+
+    ``run.model`` is an :class:`OnnxModel` and ``run.accelerator`` a float32 CPU runtime, so
+    :func:`~shopmtl.core.engine.predict.predict_tasks` and ``Scorer`` use it as a run.
+    The tasks are the manifest's; ``registered`` (``PluginSet.tasks``) must provide them.
+    """
+    run_dir = Path(run_dir)
+    model = load_onnx_model(run_dir)
+    folder = run_dir / checkpoint.MODEL_DIR
+    for needed in (run_dir / "config.yaml", folder / "features.json", folder / "backbone"):
+        if not needed.exists():
+            raise RunError(
+                f"{run_dir} is not a complete ONNX export: {needed} is missing; export the run again"
+            )
+    manifest.verify(folder)  # the priors are pickles: loaded only once their sha256 matched
+    config = checkpoint.read_run_config(run_dir)
+    specs, features = read_tasks(run_dir, config, folder, registered, list(model.heads))
+    from transformers import AutoTokenizer  # the tokenizer only; no model class is touched
+
+    bank = TextBank(AutoTokenizer.from_pretrained(folder / "backbone"), config.encoder.max_length)
+    return LoadedRun(
+        run_dir,
+        config,
+        specs,
+        features,
+        model,  # type: ignore[arg-type]  # Scorer's interface of MultiTaskModel
+        bank,
+        Fp32Runtime(),  # type: ignore[arg-type]  # Scorer needs .device and .autocast() only
+        checkpoint.read_calibration(folder),
+    )
 
 
 def onnx_scorer(run: LoadedRun, model: OnnxModel) -> Scorer:

@@ -50,6 +50,35 @@ class LoadedRun:
         return self.specs[name]
 
 
+def read_tasks(
+    run_dir: Path,
+    config: Config,
+    folder: Path,
+    registered: Mapping[str, TaskSpec],
+    names: Sequence[str],
+) -> tuple[dict[str, TaskSpec], dict[str, FeatureState]]:
+    """The task specs (head and loss as trained) and saved feature states of ``names`` in the
+    model ``folder``, or a clear error naming the plugins that are not installed.
+
+    Loads no weights: the ONNX engine reads a run's tasks through here too.
+    """
+    saved_features = checkpoint.read_features(folder)
+    features = {name: saved_features[name] for name in names if name in saved_features}
+    missing = [name for name in features if name not in registered]
+    if missing:
+        owners = (
+            checkpoint.read_json(run_dir / "plugins.json").get("tasks", {})
+            if (run_dir / "plugins.json").is_file()
+            else {}
+        )
+        needs = ", ".join(f"{t} (plugin {owners.get(t, '?')})" for t in missing)
+        raise RunError(
+            f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins"
+        )
+    specs = {name: configure_task(registered[name], config) for name in features}
+    return specs, features
+
+
 def load_run(
     run_dir: str | Path,
     registered: dict[str, TaskSpec],
@@ -73,22 +102,7 @@ def load_run(
     # The tasks are the heads on disk: deleting heads/<task>.safetensors drops a task,
     # copying one from a run with the same encoder adds it.
     heads = sorted(p.stem for p in (folder / "heads").glob("*.safetensors"))
-    saved_features = checkpoint.read_features(folder)
-    features = {name: saved_features[name] for name in heads if name in saved_features}
-    missing = [name for name in features if name not in registered]
-    if missing:
-        owners = (
-            checkpoint.read_json(run_dir / "plugins.json").get("tasks", {})
-            if (run_dir / "plugins.json").is_file()
-            else {}
-        )
-        needs = ", ".join(f"{t} (plugin {owners.get(t, '?')})" for t in missing)
-        raise RunError(
-            f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins"
-        )
-    specs = {
-        name: configure_task(registered[name], config) for name in features
-    }  # head/loss as trained
+    specs, features = read_tasks(run_dir, config, folder, registered, heads)
     encoder = build_encoder(
         config.encoder, saved=folder / "backbone", tasks=checkpoint.saved_adapters(folder)
     )
