@@ -15,7 +15,10 @@ instead (:mod:`shopmtl.core.deploy.onnx_quality`).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,20 +69,38 @@ def optimise(source: Path, target: Path, config: Any) -> dict[str, int]:
     return {op: n for op, n in optimised.get_fused_operator_statistics().items() if n}
 
 
+class _NoPreprocessingAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """Drop the quantiser's advice to pre-process the graph (shape inference and clean-up,
+    which the transformer optimiser has done), logged on the root logger for every graph."""
+    hush = _NoPreprocessingAdvice()
+    logging.getLogger().addFilter(hush)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(hush)
+
+
 def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation of the graph ``source`` into ``target``."""
     _, quantize_dynamic = _onnxruntime_tools()
     from onnxruntime.quantization import QuantType
 
-    quantize_dynamic(
-        source,
-        target,
-        op_types_to_quantize=list(INT8_OPERATORS),
-        per_channel=True,  # one scale per output channel: per tensor loses MiniLM's small weights
-        weight_type=QuantType.QInt8,
-        # shape inference cannot type the fused (contrib) operators' outputs: they are float32
-        extra_options={"DefaultTensorType": _FLOAT},
-    )
+    with _quiet_quantizer():
+        quantize_dynamic(
+            source,
+            target,
+            op_types_to_quantize=list(INT8_OPERATORS),
+            per_channel=True,  # one scale per output channel: per tensor loses MiniLM's small weights
+            weight_type=QuantType.QInt8,
+            # shape inference cannot type the fused (contrib) operators' outputs: they are float32
+            extra_options={"DefaultTensorType": _FLOAT},
+        )
 
 
 def export_encoder(
