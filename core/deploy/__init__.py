@@ -8,10 +8,13 @@ One module per job:
   ``shopmtl serve``: the loaded model, request schemas, micro-batching, the FastAPI app;
 * :mod:`merged` -- the encoder with LoRA merged, as one transformers model;
 * :mod:`export_hf`, :mod:`model_card` -- ``shopmtl export --format hf``;
-* :mod:`export_onnx`, :mod:`onnx_engine`, :mod:`fp32` -- ``--format onnx`` and
-  ``predict --engine onnxruntime``;
+* :mod:`export_onnx`, :mod:`onnx_graph`, :mod:`onnx_encoder`, :mod:`onnx_quality`,
+  :mod:`onnx_engine`, :mod:`fp32` -- ``--format onnx`` (the graphs; the encoder optimised and
+  optionally int8; the checks against PyTorch) and ``predict --engine onnxruntime`` (no
+  PyTorch model);
 * :mod:`tracking` -- final metrics, baselines and config to ``training.log_with`` trackers;
 * :mod:`cli_commands` -- the ``predict``, ``serve`` and ``export`` commands.
 
-Everything reads a run directory through :func:`shopmtl.core.engine.predict.load_run`.
+Everything reads a run directory through :func:`shopmtl.core.engine.predict.load_run`, except
+the onnxruntime engine: :func:`onnx_engine.load_onnx_run` reads an export without its weights.
 """
