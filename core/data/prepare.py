@@ -13,22 +13,17 @@ import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
+from shopmtl.core.data.checks import DataCheck, check_splits
+from shopmtl.core.data.decodecheck import check_decode
 from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows
-from shopmtl.core.data.priors import FittedPrior, PriorError, chosen_prior, fit_prior, prior_outputs
+from shopmtl.core.data.priors import PriorError, chosen_prior, prior_for_network_rows
 from shopmtl.core.data.rowstore import RowStore
 from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.data.trainsplit import TrainSplit, kept_rows
-from shopmtl.registry.datacheck import check_frame
 from shopmtl.registry.derived import with_derived
 from shopmtl.registry.spec import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
-from shopmtl.registry.splits import (
-    describe,
-    file_problems,
-    is_split_source,
-    split_columns,
-    split_frame,
-)
+from shopmtl.registry.splits import split_frame
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +82,13 @@ def head_spec_for(
     )
 
 
-def select_tasks(names: Iterable[str], registered: Mapping[str, TaskSpec]) -> dict[str, TaskSpec]:
-    """The registered tasks called ``names``; an unknown name gets the closest match."""
+def select_tasks(
+    names: Iterable[str],
+    registered: Mapping[str, TaskSpec],
+    skipped: Mapping[str, str] | None = None,
+) -> dict[str, TaskSpec]:
+    """The registered tasks called ``names``; an unknown name gets the closest match, and the
+    plugins skipped at load (``skipped``: plugin -> why), whose tasks are not registered."""
     names = list(names)
     unknown = [n for n in names if n not in registered]
     if unknown:
@@ -99,8 +99,20 @@ def select_tasks(names: Iterable[str], registered: Mapping[str, TaskSpec]) -> di
                 f"unknown task '{name}' in tasks:" + (f" did you mean '{hint}'?" if hint else "")
             )
         lines.append(f"registered tasks: {', '.join(registered) or 'none'} (see `shopmtl tasks`)")
+        for plugin, why in (skipped or {}).items():
+            first = str(why).splitlines()[0] if why else "skipped"
+            lines.append(
+                f"plugin '{plugin}' was skipped at load, so none of its tasks is registered: "
+                f"{first} (`shopmtl plugins check {plugin}` says more)"
+            )
         raise ConfigError("\n".join(lines))
     return {name: registered[name] for name in names}
+
+
+def skipped_plugins(plugins: Any) -> dict[str, str]:
+    """Plugin -> why, for each plugin of a :class:`~shopmtl.registry.pluginset.PluginSet`
+    that was skipped at load (an import error, a wrong hook API, an invalid task)."""
+    return {r.name: r.error for r in getattr(plugins, "reports", ()) if r.error}
 
 
 def check_priors(specs: Mapping[str, TaskSpec], config: Config) -> None:
@@ -180,8 +192,20 @@ def call(work: Callable[[], Any]) -> Any:
     return work()
 
 
+#: Stands for the task's plugin in a :class:`TaskDataError` raised where the plugin is not known.
+ITS_PLUGIN = "<its plugin>"
+
+
 class TaskDataError(ValueError):
-    """A task's dataset builder failed; the message names the task and how to check it."""
+    """A task's data cannot train; the message names the task and the command that checks it."""
+
+    def __init__(self, message: str, task: str | None = None) -> None:
+        super().__init__(message)
+        self.task = task
+
+    def for_plugin(self, plugin: str) -> TaskDataError:
+        """The same error with the task's plugin named (a caller that knows it fills it in)."""
+        return TaskDataError(str(self).replace(ITS_PLUGIN, plugin), self.task)
 
 
 def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
@@ -192,9 +216,35 @@ def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
     )
 
 
-def build_task_sources(spec: TaskSpec, config: Config) -> TaskData:
-    """Call the task's dataset builder and check the result: val and test as pandas frames, train as
-    handed over (a frame, Arrow, or Parquet on disk; its columns checked against its schema)."""
+def build_task_sources(spec: TaskSpec, config: Config, check: bool = True) -> TaskData:
+    """Call the task's dataset builder and check the result (:func:`check_task_data`): val and
+    test as pandas frames, train as handed over (a frame, Arrow, or Parquet on disk)."""
+    data, _ = built_and_checked(spec, config, check=check)
+    return data
+
+
+def built_and_checked(
+    spec: TaskSpec, config: Config, check: bool = True
+) -> tuple[TaskData, DataCheck | None]:
+    """The task's data (val and test as frames) and what :func:`check_splits` found on every
+    row of it; refused with every problem at once when it found any."""
+    data = call_builder(spec, config)
+    found = None
+    if check:
+        found = check_splits(spec, data.splits)
+        refuse_problems(spec, found.problems)
+    else:
+        missing = [s for s in SPLITS if s not in data.splits]
+        if missing:
+            refuse_problems(spec, [f"build_dataset returned no {missing} split"])
+    frames = {s: split_frame(data.splits[s]) for s in ("val", "test")}
+    if check:  # predict and serve call decode: a decode that cannot is refused before training
+        refuse_problems(spec, check_decode(spec, with_derived(spec, frames["val"])))
+    return dataclasses.replace(data, splits={**data.splits, **frames}), found
+
+
+def call_builder(spec: TaskSpec, config: Config) -> TaskData:
+    """The task's :class:`TaskData`, built with the run's settings, data path and seed."""
     task_config = config.tasks.get(spec.name, TaskConfig())
     context = BuildContext(
         settings=task_settings(spec, task_config.settings),
@@ -207,39 +257,15 @@ def build_task_sources(spec: TaskSpec, config: Config) -> TaskData:
     except Exception as exc:  # noqa: BLE001 -- name the task: `shopmtl plugins` does not build data
         raise TaskDataError(
             f"task '{spec.name}': build_dataset raised {type(exc).__name__}: {exc} -- "
-            f"`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks its data, labels and metrics"
+            f"`shopmtl plugins check {ITS_PLUGIN}` checks its data, labels and metrics",
+            spec.name,
         ) from exc
-    splits = {}
-    for split in SPLITS:
-        if split not in data.splits:
-            raise ValueError(
-                f"task '{spec.name}': build_dataset returned no '{split}' split; return train, val and test"
-            )
-        checked_source(spec, split, data.splits[split])
-        splits[split] = data.splits[split] if split == "train" else split_frame(data.splits[split])
-    return dataclasses.replace(data, splits={**data.splits, **splits})
-
-
-def checked_source(spec: TaskSpec, split: str, source: Any) -> None:
-    """Refuse a split that is no :data:`~shopmtl.registry.splits.SplitSource`, or lacks a column the
-    task's schema names (checked on an Arrow or Parquet split's schema, before any row is read)."""
-    if not is_split_source(source):
-        raise ValueError(
-            f"task '{spec.name}': the {split} split is {type(source).__name__}; hand over a pandas "
-            "DataFrame, a pyarrow Table or Dataset, or the path of Parquet rows"
+    if not isinstance(data, TaskData) or not isinstance(data.splits, Mapping):
+        raise TaskDataError(
+            f"task '{spec.name}': build_dataset returned {type(data).__name__}, not a TaskData "
+            "whose splits map train, val and test to their rows"
         )
-    columns = set(split_columns(source))
-    missing = [c for c in spec.columns if c not in columns]
-    if missing:
-        raise ValueError(
-            f"task '{spec.name}': the {split} split lacks columns {missing} that the task's schema names "
-            f"({describe(source)}); add them to the frame or remove them from the TaskSpec"
-        )
-    problems = file_problems(source, spec.columns)
-    if problems:
-        raise ValueError(
-            f"task '{spec.name}': the {split} split's files differ:\n  - " + "\n  - ".join(problems)
-        )
+    return data
 
 
 def subsample(data: TaskData, task_config: TaskConfig, seed: int) -> TaskData:
@@ -280,22 +306,15 @@ def prepare_task(
     """
     spec = configure_task(spec, config)
     task_config = config.tasks.get(spec.name, TaskConfig())
-    built = build_task_sources(spec, config)
+    built, found = built_and_checked(spec, config)
     train = TrainSplit.of(built.splits["train"], task_config.max_train_examples, config.seed)
-    if len(train) == 0:
-        raise ValueError(f"task '{spec.name}' has no training rows: check its data and settings")
     evaluation = {
         s: with_derived(spec, capped(built[s], task_config.max_eval_examples, config.seed))
         for s in ("val", "test")
     }
-    refuse_problems(
-        spec,
-        [p for s, f in evaluation.items() for p in check_frame(spec, s, f, require_labels=False)],
-    )
-    features = checked_train_features(spec, train)
     train_prior = None
     if state is None:
-        state = FeatureState.fit(spec, features)
+        state = found.state  # fitted on every train row, whatever max_train_examples keeps
         if task_config.prior is not None:
             state.prior, train_prior = once(
                 lambda: prior_for_network_rows(
@@ -318,33 +337,20 @@ def prepare_task(
     )
 
 
-def checked_train_features(spec: TaskSpec, train: TrainSplit) -> pd.DataFrame:
-    """The feature columns (derived ones computed) of every kept train row, each chunk checked on the way.
-
-    Every process reads every kept row here, so a bad value stops every process alike,
-    whichever process's share it falls in.
-    """
-    features = [*spec.numeric, *spec.categorical]
-    parts = []
-    for _, frame in train.chunks(train.positions(), read_columns(spec)):
-        frame = with_derived(spec, frame)
-        refuse_problems(spec, check_frame(spec, "train", frame, require_labels=False))
-        parts.append(frame[features])
-    return pd.concat(parts)
-
-
 def read_columns(spec: TaskSpec) -> list[str] | None:
     """The columns encoding reads: the schema's own, or every column when derived features may read others."""
     return None if spec.derive is not None else list(dict.fromkeys(spec.columns))
 
 
 def refuse_problems(spec: TaskSpec, problems: list[str]) -> None:
-    """Raise :class:`TaskDataError` listing ``problems`` (what ``shopmtl plugins check`` would flag), if any."""
+    """Raise :class:`TaskDataError` listing ``problems`` (what ``shopmtl plugins check`` finds), if any."""
     if problems:
         raise TaskDataError(
-            f"task '{spec.name}': its data cannot train:\n  - "
+            f"task '{spec.name}': its data cannot train ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''}):\n  - "
             + "\n  - ".join(problems)
-            + "\n`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks it the same way"
+            + f"\n`shopmtl plugins check {ITS_PLUGIN}` finds the same problems",
+            spec.name,
         )
 
 
@@ -365,36 +371,6 @@ def encode_train(
         chunk_prior = None if prior is None else prior[np.searchsorted(network, positions[slots])]
         store.put(slots, encode_rows(spec, frame, state, bank, chunk_prior))
     return store.rows()
-
-
-def prior_for_network_rows(
-    spec: TaskSpec, task_config: TaskConfig, train: TrainSplit, val: pd.DataFrame, seed: int
-) -> tuple[FittedPrior, np.ndarray]:
-    """The task's prior fitted on the train rows, and its outputs for the rows the network trains on.
-
-    The prior is fitted on every train row, up to ``prior_max_rows`` (random, by seed): the
-    network's rows (``max_train_examples`` caps them, for its cost) are a subset of those, so a
-    stronger prior is what the head builds on (recommend's gradient boosting on 327k rows
-    rather than the network's 20k). The outputs are aligned with :meth:`TrainSplit.positions`
-    of the whole run: out-of-fold for each row the prior was fitted on (it never sees the
-    label it predicts), the fitted prior's for any other. A classical model holds its rows
-    in memory: they are read as one frame here, and dropped after.
-    """
-    fitted_rows = kept_rows(train.total, task_config.prior_max_rows, seed)  # None: every row
-    frame = with_derived(spec, train.read(fitted_rows))
-    fitted, out_of_fold = fit_prior(
-        spec, str(task_config.prior), frame, val, folds=task_config.prior_folds, seed=seed
-    )
-    network = train.positions()
-    if fitted_rows is None:
-        return fitted, out_of_fold[network]
-    at = np.minimum(np.searchsorted(fitted_rows, network), len(fitted_rows) - 1)
-    seen = fitted_rows[at] == network
-    outputs = np.empty((len(network), out_of_fold.shape[1]), dtype=np.float32)
-    outputs[seen] = out_of_fold[at[seen]]
-    if not seen.all():
-        outputs[~seen] = prior_outputs(spec, fitted, with_derived(spec, train.read(network[~seen])))
-    return fitted, outputs
 
 
 def validation_view(task: PreparedTask, max_rows: int | None, seed: int) -> PreparedTask:

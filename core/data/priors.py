@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from shopmtl.core.config import TaskConfig
+from shopmtl.core.data.trainsplit import TrainSplit, kept_rows
+from shopmtl.registry.derived import with_derived
 from shopmtl.registry.spec import Prior, TaskSpec
 
 #: Where a model folder keeps each task's fitted prior (``<task>.joblib``).
@@ -156,3 +159,33 @@ def _outputs(
             "before taking logs (e.g. np.clip(p, 1e-6, 1 - 1e-6))"
         )
     return values.astype(np.float32)
+
+
+def prior_for_network_rows(
+    spec: TaskSpec, task_config: TaskConfig, train: TrainSplit, val: pd.DataFrame, seed: int
+) -> tuple[FittedPrior, np.ndarray]:
+    """The task's prior fitted on the train rows, and its outputs for the rows the network trains on.
+
+    The prior is fitted on every train row, up to ``prior_max_rows`` (random, by seed): the
+    network's rows (``max_train_examples`` caps them, for its cost) are a subset of those, so a
+    stronger prior is what the head builds on (recommend's gradient boosting on 327k rows
+    rather than the network's 20k). The outputs are aligned with :meth:`TrainSplit.positions`
+    of the whole run: out-of-fold for each row the prior was fitted on (it never sees the
+    label it predicts), the fitted prior's for any other. A classical model holds its rows
+    in memory: they are read as one frame here, and dropped after.
+    """
+    fitted_rows = kept_rows(train.total, task_config.prior_max_rows, seed)  # None: every row
+    frame = with_derived(spec, train.read(fitted_rows))
+    fitted, out_of_fold = fit_prior(
+        spec, str(task_config.prior), frame, val, folds=task_config.prior_folds, seed=seed
+    )
+    network = train.positions()
+    if fitted_rows is None:
+        return fitted, out_of_fold[network]
+    at = np.minimum(np.searchsorted(fitted_rows, network), len(fitted_rows) - 1)
+    seen = fitted_rows[at] == network
+    outputs = np.empty((len(network), out_of_fold.shape[1]), dtype=np.float32)
+    outputs[seen] = out_of_fold[at[seen]]
+    if not seen.all():
+        outputs[~seen] = prior_outputs(spec, fitted, with_derived(spec, train.read(network[~seen])))
+    return fitted, outputs

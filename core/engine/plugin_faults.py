@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from shopmtl.core.data.prepare import TaskDataError
 from shopmtl.registry.pluginset import PluginSet
 from shopmtl.registry.spec import TaskSpec
 
@@ -133,6 +134,11 @@ def plugin_faults(plugins: PluginSet, tasks: Sequence[str] = ()) -> Iterator[Non
         yield
     except PluginCodeError:
         raise
+    except TaskDataError as error:  # shopmtl refused the data: name the plugin to check
+        owner = plugins.task_plugin.get(error.task or "")
+        if owner is None:
+            raise
+        raise error.for_plugin(owner) from error.__cause__
     except Exception as error:  # noqa: BLE001 -- re-raised, in words when it is the plugin's
         words = describe(error, plugins, tasks)
         if words is None:
