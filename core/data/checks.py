@@ -19,6 +19,7 @@ check`` says ok exactly when ``train`` accepts the data.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,8 +92,10 @@ def _schema_problems(spec: TaskSpec, split: str, source: Any) -> list[str]:
     lacking = [c for c in spec.columns if c not in columns]
     if lacking:
         shown = ", ".join(map(repr, columns[:12])) + (", ..." if len(columns) > 12 else "")
+        on_disk = isinstance(source, (str, os.PathLike, list, tuple))
+        where = f" ({describe(source)})" if on_disk else ""
         return [
-            f"the {split} split ({describe(source)}) lacks column(s) "
+            f"the {split} split{where} lacks column(s) "
             f"{', '.join(map(repr, lacking))} that the TaskSpec names (it has {shown}): add them "
             "to the split, or fix the TaskSpec"
         ]

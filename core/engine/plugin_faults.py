@@ -134,13 +134,11 @@ def plugin_faults(plugins: PluginSet, tasks: Sequence[str] = ()) -> Iterator[Non
         yield
     except PluginCodeError:
         raise
-    except TaskDataError as error:  # shopmtl refused the data: name the plugin to check
-        owner = plugins.task_plugin.get(error.task or "")
-        if owner is None:
-            raise
-        raise error.for_plugin(owner) from error.__cause__
     except Exception as error:  # noqa: BLE001 -- re-raised, in words when it is the plugin's
         words = describe(error, plugins, tasks)
-        if words is None:
-            raise
-        raise PluginCodeError(words) from error
+        if words is not None:
+            raise PluginCodeError(words) from error
+        owner = plugins.task_plugin.get(getattr(error, "task", None) or "")
+        if isinstance(error, TaskDataError) and owner is not None:
+            raise error.for_plugin(owner) from error.__cause__  # shopmtl refused the data
+        raise
