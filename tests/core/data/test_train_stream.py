@@ -186,7 +186,8 @@ def test_a_run_draws_its_batches_from_memory_mapped_rows_and_removes_them_at_the
     tmp_path, monkeypatch
 ):
     from conftest import toy_plugin_set
-    from shopmtl.core.engine import setup, trainer
+    from shopmtl.core.engine import trainer
+    from shopmtl.core.engine import training_run as setup
 
     made, drawn_from = [], []
     real_folder, real_batch = setup.scratch_folder, trainer.make_batch
