@@ -209,6 +209,10 @@ class Config(_Section):
     # heads for tasks trained again. With encoder.freeze=true the encoder stays as it
     # was, so the source run's other heads stay valid and are carried into this run.
     init_from: str | None = None
+    # UNSAFE, off by default: let `train --from` open a source run's classical prior that an older
+    # shopmtl saved as a pickle (priors/<task>.joblib); unpickling runs code from the file. Only
+    # for runs you trust. The prior is written into this run as arrays and JSON (no pickle).
+    allow_pickle: bool = False
     encoder: EncoderConfig = EncoderConfig()
     sharing: SharingConfig = SharingConfig()
     data: DataConfig = DataConfig()

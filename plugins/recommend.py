@@ -24,7 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from shopmtl import BuildContext, EvalBatch, Prior, Register, TaskData, TaskSpec, hookimpl
-from shopmtl.plugins.recommend_peer import NUMERIC, GradientBoostingRanker, fit_gradient_boosting
+from shopmtl.plugins.recommend_peer import (
+    NUMERIC,
+    GradientBoostingRanker,
+    fit_gradient_boosting,
+    fit_gradient_boosting_prior,
+    ranker_from_state,
+    ranker_state,
+)
 from shopmtl.plugins.shared import retail
 from shopmtl.plugins.shared.customers import query_profiles
 from shopmtl.plugins.shared.lazy import LazyMapping
@@ -366,8 +373,10 @@ def _fit_one_feature(train: pd.DataFrame, feature: Predictor) -> Predictor:
 PRIORS = {
     "gradient_boosting": Prior(
         description="gradient boosting on popularity, bought-before, history size and TF-IDF cosine: the peer",
-        fit=fit_gradient_boosting,
+        fit=fit_gradient_boosting_prior,
         predict=lambda fitted, frame: logits(fitted.probabilities(frame)),
+        state=ranker_state,
+        from_state=ranker_from_state,
         group="customer_id",  # a customer's candidates share a fold: their history is one text
     ),
 }

@@ -27,6 +27,7 @@ from shopmtl import (
     EvalBatch,
     MetricSpec,
     Prior,
+    PriorState,
     Register,
     TaskData,
     TaskSpec,
@@ -300,7 +301,8 @@ def user_profile_baselines(
 @dataclass
 class TfidfCountryLogreg:
     """TF-IDF of the history + one-hot country, one logistic regression per label, fitted: the
-    classical peer, and the prior ``tasks.user_profile.prior: tfidf_country_logreg``."""
+    classical peer, and the prior ``tasks.user_profile.prior: tfidf_country_logreg`` (whose
+    parts are kept as arrays: :func:`fit_tfidf_country_logreg_prior`)."""
 
     vectorizer: Any
     countries: Any
@@ -352,12 +354,66 @@ def fit_tfidf_country_logreg(
     return fitted
 
 
+def fit_tfidf_country_logreg_prior(
+    train: pd.DataFrame, val: pd.DataFrame | None = None
+) -> TfidfCountryLogreg:
+    """The peer as the prior: fitted by scikit-learn, kept as arrays a run saves without pickle."""
+    from shopmtl.plugins.shared.portable.linear import Logistic
+    from shopmtl.plugins.shared.portable.text import OneHot, Tfidf
+
+    fitted = fit_tfidf_country_logreg(train, val)
+    models = [m if isinstance(m, float) else Logistic.of(m) for m in fitted.models]
+    return TfidfCountryLogreg(Tfidf.of(fitted.vectorizer), OneHot.of(fitted.countries), models)
+
+
+def tfidf_country_logreg_state(fitted: TfidfCountryLogreg) -> PriorState:
+    """The prior's vocabulary, idf, countries and per-label coefficients (``Prior.state``).
+
+    A label seen in one class only has a rate instead of a model: ``rates`` holds it (NaN
+    where the label has a model) and ``model_<k>`` the k-th label's logistic regression.
+    """
+    from shopmtl.plugins.shared.portable.linear import Logistic
+    from shopmtl.plugins.shared.portable.text import OneHot, Tfidf
+
+    rates = np.array([m if isinstance(m, float) else np.nan for m in fitted.models])
+    parts = {
+        f"model_{k}": Logistic.of(m).state()
+        for k, m in enumerate(fitted.models)
+        if not isinstance(m, float)
+    }
+    return PriorState.join(
+        vectorizer=Tfidf.of(fitted.vectorizer).state(),
+        countries=OneHot.of(fitted.countries).state(),
+        rates=PriorState({"rates": rates}),
+        **parts,
+    )
+
+
+def tfidf_country_logreg_from_state(state: PriorState) -> TfidfCountryLogreg:
+    """The prior :func:`tfidf_country_logreg_state` described (``Prior.from_state``)."""
+    from shopmtl.plugins.shared.portable.linear import Logistic
+    from shopmtl.plugins.shared.portable.text import OneHot, Tfidf
+
+    rates = state.part("rates").arrays["rates"]
+    models: list[Any] = [
+        float(rate) if not np.isnan(rate) else Logistic.from_state(state.part(f"model_{k}"))
+        for k, rate in enumerate(rates)
+    ]
+    return TfidfCountryLogreg(
+        Tfidf.from_state(state.part("vectorizer")),
+        OneHot.from_state(state.part("countries")),
+        models,
+    )
+
+
 #: The classical models a run may start user_profile's head from (``tasks.user_profile.prior``).
 PRIORS = {
     "tfidf_country_logreg": Prior(
         description="TF-IDF of the history + country, one logistic regression per label: the classical peer",
-        fit=fit_tfidf_country_logreg,
+        fit=fit_tfidf_country_logreg_prior,
         predict=lambda fitted, frame: logits(fitted.probabilities(frame)),
+        state=tfidf_country_logreg_state,
+        from_state=tfidf_country_logreg_from_state,
     ),
 }
 

@@ -191,6 +191,58 @@ class DerivedFeatures:
     compute: Callable[[pd.DataFrame], pd.DataFrame]
 
 
+#: A JSON value: what :attr:`PriorState.meta` may hold (str, int, float, bool, None, lists, dicts).
+JSON = Any
+
+
+@dataclass(frozen=True)
+class PriorState:
+    """A fitted prior as plain data: named numeric arrays and JSON settings (hook API 1.5).
+
+    shopmtl saves it as ``model/priors/<task>.safetensors`` -- the arrays as tensors, ``meta``
+    as JSON in the file's header -- and hands it back to :attr:`Prior.from_state` when a run is
+    opened. Nothing in it is executed on load: no pickle, no class looked up by name.
+
+    Attributes:
+        arrays: name -> numeric or boolean ``numpy`` array (no objects, no strings: put words
+            in ``meta``). Names are letters, digits, ``_`` and ``.``.
+        meta: JSON-able settings: vocabularies, class labels, flags.
+
+    A fitted model made of parts stores each under its own name with :meth:`join` and reads it
+    back with :meth:`part`::
+
+        PriorState.join(vectorizer=tfidf.state(), model=logreg.state())
+        state.part("vectorizer")  # -> what tfidf.state() returned
+    """
+
+    arrays: Mapping[str, np.ndarray] = field(default_factory=dict)
+    meta: Mapping[str, JSON] = field(default_factory=dict)
+
+    @classmethod
+    def join(cls, **parts: PriorState) -> PriorState:
+        """One state holding each part under its keyword (arrays as ``<part>.<name>``)."""
+        arrays = {
+            f"{name}.{key}": value
+            for name, part in parts.items()
+            for key, value in part.arrays.items()
+        }
+        return cls(arrays, {name: dict(part.meta) for name, part in parts.items()})
+
+    def part(self, name: str) -> PriorState:
+        """The part :meth:`join` stored under ``name``; a ``KeyError`` naming it if there is none."""
+        if name not in self.meta:
+            raise KeyError(
+                f"the prior state has no part {name!r} (it has: {', '.join(self.meta) or 'none'})"
+            )
+        prefix = f"{name}."
+        arrays = {
+            key[len(prefix) :]: value
+            for key, value in self.arrays.items()
+            if key.startswith(prefix)
+        }
+        return PriorState(arrays, self.meta[name])
+
+
 @dataclass(frozen=True)
 class Prior:
     """A classical model a task offers as the starting point of its head (stacking).
@@ -206,21 +258,28 @@ class Prior:
         description: one line for ``shopmtl tasks``.
         fit: ``(train, val) -> fitted``: the fitted model from train rows (inputs and
             labels). ``val`` may choose hyperparameters, as a data scientist would (never
-            its labels as training rows). The fitted object is saved with the run by
-            joblib, so it must pickle: scikit-learn estimators, or a dataclass of them
-            defined at module level (not a closure). Return ``None`` for a prior with
-            nothing to fit (a mean of lags).
+            its labels as training rows). Return ``None`` for a prior with nothing to fit
+            (a mean of lags).
         predict: ``(fitted, frame) -> (n, n_outputs)`` raw outputs in the head's space:
             values for regression, logits for binary/multilabel, class logits (e.g. log
             probabilities) for multiclass. It reads input columns only, never labels.
         group: a column whose rows must fall in the same fold (e.g. one customer's
             candidates), or ``None`` for plain shuffled folds.
+        state: ``fitted -> PriorState``: the fitted model as arrays and JSON, saved with the
+            run (never pickled). Required unless ``fit`` returns ``None``.
+        from_state: ``PriorState -> fitted``: the model ``state`` described, rebuilt when a
+            run is opened; ``predict`` must give the same outputs with it.
+
+    .. versionchanged:: 1.5 ``state`` and ``from_state`` replace saving the fitted object
+       with joblib (a pickle, which runs code when loaded).
     """
 
     description: str
     fit: Callable[[pd.DataFrame, pd.DataFrame], Any]
     predict: Callable[[Any, pd.DataFrame], np.ndarray]
     group: str | None = None
+    state: Callable[[Any], PriorState] | None = None
+    from_state: Callable[[PriorState], Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,15 @@ precision_option = click.option(
     help="Inference autocast on this machine: auto = bf16 where the hardware computes it natively, else fp32.",
 )
 
+#: ``--allow-pickle`` of every command that opens a run (predict, serve, evaluate, export,
+#: report, train --from). Off by default: it exists only for runs saved before hook API 1.5.
+allow_pickle_option = click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="UNSAFE: open classical priors an older shopmtl saved as pickles (priors/<task>.joblib); "
+    "unpickling runs code from the file. Only for runs you trust; train them again to drop it.",
+)
+
 
 def serve_run(
     run_dir: str | Path,
@@ -32,6 +41,7 @@ def serve_run(
     tasks: Sequence[str],
     settings: ServeSettings,
     precision: str = "auto",
+    allow_pickle: bool = False,
 ) -> None:
     """Load the run once and serve ``tasks`` (all when empty) until SIGINT/SIGTERM."""
     from shopmtl.core.engine.predict import RunError, load_run
@@ -44,10 +54,15 @@ def serve_run(
             f"serving needs FastAPI and uvicorn ({error}): pip install 'shopmtl[serve]'"
         ) from None
 
-    run_server(
-        ModelService(load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision), tasks),
-        settings,
+    run = load_run(
+        run_dir,
+        plugins.tasks,
+        plugins.sharing_kinds,
+        precision,
+        tasks=tasks,
+        allow_pickle=allow_pickle,
     )
+    run_server(ModelService(run, tasks), settings)
 
 
 def predict_file(
@@ -59,6 +74,7 @@ def predict_file(
     engine: str = "torch",
     chunk_rows: int | None = None,
     precision: str = "auto",
+    allow_pickle: bool = False,
 ) -> int:
     """Predict every row of ``input_path`` into ``output_path`` in chunks; the rows written."""
     from shopmtl.core.deploy import stream
@@ -66,9 +82,14 @@ def predict_file(
     from shopmtl.core.engine.predict import load_run, predict_tasks
 
     stream.check_paths(input_path, output_path)  # before the model loads or anything is read
-    run = load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision)
-    for task in tasks:
-        run.task(task)
+    run = load_run(
+        run_dir,
+        plugins.tasks,
+        plugins.sharing_kinds,
+        precision,
+        tasks=tasks,
+        allow_pickle=allow_pickle,
+    )
     numeric = [c for t in tasks for c in run.specs[t].numeric]
     model = None
     if engine == "onnxruntime":
@@ -89,7 +110,9 @@ def predict_file(
     return stream.predict_file(input_path, output_path, predict, chunk_rows or stream.CHUNK_ROWS)
 
 
-def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
+def export_run(
+    run_dir: str, plugins: Any, kind: str, output_dir: str, allow_pickle: bool = False
+) -> str:
     """Export ``run_dir`` as ``kind`` (``hf`` or ``onnx``) into the new folder ``output_dir``; a line saying what was written."""
     from shopmtl.core.deploy.merged import ExportError
     from shopmtl.core.engine.predict import load_run
@@ -99,7 +122,7 @@ def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
             f"{output_dir} already exists: choose a new folder (an export never overwrites)"
         )
     run = load_run(
-        run_dir, plugins.tasks, plugins.sharing_kinds, precision="no"
+        run_dir, plugins.tasks, plugins.sharing_kinds, precision="no", allow_pickle=allow_pickle
     )  # exports are fp32
     if kind == "hf":
         from shopmtl.core.deploy.export_hf import export_hf
@@ -122,8 +145,11 @@ def commands(
     ``plugin_options`` adds the CLI's plugin-loading options (``--strict-plugins``) to each."""
 
     def runs_a_model(command: Callable[..., Any]) -> Callable[..., Any]:
-        """``--precision`` and the plugin options, the click context passed in, user errors in words."""
-        return precision_option(plugin_options(click.pass_context(friendly(command))))
+        """``--precision``, ``--allow-pickle`` and the plugin options, the click context passed in,
+        user errors in words."""
+        return allow_pickle_option(
+            precision_option(plugin_options(click.pass_context(friendly(command))))
+        )
 
     @click.command()
     @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
@@ -171,6 +197,7 @@ def commands(
         engine: str,
         chunk_rows: int | None,
         precision: str,
+        allow_pickle: bool,
     ) -> None:
         """Predict TASK for every row of INPUT with the model of RUN_DIR.
 
@@ -186,7 +213,15 @@ def commands(
             )
         tasks = list(dict.fromkeys(task_names))
         written = predict_file(
-            run_dir, plugin_set(ctx), tasks, input_path, output_path, engine, chunk_rows, precision
+            run_dir,
+            plugin_set(ctx),
+            tasks,
+            input_path,
+            output_path,
+            engine,
+            chunk_rows,
+            precision,
+            allow_pickle,
         )
         click.echo(
             f"wrote {written} rows with predictions of {', '.join(repr(t) for t in tasks)} to {output_path}"
@@ -239,10 +274,11 @@ def commands(
         max_wait_ms: float,
         max_body_bytes: int,
         precision: str,
+        allow_pickle: bool,
     ) -> None:
         """Serve the model of RUN_DIR over HTTP (docs at http://HOST:PORT/docs) until Ctrl-C or SIGTERM."""
         settings = ServeSettings(host, port, max_batch_rows, max_wait_ms, max_body_bytes)
-        serve_run(run_dir, plugin_set(ctx), list(task_names), settings, precision)
+        serve_run(run_dir, plugin_set(ctx), list(task_names), settings, precision, allow_pickle)
 
     @click.command()
     @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
@@ -260,11 +296,14 @@ def commands(
         type=click.Path(file_okay=False),
         help="A new folder (an export never overwrites).",
     )
+    @allow_pickle_option
     @plugin_options
     @click.pass_context
     @friendly
-    def export(ctx: click.Context, run_dir: str, kind: str, output_dir: str) -> None:
+    def export(
+        ctx: click.Context, run_dir: str, kind: str, output_dir: str, allow_pickle: bool
+    ) -> None:
         """Export the model of RUN_DIR for other tools."""
-        click.echo(export_run(run_dir, plugin_set(ctx), kind, output_dir))
+        click.echo(export_run(run_dir, plugin_set(ctx), kind, output_dir, allow_pickle))
 
     return [predict, serve, export]

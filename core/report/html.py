@@ -61,9 +61,14 @@ class ReportError(ValueError):
 
 
 def task_predictions(
-    run_dir: Path, registered: Mapping[str, TaskSpec], split: str, metrics: Mapping[str, Any]
+    run_dir: Path,
+    registered: Mapping[str, TaskSpec],
+    split: str,
+    metrics: Mapping[str, Any],
+    allow_pickle: bool = False,
 ) -> tuple[dict[str, TaskPredictions], str | None]:
-    """The best model's predictions on ``split`` per task, or why there are none."""
+    """The best model's predictions on ``split`` per task, or why there are none
+    (``allow_pickle``: see :func:`~shopmtl.core.engine.predict.load_run`)."""
     from shopmtl.core.config import TaskConfig
     from shopmtl.core.data.features import encode_rows
     from shopmtl.core.data.prepare import PreparedTask, build_task_data, subsample
@@ -71,7 +76,7 @@ def task_predictions(
     from shopmtl.core.engine.predict import RunError, load_run
 
     try:
-        run = load_run(run_dir, dict(registered))
+        run = load_run(run_dir, dict(registered), allow_pickle=allow_pickle)
     except (RunError, FileNotFoundError) as error:
         return {}, f"No prediction plots: {error}"
     scorer = Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
@@ -258,6 +263,7 @@ def build_report(
     *,
     split: str = "test",
     predictions: bool = True,
+    allow_pickle: bool = False,
 ) -> Report:
     """Write ``RUN_DIR/report/index.html`` and its PNG plots; see the module docstring."""
     from shopmtl.core.runs import checkpoint
@@ -285,7 +291,7 @@ def build_report(
         )
     predicted: dict[str, TaskPredictions] = {}
     if predictions and not unknown:
-        predicted, why = task_predictions(run_dir, registered, split, by_task)
+        predicted, why = task_predictions(run_dir, registered, split, by_task, allow_pickle)
         if why:
             notes.append(why)
     elif not predictions:
