@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 from builtin_reference import SPECS
 from shopmtl.core.data.features import with_derived
 from shopmtl.core.data.priorfile import load_prior, save_prior
@@ -25,7 +26,10 @@ FIT_ROWS = 3000
 
 def test_every_builtin_prior_that_fits_something_is_covered():
     fitted = {
-        (task, name) for task, spec in SPECS.items() for name in spec.priors if name != "mean_of_lags"
+        (task, name)
+        for task, spec in SPECS.items()
+        for name in spec.priors
+        if name != "mean_of_lags"
     }
     assert fitted == set(SKLEARN_FITS)
 
@@ -34,19 +38,28 @@ def test_every_builtin_prior_that_fits_something_is_covered():
 def test_a_rebuilt_prior_predicts_like_the_fitted_estimator(datasets, tmp_path, task, name):
     spec, data = SPECS[task], datasets[task]
     prior = spec.priors[name]
-    train = with_derived(spec, data["train"].sample(min(FIT_ROWS, len(data["train"])), random_state=0))
+    train = with_derived(
+        spec, data["train"].sample(min(FIT_ROWS, len(data["train"])), random_state=0)
+    )
     test = with_derived(spec, data["test"]).drop(columns=[*spec.labels, *spec.keys])
-    estimator = SKLEARN_FITS[(task, name)](train, data["val"])
+    with threadpool_limits(
+        1
+    ):  # OpenMP threads on a shared machine: 10x slower fits and predictions
+        estimator = SKLEARN_FITS[(task, name)](train, data["val"])
+        expected = np.asarray(prior.predict(estimator, test), dtype=np.float64)
 
     state = checked_state(task, name, prior.state(estimator))  # from the scikit-learn objects
     save_prior(tmp_path, task, FittedPrior(name, estimator, state))
     rebuilt = load_prior(tmp_path, task, spec, name)
 
-    modules = {type(part).__module__ for part in vars(rebuilt.model).values()} if hasattr(
-        rebuilt.model, "__dict__"
-    ) else {type(rebuilt.model).__module__}
-    assert not any(m.startswith("sklearn") for m in modules), modules  # numpy predictors, not estimators
-    expected = np.asarray(prior.predict(estimator, test), dtype=np.float64)
+    modules = (
+        {type(part).__module__ for part in vars(rebuilt.model).values()}
+        if hasattr(rebuilt.model, "__dict__")
+        else {type(rebuilt.model).__module__}
+    )
+    assert not any(m.startswith("sklearn") for m in modules), (
+        modules
+    )  # numpy predictors, not estimators
     got = np.asarray(prior.predict(rebuilt.model, test), dtype=np.float64)
     assert got.shape == expected.shape and len(got) == len(test) > 0
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)

@@ -186,7 +186,9 @@ def test_a_run_with_a_prior_saves_it_verified_and_predicts_with_it(tmp_path):
     )
     model = out / "model"
     assert json.loads((model / "features.json").read_text())["toy_value"]["prior"] == "line"
-    assert "priors/toy_value.safetensors" in json.loads((model / "manifest.json").read_text())["files"]
+    assert (
+        "priors/toy_value.safetensors" in json.loads((model / "manifest.json").read_text())["files"]
+    )
 
     run = load_run(out, plugins.tasks)
     test = build(type("Ctx", (), {"settings": None})())["test"]
