@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 from builtin_reference import SPECS
 from shopmtl.core.data.features import with_derived
 from shopmtl.core.data.priorfile import load_prior, save_prior
 from shopmtl.core.data.priors import FittedPrior, checked_state
 from shopmtl.plugins import price_bin, recommend_peer, sales, user_profile
+from threadpoolctl import threadpool_limits
 
 #: Each built-in prior's scikit-learn fit (what the baselines table uses), by task and prior name.
 SKLEARN_FITS = {
