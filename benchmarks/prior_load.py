@@ -46,6 +46,38 @@ def _median_seconds(load: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
+def _measure(root: Path, task: str, name: str, fit, spec, max_rows: int, repeats: int) -> str:
+    """One table row: fit the peer, save it both ways, time each load (and load + predict)."""
+    data = spec.build_dataset(BuildContext(settings=spec.settings()))
+    train = data["train"].sample(min(max_rows, len(data["train"])), random_state=0)
+    train = with_derived(spec, train)
+    rows = with_derived(spec, data["test"].head(100))
+    prior = spec.priors[name]
+    estimator = fit(train, data["val"])
+    legacy = root / f"{task}.joblib"
+    joblib.dump(FittedPrior(name, estimator), legacy)  # what save_prior wrote before
+    state = checked_state(task, name, prior.state(estimator))
+    save_prior(root, task, FittedPrior(name, prior.from_state(state), state))
+
+    def old() -> FittedPrior:
+        return joblib.load(legacy)  # noqa: S301 -- our own file, written just above
+
+    def new() -> FittedPrior:
+        return load_prior(root, task, spec, name)
+
+    old(), new()  # warm-up: imports and file cache for both
+    load_old, load_new = (_median_seconds(f, repeats) for f in (old, new))
+    use_old = _median_seconds(lambda: prior.predict(old().model, rows), repeats)
+    use_new = _median_seconds(lambda: prior.predict(new().model, rows), repeats)
+    size_old = legacy.stat().st_size / 1024
+    size_new = (root / "priors" / f"{task}.safetensors").stat().st_size / 1024
+    return (
+        f"{task + '.' + name:<36}{size_old:>8.0f}{size_new:>8.0f}"
+        f"{load_old * 1e3:>11.2f}{load_new * 1e3:>11.2f}"
+        f"{use_old * 1e3:>12.2f}{use_new * 1e3:>12.2f}{load_new / load_old:>8.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20000, help="train rows each peer is fitted on")
@@ -60,39 +92,13 @@ def main() -> None:
         "recommend": RECOMMEND,
     }
     print(f"{'prior':<36}{'file KB':>16}{'load ms':>22}{'+predict 100 ms':>24}{'ratio':>8}")
-    print(f"{'':<36}{'joblib  arrays':>16}{'joblib   arrays':>22}{'joblib   arrays':>24}{'load':>8}")
+    print(
+        f"{'':<36}{'joblib  arrays':>16}{'joblib   arrays':>22}{'joblib   arrays':>24}{'load':>8}"
+    )
     with tempfile.TemporaryDirectory() as folder, threadpool_limits(1):
         root = Path(folder)
         for task, name, fit in PRIORS:
-            spec = specs[task]
-            data = spec.build_dataset(BuildContext(settings=spec.settings()))
-            train = data["train"].sample(min(args.rows, len(data["train"])), random_state=0)
-            train = with_derived(spec, train)
-            rows = with_derived(spec, data["test"].head(100))
-            prior = spec.priors[name]
-            estimator = fit(train, data["val"])
-            legacy = root / f"{task}.joblib"
-            joblib.dump(FittedPrior(name, estimator), legacy)  # what save_prior wrote before
-            state = checked_state(task, name, prior.state(estimator))
-            save_prior(root, task, FittedPrior(name, prior.from_state(state), state))
-
-            def old() -> object:
-                return joblib.load(legacy)  # noqa: S301 -- our own file, written just above
-
-            def new(task: str = task, spec=spec, name: str = name) -> object:
-                return load_prior(root, task, spec, name)
-
-            old(), new()  # warm-up: imports and file cache for both
-            load_old, load_new = (_median_seconds(f, args.repeats) for f in (old, new))
-            use_old = _median_seconds(lambda: prior.predict(old().model, rows), args.repeats)
-            use_new = _median_seconds(lambda: prior.predict(new().model, rows), args.repeats)
-            size_old = legacy.stat().st_size / 1024
-            size_new = (root / "priors" / f"{task}.safetensors").stat().st_size / 1024
-            print(
-                f"{task + '.' + name:<36}{size_old:>8.0f}{size_new:>8.0f}"
-                f"{load_old * 1e3:>11.2f}{load_new * 1e3:>11.2f}"
-                f"{use_old * 1e3:>12.2f}{use_new * 1e3:>12.2f}{load_new / load_old:>8.2f}"
-            )
+            print(_measure(root, task, name, fit, specs[task], args.rows, args.repeats))
     print("ratio = arrays load time / joblib load time (median; < 1: the new format loads faster)")
 
 
