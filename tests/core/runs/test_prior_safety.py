@@ -189,3 +189,28 @@ def test_allow_pickle_opens_an_old_run_and_writes_no_pickle_onward(prior_run, tm
                        "--allow-pickle", obj=source)  # fmt: skip
     assert exported.exit_code == 0, exported.output
     assert [p.name for p in (tmp_path / "hf" / "priors").iterdir()] == ["toy_value.safetensors"]
+
+
+def test_train_from_carries_the_prior_file_with_its_head(prior_run, tmp_path):
+    """A head carried over by ``train --from`` brings its prior file along, unchanged."""
+    added = tmp_path / "added"
+    config = toy_config(
+        added,
+        "tasks={toy_flag: {}}",
+        "training.max_steps=4",
+        "training.eval_every=4",
+        f"init_from={prior_run[0]}",
+        "encoder.freeze=true",
+    )
+    trainer.train(config, PLUGINS, progress=False)
+    source = prior_run[0] / "model" / "priors" / "toy_value.safetensors"
+    carried = added / "model" / "priors" / "toy_value.safetensors"
+    assert carried.read_bytes() == source.read_bytes()
+    test = build(_context())["test"]
+    before = load_run(prior_run[0], PLUGINS.tasks, tasks=["toy_value"]).features["toy_value"].prior
+    after = load_run(added, PLUGINS.tasks, tasks=["toy_value"])
+    assert list(after.specs) == ["toy_value"]  # only the requested task (and its prior) was opened
+    np.testing.assert_array_equal(
+        prior_outputs(WITH_TREES, after.features["toy_value"].prior, test),
+        prior_outputs(WITH_TREES, before, test),
+    )
