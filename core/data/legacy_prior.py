@@ -17,7 +17,7 @@ from shopmtl.registry.spec import TaskSpec
 
 def load_pickled_prior(path: Path, task: str, spec: TaskSpec, name: str) -> FittedPrior:
     """The prior pickled at ``path``; its state too when the prior's ``Prior.state`` describes it."""
-    import joblib  # noqa: F401 -- only here: the user opted in to unpickling this run's priors
+    import joblib  # only here: the user opted in to unpickling this run's priors
 
     try:
         fitted = joblib.load(path)  # noqa: S301 -- the user opted in (--allow-pickle), see above
