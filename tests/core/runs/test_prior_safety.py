@@ -17,7 +17,7 @@ from shopmtl.core.engine import trainer
 from shopmtl.core.engine.predict import evaluate_run, load_run
 from shopmtl.core.runs import manifest
 from shopmtl.plugins.shared.portable.trees import BoostedTrees
-from shopmtl.registry.manager import load_plugins
+from shopmtl.core.mtl.builtin import load_plugins
 from shopmtl.testing import run_cli
 from toy_tasks import TOY_BINARY, TOY_REGRESSION, build
 
