@@ -9,7 +9,7 @@ are not asked for; other fields are ignored.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from shopmtl.registry.spec import TaskSpec
@@ -65,22 +65,34 @@ def row_model(name: str, specs: Sequence[TaskSpec]) -> type[BaseModel]:
     return create_model(name, __config__=config, **fields)  # type: ignore[call-overload]
 
 
-def request_model(task: str, row: type[BaseModel]) -> type[BaseModel]:
+def _rows_field(max_rows: int) -> Any:
+    """``rows``: at most ``max_rows`` (declared as ``maxItems``; the server answers 413 past it)."""
+    # Declared, not enforced by pydantic: a request over the cap is a 413 (too large), not a 422.
+    return Field(description="the rows to predict", json_schema_extra={"maxItems": max_rows})
+
+
+def request_model(task: str, row: type[BaseModel], max_rows: int) -> type[BaseModel]:
     """``{"rows": [row, ...]}`` for ``task``."""
     title = "".join(part.title() for part in task.split("_"))
+    return create_model(f"{title}Request", rows=(list[row], _rows_field(max_rows)))
+
+
+def multi_task_request(tasks: Sequence[str], max_rows: int) -> type[BaseModel]:
+    """``POST /v1/predict``: several of ``tasks`` on the same rows (each row holds every task's inputs).
+
+    The task names are an enum of the served tasks, so the document says which exist. The rows
+    are checked against the tasks named once those are known, so they are objects here.
+    """
+    names = Literal[tuple(tasks)]  # type: ignore[valid-type]
     return create_model(
-        f"{title}Request", rows=(list[row], Field(description="the rows to predict"))
+        "MultiTaskRequest",
+        __config__=ConfigDict(extra="forbid"),
+        tasks=(
+            list[names],
+            Field(min_length=1, description="tasks to predict, each text encoded once for all"),
+        ),
+        rows=(list[dict[str, Any]], _rows_field(max_rows)),
     )
-
-
-class MultiTaskRequest(BaseModel):
-    """``POST /v1/predict``: several tasks on the same rows (each row holds every task's inputs)."""
-
-    model_config = ConfigDict(extra="forbid")
-    tasks: list[str] = Field(
-        min_length=1, description="tasks to predict, each text encoded once for all"
-    )
-    rows: list[dict[str, Any]] = Field(description="rows holding the inputs of every task named")
 
 
 class Predictions(BaseModel):
