@@ -77,7 +77,8 @@ def test_more_rows_than_max_rows_is_a_413(deploy_run):
         status, body = call(base, "/v1/predict", {"tasks": ["toy_value"], "rows": [ROW] * 4})
         assert status == 413 and body["error"]["code"] == "too_many_rows"
         _, spec = call(base, "/openapi.json")
-    assert spec["components"]["schemas"]["ToyValueRequest"]["properties"]["rows"]["maxItems"] == 3
+    rows = spec["components"]["schemas"]["ToyValueRequest"]["properties"]["rows"]
+    assert rows["x-max-rows"] == 3 and "at most 3 (--max-rows)" in rows["description"]
 
 
 def test_a_flood_gets_429_with_retry_after_health_stays_up_and_the_server_recovers(deploy_run):

@@ -120,8 +120,8 @@ def _add_routes(app: FastAPI, service: ModelService, predict: Predict, max_rows:
         """Each task's inputs, outputs, labels and classes, and the model id."""
         return service.description
 
-    for task in service.tasks:
-        row = row_model(f"{task}_row", [service.run.specs[task]])
+    rows = {task: row_model(f"{task}_row", [service.run.specs[task]]) for task in service.tasks}
+    for task, row in rows.items():
         _add_task_route(app, task, request_model(task, row, max_rows), predict)
 
     @app.post("/v1/predict/{task}", include_in_schema=False)
@@ -133,7 +133,7 @@ def _add_routes(app: FastAPI, service: ModelService, predict: Predict, max_rows:
         )
 
     rows_of: dict[tuple[str, ...], TypeAdapter] = {}
-    request = multi_task_request(service.tasks, max_rows)
+    request = multi_task_request(rows, max_rows)
 
     async def predict_many(body: Any) -> dict[str, Any]:
         """Several tasks on the same rows; columns are named ``TASK.COLUMN``."""

@@ -144,6 +144,9 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        if error.status_code == 400:  # FastAPI's only 400: a body it cannot decode
+            message = "the body is not valid JSON (it cannot be decoded: send UTF-8 JSON)"
+            return ApiError(422, "invalid_request", message, []).response()
         code = _CODES.get(error.status_code, f"http_{error.status_code}")
         return ApiError(error.status_code, code, str(error.detail), None, error.headers).response()
 
