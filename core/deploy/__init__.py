@@ -11,7 +11,7 @@ One module per job:
 * :mod:`export_onnx`, :mod:`onnx_engine`, :mod:`fp32` -- ``--format onnx`` and
   ``predict --engine onnxruntime``;
 * :mod:`tracking` -- final metrics, baselines and config to ``training.log_with`` trackers;
-* :mod:`cli_commands` -- the ``predict``, ``serve`` and ``export`` commands.
 
-Everything reads a run directory through :func:`shopmtl.core.engine.predict.load_run`.
+The commands themselves are in :mod:`shopmtl.core.cli.deploy`. Everything reads a run
+directory through :func:`shopmtl.core.engine.predict.load_run`.
 """
