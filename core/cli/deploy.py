@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
-from shopmtl.core.deploy.serve_settings import ServeSettings
+from shopmtl.core.deploy.serve.settings import API_KEY_ENV, ServeSettings, api_key_from
 
 #: ``--precision`` of the commands that run a model (predict, serve, evaluate).
 precision_option = click.option(
@@ -33,6 +33,50 @@ allow_pickle_option = click.option(
 )
 
 
+def serve_guard_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``serve``'s guards: the API key, the row cap, the queue, the timeout, the concurrency cap."""
+    defaults = ServeSettings()
+    options = [
+        click.option(
+            "--api-key",
+            default=None,
+            help=f"Require `Authorization: Bearer KEY` on /v1/* (401 otherwise; /health stays open). "
+            f"Default: ${API_KEY_ENV}. Prefer the variable: a command line is visible to other users.",
+        ),
+        click.option(
+            "--max-rows",
+            default=defaults.max_rows,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Rows per request at most; more are refused with 413.",
+        ),
+        click.option(
+            "--max-queue",
+            default=defaults.max_queue,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Requests waiting for the model at most; more are refused with 429 and Retry-After.",
+        ),
+        click.option(
+            "--request-timeout",
+            default=defaults.request_timeout,
+            show_default=True,
+            type=click.FloatRange(min=0, min_open=True),
+            help="Seconds a request may wait for its predictions; then 503.",
+        ),
+        click.option(
+            "--limit-concurrency",
+            default=defaults.limit_concurrency,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Open connections and tasks at most (uvicorn answers 503 past it); keep it above --max-queue.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def serve_run(
     run_dir: str | Path,
     plugins: Any,
@@ -45,8 +89,8 @@ def serve_run(
     from shopmtl.core.engine.predict import RunError, load_run
 
     try:
-        from shopmtl.core.deploy.serve import run_server
-        from shopmtl.core.deploy.service import ModelService
+        from shopmtl.core.deploy.serve.server import run_server
+        from shopmtl.core.deploy.serve.service import ModelService
     except ImportError as error:
         raise RunError(
             f"serving needs FastAPI and uvicorn ({error}): pip install 'shopmtl[serve]'"
@@ -257,6 +301,7 @@ def predict(
     type=click.IntRange(min=1),
     help="Larger request bodies are refused with 413.",
 )
+@serve_guard_options
 @runs_a_model
 def serve(
     ctx: click.Context,
@@ -267,11 +312,27 @@ def serve(
     max_batch_rows: int,
     max_wait_ms: float,
     max_body_bytes: int,
+    api_key: str | None,
+    max_rows: int,
+    max_queue: int,
+    request_timeout: float,
+    limit_concurrency: int,
     precision: str,
     allow_pickle: bool,
 ) -> None:
     """Serve the model of RUN_DIR over HTTP (docs at http://HOST:PORT/docs) until Ctrl-C or SIGTERM."""
-    settings = ServeSettings(host, port, max_batch_rows, max_wait_ms, max_body_bytes)
+    settings = ServeSettings(
+        host,
+        port,
+        max_batch_rows,
+        max_wait_ms,
+        max_body_bytes,
+        api_key=api_key_from(api_key),
+        max_rows=max_rows,
+        max_queue=max_queue,
+        request_timeout=request_timeout,
+        limit_concurrency=limit_concurrency,
+    )
     serve_run(run_dir, plugin_set(ctx), list(task_names), settings, precision, allow_pickle)
 
 
