@@ -98,3 +98,18 @@ def test_train_reads_like_a_recipe():
     tree = ast.parse(Path(trainer.__file__).read_text(encoding="utf-8"))
     train = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "train")
     assert train.end_lineno - train.lineno + 1 <= 60
+
+
+def test_every_package_folder_is_in_the_explicit_package_list():
+    """A normal (non-editable) install ships only the listed packages: a new folder must be listed."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        "shopmtl." + ".".join(p.parent.relative_to(REPO).parts)
+        for room in ("core", "plugins", "registry")
+        for p in (REPO / room).rglob("__init__.py")
+    }
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
