@@ -34,14 +34,9 @@ from shopmtl.core.config import (
     load_config,
     validate_config,
 )
-from shopmtl.core.data.prepare import (
-    PreparedTask,
-    build_task_data,
-    prepare_task,
-    select_tasks,
-    subsample,
-)
+from shopmtl.core.data.prepare import PreparedTask, build_task_data, prepare_task, subsample
 from shopmtl.core.data.tableio import write_table
+from shopmtl.core.data.task_config import select_tasks
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.engine.evaluate import Scorer, eval_batches, to_plain
 from shopmtl.core.engine.hardware import detect_hardware, resolve_precision
@@ -53,12 +48,13 @@ from shopmtl.core.model.encoder import (
     load_tokenizer,
     resolve_encoder_path,
 )
+from shopmtl.core.model.heads import wide_parameters
+from shopmtl.core.model.losses import DEFAULT_LOSSES
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
 from shopmtl.core.runs.assemble import assemble_model
 from shopmtl.core.runs.checkpoint import read_run_config
 from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-from shopmtl.registry.blocks import DEFAULT_LOSSES, wide_parameters
 from shopmtl.registry.derived import with_derived
 from shopmtl.registry.manager import load_plugins as _load_plugins
 from shopmtl.registry.pluginset import PluginSet

@@ -6,7 +6,7 @@ import json
 
 import click
 from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
-from shopmtl.core.deploy.cli_commands import precision_option
+from shopmtl.core.cli.deploy import precision_option
 
 
 @click.command()

@@ -67,7 +67,7 @@ def train(
     OVERRIDES are dotted KEY=VALUE pairs, e.g. training.max_steps=200 tasks.sales.weight=2.
     """
     # Imported when the command runs: `shopmtl --help` and `shopmtl plugins` stay torch-free.
-    from shopmtl.core.data.prepare import select_tasks
+    from shopmtl.core.data.task_config import select_tasks
     from shopmtl.core.engine.plugin_faults import plugin_faults
     from shopmtl.core.engine.trainer import train as run_training
     from shopmtl.core.report.tables import metrics_table

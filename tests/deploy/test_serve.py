@@ -246,8 +246,8 @@ SERVE_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 import toy_tasks
-from shopmtl.registry.manager import load_plugins
-from shopmtl.core.deploy.cli_commands import serve_run
+from shopmtl.core.mtl.builtin import load_plugins
+from shopmtl.core.cli.deploy import serve_run
 from shopmtl.core.deploy.serve import ServeSettings
 serve_run({run!r}, load_plugins([("toy", toy_tasks)], only=[]), ["toy_flag"], ServeSettings(port={port}))
 """
