@@ -15,12 +15,12 @@
 from __future__ import annotations
 
 import re
-import tomllib
 import typing
 from pathlib import Path
 
 import click
 import pytest
+import tomllib
 import yaml
 from conftest import REPO
 from pydantic import BaseModel
@@ -42,9 +42,7 @@ def page_id(path: Path) -> str:
 # ----------------------------------------------------------------------------- config keys
 
 SECTIONS = ("encoder", "sharing", "data", "sampler", "training", "plugins", "tasks")
-_KEY = re.compile(
-    rf"(?<![\w/.$-])((?:{'|'.join(SECTIONS)})(?:\.(?:[A-Za-z_]\w*|<\w+>))+)(?![\w(])"
-)
+_KEY = re.compile(rf"(?<![\w/.$-])((?:{'|'.join(SECTIONS)})(?:\.(?:[A-Za-z_]\w*|<\w+>))+)(?![\w(])")
 _FILE_SUFFIXES = {"py", "md", "yaml", "yml", "json", "toml", "parquet", "csv", "safetensors"}
 #: A key that is named to show it being refused (README: "did you mean 'max_steps'?").
 DELIBERATELY_WRONG = {"training.max_step"}
@@ -59,7 +57,9 @@ def config_keys(source: str) -> set[str]:
 
 
 def _model_of(annotation: object) -> type[BaseModel] | None:
-    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return (
+        annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    )
 
 
 def key_problem(key: str) -> str | None:
@@ -74,7 +74,9 @@ def key_problem(key: str) -> str | None:
         assert model is not None
         field = model.model_fields.get(parts[i])
         if field is None:
-            return f"{'.'.join(parts[: i + 1])} is not a key (known: {', '.join(model.model_fields)})"
+            return (
+                f"{'.'.join(parts[: i + 1])} is not a key (known: {', '.join(model.model_fields)})"
+            )
         inner = _model_of(field.annotation)
         if inner is not None:
             model, i = inner, i + 1
@@ -127,7 +129,9 @@ def _flat(raw: dict, prefix: str = "") -> set[str]:
 def _generic(key: str) -> str:
     """``tasks.sales.prior`` -> ``tasks.<name>.prior``: how the docs name a per-task key."""
     parts = key.split(".")
-    return ".".join(["tasks", "<name>", *parts[2:]]) if parts[0] == "tasks" and len(parts) > 2 else key
+    return (
+        ".".join(["tasks", "<name>", *parts[2:]]) if parts[0] == "tasks" and len(parts) > 2 else key
+    )
 
 
 def test_every_key_of_the_default_run_is_named_in_the_docs():
@@ -184,6 +188,7 @@ FOREIGN_FLAGS = {
     "--num_machines",
     "--num_processes",
     "--use_fsdp",
+    "--check",  # ruff format --check (make lint)
     "--clock",
     "--threads",
     "--quick",
@@ -282,6 +287,7 @@ def test_every_module_name_pointed_at_is_defined_there(page):
 
 
 # ----------------------------------------------------------------------------- versions
+
 
 def pyproject_version() -> str:
     return tomllib.loads(text(REPO / "pyproject.toml"))["project"]["version"]
