@@ -17,10 +17,10 @@ same sequence-length cap and batch size. One *sample* is one training example of
 whatever the path.
 
 Variants
-  shopmtl         ``shopmtl.core.engine.trainer.train`` of the four tasks jointly (the default config plus
+  shopmtl         ``shopmtl.core.api.train`` of the four tasks jointly (the default config plus
                   overrides; evaluation only at the last step, on a few rows).
-  plain           the same model (``build_encoder``/``build_model``) and the very same batches
-                  (precomputed with shopmtl's sampler and ``make_batch``) in a hand-written
+  plain           the same model and the very same batches (``shopmtl.core.api.plain_training``:
+                  shopmtl's sampler, seed and batching, without the trainer) in a hand-written
                   accelerate loop: forward, backward, clip, AdamW, schedule -- nothing else.
   trainer-fixed   four ``transformers.Trainer`` fine-tunes, one subprocess per task, each padding to
                   ``max_length`` (the usual recipe), fp32.
@@ -35,7 +35,7 @@ Variants
                   grow with the rows): wall time, loop time and peak RSS.
 
 Precision. ``--precision`` (default ``auto``) is resolved as ``training.mixed_precision`` is
-(``shopmtl.core.engine.hardware``) for this machine's CPU, on which every variant computes: ``auto`` is
+(``shopmtl.core.api.resolve_precision``) for this machine's CPU, on which every variant computes: ``auto`` is
 bf16 only where the CPU computes bf16 natively (AVX512_BF16, AMX, Arm BF16), fp32 (``no``)
 elsewhere -- emulated bf16 trained ~8x slower than fp32 on a 2-core AVX2 CPU. shopmtl and the
 plain loop train in it, the best-settings Trainer runs use bf16 only where it is bf16, and the

@@ -35,7 +35,7 @@ TORCH_DTYPES = {"no": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 def bench_hardware(threads: int | None = None):
-    """The CPU these benchmarks measure on, as :func:`shopmtl.core.engine.hardware.detect_hardware` sees it, with
+    """The CPU these benchmarks measure on, as :func:`shopmtl.core.api.detect_hardware` sees it, with
     ``threads`` torch threads. Every measured variant computes on the CPU (the plain loop's and the
     Trainer's ``cpu=True``, ``autocast("cpu")``, the matmul probe), so a GPU, if any, is left out."""
     from shopmtl.core import api
@@ -53,7 +53,7 @@ def bench_hardware(threads: int | None = None):
 
 def bench_precision(requested: str, hardware):
     """The precision a benchmark runs in for ``--precision`` ``requested`` (auto, no, bf16, fp16) on ``hardware``:
-    shopmtl's own :func:`~shopmtl.core.engine.hardware.resolve_precision` -- auto is bf16 only where the CPU computes
+    shopmtl's own :func:`~shopmtl.core.api.resolve_precision` -- auto is bf16 only where the CPU computes
     it natively, else fp32 ("no"); bf16 on a CPU that emulates it is kept, with a warning; fp16 on a CPU is
     refused (``PrecisionError``)."""
     from shopmtl.core import api

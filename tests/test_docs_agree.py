@@ -174,8 +174,11 @@ def test_every_config_block_validates(page):
 
 # ----------------------------------------------------------------------------- CLI flags
 
-#: Flags of other tools the docs show (accelerate launch, pip, tensorboard, the benchmarks).
+#: Flags of other tools the docs show (accelerate launch, pip, tensorboard, ruff, schemathesis,
+#: the benchmark scripts).
 FOREIGN_FLAGS = {
+    "--checks",
+    "--max-examples",
     "--config_file",
     "--dynamo_backend",
     "--index-url",
