@@ -405,3 +405,13 @@ def test_no_issue_numbers(page):
         f"{page_id(page)} refers to issues {found}: say what the product does; history goes "
         "to CHANGELOG.md or benchmarks/RESULTS.md"
     )
+
+
+def test_the_keys_resume_may_change_are_the_codes():
+    from shopmtl.core.config import SAFE_ON_RESUME
+
+    page = text(REPO / "docs" / "training.md")
+    bullet = next(b for b in page.split("\n- ") if b.startswith("`--resume` continues"))
+    assert config_keys(bullet) == set(SAFE_ON_RESUME), (
+        "docs/training.md's --resume bullet must list core/config.py's SAFE_ON_RESUME"
+    )
