@@ -51,12 +51,12 @@ from shopmtl.core.model.encoder import (
 from shopmtl.core.model.heads import wide_parameters
 from shopmtl.core.model.losses import DEFAULT_LOSSES
 from shopmtl.core.model.model import MultiTaskModel
+from shopmtl.core.mtl.builtin import load_plugins as _load_plugins
 from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
 from shopmtl.core.runs.assemble import assemble_model
 from shopmtl.core.runs.checkpoint import read_run_config
 from shopmtl.plugins.builtin import BUILTIN_PLUGINS
 from shopmtl.registry.derived import with_derived
-from shopmtl.registry.manager import load_plugins as _load_plugins
 from shopmtl.registry.pluginset import PluginSet
 from shopmtl.registry.spec import EvalBatch, TaskSpec
 
@@ -109,7 +109,8 @@ def load_plugins(
     only: Iterable[str] | None = None,
     strict: bool = False,
 ) -> PluginSet:
-    """The built-in tasks, then ``extra`` in-process plugins, then the installed entry points.
+    """shopmtl's own strategies and built-in tasks, then ``extra`` in-process plugins, then the
+    installed entry points: the plugins the ``shopmtl`` command loads.
 
     :param extra: ``(name, plugin)`` pairs registered after the built-ins, e.g. an observer
         object with ``@hookimpl`` methods (``on_run_start``, ``on_evaluation``).
