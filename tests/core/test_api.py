@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import toy_tasks
 from conftest import toy_config
-
 from shopmtl.core import api
 
 
