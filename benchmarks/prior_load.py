@@ -21,14 +21,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import joblib
-from shopmtl.core.data.features import with_derived
-from shopmtl.core.data.priorfile import load_prior, save_prior
-from shopmtl.core.data.priors import FittedPrior, checked_state
+from shopmtl import BuildContext
+from shopmtl.core.api import (
+    FittedPrior,
+    checked_state,
+    load_plugins,
+    load_prior,
+    save_prior,
+    with_derived,
+)
 from shopmtl.plugins import price_bin, recommend_peer, sales, user_profile
-from shopmtl.registry.spec import BuildContext
 from threadpoolctl import threadpool_limits
 
-#: (task, prior, the scikit-learn fit the pickle held)
+#: (task, prior, the scikit-learn fit the pickle held before 0.2)
 PRIORS = (
     ("sales", "gradient_boosting", sales.fit_gradient_boosting),
     ("price_bin", "tfidf_logreg", price_bin.fit_tfidf_logreg),
@@ -83,14 +88,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20000, help="train rows each peer is fitted on")
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
-    from shopmtl.plugins.recommend import RECOMMEND
-
-    specs = {
-        "sales": sales.SALES,
-        "price_bin": price_bin.PRICE_BIN,
-        "user_profile": user_profile.USER_PROFILE,
-        "recommend": RECOMMEND,
-    }
+    specs = load_plugins(only=[]).tasks
     print(f"{'prior':<36}{'file KB':>16}{'load ms':>22}{'+predict 100 ms':>24}{'ratio':>8}")
     print(
         f"{'':<36}{'joblib  arrays':>16}{'joblib   arrays':>22}{'joblib   arrays':>24}{'load':>8}"

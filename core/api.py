@@ -35,6 +35,8 @@ from shopmtl.core.config import (
     validate_config,
 )
 from shopmtl.core.data.prepare import PreparedTask, build_task_data, prepare_task, subsample
+from shopmtl.core.data.priorfile import load_prior, save_prior
+from shopmtl.core.data.priors import FittedPrior, checked_state
 from shopmtl.core.data.tableio import write_table
 from shopmtl.core.data.task_config import select_tasks
 from shopmtl.core.data.textbank import TextBank
@@ -78,6 +80,11 @@ __all__ = [
     "task_probabilities",
     "with_derived",
     "write_table",
+    # classical priors on disk (arrays and JSON, never a pickle)
+    "FittedPrior",
+    "checked_state",
+    "load_prior",
+    "save_prior",
     # training
     "TrainResult",
     "train",

@@ -91,9 +91,16 @@ def private_imports(source: str) -> list[str]:
     return found
 
 
+#: The one benchmark allowed past the public API, and why.
+#: prior_load.py times the pre-0.2 pickled priors, which held the scikit-learn estimators that
+#: only the built-in plugins' own fit functions return (a prior's ``fit`` now returns arrays).
+BENCHMARK_EXCEPTIONS = {"prior_load.py": {"shopmtl.plugins"}}
+
+
 @pytest.mark.parametrize("path", BENCHMARKS, ids=lambda p: p.name)
 def test_benchmarks_use_only_the_public_api(path):
-    wrong = private_imports(path.read_text(encoding="utf-8"))
+    allowed = BENCHMARK_EXCEPTIONS.get(path.name, set())
+    wrong = [n for n in private_imports(path.read_text(encoding="utf-8")) if n not in allowed]
     assert not wrong, (
         f"benchmarks/{path.name} imports {sorted(set(wrong))}: use shopmtl, shopmtl.testing or "
         "shopmtl.core.api (add a documented name there if a benchmark truly needs one)"
