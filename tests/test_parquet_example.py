@@ -23,8 +23,9 @@ SERVE = textwrap.dedent(
     """\
     import io, json, logging, sys, threading, time, urllib.request
     import uvicorn
-    from shopmtl.core.deploy.serve import ServeSettings, create_app
-    from shopmtl.core.deploy.service import ModelService
+    from shopmtl.core.deploy.serve.app import create_app
+    from shopmtl.core.deploy.serve.service import ModelService
+    from shopmtl.core.deploy.serve.settings import ServeSettings
     from shopmtl.core.engine.predict import load_run
     from shopmtl.registry.manager import load_plugins
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS

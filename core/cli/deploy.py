@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
-from shopmtl.core.deploy.serve_settings import ServeSettings
+from shopmtl.core.deploy.serve.settings import API_KEY_ENV, ServeSettings, api_key_from
 
 #: ``--precision`` of the commands that run a model (predict, serve, evaluate).
 precision_option = click.option(
@@ -23,6 +23,59 @@ precision_option = click.option(
     help="Inference autocast on this machine: auto = bf16 where the hardware computes it natively, else fp32.",
 )
 
+#: ``--allow-pickle`` of every command that opens a run (predict, serve, evaluate, export,
+#: report, train --from). Off by default: it exists only for runs saved before hook API 1.5.
+allow_pickle_option = click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="UNSAFE: open classical priors an older shopmtl saved as pickles (priors/<task>.joblib); "
+    "unpickling runs code from the file. Only for runs you trust; train them again to drop it.",
+)
+
+
+def serve_guard_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``serve``'s guards: the API key, the row cap, the queue, the timeout, the concurrency cap."""
+    defaults = ServeSettings()
+    options = [
+        click.option(
+            "--api-key",
+            default=None,
+            help=f"Require `Authorization: Bearer KEY` on /v1/* (401 otherwise; /health stays open). "
+            f"Default: ${API_KEY_ENV}. Prefer the variable: a command line is visible to other users.",
+        ),
+        click.option(
+            "--max-rows",
+            default=defaults.max_rows,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Rows per request at most; more are refused with 413.",
+        ),
+        click.option(
+            "--max-queue",
+            default=defaults.max_queue,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Requests waiting for the model at most; more are refused with 429 and Retry-After.",
+        ),
+        click.option(
+            "--request-timeout",
+            default=defaults.request_timeout,
+            show_default=True,
+            type=click.FloatRange(min=0, min_open=True),
+            help="Seconds a request may wait for its predictions; then 503.",
+        ),
+        click.option(
+            "--limit-concurrency",
+            default=defaults.limit_concurrency,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Open connections and tasks at most (uvicorn answers 503 past it); keep it above --max-queue.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
 
 def serve_run(
     run_dir: str | Path,
@@ -30,22 +83,28 @@ def serve_run(
     tasks: Sequence[str],
     settings: ServeSettings,
     precision: str = "auto",
+    allow_pickle: bool = False,
 ) -> None:
     """Load the run once and serve ``tasks`` (all when empty) until SIGINT/SIGTERM."""
     from shopmtl.core.engine.predict import RunError, load_run
 
     try:
-        from shopmtl.core.deploy.serve import run_server
-        from shopmtl.core.deploy.service import ModelService
+        from shopmtl.core.deploy.serve.server import run_server
+        from shopmtl.core.deploy.serve.service import ModelService
     except ImportError as error:
         raise RunError(
             f"serving needs FastAPI and uvicorn ({error}): pip install 'shopmtl[serve]'"
         ) from None
 
-    run_server(
-        ModelService(load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision), tasks),
-        settings,
+    run = load_run(
+        run_dir,
+        plugins.tasks,
+        plugins.sharing_kinds,
+        precision,
+        tasks=tasks,
+        allow_pickle=allow_pickle,
     )
+    run_server(ModelService(run, tasks), settings)
 
 
 def predict_file(
@@ -57,6 +116,7 @@ def predict_file(
     engine: str = "torch",
     chunk_rows: int | None = None,
     precision: str = "auto",
+    allow_pickle: bool = False,
 ) -> int:
     """Predict every row of ``input_path`` into ``output_path`` in chunks; the rows written."""
     from shopmtl.core.deploy import stream
@@ -64,9 +124,14 @@ def predict_file(
     from shopmtl.core.engine.predict import load_run, predict_tasks
 
     stream.check_paths(input_path, output_path)  # before the model loads or anything is read
-    run = load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision)
-    for task in tasks:
-        run.task(task)
+    run = load_run(
+        run_dir,
+        plugins.tasks,
+        plugins.sharing_kinds,
+        precision,
+        tasks=tasks,
+        allow_pickle=allow_pickle,
+    )
     numeric = [c for t in tasks for c in run.specs[t].numeric]
     model = None
     if engine == "onnxruntime":
@@ -87,7 +152,9 @@ def predict_file(
     return stream.predict_file(input_path, output_path, predict, chunk_rows or stream.CHUNK_ROWS)
 
 
-def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
+def export_run(
+    run_dir: str, plugins: Any, kind: str, output_dir: str, allow_pickle: bool = False
+) -> str:
     """Export ``run_dir`` as ``kind`` (``hf`` or ``onnx``) into the new folder ``output_dir``; a line saying what was written."""
     from shopmtl.core.deploy.merged import ExportError
     from shopmtl.core.engine.predict import load_run
@@ -97,7 +164,7 @@ def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
             f"{output_dir} already exists: choose a new folder (an export never overwrites)"
         )
     run = load_run(
-        run_dir, plugins.tasks, plugins.sharing_kinds, precision="no"
+        run_dir, plugins.tasks, plugins.sharing_kinds, precision="no", allow_pickle=allow_pickle
     )  # exports are fp32
     if kind == "hf":
         from shopmtl.core.deploy.export_hf import export_hf
@@ -114,8 +181,11 @@ def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
 
 
 def runs_a_model(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--precision`` and the plugin options, the click context passed in, user errors in words."""
-    return precision_option(strict_plugins_option(click.pass_context(friendly_errors(command))))
+    """``--precision``, ``--allow-pickle`` and the plugin options, the click context passed in,
+    user errors in words."""
+    return allow_pickle_option(
+        precision_option(strict_plugins_option(click.pass_context(friendly_errors(command))))
+    )
 
 
 @click.command()
@@ -164,6 +234,7 @@ def predict(
     engine: str,
     chunk_rows: int | None,
     precision: str,
+    allow_pickle: bool,
 ) -> None:
     """Predict TASK for every row of INPUT with the model of RUN_DIR.
 
@@ -179,7 +250,15 @@ def predict(
         )
     tasks = list(dict.fromkeys(task_names))
     written = predict_file(
-        run_dir, plugin_set(ctx), tasks, input_path, output_path, engine, chunk_rows, precision
+        run_dir,
+        plugin_set(ctx),
+        tasks,
+        input_path,
+        output_path,
+        engine,
+        chunk_rows,
+        precision,
+        allow_pickle,
     )
     click.echo(
         f"wrote {written} rows with predictions of {', '.join(repr(t) for t in tasks)} to {output_path}"
@@ -222,6 +301,7 @@ def predict(
     type=click.IntRange(min=1),
     help="Larger request bodies are refused with 413.",
 )
+@serve_guard_options
 @runs_a_model
 def serve(
     ctx: click.Context,
@@ -232,11 +312,28 @@ def serve(
     max_batch_rows: int,
     max_wait_ms: float,
     max_body_bytes: int,
+    api_key: str | None,
+    max_rows: int,
+    max_queue: int,
+    request_timeout: float,
+    limit_concurrency: int,
     precision: str,
+    allow_pickle: bool,
 ) -> None:
     """Serve the model of RUN_DIR over HTTP (docs at http://HOST:PORT/docs) until Ctrl-C or SIGTERM."""
-    settings = ServeSettings(host, port, max_batch_rows, max_wait_ms, max_body_bytes)
-    serve_run(run_dir, plugin_set(ctx), list(task_names), settings, precision)
+    settings = ServeSettings(
+        host,
+        port,
+        max_batch_rows,
+        max_wait_ms,
+        max_body_bytes,
+        api_key=api_key_from(api_key),
+        max_rows=max_rows,
+        max_queue=max_queue,
+        request_timeout=request_timeout,
+        limit_concurrency=limit_concurrency,
+    )
+    serve_run(run_dir, plugin_set(ctx), list(task_names), settings, precision, allow_pickle)
 
 
 @click.command()
@@ -255,12 +352,15 @@ def serve(
     type=click.Path(file_okay=False),
     help="A new folder (an export never overwrites).",
 )
+@allow_pickle_option
 @strict_plugins_option
 @click.pass_context
 @friendly_errors
-def export(ctx: click.Context, run_dir: str, kind: str, output_dir: str) -> None:
+def export(
+    ctx: click.Context, run_dir: str, kind: str, output_dir: str, allow_pickle: bool
+) -> None:
     """Export the model of RUN_DIR for other tools."""
-    click.echo(export_run(run_dir, plugin_set(ctx), kind, output_dir))
+    click.echo(export_run(run_dir, plugin_set(ctx), kind, output_dir, allow_pickle))
 
 
 def commands() -> list[click.Command]:

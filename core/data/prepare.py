@@ -16,7 +16,7 @@ from shopmtl.core.data.checks import DataCheck, check_splits
 from shopmtl.core.data.decodecheck import check_decode
 from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows
 from shopmtl.core.data.partition import Shard
-from shopmtl.core.data.priors import prior_for_network_rows
+from shopmtl.core.data.priors import FittedPrior, fit_prior, prior_outputs
 from shopmtl.core.data.rowstore import RowStore
 from shopmtl.core.data.task_config import configure_task, head_spec_for, task_settings
 from shopmtl.core.data.textbank import TextBank
@@ -255,6 +255,36 @@ def encode_train(
         chunk_prior = None if prior is None else prior[np.searchsorted(network, positions[slots])]
         store.put(slots, encode_rows(spec, frame, state, bank, chunk_prior))
     return store.rows()
+
+
+def prior_for_network_rows(
+    spec: TaskSpec, task_config: TaskConfig, train: TrainSplit, val: pd.DataFrame, seed: int
+) -> tuple[FittedPrior, np.ndarray]:
+    """The task's prior fitted on the train rows, and its outputs for the rows the network trains on.
+
+    The prior is fitted on every train row, up to ``prior_max_rows`` (random, by seed): the
+    network's rows (``max_train_examples`` caps them, for its cost) are a subset of those, so a
+    stronger prior is what the head builds on (recommend's gradient boosting on 327k rows
+    rather than the network's 20k). The outputs are aligned with :meth:`TrainSplit.positions`
+    of the whole run: out-of-fold for each row the prior was fitted on (it never sees the
+    label it predicts), the fitted prior's for any other. A classical model holds its rows
+    in memory: they are read as one frame here, and dropped after.
+    """
+    fitted_rows = kept_rows(train.total, task_config.prior_max_rows, seed)  # None: every row
+    frame = with_derived(spec, train.read(fitted_rows))
+    fitted, out_of_fold = fit_prior(
+        spec, str(task_config.prior), frame, val, folds=task_config.prior_folds, seed=seed
+    )
+    network = train.positions()
+    if fitted_rows is None:
+        return fitted, out_of_fold[network]
+    at = np.minimum(np.searchsorted(fitted_rows, network), len(fitted_rows) - 1)
+    seen = fitted_rows[at] == network
+    outputs = np.empty((len(network), out_of_fold.shape[1]), dtype=np.float32)
+    outputs[seen] = out_of_fold[at[seen]]
+    if not seen.all():
+        outputs[~seen] = prior_outputs(spec, fitted, with_derived(spec, train.read(network[~seen])))
+    return fitted, outputs
 
 
 def validation_view(task: PreparedTask, max_rows: int | None, seed: int) -> PreparedTask:
