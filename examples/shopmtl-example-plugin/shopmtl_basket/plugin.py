@@ -21,7 +21,7 @@ import pandas as pd
 from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec, hookimpl, log1p_regression_metrics
 
 #: The hook API this plugin is written for; shopmtl refuses it if the major differs.
-SHOPMTL_HOOK_API = "1.4"
+SHOPMTL_HOOK_API = "1.5"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pandas as pd
 from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec, hookimpl, split_frame
 
 #: The hook API this plugin is written for (shopmtl.HOOK_API_VERSION when it was written).
-SHOPMTL_HOOK_API = "1.4"
+SHOPMTL_HOOK_API = "1.5"
 
 #: The bundled splits, beside this module in the installed package (not the config's
 #: ``data.path``: that names the built-in tasks' transactions table).
