@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shopmtl.registry.decoding import decode_by_kind
 from shopmtl.registry.hookspecs import HOOK_API_VERSION, RunInfo, hookimpl
 from shopmtl.registry.metrics import log1p_regression_metrics
 from shopmtl.registry.spec import (
@@ -27,6 +28,7 @@ from shopmtl.registry.spec import (
     LossWeightingFactory,
     MetricSpec,
     Prior,
+    PriorState,
     Register,
     SamplerFactory,
     SharingFactory,
@@ -48,6 +50,7 @@ __all__ = [
     "LossWeightingFactory",
     "MetricSpec",
     "Prior",
+    "PriorState",
     "Register",
     "RunInfo",
     "SamplerFactory",
@@ -55,11 +58,24 @@ __all__ = [
     "TaskData",
     "TaskSpec",
     "__version__",
+    "decode_by_kind",
     "hookimpl",
     "log1p_regression_metrics",
     "retail",
+    "split_batches",
+    "split_chunks",
+    "split_columns",
+    "split_files",
+    "split_frame",
+    "split_length",
     "validate_task",
 ]
+
+#: Helpers that read a split as a plugin hands it over (a frame, Arrow, Parquet files): the
+#: ones shopmtl's own check and training use, public so a builder or a test reads alike.
+SPLIT_HELPERS = frozenset(
+    {"split_batches", "split_chunks", "split_columns", "split_files", "split_frame", "split_length"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -69,4 +85,8 @@ def __getattr__(name: str) -> Any:
         from shopmtl.plugins.shared import retail
 
         return retail
+    if name in SPLIT_HELPERS:  # numpy (and pandas when called): loaded on first use too
+        from shopmtl.registry import splits
+
+        return getattr(splits, name)
     raise AttributeError(f"module 'shopmtl' has no attribute {name!r}")

@@ -52,34 +52,37 @@ def rates(engines: dict[str, Callable], frame: pd.DataFrame, repeats: int) -> di
     return {name: [len(frame) / s for s in values] for name, values in seconds.items()}
 
 
-def engines_for(run, fp32_run, int8_run) -> dict[str, Callable]:
-    from shopmtl.core.deploy.fp32 import Fp32Runtime
-    from shopmtl.core.engine.evaluate import Scorer
-    from shopmtl.core.engine.predict import predict_frame
-    from shopmtl.core.engine.runtime import fresh_accelerator
+def engine(onnx_run) -> Callable[[pd.DataFrame], object]:
+    """``predict_frame`` on an export loaded as ``shopmtl predict --engine onnxruntime`` does."""
+    from shopmtl.core import api
 
-    size = run.config.training.eval_batch_size
-    bf16 = fresh_accelerator(mixed_precision="bf16")
-    model = run.model.cpu().eval()
-    return {  # a new Scorer per call: every text is encoded in every round
-        "PyTorch float32": lambda f: predict_frame(
-            run, TASK, f, scorer=Scorer(Fp32Runtime(), model, run.bank, size)
-        ),
-        "PyTorch bf16 autocast": lambda f: predict_frame(
-            run, TASK, f, scorer=Scorer(bf16, model, run.bank, size)
-        ),
-        "ONNX float32, optimised": lambda f: predict_frame(fp32_run, TASK, f),
-        "ONNX int8": lambda f: predict_frame(int8_run, TASK, f),
-    }
+    return lambda f: api.predict_frame(onnx_run, TASK, f)
 
 
-def quality(run, fp32_dir: Path, int8_dir: Path) -> list[dict]:
+def manifest_summary(fp32_dir: Path, int8_dir: Path) -> dict[str, str]:
+    """What each export's check found, in words, from its manifest."""
+    lines = {}
+    for name, folder in (("float32", fp32_dir), ("int8", int8_dir)):
+        manifest = json.loads((folder / "onnx" / "manifest.json").read_text())
+        line = (
+            f"max abs difference to PyTorch on the test rows {manifest['max_abs_difference']:.2e}"
+        )
+        fused = manifest["encoder"]["fused_operators"]
+        line += "; fused: " + ", ".join(f"{op} x{n}" for op, n in fused.items())
+        lines[name] = line
+    return lines
+
+
+def quality(fp32_dir: Path, int8_dir: Path, tasks) -> list[dict]:
     """Per task: the primary metric from PyTorch, the float32 export and the int8 export."""
-    from shopmtl.core.deploy.onnx_engine import load_onnx_model
-    from shopmtl.core.deploy.onnx_quality import rebuilt_tasks, split_metrics
+    from shopmtl.core import api
 
+    fp32_run = api.load_onnx_run(fp32_dir, tasks)
+    fp32 = {
+        name: api.to_plain(dict(fp32_run.specs[name].metrics(batch)))
+        for name, batch in api.score_split(fp32_run, "test").items()
+    }
     checked = json.loads((int8_dir / "onnx" / "manifest.json").read_text())
-    fp32 = split_metrics(run, load_onnx_model(fp32_dir), rebuilt_tasks(run))
     rows = []
     for task, entry in checked["test_primary_metrics"].items():
         optimised = fp32[task].get(entry["metric"])
@@ -103,7 +106,7 @@ def number(value, digits: int = 4, sign: bool = False) -> str:
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
-def report(run_dir, frame, checks, speeds, quality_rows, bf16_native: bool) -> None:
+def report(run_dir, frame, summary, speeds, quality_rows, bf16_native: bool) -> None:
     import onnxruntime
     import torch
 
@@ -114,8 +117,8 @@ def report(run_dir, frame, checks, speeds, quality_rows, bf16_native: bool) -> N
         f"onnxruntime {onnxruntime.__version__}; run: {run_dir}; {len(frame)} {TASK} rows; "
         f"bf16 native: {'yes' if bf16_native else 'no'}"
     )
-    print(f"float32 export: {checks['fp32'].summary()}")
-    print(f"int8 export: {checks['int8'].summary()}\n")
+    print(f"float32 export: {summary['float32']}")
+    print(f"int8 export: {summary['int8']}\n")
     best = {name: max(values) for name, values in speeds.items()}
     median = {name: statistics.median(values) for name, values in speeds.items()}
     print("| engine | rows/s best | rows/s median | ÷ PyTorch fp32 | ÷ PyTorch bf16 |")
@@ -154,25 +157,29 @@ def main() -> None:
     run_dir = ensure_run(args)
     frame = test_rows(run_dir, args.rows)
 
-    from shopmtl.core.deploy.export_onnx import export_onnx
-    from shopmtl.core.deploy.onnx_engine import load_onnx_run
-    from shopmtl.core.engine.hardware import detect_hardware, resolve_precision
-    from shopmtl.core.engine.predict import load_run
-    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core import api
 
-    tasks = load_plugins(BUILTIN_PLUGINS, only=[]).tasks
-    run = load_run(run_dir, tasks, precision="no")
-    bf16_native = resolve_precision("auto", detect_hardware()).precision == "bf16"
+    tasks = api.load_plugins(only=[]).tasks
+    run = api.load_run(run_dir, tasks, precision="no")
+    bf16_run = api.load_run(run_dir, tasks, precision="bf16")  # autocast, native or not
+    bf16_native = api.resolve_precision("auto", api.detect_hardware()).precision == "bf16"
     with tempfile.TemporaryDirectory() as folder:
         fp32_dir, int8_dir = Path(folder) / "fp32", Path(folder) / "int8"
-        checks = {"fp32": export_onnx(run, fp32_dir)}
+        checks = {"fp32": api.export_onnx(run, fp32_dir)}
         # the limit is the report's business here: write the int8 export whatever it changes
-        checks["int8"] = export_onnx(run, int8_dir, quantize="int8", max_metric_change=math.inf)
-        engines = engines_for(run, load_onnx_run(fp32_dir, tasks), load_onnx_run(int8_dir, tasks))
+        checks["int8"] = api.export_onnx(run, int8_dir, quantize="int8", max_metric_change=math.inf)
+        engines = {  # a new Scorer per call: every text is encoded in every round
+            "PyTorch float32": lambda f: api.predict_frame(run, TASK, f, scorer=api.scorer(run)),
+            "PyTorch bf16 autocast": lambda f: api.predict_frame(
+                bf16_run, TASK, f, scorer=api.scorer(bf16_run)
+            ),
+            "ONNX float32, optimised": engine(api.load_onnx_run(fp32_dir, tasks)),
+            "ONNX int8": engine(api.load_onnx_run(int8_dir, tasks)),
+        }
         speeds = rates(engines, frame, args.repeats)
-        quality_rows = [] if args.no_quality else quality(run, fp32_dir, int8_dir)
-    report(run_dir, frame, checks, speeds, quality_rows, bf16_native)
+        quality_rows = [] if args.no_quality else quality(fp32_dir, int8_dir, tasks)
+        summary = manifest_summary(fp32_dir, int8_dir)
+    report(run_dir, frame, summary, speeds, quality_rows, bf16_native)
 
 
 if __name__ == "__main__":

@@ -6,18 +6,27 @@ edges 1, 2, 4, 8 GBP. Split by product key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from shopmtl import BuildContext, EvalBatch, Prior, Register, TaskData, TaskSpec, hookimpl
+from shopmtl import (
+    BuildContext,
+    EvalBatch,
+    Prior,
+    PriorState,
+    Register,
+    TaskData,
+    TaskSpec,
+    decode_by_kind,
+    hookimpl,
+)
 from shopmtl.plugins.shared import retail
+from shopmtl.plugins.shared.baselines import Predictor, baseline_metrics
 from shopmtl.plugins.shared.priors import log_probabilities
 
 #: A baseline: rows -> predictions (the task's activated outputs).
-Predictor = Callable[[pd.DataFrame], np.ndarray]
 
 #: Bin edges in GBP. They define the classes, which a task fixes when it registers, so
 #: they are a constant rather than a setting.
@@ -96,8 +105,6 @@ def price_bin_metrics(batch: EvalBatch) -> dict[str, object]:
 
 def decode_price_bin(predictions: np.ndarray) -> pd.DataFrame:
     """``prediction`` (the bin's name) and ``confidence`` (its probability)."""
-    from shopmtl.registry.blocks import decode_by_kind  # imports torch: only when decoding
-
     return decode_by_kind("multiclass", predictions, CLASSES)
 
 
@@ -119,13 +126,14 @@ def price_bin_baselines(
         }
         if classical:
             predictors["tfidf_logreg"] = fit_tfidf_logreg(train, data["val"]).probabilities
-        return {name: _evaluate(predict, data, split) for name, predict in predictors.items()}
+        return baseline_metrics(predictors, data, split, list(PRICE_BIN.labels), price_bin_metrics)
 
 
 @dataclass
 class TfidfLogreg:
     """TF-IDF (word 1-2-grams) + logistic regression, fitted: the classical peer, and the prior
-    ``tasks.price_bin.prior: tfidf_logreg`` (a module-level dataclass, so it pickles with a run)."""
+    ``tasks.price_bin.prior: tfidf_logreg`` (whose parts are kept as arrays:
+    :func:`fit_tfidf_logreg_prior`)."""
 
     vectorizer: Any
     model: Any
@@ -160,6 +168,35 @@ def fit_tfidf_logreg(train: pd.DataFrame, val: pd.DataFrame) -> TfidfLogreg:
     return best
 
 
+def fit_tfidf_logreg_prior(train: pd.DataFrame, val: pd.DataFrame) -> TfidfLogreg:
+    """The peer as the prior: fitted by scikit-learn, kept as arrays a run saves without pickle."""
+    from shopmtl.plugins.shared.portable.linear import Logistic
+    from shopmtl.plugins.shared.portable.text import Tfidf
+
+    fitted = fit_tfidf_logreg(train, val)
+    return TfidfLogreg(Tfidf.of(fitted.vectorizer), Logistic.of(fitted.model))
+
+
+def tfidf_logreg_state(fitted: TfidfLogreg) -> PriorState:
+    """The prior's vocabulary, idf and coefficients (``Prior.state``)."""
+    from shopmtl.plugins.shared.portable.linear import Logistic
+    from shopmtl.plugins.shared.portable.text import Tfidf
+
+    return PriorState.join(
+        vectorizer=Tfidf.of(fitted.vectorizer).state(), model=Logistic.of(fitted.model).state()
+    )
+
+
+def tfidf_logreg_from_state(state: PriorState) -> TfidfLogreg:
+    """The prior :func:`tfidf_logreg_state` described (``Prior.from_state``)."""
+    from shopmtl.plugins.shared.portable.linear import Logistic
+    from shopmtl.plugins.shared.portable.text import Tfidf
+
+    return TfidfLogreg(
+        Tfidf.from_state(state.part("vectorizer")), Logistic.from_state(state.part("model"))
+    )
+
+
 def _macro_f1(probabilities: np.ndarray, frame: pd.DataFrame) -> float:
     batch = EvalBatch(
         split="val",
@@ -175,23 +212,12 @@ def _macro_f1(probabilities: np.ndarray, frame: pd.DataFrame) -> float:
 PRIORS = {
     "tfidf_logreg": Prior(
         description="TF-IDF word 1-2-grams + logistic regression (C by val macro-F1): the classical peer",
-        fit=fit_tfidf_logreg,
+        fit=fit_tfidf_logreg_prior,
         predict=lambda fitted, frame: log_probabilities(fitted.probabilities(frame)),
+        state=tfidf_logreg_state,
+        from_state=tfidf_logreg_from_state,
     ),
 }
-
-
-def _evaluate(predict: Predictor, data: TaskData, split: str) -> dict[str, object]:
-    frame = data[split]
-    batch = EvalBatch(
-        split=split,
-        frame=frame,
-        predictions=np.asarray(predict(frame), dtype=float),
-        labels=frame[list(PRICE_BIN.labels)].to_numpy(dtype=float),
-        score=lambda extra: np.asarray(predict(extra), dtype=float),
-        extras=data.extras,
-    )
-    return price_bin_metrics(batch)
 
 
 PRICE_BIN = TaskSpec(

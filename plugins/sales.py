@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +25,7 @@ from shopmtl import (
     BuildContext,
     EvalBatch,
     Prior,
+    PriorState,
     Register,
     TaskData,
     TaskSpec,
@@ -41,9 +41,9 @@ from shopmtl.plugins.sales_losses import (
     zero_inflated_lognormal_loss,
 )
 from shopmtl.plugins.shared import retail
+from shopmtl.plugins.shared.baselines import Predictor, baseline_metrics
 
 #: A baseline: rows -> predictions (the task's activated outputs).
-Predictor = Callable[[pd.DataFrame], np.ndarray]
 
 #: Lag features ``lag_1`` ... ``lag_4``: log1p units 1-4 weeks before the row's week.
 N_LAGS = 4
@@ -230,7 +230,10 @@ METRIC_DIRECTIONS: dict[str, str] = {"rmse": "min", "mae": "min", "mae_units": "
 
 def decode_sales(predictions: np.ndarray) -> pd.DataFrame:
     """``prediction`` (log1p units, as the model outputs it) and ``units`` (expm1 of it, clipped at 0)."""
-    value = np.asarray(predictions, dtype=float).reshape(len(predictions), -1)[:, 0]
+    # p[:, 0], not p.reshape(len(p), -1): numpy cannot infer a width of zero rows, and
+    # decode must take zero rows (serve lists a task's outputs by decoding none).
+    value = np.asarray(predictions, dtype=float)
+    value = value[:, 0] if value.ndim > 1 else value
     return pd.DataFrame({"prediction": value, "units": np.expm1(np.clip(value, 0.0, None))})
 
 
@@ -251,7 +254,7 @@ def sales_baselines(
         if classical:
             model = fit_gradient_boosting(data["train"])
             predictors["gradient_boosting"] = lambda f: predict_boosted(model, f)
-        return {name: _evaluate(predict, data, split) for name, predict in predictors.items()}
+        return baseline_metrics(predictors, data, split, list(SALES.labels), sales_metrics)
 
 
 #: The gradient-boosted peer's inputs (a missing price is handled natively).
@@ -264,6 +267,27 @@ def fit_gradient_boosting(train: pd.DataFrame, val: pd.DataFrame | None = None) 
 
     x, y = _boosted_inputs(train), train["label"].to_numpy(dtype=float)
     return HistGradientBoostingRegressor(random_state=0).fit(x, y)
+
+
+def fit_gradient_boosting_prior(train: pd.DataFrame, val: pd.DataFrame | None = None) -> Any:
+    """The peer as the prior: fitted by scikit-learn, its trees kept as node arrays."""
+    from shopmtl.plugins.shared.portable.trees import BoostedTrees
+
+    return BoostedTrees.of(fit_gradient_boosting(train, val))
+
+
+def boosted_state(model: Any) -> PriorState:
+    """The prior's trees as node arrays (``Prior.state``)."""
+    from shopmtl.plugins.shared.portable.trees import BoostedTrees
+
+    return BoostedTrees.of(model).state()
+
+
+def boosted_from_state(state: PriorState) -> Any:
+    """The trees :func:`boosted_state` described (``Prior.from_state``)."""
+    from shopmtl.plugins.shared.portable.trees import BoostedTrees
+
+    return BoostedTrees.from_state(state)
 
 
 def predict_boosted(model: Any, frame: pd.DataFrame) -> np.ndarray:
@@ -290,23 +314,12 @@ PRIORS = {
     ),
     "gradient_boosting": Prior(
         description="gradient boosting on lags 1-4 and the median price",
-        fit=fit_gradient_boosting,
+        fit=fit_gradient_boosting_prior,
         predict=predict_boosted,
+        state=boosted_state,
+        from_state=boosted_from_state,
     ),
 }
-
-
-def _evaluate(predict: Predictor, data: TaskData, split: str) -> dict[str, float]:
-    frame = data[split]
-    batch = EvalBatch(
-        split=split,
-        frame=frame,
-        predictions=np.asarray(predict(frame), dtype=float).reshape(-1, 1),
-        labels=frame[list(SALES.labels)].to_numpy(dtype=float),
-        score=lambda extra: np.asarray(predict(extra), dtype=float).reshape(-1, 1),
-        extras=data.extras,
-    )
-    return sales_metrics(batch)
 
 
 def configure_sales(settings: SalesSettings | None) -> TaskSpec:

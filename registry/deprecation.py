@@ -1,4 +1,8 @@
-"""Import paths of shopmtl 0.1 that keep working for one more minor version, with a DeprecationWarning.
+"""Import paths of shopmtl 0.1 that keep working until 0.3.0, with a DeprecationWarning.
+
+The version policy (CHANGELOG.md): a public path deprecated in release 0.N keeps working, with
+a warning naming the new import, until 0.(N+1).0 removes it (``REMOVED_IN``). The 0.1 paths
+were first deprecated in a release in 0.2.0.
 
 A module whose names moved replaces them with a module-level ``__getattr__`` built here
 (PEP 562): the old import still returns the same object, and the warning says which
@@ -9,11 +13,11 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 #: The release that drops the old paths.
-REMOVED_IN = "0.3"
+REMOVED_IN = "0.3.0"
 
 
 def moved_names(
@@ -45,5 +49,27 @@ def moved_names(
             stacklevel=2,
         )
         return getattr(target, name)
+
+    return __getattr__
+
+
+def moved_to(
+    old: str, homes: Mapping[str, Collection[str]], public: Collection[str] = ()
+) -> Callable[[str], Any]:
+    """A ``__getattr__`` for module ``old`` whose names moved to several modules.
+
+    :param homes: new module -> the names it now defines.
+    :param public: names importable from ``shopmtl`` itself: the warning points there.
+    """
+    getters = {
+        name: moved_names(old, home, public, names)
+        for home, names in homes.items()
+        for name in names
+    }
+
+    def __getattr__(name: str) -> Any:
+        if name not in getters:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        return getters[name](name)
 
     return __getattr__

@@ -55,6 +55,7 @@ import pluggy
 from shopmtl.registry import hookspecs
 from shopmtl.registry.hookcheck import check_hook_api, check_hooks, warn_deprecated_hooks
 from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
+from shopmtl.registry.messages import import_problem, plugin_where
 from shopmtl.registry.pluginset import (  # re-exported: the loader's public API names them
     ENV_PLUGINS,
     ENV_STRICT,
@@ -94,7 +95,9 @@ def load_plugins(
 ) -> PluginSet:
     """Register the built-ins, then each selected entry-point plugin, one at a time.
 
-    :param builtins: ``(name, module)`` pairs, shopmtl's own task plugins, loaded first.
+    :param builtins: ``(name, module)`` pairs, shopmtl's own plugins, loaded first. The
+        engine passes its strategies (:mod:`shopmtl.core.mtl.builtin`, named ``shopmtl``,
+        never blocked) before the built-in tasks; the registry itself imports neither.
     :param strict: raise :class:`PluginError` instead of skipping a broken plugin
         (also switched on by ``SHOPMTL_STRICT_PLUGINS=1``).
     :param blocked: plugin names (built-in or entry point) not to load, or one
@@ -115,11 +118,8 @@ def load_plugins(
     result = PluginSet(pm=pm, strict=strict)
     loader = _Loader(result, strict)
 
-    from shopmtl.registry import defaults  # shopmtl's own strategies, via the same hooks
-
-    loader.load("shopmtl", lambda: defaults, source="builtin", dist=None)
     for name, module in builtins:
-        if name in blocked:
+        if name in blocked and name != PROJECT_NAME:  # shopmtl's own strategies stay
             result.skipped[name] = "blocked"
             pm.set_blocked(name)
             continue
@@ -187,17 +187,12 @@ class _Loader:
             name=name, version=_version(None, dist, source), source=source, distribution=dist_name
         )
         self.result.reports.append(report)
-        if source == "builtin":
-            where = f"built-in plugin {name!r}"
-        else:
-            where = f"plugin {name!r} (entry point {value}" + (
-                f" of {dist_name})" if dist_name else ")"
-            )
+        where = plugin_where(name, source, value, dist_name)
 
         try:
             plugin = importer()
         except Exception as exc:  # noqa: BLE001 -- a plugin's import error is the plugin's
-            self._skip(report, f"could not be imported: {type(exc).__name__}: {exc}", where, exc)
+            self._skip(report, import_problem(exc, name, value, dist_name), where, exc)
             return
         report.version = _version(plugin, dist, source)
 

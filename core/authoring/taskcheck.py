@@ -11,14 +11,17 @@ Importing this module is light (no torch).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from shopmtl.registry.datacheck import _count, _short, check_frame  # the same message wording
+from shopmtl.core.data.checks import check_splits
+from shopmtl.core.data.decodecheck import check_decode
 from shopmtl.registry.derived import with_derived
-from shopmtl.registry.spec import SPLITS, BuildContext, EvalBatch, TaskData, TaskSpec
-from shopmtl.registry.splits import is_split_source, split_frame
+from shopmtl.registry.messages import short as _short
+from shopmtl.registry.spec import BuildContext, EvalBatch, TaskData, TaskSpec
+from shopmtl.registry.splits import split_batches, split_frame
 from shopmtl.registry.validation import validate_task
 
 __all__ = ["assert_valid_task", "check_task", "check_task_data"]
@@ -83,14 +86,18 @@ def assert_valid_task(spec: Any, **options: Any) -> None:
     if problems:
         name = getattr(spec, "name", None) or type(spec).__name__
         raise AssertionError(
-            f"task {name!r} has {_count(problems, 'problem')}:\n  - " + "\n  - ".join(problems)
+            f"task {name!r} has {len(problems)} problem{'s' if len(problems) != 1 else ''}:\n  - "
+            + "\n  - ".join(problems)
         )
 
 
 def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
-    """Build ``spec``'s dataset with ``context`` and check it (see :func:`check_task`)."""
-    import pandas as pd
+    """Build ``spec``'s dataset with ``context`` and check it (see :func:`check_task`).
 
+    The data is checked by :func:`~shopmtl.core.data.checks.check_splits`, the function a
+    training run calls before its first step: every row of every split, read a chunk at a
+    time, so this says ok exactly when ``train`` accepts the data.
+    """
     try:
         data = spec.build_dataset(context)
     except Exception as exc:  # noqa: BLE001 -- the builder's failure is the finding
@@ -108,89 +115,71 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
             f"TaskData.splits is {_short(data.splits)}: make it a dict of split name -> pandas DataFrame "
             "(or Arrow table, or Parquet path)"
         ]
-
-    problems: list[str] = []
-    missing_splits = [s for s in SPLITS if s not in data.splits]
-    if missing_splits:
-        problems.append(
-            f"build_dataset returned no {', '.join(map(repr, missing_splits))} split: return all of "
-            f"{', '.join(SPLITS)} (e.g. split rows by a stable hash of an id)"
-        )
-    frames: dict[str, pd.DataFrame] = {}
-    for split in SPLITS:
-        frame = data.splits.get(split)
-        if frame is None:
-            continue
-        if not is_split_source(frame):
-            problems.append(
-                f"the {split} split is {_short(frame)}, not a pandas DataFrame, an Arrow table or "
-                "dataset, or the path of Parquet rows"
-            )
-            continue
-        try:
-            frame = split_frame(
-                frame
-            )  # Arrow or Parquet (hook API 1.3): read as the engine reads it
-        except (OSError, ValueError) as exc:
-            problems.append(f"the {split} split: {exc}")
-            continue
-        missing = [c for c in spec.columns if c not in frame.columns]
-        if missing:
-            problems.append(
-                f"the {split} split lacks column(s) {', '.join(map(repr, missing))} that the TaskSpec names "
-                f"(it has {', '.join(map(repr, list(frame.columns)[:12]))}): add them to the frame, or fix the TaskSpec"
-            )
-            continue
-        try:
-            frame = with_derived(spec, frame)  # the derived feature columns the model reads
-        except ValueError as exc:
-            problems.append(f"the {split} split: {exc}")
-            continue
-        frames[split] = frame
-        problems += check_frame(spec, split, frame)
-    if "train" in frames and len(frames["train"]) == 0:
-        problems.append(
-            "the train split has no rows: a task needs training rows (check the builder and its settings)"
-        )
-    for split in ("val", "test"):
-        if split in frames and len(frames[split]) == 0:
-            problems.append(
-                f"the {split} split has no rows: evaluation needs some -- give {split} a share of the rows"
-            )
+    problems = check_splits(spec, data.splits).problems
     if problems:
         return problems
-
+    frames = {s: with_derived(spec, split_frame(data.splits[s])) for s in ("val", "test")}
+    data = dataclasses.replace(data, splits={**data.splits, **frames})
+    problems += check_decode(spec, frames["val"])  # as train does, before its first step
     problems += _check_metrics_run(spec, data, "val")
     if spec.baselines is not None and not problems:
         problems += _check_baselines(spec, data, "val")
-    for name in spec.priors if not problems else ():
-        problems += _check_prior(spec, name, frames["train"], frames["val"])
+    if spec.priors and not problems:
+        train = _first_rows(spec, data.splits["train"], PRIOR_CHECK_ROWS)
+        for name in spec.priors:
+            problems += _check_prior(spec, name, train, frames["val"])
     return problems
 
 
+def _first_rows(spec: TaskSpec, source: Any, rows: int) -> Any:
+    """The first ``rows`` rows of a split (derived features computed), read without the rest."""
+    frame = next(split_batches(source, rows), None)
+    return with_derived(spec, frame) if frame is not None else None
+
+
 def _check_prior(spec: TaskSpec, name: str, train: Any, val: Any) -> list[str]:
-    """Fit prior ``name`` on train (two folds, as a run does with five), predict val, and pickle the fit.
+    """Fit prior ``name`` on train (two folds, as a run does with five), predict val, and save
+    and reopen the fit through ``Prior.state``/``Prior.from_state``, as a run does (no pickle).
 
     Up to :data:`PRIOR_CHECK_ROWS` rows of each: the check is of the code, not of the prior's quality.
     """
-    import pickle
+    import tempfile
+    from pathlib import Path
 
-    from shopmtl.core.data.priors import PriorError, fit_prior, prior_outputs
+    import numpy as np
+    from shopmtl.core.data.priorfile import load_prior, save_prior
+    from shopmtl.core.data.priors import FittedPrior, PriorError, fit_prior, prior_outputs
 
-    train, val = train.iloc[:PRIOR_CHECK_ROWS], val.iloc[:PRIOR_CHECK_ROWS]
+    val = val.iloc[:PRIOR_CHECK_ROWS]
     try:
-        fitted, _ = fit_prior(spec, name, train, val, folds=2, seed=0)
-        prior_outputs(spec, fitted, val)
+        fitted, _ = fit_prior(spec, name, train, val, folds=2, seed=0)  # through state/from_state
+        as_fitted = prior_outputs(spec, fitted, val)
+        direct = spec.priors[name].fit(train, val)  # the model itself, as its fit returns it
+        unsaved = prior_outputs(spec, FittedPrior(name, direct), val)
+        with tempfile.TemporaryDirectory() as folder:
+            save_prior(Path(folder), spec.name, fitted)
+            reopened = prior_outputs(spec, load_prior(Path(folder), spec.name, spec, name), val)
     except PriorError as exc:
         return [f"{exc} (run with tasks.{spec.name}.prior: {name})"]
-    try:
-        pickle.dumps(fitted)
-    except Exception as exc:  # noqa: BLE001 -- what fails to pickle is the finding
+    lost = float(np.abs(unsaved - as_fitted).max(initial=0.0))
+    if lost > PRIOR_ROUND_TRIP_TOLERANCE:
         return [
-            f"prior {name!r}: its fit returned {_short(fitted.model)}, which cannot be saved with a run "
-            f"({_exc(exc)}): return scikit-learn estimators or a module-level dataclass of them, not a closure"
+            f"prior {name!r}: rebuilt from its Prior.state, it predicts up to {lost:.2e} away from "
+            f"the model its fit returned (allowed {PRIOR_ROUND_TRIP_TOLERANCE:g}): the state loses part "
+            "of the model, or the fit is not deterministic (seed it)"
+        ]
+    worst = float(np.abs(as_fitted - reopened).max(initial=0.0))
+    if worst > PRIOR_ROUND_TRIP_TOLERANCE:
+        return [
+            f"prior {name!r}: saved and reopened, it predicts up to {worst:.2e} away from the fitted "
+            f"prior (allowed {PRIOR_ROUND_TRIP_TOLERANCE:g}): Prior.from_state must rebuild exactly "
+            "what Prior.state describes"
         ]
     return []
+
+
+#: How far a prior reopened from its file may predict from the one fitted (float32 outputs).
+PRIOR_ROUND_TRIP_TOLERANCE = 1e-6
 
 
 def _check_metrics_run(spec: TaskSpec, data: TaskData, split: str) -> list[str]:
@@ -274,7 +263,7 @@ def _check_baselines(spec: TaskSpec, data: TaskData, split: str) -> list[str]:
 def _settings(spec: TaskSpec, settings: Any) -> Any:
     """The builder's settings: an instance as given, a mapping validated as a config's, else the defaults."""
     if isinstance(settings, Mapping):
-        from shopmtl.core.data.prepare import task_settings
+        from shopmtl.core.data.task_config import task_settings
 
         return task_settings(spec, settings)  # unknown keys and bad values fail as in a config
     if settings is None and spec.settings is not None:

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 import click
 from shopmtl.core.config import Config
-from shopmtl.registry.manager import PluginError, PluginSet, load_plugins
+from shopmtl.core.mtl.builtin import load_plugins
+from shopmtl.registry.manager import PluginError, PluginSet
 
 # Errors caused by input a person can fix: shown as one clear message, no traceback.
 _USER_ERRORS: tuple[type[BaseException], ...] = (

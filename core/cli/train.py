@@ -49,6 +49,12 @@ from shopmtl.core.config import (
     metavar="RUN_DIR",
     help="Start from a trained run's encoder (add tasks to it; with encoder.freeze=true its other heads are kept).",
 )
+@click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="UNSAFE, with --from: open the source run's classical priors an older shopmtl saved as "
+    "pickles (runs code from the file; this run saves them as arrays). Config: allow_pickle.",
+)
 @strict_plugins_option
 @click.pass_context
 @friendly_errors
@@ -61,13 +67,14 @@ def train(
     overwrite: bool,
     only_tasks: tuple[str, ...],
     init_from: str | None,
+    allow_pickle: bool,
 ) -> None:
     """Train the tasks of CONFIG_FILE jointly (default: all four built-in tasks on the bundled data).
 
     OVERRIDES are dotted KEY=VALUE pairs, e.g. training.max_steps=200 tasks.sales.weight=2.
     """
     # Imported when the command runs: `shopmtl --help` and `shopmtl plugins` stay torch-free.
-    from shopmtl.core.data.prepare import select_tasks
+    from shopmtl.core.data.task_config import select_tasks, skipped_plugins
     from shopmtl.core.engine.plugin_faults import plugin_faults
     from shopmtl.core.engine.trainer import train as run_training
     from shopmtl.core.report.tables import metrics_table
@@ -86,9 +93,13 @@ def train(
         config.output_dir = output_dir
     if init_from:
         config.init_from = init_from
+    if allow_pickle:
+        config.allow_pickle = True
     plugins = plugin_set(ctx, config)
     if only_tasks:
-        select_tasks(only_tasks, plugins.tasks)  # unknown names fail here, with the closest match
+        select_tasks(
+            only_tasks, plugins.tasks, skipped_plugins(plugins)
+        )  # unknown names fail here, with the closest match
         config.tasks = {name: config.tasks.get(name, TaskConfig()) for name in only_tasks}
     if saved is not None:
         config.output_dir = str(saved[2])  # where the run is now, even if it was moved since

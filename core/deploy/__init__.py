@@ -4,8 +4,8 @@ One module per job:
 
 * :mod:`stream` -- ``predict`` on files of any size: chunked reading and atomic writing;
 * :mod:`bank` -- keeps a long-lived run's text bank bounded;
-* :mod:`service`, :mod:`schemas`, :mod:`batcher`, :mod:`serve`, :mod:`serve_settings` --
-  ``shopmtl serve``: the loaded model, request schemas, micro-batching, the FastAPI app;
+* :mod:`serve` -- ``shopmtl serve``, a package: settings, the loaded model, request schemas,
+  the bounded micro-batching queue, guards (API key, caps), the error model, the FastAPI app;
 * :mod:`merged` -- the encoder with LoRA merged, as one transformers model;
 * :mod:`export_hf`, :mod:`model_card` -- ``shopmtl export --format hf``;
 * :mod:`export_onnx`, :mod:`onnx_graph`, :mod:`onnx_encoder`, :mod:`onnx_quality`,
@@ -13,8 +13,8 @@ One module per job:
   optionally int8; the checks against PyTorch) and ``predict --engine onnxruntime`` (no
   PyTorch model);
 * :mod:`tracking` -- final metrics, baselines and config to ``training.log_with`` trackers;
-* :mod:`cli_commands` -- the ``predict``, ``serve`` and ``export`` commands.
 
-Everything reads a run directory through :func:`shopmtl.core.engine.predict.load_run`, except
-the onnxruntime engine: :func:`onnx_engine.load_onnx_run` reads an export without its weights.
+The commands themselves are in :mod:`shopmtl.core.cli.deploy`. Everything reads a run
+directory through :func:`shopmtl.core.engine.predict.load_run`, except the onnxruntime
+engine: :func:`onnx_engine.load_onnx_run` reads an export without its weights.
 """

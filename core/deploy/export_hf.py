@@ -8,7 +8,7 @@ with exactly the run's weights (a shared LoRA adapter merged in). Beside it::
     heads/<task>.safetensors       the task heads, as trained
     sharing.safetensors            MMoE/PLE experts and gates, if the run used them
     features.json, calibration.json, config.yaml   what the heads need to read new rows
-    priors/<task>.joblib                           a task's fitted classical prior, if the run used one
+    priors/<task>.safetensors                      a task's fitted classical prior, if the run used one
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import json
 import shutil
 from pathlib import Path
 
-from shopmtl.core.data.priors import PRIORS_DIR
+from shopmtl.core.data.priorfile import save_prior
 from shopmtl.core.deploy.merged import ExportError, merged_backbone
 from shopmtl.core.deploy.model_card import model_card
-from shopmtl.core.deploy.service import weights_sha256
+from shopmtl.core.deploy.serve.service import weights_sha256
 from shopmtl.core.engine.predict import LoadedRun
 from shopmtl.core.files import atomic_dir
 
@@ -43,10 +43,9 @@ def export_hf(run: LoadedRun, output: str | Path) -> Path:
         for name in BESIDE:
             if (model_dir / name).is_file():
                 shutil.copy2(model_dir / name, staging / name)
-        if (
-            model_dir / PRIORS_DIR
-        ).is_dir():  # fitted classical priors the heads add to (tasks.<name>.prior)
-            shutil.copytree(model_dir / PRIORS_DIR, staging / PRIORS_DIR)
+        for name, state in run.features.items():  # the classical priors the heads add to
+            if state.prior is not None:  # written from what was loaded: arrays and JSON, no pickle
+                save_prior(staging, name, state.prior)
         shutil.copy2(run.run_dir / "config.yaml", staging / "config.yaml")
         info = {
             "run": run.config.run_name,

@@ -44,6 +44,7 @@ from shopmtl.core.deploy.onnx_quality import (
 from shopmtl.core.engine.predict import LoadedRun
 from shopmtl.core.files import atomic_dir
 from shopmtl.core.model.model import MultiTaskModel
+from shopmtl.core.runs import checkpoint
 from torch import nn
 from torch.nn import functional as F
 
@@ -204,6 +205,8 @@ def export_onnx(
             if (run.run_dir / name).is_file():
                 shutil.copy2(run.run_dir / name, staging / name)
         shutil.copytree(run.run_dir / "model", staging / "model")
+        # The priors as loaded, in arrays and JSON: a run opened with --allow-pickle exports no pickle.
+        checkpoint.rewrite_priors(staging / "model", run.features)
         manifest = write_graphs(run, staging / ONNX_DIR, quantize)
         (staging / ONNX_DIR / MANIFEST).write_text(
             json.dumps(manifest, indent=2) + "\n", encoding="utf-8"

@@ -15,7 +15,7 @@ task's ``predict`` hook takes one (the plugin contract).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,12 +120,20 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         ) from None
 
 
-def load_onnx_run(run_dir: str | Path, registered: Mapping[str, TaskSpec]) -> LoadedRun:
+def load_onnx_run(
+    run_dir: str | Path,
+    registered: Mapping[str, TaskSpec],
+    *,
+    tasks: Sequence[str] = (),
+    allow_pickle: bool = False,
+) -> LoadedRun:
     """An ONNX export (``shopmtl export --format onnx``) ready to predict, with no PyTorch model.
 
     ``run.model`` is an :class:`OnnxModel` and ``run.accelerator`` a float32 CPU runtime, so
     :func:`~shopmtl.core.engine.predict.predict_tasks` and ``Scorer`` use it as a run.
-    The tasks are the manifest's; ``registered`` (``PluginSet.tasks``) must provide them.
+    The tasks are the manifest's (only ``tasks`` when given); ``registered``
+    (``PluginSet.tasks``) must provide them. ``allow_pickle``: as for
+    :func:`~shopmtl.core.engine.predict.load_run`.
     """
     run_dir = Path(run_dir)
     model = load_onnx_model(run_dir)
@@ -135,9 +143,17 @@ def load_onnx_run(run_dir: str | Path, registered: Mapping[str, TaskSpec]) -> Lo
             raise RunError(
                 f"{run_dir} is not a complete ONNX export: {needed} is missing; export the run again"
             )
-    manifest.verify(folder)  # the priors are pickles: loaded only once their sha256 matched
+    manifest.verify(folder)  # the priors' files against their recorded sha256, as load_run does
     config = checkpoint.read_run_config(run_dir)
-    specs, features = read_tasks(run_dir, config, folder, registered, list(model.heads))
+    specs, features = read_tasks(
+        run_dir,
+        config,
+        folder,
+        registered,
+        list(model.heads),
+        tasks=tasks,
+        allow_pickle=allow_pickle,
+    )
     from transformers import AutoTokenizer  # the tokenizer only; no model class is touched
 
     bank = TextBank(AutoTokenizer.from_pretrained(folder / "backbone"), config.encoder.max_length)

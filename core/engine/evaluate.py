@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from accelerate import Accelerator
 from accelerate.utils import gather_object
 from shopmtl.core.data.features import EncodedRows, encode_rows
 from shopmtl.core.data.prepare import PreparedTask
 from shopmtl.core.data.textbank import TextBank
+from shopmtl.core.engine.runtime import Runtime
 from shopmtl.core.model.model import MultiTaskModel
-from shopmtl.registry.blocks import predict
+from shopmtl.core.model.outputs import predict
 from shopmtl.registry.derived import with_derived
 from shopmtl.registry.spec import EvalBatch, MetricSpec
 
@@ -34,7 +34,7 @@ class Scorer:
     """
 
     def __init__(
-        self, accelerator: Accelerator, model: MultiTaskModel, bank: TextBank, batch_size: int
+        self, accelerator: Runtime, model: MultiTaskModel, bank: TextBank, batch_size: int
     ) -> None:
         self.accelerator = accelerator
         self.model = model
@@ -116,9 +116,10 @@ class Scorer:
             if task.name in self.model.token_tasks:
                 batch["tokens"] = self.bank.pad(needed)[0]
             batch = {k: v.to(device) for k, v in batch.items()}
-            with self.accelerator.autocast():
-                raw = self.model.apply_head(task.name, pooled.to(device), batch, shared=True)
-            out[start : start + len(chunk)] = predict(task.spec, raw).cpu().numpy()
+            # The heads run in float32 whatever the run's precision: they are small, and a bf16
+            # head would round the predictions themselves (5.5625 for 5.586).
+            raw = self.model.apply_head(task.name, pooled.to(device).float(), batch, shared=True)
+            out[start : start + len(chunk)] = predict(task.spec, raw.float()).cpu().numpy()
         return out
 
     def predict_sharded(self, task: PreparedTask, rows: EncodedRows) -> np.ndarray:
@@ -195,7 +196,7 @@ def eval_batches(
 
 
 def evaluate(
-    accelerator: Accelerator,
+    accelerator: Runtime,
     model: MultiTaskModel,
     bank: TextBank,
     tasks: Mapping[str, PreparedTask],
@@ -223,7 +224,7 @@ def evaluate(
 
 
 def calibrate(
-    accelerator: Accelerator,
+    accelerator: Runtime,
     model: MultiTaskModel,
     bank: TextBank,
     tasks: Mapping[str, PreparedTask],
@@ -243,7 +244,7 @@ def calibrate(
 
 
 def final_scores(
-    accelerator: Accelerator,
+    accelerator: Runtime,
     model: MultiTaskModel,
     bank: TextBank,
     tasks: Mapping[str, PreparedTask],

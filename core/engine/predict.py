@@ -8,19 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from accelerate import Accelerator
 from shopmtl.core.config import Config, TaskConfig
 from shopmtl.core.data.features import FeatureState, encode_rows, missing_columns
-from shopmtl.core.data.prepare import PreparedTask, configure_task, head_spec_for, prepare_task
+from shopmtl.core.data.prepare import PreparedTask, prepare_task
+from shopmtl.core.data.task_config import configure_task, head_spec_for
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.engine.evaluate import Scorer, evaluate
 from shopmtl.core.engine.hardware import precision_for_this_machine
-from shopmtl.core.engine.runtime import fresh_accelerator
+from shopmtl.core.engine.runtime import Runtime, inference_device
 from shopmtl.core.model.encoder import build_encoder
 from shopmtl.core.model.model import MultiTaskModel
+from shopmtl.core.model.outputs import default_decode
 from shopmtl.core.runs import checkpoint
 from shopmtl.core.runs.assemble import assemble_model
-from shopmtl.registry.blocks import default_decode
 from shopmtl.registry.spec import HeadSpec, MetricSpec, SharingFactory, TaskData, TaskSpec
 from transformers import AutoTokenizer
 
@@ -39,7 +39,7 @@ class LoadedRun:
     features: dict[str, FeatureState]
     model: MultiTaskModel
     bank: TextBank
-    accelerator: Accelerator
+    accelerator: Runtime  # an InferenceDevice: a device and autocast, no accelerate state
     calibration: dict[str, Any]
 
     def task(self, name: str) -> TaskSpec:
@@ -55,16 +55,26 @@ def read_tasks(
     config: Config,
     folder: Path,
     registered: Mapping[str, TaskSpec],
-    names: Sequence[str],
+    available: Sequence[str],
+    *,
+    tasks: Sequence[str] = (),
+    allow_pickle: bool = False,
 ) -> tuple[dict[str, TaskSpec], dict[str, FeatureState]]:
-    """The task specs (head and loss as trained) and saved feature states of ``names`` in the
-    model ``folder``, or a clear error naming the plugins that are not installed.
+    """The task specs (head and loss as trained) and saved feature states of the model
+    ``folder``'s tasks among ``available`` (only ``tasks`` when given), or a clear error
+    naming a task the run lacks or the plugins that are not installed.
 
-    Loads no weights: the ONNX engine reads a run's tasks through here too.
+    Loads no weights: the ONNX engine reads an export's tasks through here too.
     """
-    saved_features = checkpoint.read_features(folder)
-    features = {name: saved_features[name] for name in names if name in saved_features}
-    missing = [name for name in features if name not in registered]
+    saved = checkpoint.feature_tasks(folder)  # names checked: they name the priors' files
+    names = [name for name in available if name in saved]
+    unknown = [name for name in tasks if name not in names]
+    if unknown:
+        raise RunError(
+            f"the run in {run_dir} has no task '{unknown[0]}'; it has: {', '.join(names)}"
+        )
+    names = list(dict.fromkeys(tasks)) or names
+    missing = [name for name in names if name not in registered]
     if missing:
         owners = (
             checkpoint.read_json(run_dir / "plugins.json").get("tasks", {})
@@ -75,7 +85,8 @@ def read_tasks(
         raise RunError(
             f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins"
         )
-    specs = {name: configure_task(registered[name], config) for name in features}
+    specs = {name: configure_task(registered[name], config) for name in names}
+    features = checkpoint.read_features(folder, specs, allow_pickle=allow_pickle)
     return specs, features
 
 
@@ -84,6 +95,9 @@ def load_run(
     registered: dict[str, TaskSpec],
     sharing_kinds: Mapping[str, SharingFactory] | None = None,
     precision: str = "auto",
+    *,
+    tasks: Sequence[str] = (),
+    allow_pickle: bool = False,
 ) -> LoadedRun:
     """Rebuild a run's model from its folder: config, backbone config, safetensors weights.
 
@@ -92,6 +106,10 @@ def load_run(
         (default: shopmtl's own).
     :param precision: autocast for inference on *this* machine (``auto``: bf16 where the
         hardware has it natively, fp32 elsewhere), independent of what the run trained in.
+    :param tasks: load only these tasks' heads, feature states and priors (default: all);
+        another task's prior is never opened.
+    :param allow_pickle: open a prior an older shopmtl pickled (UNSAFE: runs code from the
+        file); without it such a run is refused with one line naming the file.
     """
     run_dir = Path(run_dir)
     try:
@@ -102,7 +120,9 @@ def load_run(
     # The tasks are the heads on disk: deleting heads/<task>.safetensors drops a task,
     # copying one from a run with the same encoder adds it.
     heads = sorted(p.stem for p in (folder / "heads").glob("*.safetensors"))
-    specs, features = read_tasks(run_dir, config, folder, registered, heads)
+    specs, features = read_tasks(
+        run_dir, config, folder, registered, heads, tasks=tasks, allow_pickle=allow_pickle
+    )
     encoder = build_encoder(
         config.encoder, saved=folder / "backbone", tasks=checkpoint.saved_adapters(folder)
     )
@@ -118,7 +138,7 @@ def load_run(
     checkpoint.load_weights(folder, model, list(specs))
     model.eval()
     choice = precision_for_this_machine(precision, setting="--precision")
-    accelerator = fresh_accelerator(mixed_precision=choice.precision)
+    accelerator = inference_device(choice.precision)
     model = model.to(accelerator.device)
     return LoadedRun(
         run_dir,
@@ -158,13 +178,18 @@ def predict_frame(
     spec = run.task(task)
     # Keys identify rows; they are not model inputs, so a file to score need not hold them.
     missing = [c for c in missing_columns(spec, frame, with_labels=False) if c not in spec.keys]
+    # A numeric input may be missing on any row (the model reads a missing flag): a column
+    # absent altogether is missing on every row, not an error.
+    absent_numbers = [c for c in missing if c in spec.numeric]
+    inputs = frame.assign(**dict.fromkeys(absent_numbers, float("nan")))
+    missing = [c for c in missing if c not in absent_numbers]
     if missing:
         raise RunError(
             f"{source} lacks columns {missing} that task '{task}' needs "
             f"(all of: {', '.join(c for c in spec.columns if c not in (*spec.labels, *spec.keys))}); "
             f"`shopmtl data {task} --output FILE` shows the expected layout"
         )
-    rows = encode_rows(spec, frame, run.features[task], run.bank)
+    rows = encode_rows(spec, inputs, run.features[task], run.bank)
     scorer = scorer or Scorer(
         run.accelerator, run.model, run.bank, run.config.training.eval_batch_size
     )

@@ -138,7 +138,7 @@ SLICE = 400
 def test_data_then_predict(smoke_run, task, tmp_path, monkeypatch):
     builtins = _builtins()
     from shopmtl.core.data.tableio import read_table, write_table
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core.mtl.builtin import load_plugins
 
     out, _, _ = smoke_run
     monkeypatch.setenv("SHOPMTL_PLUGINS", "")  # the built-ins only, whatever else is installed
@@ -228,7 +228,9 @@ def test_two_process_training(tmp_path):
     assert {p.name for p in (output_dir / "model" / "heads").iterdir()} == {
         f"{t}.safetensors" for t in TASKS
     }
-    assert [p.name for p in (output_dir / "model" / "priors").iterdir()] == ["price_bin.joblib"]
+    assert [p.name for p in (output_dir / "model" / "priors").iterdir()] == [
+        "price_bin.safetensors"
+    ]
     assert sorted(p.name for p in (output_dir / "checkpoints").iterdir()) == ["last"]
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert set(metrics["tasks"]) == set(TASKS)
