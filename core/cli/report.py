@@ -6,6 +6,7 @@ import warnings
 
 import click
 from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
+from shopmtl.core.deploy.cli_commands import trust_option
 
 __all__ = ["report"]
 
@@ -25,6 +26,7 @@ __all__ = ["report"]
     help="Only what metrics.json holds (tables, training curves): no model, no data, seconds.",
 )
 @strict_plugins_option
+@trust_option
 @click.pass_context
 @friendly_errors
 def report(ctx: click.Context, run_dir: str, split: str, no_predictions: bool) -> None:

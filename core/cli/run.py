@@ -6,7 +6,7 @@ import json
 
 import click
 from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
-from shopmtl.core.deploy.cli_commands import precision_option
+from shopmtl.core.deploy.cli_commands import precision_option, trust_option
 
 
 @click.command()
@@ -15,6 +15,7 @@ from shopmtl.core.deploy.cli_commands import precision_option
 @click.option("--split", type=click.Choice(["val", "test"]), default="test", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
 @strict_plugins_option
+@trust_option
 @click.pass_context
 @friendly_errors
 def evaluate(ctx: click.Context, run_dir: str, split: str, as_json: bool, precision: str) -> None:

@@ -18,6 +18,7 @@ from shopmtl.core.config import (
     config_with_overrides,
     load_config,
 )
+from shopmtl.core.deploy.cli_commands import trust_option
 
 
 @click.command()
@@ -50,6 +51,7 @@ from shopmtl.core.config import (
     help="Start from a trained run's encoder (add tasks to it; with encoder.freeze=true its other heads are kept).",
 )
 @strict_plugins_option
+@trust_option
 @click.pass_context
 @friendly_errors
 def train(
@@ -122,4 +124,10 @@ def _resumed_run(
         else load_config(config_file, overrides).resolved_output_dir()
     )
     folder = resumed_from(target)
-    return None if folder is None else (folder, read_run_config(folder), target)
+    if folder is None:
+        return None
+    if folder == target:  # a finished run: every file checked before its config is read
+        from shopmtl.core.runs.manifest import verify_run
+
+        verify_run(target, checkpoints=True)
+    return folder, read_run_config(folder), target

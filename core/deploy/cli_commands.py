@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,31 @@ precision_option = click.option(
     show_default=True,
     help="Inference autocast on this machine: auto = bf16 where the hardware computes it natively, else fp32.",
 )
+
+
+TRUST_HELP = (
+    "Open RUN_DIR even when it cannot be verified against its manifest (no manifest, a missing, "
+    "changed or unlisted file, a bad signature). RISKY: the files may not be the ones the run was "
+    "written with; only for runs whose source you trust (docs/security.md)."
+)
+
+
+def trust_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--trust-unverified``: run ``command`` with manifest checks off (see docs/security.md).
+
+    The flag holds for the command's own call only, so nothing outlives it (a test
+    runner invoking several commands in one process sees each one's own choice).
+    """
+    from shopmtl.core.runs.manifest import trust_unverified
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, trust_unverified_run: bool = False, **kwargs: Any) -> Any:
+        with trust_unverified(trust_unverified_run):
+            return command(*args, **kwargs)
+
+    return click.option(
+        "--trust-unverified", "trust_unverified_run", is_flag=True, help=TRUST_HELP
+    )(wrapper)
 
 
 def serve_run(
@@ -45,7 +71,9 @@ def serve_run(
         ) from None
 
     run_server(
-        ModelService(load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision), tasks),
+        ModelService(
+            load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision, tasks or None), tasks
+        ),
         settings,
     )
 
@@ -59,22 +87,25 @@ def predict_file(
     engine: str = "torch",
     chunk_rows: int | None = None,
     precision: str = "auto",
+    csv_escape: bool = True,
 ) -> int:
-    """Predict every row of ``input_path`` into ``output_path`` in chunks; the rows written."""
+    """Predict every row of ``input_path`` into ``output_path`` in chunks; the rows written.
+
+    ``csv_escape``: a CSV output's text cells that a spreadsheet would run as a formula get
+    a leading ``'`` (:func:`shopmtl.core.data.tableio.escape_formulas`).
+    """
     from shopmtl.core.deploy import stream
     from shopmtl.core.deploy.bank import bounded_bank
     from shopmtl.core.engine.predict import load_run, predict_tasks
 
     stream.check_paths(input_path, output_path)  # before the model loads or anything is read
-    run = load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision)
-    for task in tasks:
-        run.task(task)
+    run = load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision, tasks)
     numeric = [c for t in tasks for c in run.specs[t].numeric]
     model = None
     if engine == "onnxruntime":
         from shopmtl.core.deploy.onnx_engine import load_onnx_model
 
-        model = load_onnx_model(run_dir)
+        model = load_onnx_model(run_dir, tasks)
 
     def predict(chunk: Any, first_row: int) -> Any:
         stream.check_finite(chunk, numeric, input_path, first_row)
@@ -86,7 +117,9 @@ def predict_file(
             scorer = onnx_scorer(run, model)
         return predict_tasks(run, tasks, chunk, source=input_path, scorer=scorer)
 
-    return stream.predict_file(input_path, output_path, predict, chunk_rows or stream.CHUNK_ROWS)
+    return stream.predict_file(
+        input_path, output_path, predict, chunk_rows or stream.CHUNK_ROWS, csv_escape
+    )
 
 
 def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
@@ -123,7 +156,7 @@ def commands(
 
     def runs_a_model(command: Callable[..., Any]) -> Callable[..., Any]:
         """``--precision`` and the plugin options, the click context passed in, user errors in words."""
-        return precision_option(plugin_options(click.pass_context(friendly(command))))
+        return precision_option(plugin_options(trust_option(click.pass_context(friendly(command)))))
 
     @click.command()
     @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
@@ -161,6 +194,12 @@ def commands(
         default=None,
         help="Rows read, predicted and written at a time (default 8192).",
     )
+    @click.option(
+        "--no-csv-escape",
+        is_flag=True,
+        help="Write CSV text cells as they are. By default a cell starting with = + - @ tab or CR "
+        "gets a leading ' so spreadsheets show it as text instead of running it as a formula.",
+    )
     @runs_a_model
     def predict(
         ctx: click.Context,
@@ -170,6 +209,7 @@ def commands(
         output_path: str,
         engine: str,
         chunk_rows: int | None,
+        no_csv_escape: bool,
         precision: str,
     ) -> None:
         """Predict TASK for every row of INPUT with the model of RUN_DIR.
@@ -186,7 +226,15 @@ def commands(
             )
         tasks = list(dict.fromkeys(task_names))
         written = predict_file(
-            run_dir, plugin_set(ctx), tasks, input_path, output_path, engine, chunk_rows, precision
+            run_dir,
+            plugin_set(ctx),
+            tasks,
+            input_path,
+            output_path,
+            engine,
+            chunk_rows,
+            precision,
+            not no_csv_escape,
         )
         click.echo(
             f"wrote {written} rows with predictions of {', '.join(repr(t) for t in tasks)} to {output_path}"
@@ -261,6 +309,7 @@ def commands(
         help="A new folder (an export never overwrites).",
     )
     @plugin_options
+    @trust_option
     @click.pass_context
     @friendly
     def export(ctx: click.Context, run_dir: str, kind: str, output_dir: str) -> None:

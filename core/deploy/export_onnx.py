@@ -1,8 +1,9 @@
 """``shopmtl export --format onnx``: the encoder and each task's head as ONNX graphs.
 
 The output folder is a complete run directory (its config, plugins, metrics and
-safetensors model, so ``shopmtl predict`` and ``shopmtl serve`` read it as any run)
-plus ``onnx/``::
+safetensors model, written again from the loaded run, never copied byte for byte; and
+its own manifest, so ``shopmtl predict`` and ``shopmtl serve`` read it as any run) plus
+``onnx/``::
 
     onnx/encoder.onnx          input_ids, attention_mask (batch, sequence) -> pooled (batch, width)
     onnx/heads/<task>.onnx     pooled texts + row features (+ token ids) -> raw outputs
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import warnings
 from pathlib import Path
 
@@ -31,12 +31,13 @@ from shopmtl.core.engine.evaluate import Scorer
 from shopmtl.core.engine.predict import LoadedRun
 from shopmtl.core.files import atomic_dir
 from shopmtl.core.model.model import MultiTaskModel
+from shopmtl.core.runs import checkpoint
+from shopmtl.core.runs import manifest as run_manifest
 from torch import nn
 from torch.nn import functional as F
 
 MAX_ABS_DIFFERENCE = 1e-3
 OPSET = 17
-RUN_FILES = ("config.yaml", "plugins.json", "metrics.json")
 
 
 class GatherMeanBag(nn.Module):
@@ -180,10 +181,7 @@ def export_onnx(run: LoadedRun, output: str | Path, check_rows: int = 512) -> fl
             f"{output} already exists: choose a new folder (an export never overwrites)"
         )
     with atomic_dir(output) as staging:
-        for name in RUN_FILES:
-            if (run.run_dir / name).is_file():
-                shutil.copy2(run.run_dir / name, staging / name)
-        shutil.copytree(run.run_dir / "model", staging / "model")
+        write_run_files(run, staging)
         manifest = write_graphs(run, staging / ONNX_DIR)
         (staging / ONNX_DIR / MANIFEST).write_text(
             json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
@@ -198,4 +196,21 @@ def export_onnx(run: LoadedRun, output: str | Path, check_rows: int = 512) -> fl
         (staging / ONNX_DIR / MANIFEST).write_text(
             json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
         )
+        if not run_manifest.trusting():  # never vouch for a run that was opened unverified
+            run_manifest.write_run_manifest(staging)
     return difference
+
+
+def write_run_files(run: LoadedRun, folder: Path) -> None:
+    """The exported run directory's files, written again from the loaded run (never copied)."""
+    checkpoint.write_yaml(folder / "config.yaml", run.config.model_dump(mode="json"))
+    for name in ("plugins.json", "metrics.json"):
+        if (run.run_dir / name).is_file():
+            checkpoint.write_json(folder / name, checkpoint.read_json(run.run_dir / name))
+    checkpoint.save_model_dir(
+        folder / checkpoint.MODEL_DIR, run.model, run.features, run.bank.tokenizer
+    )
+    if run.calibration:
+        model_dir = folder / checkpoint.MODEL_DIR
+        checkpoint.write_json(model_dir / checkpoint.CALIBRATION, run.calibration)
+        run_manifest.write_manifest(model_dir)

@@ -8,8 +8,7 @@ path: the same row encoding, text de-duplication, task ``predict`` and ``decode`
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 from shopmtl.core.deploy.fp32 import Fp32Runtime
 from shopmtl.core.engine.evaluate import Scorer
 from shopmtl.core.engine.predict import LoadedRun, RunError
+from shopmtl.core.runs.manifest import read_json_file, task_name
 
 ONNX_DIR = "onnx"
 MANIFEST = "manifest.json"
@@ -87,16 +87,26 @@ class OnnxModel:
         return torch.from_numpy(raw)
 
 
-def load_onnx_model(run_dir: str | Path) -> OnnxModel:
-    """The graphs in ``run_dir/onnx`` (written by ``shopmtl export --format onnx``), or a clear error."""
+def load_onnx_model(run_dir: str | Path, tasks: Sequence[str] | None = None) -> OnnxModel:
+    """The graphs in ``run_dir/onnx`` (written by ``shopmtl export --format onnx``), or a clear error.
+
+    ``tasks``: open only these tasks' head graphs (default: all). Task names read from
+    ``onnx/manifest.json`` are checked before they become file names.
+    """
     folder = Path(run_dir) / ONNX_DIR
     if not (folder / MANIFEST).is_file():
         raise RunError(
             f"{run_dir} holds no ONNX model ({folder / MANIFEST} is missing): "
             f"export one with `shopmtl export {run_dir} --format onnx --output DIR` and predict on DIR"
         )
-    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    return OnnxModel(folder, manifest)
+    manifest = read_json_file(folder / MANIFEST)
+    graphs = manifest.get("tasks") if isinstance(manifest, dict) else None
+    if not isinstance(graphs, dict):
+        raise RunError(f"{folder / MANIFEST} lists no tasks: export the run again")
+    for name in graphs:
+        task_name(name, folder / MANIFEST)
+    wanted = {t: info for t, info in graphs.items() if tasks is None or t in tasks}
+    return OnnxModel(folder, {**manifest, "tasks": wanted})
 
 
 def onnx_scorer(run: LoadedRun, model: OnnxModel) -> Scorer:

@@ -16,13 +16,12 @@ from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.engine.evaluate import Scorer, evaluate
 from shopmtl.core.engine.hardware import precision_for_this_machine
 from shopmtl.core.engine.runtime import fresh_accelerator
-from shopmtl.core.model.encoder import build_encoder
+from shopmtl.core.model.encoder import build_encoder, load_saved_tokenizer
 from shopmtl.core.model.model import MultiTaskModel
-from shopmtl.core.runs import checkpoint
+from shopmtl.core.runs import checkpoint, manifest
 from shopmtl.core.runs.assemble import assemble_model
 from shopmtl.registry.blocks import default_decode
 from shopmtl.registry.spec import HeadSpec, MetricSpec, SharingFactory, TaskData, TaskSpec
-from transformers import AutoTokenizer
 
 
 class RunError(ValueError):
@@ -55,6 +54,7 @@ def load_run(
     registered: dict[str, TaskSpec],
     sharing_kinds: Mapping[str, SharingFactory] | None = None,
     precision: str = "auto",
+    tasks: Sequence[str] | None = None,
 ) -> LoadedRun:
     """Rebuild a run's model from its folder: config, backbone config, safetensors weights.
 
@@ -63,6 +63,7 @@ def load_run(
         (default: shopmtl's own).
     :param precision: autocast for inference on *this* machine (``auto``: bf16 where the
         hardware has it natively, fp32 elsewhere), independent of what the run trained in.
+    :param tasks: open only these tasks' heads, feature states and priors (default: all).
     """
     run_dir = Path(run_dir)
     try:
@@ -70,18 +71,21 @@ def load_run(
     except FileNotFoundError as error:
         raise RunError(str(error)) from None
     config = checkpoint.read_run_config(run_dir)
-    # The tasks are the heads on disk: deleting heads/<task>.safetensors drops a task,
-    # copying one from a run with the same encoder adds it.
-    heads = sorted(p.stem for p in (folder / "heads").glob("*.safetensors"))
-    saved_features = checkpoint.read_features(folder)
+    # The tasks are the heads on disk; with ``tasks``, only those heads, feature states and
+    # priors are opened.
+    heads = sorted(manifest.task_name(p.stem, p) for p in (folder / "heads").glob("*.safetensors"))
+    if tasks is not None:
+        absent = [name for name in tasks if name not in heads]
+        if absent:
+            raise RunError(
+                f"the run in {run_dir} has no task {', '.join(map(repr, absent))}; it has: {', '.join(heads)}"
+            )
+        heads = [name for name in heads if name in tasks]
+    saved_features = checkpoint.read_features(folder, heads)
     features = {name: saved_features[name] for name in heads if name in saved_features}
     missing = [name for name in features if name not in registered]
     if missing:
-        owners = (
-            checkpoint.read_json(run_dir / "plugins.json").get("tasks", {})
-            if (run_dir / "plugins.json").is_file()
-            else {}
-        )
+        owners = _owners(run_dir)
         needs = ", ".join(f"{t} (plugin {owners.get(t, '?')})" for t in missing)
         raise RunError(
             f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins"
@@ -92,7 +96,7 @@ def load_run(
     encoder = build_encoder(
         config.encoder, saved=folder / "backbone", tasks=checkpoint.saved_adapters(folder)
     )
-    tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")
+    tokenizer = load_saved_tokenizer(folder / "backbone")
     bank = TextBank(tokenizer, config.encoder.max_length)
 
     def head_spec(name: str, width: int) -> HeadSpec:
@@ -114,8 +118,16 @@ def load_run(
         model,
         bank,
         accelerator,
-        checkpoint.read_calibration(folder),
+        checkpoint.read_calibration(folder, list(specs)),
     )
+
+
+def _owners(run_dir: Path) -> dict[str, Any]:
+    """Which plugin each task of the run came from (``plugins.json``), for messages only."""
+    path = run_dir / "plugins.json"
+    data = checkpoint.read_json(path) if path.is_file() else {}
+    owners = data.get("tasks", {}) if isinstance(data, dict) else {}
+    return {str(k): v for k, v in owners.items()} if isinstance(owners, dict) else {}
 
 
 def _prepared(run: LoadedRun, name: str, data: TaskData | None = None) -> PreparedTask:

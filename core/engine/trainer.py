@@ -43,7 +43,7 @@ from shopmtl.core.engine.tracking import log_final_metrics
 from shopmtl.core.engine.validation import validate
 from shopmtl.core.model.batching import batch_tokens, make_batch, to_device
 from shopmtl.core.model.encoder import transformer_layers
-from shopmtl.core.runs import checkpoint, sharded, transaction
+from shopmtl.core.runs import checkpoint, manifest, sharded, transaction
 from shopmtl.core.runs.rundir import claim_output_dir, release_output_dir, write_metrics
 from shopmtl.core.runs.source import carry_over_heads
 from shopmtl.core.runs.state import TrainState, load_checkpoint
@@ -286,6 +286,7 @@ def finish(
         )
     if calibration and main:
         checkpoint.write_json(model_dir / checkpoint.CALIBRATION, calibration)
+        manifest.write_manifest(model_dir)  # the model folder's own manifest lists it too
     run.plugins.notify(
         "on_evaluation", run=run.info, step=state.best_step, split="test", metrics=metrics["test"]
     )

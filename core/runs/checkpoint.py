@@ -10,6 +10,7 @@ adds the optimiser and trainer state needed by ``--resume``)::
     features.json              per task: standardisation constants, vocabularies, the prior's name
     priors/<task>.joblib       a task's fitted classical prior (tasks.<name>.prior), if any: a
                                pickle, loaded only after the folder's sha256 manifest verified
+    manifest.json              every file above with its sha256 (see :mod:`~shopmtl.core.runs.manifest`)
     calibration.json           per task: what `calibrate` fitted on val (thresholds), if any
     backbone/                  the encoder's transformers config and tokenizer files
 
@@ -96,13 +97,17 @@ def write_features(folder: Path, features: Mapping[str, FeatureState]) -> None:
 
 
 def source_model_dir(run_dir: str | Path) -> Path:
-    """The model folder of a finished run, or a clear error."""
+    """The model folder of a finished run, after the whole run verified against its manifest.
+
+    Every command that opens a run comes through here: a missing manifest, a missing,
+    changed or unlisted file is refused (see :mod:`~shopmtl.core.runs.manifest`).
+    """
     folder = Path(run_dir) / MODEL_DIR
     for needed in (folder / "encoder.safetensors", Path(run_dir) / "config.yaml"):
         if not needed.is_file():
             raise FileNotFoundError(f"{run_dir} is not a finished shopmtl run: {needed} is missing "
                                     "(train it, or restore the file from a copy of the run)")
-    manifest.verify(folder)  # every command that loads a run's weights comes through here
+    manifest.verify_run(Path(run_dir))
     return folder
 
 
@@ -164,18 +169,25 @@ def load_matching_heads(folder: Path, model: MultiTaskModel) -> list[str]:
 
 
 def carry_heads(source: Path, target: Path) -> list[str]:
-    """Copy the source's heads (and feature states) for tasks ``target`` lacks."""
+    """Copy the source's heads (and feature states) for tasks ``target`` lacks.
+
+    Only from a verified source (never under ``--trust-unverified``): ``target``'s
+    manifest then lists the copies as this run's own files.
+    """
+    if manifest.trusting():
+        raise manifest.UnverifiedRunError(f"{source} was opened unverified: its heads are not carried over")
     features = read_json(target / "features.json")
     source_features = read_json(source / "features.json")
     carried = []
     for path in sorted((source / "heads").glob("*.safetensors")):
-        name = path.stem
+        name = manifest.task_name(path.stem, path)
         if name in features or name not in source_features:
             continue
-        shutil.copyfile(path, target / "heads" / path.name)
+        shutil.copyfile(manifest.inside(source, path), target / "heads" / path.name)
         if source_features[name].get("prior"):
             (target / PRIORS_DIR).mkdir(exist_ok=True)
-            shutil.copyfile(source / PRIORS_DIR / f"{name}.joblib", target / PRIORS_DIR / f"{name}.joblib")
+            prior = manifest.inside(source, source / PRIORS_DIR / f"{name}.joblib")
+            shutil.copyfile(prior, target / PRIORS_DIR / f"{name}.joblib")
         features[name] = source_features[name]
         carried.append(name)
     if carried:
@@ -198,17 +210,28 @@ def load_weights(folder: Path, model: MultiTaskModel, tasks: list[str] | None = 
             _load_into(module, path, strict=False)  # a dropped head leaves its gate unused
 
 
-def read_calibration(folder: Path) -> dict[str, Any]:
-    """Per-task calibration saved with a model (``{}`` when none was fitted)."""
+def read_calibration(folder: Path, tasks: list[str] | None = None) -> dict[str, Any]:
+    """Per-task calibration saved with a model (``{}`` when none was fitted), for ``tasks`` (default all)."""
     path = folder / CALIBRATION
-    return read_json(path) if path.is_file() else {}
+    data = _by_task(read_json(path), path) if path.is_file() else {}
+    return {name: value for name, value in data.items() if tasks is None or name in tasks}
 
 
-def read_features(folder: Path) -> dict[str, FeatureState]:
-    """The per-task feature states saved in a model folder."""
-    data = read_json(folder / "features.json")
+def read_features(folder: Path, tasks: list[str] | None = None) -> dict[str, FeatureState]:
+    """The per-task feature states saved in a model folder; only ``tasks``' priors are opened."""
+    path = folder / "features.json"
+    data = _by_task(read_json(path), path)
     return {name: FeatureState.from_dict(state, load_prior(folder, name) if state.get("prior") else None)
-            for name, state in data.items()}
+            for name, state in data.items() if tasks is None or name in tasks}
+
+
+def _by_task(data: Any, path: Path) -> dict[str, Any]:
+    """A JSON object keyed by task, every key checked to be a task name (it becomes a file name)."""
+    if not isinstance(data, dict):
+        raise manifest.CorruptRunError(f"{path} is not a JSON object by task: restore it from a copy of the run")
+    for name in data:
+        manifest.task_name(name, path)
+    return data
 
 
 def save_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> None:
