@@ -30,8 +30,13 @@ Selection, blocking and strictness:
   ``"a,b"`` -> only the entry points named ``a`` and ``b``; ``""`` -> none, only the
   built-ins. The ``only=`` argument, when given, replaces the variable.
   Built-ins are always loaded unless blocked.
+* ``allow=`` (the config's ``plugins.allow``): entry-point names that may load, beside
+  ``SHOPMTL_PLUGINS``; an entry point must pass both. ``None`` allows any.
 * ``blocked=`` names (built-in or entry point) are not loaded at all, like
   pytest's ``-p no:NAME``.
+* ``import_entry_points=False`` lists the selected entry points from their
+  distributions' metadata without importing them (``shopmtl plugins``): installing a
+  package is trusting its code, but listing it should not run it.
 * Strict mode turns every skipped plugin (and every failing observer hook, and every
   name in the selection that matches no installed plugin) into a :class:`PluginError`.
   It is on when ``strict=True`` is passed *or* ``SHOPMTL_STRICT_PLUGINS`` is set to
@@ -91,6 +96,8 @@ def load_plugins(
     blocked: Iterable[str] = (),
     only: Iterable[str] | None = None,
     entry_points: Iterable[Any] | None = None,
+    allow: Iterable[str] | None = None,
+    import_entry_points: bool = True,
 ) -> PluginSet:
     """Register the built-ins, then each selected entry-point plugin, one at a time.
 
@@ -103,11 +110,16 @@ def load_plugins(
         ``SHOPMTL_PLUGINS``. ``None`` reads the variable; empty loads built-ins only.
     :param entry_points: entry-point objects (``name``, ``value``, ``load()``,
         optional ``dist``) to use instead of the installed ``shopmtl`` group (tests).
+    :param allow: entry-point names that may load (the config's ``plugins.allow``), on
+        top of the selection; ``None`` allows every selected one.
+    :param import_entry_points: ``False``: report each selected entry point from its
+        metadata (name, distribution, version) without importing it.
     :returns: the :class:`PluginSet`; broken plugins appear in ``reports`` with ``error``.
     """
     strict = strict or _strict_from_env()
     blocked = _names(blocked)
     selected = _selection(only)
+    allowed = None if allow is None else _names(allow)
     builtin_names = {name for name, _ in builtins}
 
     pm = pluggy.PluginManager(PROJECT_NAME)
@@ -142,6 +154,12 @@ def load_plugins(
         if selected is not None and ep.name not in selected:
             result.skipped[ep.name] = f"not selected by {ENV_PLUGINS if only is None else 'only='}"
             continue
+        if allowed is not None and ep.name not in allowed:
+            result.skipped[ep.name] = "not in plugins.allow"
+            continue
+        if not import_entry_points:
+            result.reports.append(_listed(ep))
+            continue
         loader.load(
             ep.name, ep.load, source="entry point", dist=getattr(ep, "dist", None), value=ep.value
         )
@@ -159,6 +177,18 @@ def load_plugins(
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def _listed(ep: Any) -> PluginReport:
+    """An entry point as its distribution's metadata describes it; its module is not imported."""
+    dist = getattr(ep, "dist", None)
+    return PluginReport(
+        name=ep.name,
+        version=_version(None, dist, "entry point"),
+        source="entry point",
+        distribution=_dist_name(dist),
+        imported=False,
+    )
 
 
 class _Loader:

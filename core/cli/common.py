@@ -97,7 +97,17 @@ def installed_plugins(ctx: click.Context, config: Config | None = None) -> Plugi
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS  # the composition root names the built-ins
 
     blocked, strict = plugin_options(ctx, config)
-    return load_plugins(BUILTIN_PLUGINS, strict=strict, blocked=blocked)
+    return load_plugins(
+        BUILTIN_PLUGINS,
+        strict=strict,
+        blocked=blocked,
+        allow=config.plugins.allow if config is not None else None,
+        import_entry_points=bool(ctx.meta.get(IMPORT_ENTRY_POINTS, True)),
+    )
+
+
+#: ``ctx.meta`` key: ``False`` lists installed entry points without importing them (``shopmtl plugins``).
+IMPORT_ENTRY_POINTS = "shopmtl.import_entry_points"
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,9 @@ def _resumed_run(
     if folder is None:
         return None
     if folder == target:  # a finished run: every file checked before its config is read
+        from shopmtl.core.runs.checkpoint import check_contents
         from shopmtl.core.runs.manifest import verify_run
 
         verify_run(target, checkpoints=True)
+        check_contents(target)
     return folder, read_run_config(folder), target

@@ -269,6 +269,7 @@ def build_report(
             f"{run_dir} has no metrics.json: report on a finished run (`shopmtl train` writes it at the end)"
         )
     manifest.verify_run(run_dir)  # before anything of the run is read (the model is hashed once)
+    checkpoint.check_contents(run_dir)
     record = checkpoint.read_json(metrics_file)
     by_task: dict[str, Any] = record.get("tasks", {})
     baselines: dict[str, Any] = record.get("baselines", {}).get(split, {})

@@ -35,6 +35,7 @@ from shopmtl.core.config import Config, validate_config
 from shopmtl.core.data.features import FeatureState
 from shopmtl.core.data.priors import PRIORS_DIR, load_prior, save_prior
 from shopmtl.core.files import atomic_dir, write_text_atomic
+from shopmtl.core.model.encoder import check_no_remote_code
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.runs import manifest
 
@@ -108,7 +109,28 @@ def source_model_dir(run_dir: str | Path) -> Path:
             raise FileNotFoundError(f"{run_dir} is not a finished shopmtl run: {needed} is missing "
                                     "(train it, or restore the file from a copy of the run)")
     manifest.verify_run(Path(run_dir))
+    check_contents(Path(run_dir))
     return folder
+
+
+def check_contents(run_dir: Path) -> None:
+    """Refuse a run that names a task with a name that is not one, or whose backbone names code.
+
+    Every task name read from a run becomes part of a file name when it is used; a name
+    such as ``../../x`` is refused here, when the run is opened, whichever command opens
+    it. So is a backbone config with ``auto_map`` (code transformers would import).
+    """
+    for folder in (run_dir / MODEL_DIR, run_dir / LAST_CHECKPOINT):
+        check_no_remote_code(folder / "backbone")
+        for name in ("features.json", CALIBRATION):
+            if (folder / name).is_file():
+                _by_task(read_json(folder / name), folder / name)
+        for path in (folder / "heads").glob("*.safetensors"):
+            manifest.task_name(path.stem, path)
+    for name, key in (("plugins.json", "tasks"), ("metrics.json", "tasks")):
+        data = read_json(run_dir / name) if (run_dir / name).is_file() else {}
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            _by_task(data[key], run_dir / name)
 
 
 def read_run_config(run_dir: Path) -> Config:

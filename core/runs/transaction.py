@@ -60,6 +60,7 @@ def open_run(output_dir: Path, resume: bool, overwrite: bool) -> tuple[Path, boo
         if _has_checkpoint(output_dir):  # a finished run, trained further: on a copy, swapped in at the end
             last = output_dir / checkpoint.LAST_CHECKPOINT
             manifest.verify_run(output_dir, checkpoints=True)  # a bad file is named where it is, not in a copy
+            checkpoint.check_contents(output_dir)
             checkpoint.read_json(last / "trainer_state.json")
             _fresh(work)
             shutil.copytree(output_dir, work, dirs_exist_ok=True)
