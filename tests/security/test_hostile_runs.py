@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from reliability.harness import flip_bytes, invoke
+
 from security.hostile import (
     COMMANDS,
     LAST,
