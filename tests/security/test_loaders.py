@@ -7,14 +7,14 @@ import os
 import shutil
 
 import pytest
-
-from security.hostile import MARKER, auto_map_backbone, plant_pickle
 from shopmtl.core.model.encoder import (
     EncoderError,
     check_no_remote_code,
     load_saved_tokenizer,
 )
 from shopmtl.core.runs import manifest, sharded
+
+from security.hostile import MARKER, auto_map_backbone, plant_pickle
 
 
 def test_a_backbone_with_auto_map_is_refused_before_transformers_reads_it(toy_run, tmp_path):

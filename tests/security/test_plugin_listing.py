@@ -7,7 +7,6 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from shopmtl.core.cli import cli
 from shopmtl.core.config import load_config
 from shopmtl.registry.manager import load_plugins

@@ -6,7 +6,6 @@ import shutil
 
 import pandas as pd
 import pytest
-
 from reliability.harness import invoke, rows_file
 from shopmtl.core.data.tableio import escape_formulas
 
