@@ -273,7 +273,9 @@ def worker_predict(
     run = load_run(
         run_dir, plugins.tasks, precision=plan["precision"]
     )  # predict_frame in the run's precision
-    tokenizer = AutoTokenizer.from_pretrained(Path(run_dir) / "model" / "backbone")
+    tokenizer = AutoTokenizer.from_pretrained(
+        Path(run_dir) / "model" / "backbone", trust_remote_code=False, local_files_only=True
+    )
     encoder = (
         run.model.encoder.backbone
     )  # the run's own trained backbone, bare: no pooling module, no heads

@@ -51,13 +51,18 @@ pluggy's own call stops at the first plugin that raises.
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pluggy
 from shopmtl.registry import hookspecs
+from shopmtl.registry.entrypoints import dist_name as _dist_name
+from shopmtl.registry.entrypoints import listed as _listed
+from shopmtl.registry.entrypoints import names as _names
+from shopmtl.registry.entrypoints import selection as _selection
+from shopmtl.registry.entrypoints import strict_from_env as _strict_from_env
+from shopmtl.registry.entrypoints import version as _version
 from shopmtl.registry.hookcheck import check_hook_api, check_hooks, warn_deprecated_hooks
 from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
 from shopmtl.registry.pluginset import (  # re-exported: the loader's public API names them
@@ -72,7 +77,6 @@ from shopmtl.registry.pluginset import (  # re-exported: the loader's public API
 )
 from shopmtl.registry.spec import MetricSpec, TaskSpec
 from shopmtl.registry.validation import validate_task
-from shopmtl.registry.version import __version__
 
 __all__ = [
     "ENV_PLUGINS",
@@ -84,9 +88,6 @@ __all__ = [
     "PluginWarning",
     "load_plugins",
 ]
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("", "0", "false", "no", "off")
 
 
 def load_plugins(
@@ -177,18 +178,6 @@ def load_plugins(
 
 
 # --------------------------------------------------------------------------- internals
-
-
-def _listed(ep: Any) -> PluginReport:
-    """An entry point as its distribution's metadata describes it; its module is not imported."""
-    dist = getattr(ep, "dist", None)
-    return PluginReport(
-        name=ep.name,
-        version=_version(None, dist, "entry point"),
-        source="entry point",
-        distribution=_dist_name(dist),
-        imported=False,
-    )
 
 
 class _Loader:
@@ -385,46 +374,3 @@ STRATEGY_HOOKS = {
 def _singular(kind: str) -> str:
     """``samplers`` -> ``sampler``, ``gradient_surgeries`` -> ``gradient_surgery`` (for messages)."""
     return kind[:-3] + "y" if kind.endswith("ies") else kind[:-1]
-
-
-def _dist_name(dist: Any) -> str | None:
-    if dist is None:
-        return None
-    try:
-        return dist.metadata["Name"] or getattr(dist, "name", None)
-    except Exception:  # noqa: BLE001 -- broken metadata must not break loading
-        return getattr(dist, "name", None)
-
-
-def _version(plugin: object, dist: Any, source: str) -> str:
-    if dist is not None and getattr(dist, "version", None):
-        return str(dist.version)
-    if source == "builtin":
-        return __version__
-    return str(getattr(plugin, "__version__", None) or "unknown")
-
-
-def _names(names: Iterable[str] | str) -> set[str]:
-    """Plugin names from an iterable, or from one comma-separated string."""
-    if isinstance(names, str):
-        names = names.split(",")
-    return {str(n).strip() for n in names if str(n).strip()}
-
-
-def _selection(only: Iterable[str] | str | None) -> set[str] | None:
-    """Entry-point names to load, or ``None`` for all of them."""
-    if only is not None:
-        return _names(only)
-    value = os.environ.get(ENV_PLUGINS)
-    return None if value is None else _names(value)
-
-
-def _strict_from_env() -> bool:
-    value = os.environ.get(ENV_STRICT, "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise PluginError(
-        f"{ENV_STRICT}={os.environ[ENV_STRICT]!r} is not understood: set it to 1 (strict) or 0 (lenient), or unset it"
-    )
