@@ -73,3 +73,20 @@ def strict_from_env() -> bool:
     raise PluginError(
         f"{ENV_STRICT}={os.environ[ENV_STRICT]!r} is not understood: set it to 1 (strict) or 0 (lenient), or unset it"
     )
+
+
+def why_not(
+    name: str,
+    blocked: set[str],
+    selected: set[str] | None,
+    allowed: set[str] | None,
+    by_env: bool,
+) -> str | None:
+    """Why entry point ``name`` is not loaded (blocked, not selected, not allowed), or ``None``."""
+    if name in blocked:
+        return "blocked"
+    if selected is not None and name not in selected:
+        return f"not selected by {ENV_PLUGINS if by_env else 'only='}"
+    if allowed is not None and name not in allowed:
+        return "not in plugins.allow"
+    return None

@@ -63,6 +63,7 @@ from shopmtl.registry.entrypoints import names as _names
 from shopmtl.registry.entrypoints import selection as _selection
 from shopmtl.registry.entrypoints import strict_from_env as _strict_from_env
 from shopmtl.registry.entrypoints import version as _version
+from shopmtl.registry.entrypoints import why_not as _why_not
 from shopmtl.registry.hookcheck import check_hook_api, check_hooks, warn_deprecated_hooks
 from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
 from shopmtl.registry.pluginset import (  # re-exported: the loader's public API names them
@@ -111,10 +112,8 @@ def load_plugins(
         ``SHOPMTL_PLUGINS``. ``None`` reads the variable; empty loads built-ins only.
     :param entry_points: entry-point objects (``name``, ``value``, ``load()``,
         optional ``dist``) to use instead of the installed ``shopmtl`` group (tests).
-    :param allow: entry-point names that may load (the config's ``plugins.allow``), on
-        top of the selection; ``None`` allows every selected one.
-    :param import_entry_points: ``False``: report each selected entry point from its
-        metadata (name, distribution, version) without importing it.
+    :param allow: entry-point names that may load (``plugins.allow``), on top of the selection.
+    :param import_entry_points: ``False``: report selected entry points from metadata, unimported.
     :returns: the :class:`PluginSet`; broken plugins appear in ``reports`` with ``error``.
     """
     strict = strict or _strict_from_env()
@@ -148,15 +147,11 @@ def load_plugins(
         if ep.name in seen and seen[ep.name] == ep.value:
             continue  # the same distribution found twice on sys.path
         seen[ep.name] = ep.value
-        if ep.name in blocked:
-            result.skipped[ep.name] = "blocked"
-            pm.set_blocked(ep.name)
-            continue
-        if selected is not None and ep.name not in selected:
-            result.skipped[ep.name] = f"not selected by {ENV_PLUGINS if only is None else 'only='}"
-            continue
-        if allowed is not None and ep.name not in allowed:
-            result.skipped[ep.name] = "not in plugins.allow"
+        why = _why_not(ep.name, blocked, selected, allowed, by_env=only is None)
+        if why is not None:
+            result.skipped[ep.name] = why
+            if why == "blocked":
+                pm.set_blocked(ep.name)
             continue
         if not import_entry_points:
             result.reports.append(_listed(ep))
