@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from shopmtl.registry.decoding import decode_by_kind
 from shopmtl.registry.hookspecs import HOOK_API_VERSION, RunInfo, hookimpl
 from shopmtl.registry.metrics import log1p_regression_metrics
 from shopmtl.registry.spec import (
@@ -55,6 +56,7 @@ __all__ = [
     "TaskData",
     "TaskSpec",
     "__version__",
+    "decode_by_kind",
     "hookimpl",
     "log1p_regression_metrics",
     "retail",

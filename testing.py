@@ -115,7 +115,7 @@ def load_plugin_set(
         is broken (``False``: skip it with a warning, as ``shopmtl`` does).
     :param blocked: plugin names not to load.
     """
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core.mtl.builtin import load_plugins
 
     pairs = _named(plugins, name)
     if builtins:

@@ -114,7 +114,8 @@ def worker_shopmtl(
 
 def _plain_batches(plan: dict[str, Any], examples: int, steps: int):
     """shopmtl's prepared tasks and the exact micro-batches its trainer draws (same sampler, seed)."""
-    from shopmtl.core.data.prepare import prepare_task, select_tasks
+    from shopmtl.core.data.prepare import prepare_task
+    from shopmtl.core.data.task_config import select_tasks
     from shopmtl.core.data.textbank import TextBank
     from shopmtl.core.model.batching import make_batch
     from shopmtl.core.model.encoder import load_tokenizer
@@ -155,9 +156,10 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
     from accelerate import Accelerator
     from shopmtl.core.model.batching import text_buckets
     from shopmtl.core.model.encoder import build_encoder
+    from shopmtl.core.model.heads import wide_parameters
+    from shopmtl.core.model.losses import DEFAULT_LOSSES
     from shopmtl.core.model.model import build_model
     from shopmtl.core.mtl.strategies import build_sharing
-    from shopmtl.registry.blocks import DEFAULT_LOSSES, wide_parameters
 
     torch.set_num_threads(plan["threads"])
     config, specs, tasks, batches, bank = _plain_batches(plan, examples, steps)

@@ -6,18 +6,26 @@ edges 1, 2, 4, 8 GBP. Split by product key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from shopmtl import BuildContext, EvalBatch, Prior, Register, TaskData, TaskSpec, hookimpl
+from shopmtl import (
+    BuildContext,
+    EvalBatch,
+    Prior,
+    Register,
+    TaskData,
+    TaskSpec,
+    decode_by_kind,
+    hookimpl,
+)
 from shopmtl.plugins.shared import retail
+from shopmtl.plugins.shared.baselines import Predictor, baseline_metrics
 from shopmtl.plugins.shared.priors import log_probabilities
 
 #: A baseline: rows -> predictions (the task's activated outputs).
-Predictor = Callable[[pd.DataFrame], np.ndarray]
 
 #: Bin edges in GBP. They define the classes, which a task fixes when it registers, so
 #: they are a constant rather than a setting.
@@ -96,8 +104,6 @@ def price_bin_metrics(batch: EvalBatch) -> dict[str, object]:
 
 def decode_price_bin(predictions: np.ndarray) -> pd.DataFrame:
     """``prediction`` (the bin's name) and ``confidence`` (its probability)."""
-    from shopmtl.registry.blocks import decode_by_kind  # imports torch: only when decoding
-
     return decode_by_kind("multiclass", predictions, CLASSES)
 
 
@@ -119,7 +125,7 @@ def price_bin_baselines(
         }
         if classical:
             predictors["tfidf_logreg"] = fit_tfidf_logreg(train, data["val"]).probabilities
-        return {name: _evaluate(predict, data, split) for name, predict in predictors.items()}
+        return baseline_metrics(predictors, data, split, list(PRICE_BIN.labels), price_bin_metrics)
 
 
 @dataclass
@@ -179,19 +185,6 @@ PRIORS = {
         predict=lambda fitted, frame: log_probabilities(fitted.probabilities(frame)),
     ),
 }
-
-
-def _evaluate(predict: Predictor, data: TaskData, split: str) -> dict[str, object]:
-    frame = data[split]
-    batch = EvalBatch(
-        split=split,
-        frame=frame,
-        predictions=np.asarray(predict(frame), dtype=float),
-        labels=frame[list(PRICE_BIN.labels)].to_numpy(dtype=float),
-        score=lambda extra: np.asarray(predict(extra), dtype=float),
-        extras=data.extras,
-    )
-    return price_bin_metrics(batch)
 
 
 PRICE_BIN = TaskSpec(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,9 +40,9 @@ from shopmtl.plugins.sales_losses import (
     zero_inflated_lognormal_loss,
 )
 from shopmtl.plugins.shared import retail
+from shopmtl.plugins.shared.baselines import Predictor, baseline_metrics
 
 #: A baseline: rows -> predictions (the task's activated outputs).
-Predictor = Callable[[pd.DataFrame], np.ndarray]
 
 #: Lag features ``lag_1`` ... ``lag_4``: log1p units 1-4 weeks before the row's week.
 N_LAGS = 4
@@ -251,7 +250,7 @@ def sales_baselines(
         if classical:
             model = fit_gradient_boosting(data["train"])
             predictors["gradient_boosting"] = lambda f: predict_boosted(model, f)
-        return {name: _evaluate(predict, data, split) for name, predict in predictors.items()}
+        return baseline_metrics(predictors, data, split, list(SALES.labels), sales_metrics)
 
 
 #: The gradient-boosted peer's inputs (a missing price is handled natively).
@@ -294,19 +293,6 @@ PRIORS = {
         predict=predict_boosted,
     ),
 }
-
-
-def _evaluate(predict: Predictor, data: TaskData, split: str) -> dict[str, float]:
-    frame = data[split]
-    batch = EvalBatch(
-        split=split,
-        frame=frame,
-        predictions=np.asarray(predict(frame), dtype=float).reshape(-1, 1),
-        labels=frame[list(SALES.labels)].to_numpy(dtype=float),
-        score=lambda extra: np.asarray(predict(extra), dtype=float).reshape(-1, 1),
-        extras=data.extras,
-    )
-    return sales_metrics(batch)
 
 
 def configure_sales(settings: SalesSettings | None) -> TaskSpec:

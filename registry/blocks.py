@@ -1,200 +1,26 @@
-"""Building blocks a task may use: the default head, masked losses, activations, decoders.
+"""Deprecated: the building blocks moved out of the plugin contract.
 
-They are defaults, not requirements: a task passes its own ``build_head``, ``loss`` or
-``decode`` to :class:`~shopmtl.registry.spec.TaskSpec` to replace any of them.
+The default head is :mod:`shopmtl.core.model.heads`, the masked losses
+:mod:`shopmtl.core.model.losses`, activations and default decoders
+:mod:`shopmtl.core.model.outputs`; plugin authors decode with the public
+:func:`shopmtl.decode_by_kind` and score with :func:`shopmtl.log1p_regression_metrics`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from shopmtl.registry.deprecation import moved_to
 
-import numpy as np
-import pandas as pd
-import torch
-from shopmtl.registry.deprecation import moved_names
-from shopmtl.registry.spec import HeadInput, HeadSpec, TaskSpec
-from torch import nn
-from torch.nn import functional as F
-
-
-class FeatureHead(nn.Module):
-    """An MLP over the pooled text, the optional pair, numeric and categorical features,
-    plus linear ("wide") paths to the output.
-
-    With a text pair it uses the sentence-BERT combination ``[u, v, u*v, |u-v|]``,
-    so the two texts are encoded independently (each distinct text once) and still
-    interact. The wide paths (Cheng et al., 2016, "Wide & Deep") start at zero: one from
-    the numeric and categorical features -- sales is largely a weighted mean of its lags
-    -- and, when the head gets token ids (``HeadSpec.vocab_size``), a bag of words of
-    each text: one weight per token and output, averaged over the text's tokens
-    (fastText-style). A pooled sentence vector blurs the words that set a price ("SET
-    OF 12", "JUMBO"); the bag keeps them, as the TF-IDF peers do.
-    """
-
-    def __init__(self, spec: HeadSpec, hidden: int = 256, dropout: float = 0.1) -> None:
-        super().__init__()
-        self.embeddings = nn.ModuleList(
-            nn.Embedding(card, min(16, max(2, card))) for card in spec.categorical_cardinalities
-        )
-        n_features = 2 * spec.n_numeric + sum(e.embedding_dim for e in self.embeddings)
-        width = spec.hidden_size * (4 if spec.has_pair else 1) + n_features
-        self.mlp = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Linear(width, hidden),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, spec.n_outputs),
-        )
-        self.wide = nn.Linear(n_features, spec.n_outputs, bias=False) if n_features else None
-        if self.wide is not None:
-            nn.init.zeros_(self.wide.weight)  # starts as the plain MLP head
-        self.text_bag = self.pair_bag = None
-        if spec.vocab_size:
-            self.text_bag = _zero_bag(spec)
-            self.pair_bag = _zero_bag(spec) if spec.has_pair else None
-
-    def forward(self, x: HeadInput) -> torch.Tensor:
-        texts = [x.text]
-        if x.pair is not None:
-            texts += [x.pair, x.text * x.pair, (x.text - x.pair).abs()]
-        features = [x.numeric, x.numeric_missing]
-        features += [emb(x.categorical[:, i]) for i, emb in enumerate(self.embeddings)]
-        features = [f.to(x.text.dtype) for f in features]
-        out = self.mlp(torch.cat([*texts, *features], dim=-1))
-        if self.wide is not None:
-            out = out + self.wide(torch.cat(features, dim=-1))
-        if self.text_bag is not None and x.text_tokens is not None:
-            out = out + self.text_bag(x.text_tokens).to(out.dtype)
-        if self.pair_bag is not None and x.pair_tokens is not None:
-            out = out + self.pair_bag(x.pair_tokens).to(out.dtype)
-        return out
-
-
-def wide_parameters(module: nn.Module) -> list[nn.Parameter]:
-    """The linear ("wide") parameters of every :class:`FeatureHead` in ``module``.
-
-    They train with their own, higher learning rate (``training.wide_learning_rate``):
-    Adam moves each weight by about the learning rate per step, and a linear model over
-    thousands of rarely seen tokens needs larger steps than the MLP to matter in a
-    run of a few hundred batches per task.
-    """
-    return [
-        p
-        for m in module.modules()
-        if isinstance(m, FeatureHead)
-        for part in (m.wide, m.text_bag, m.pair_bag)
-        if part is not None
-        for p in part.parameters()
-    ]
-
-
-def _zero_bag(spec: HeadSpec) -> nn.EmbeddingBag:
-    """Mean of one weight vector per token (padding left out), starting at zero."""
-    bag = nn.EmbeddingBag(
-        spec.vocab_size, spec.n_outputs, mode="mean", padding_idx=spec.pad_token_id
-    )
-    nn.init.zeros_(bag.weight)
-    return bag
-
-
-def default_head(spec: HeadSpec) -> nn.Module:
-    """The head used when a task gives no ``build_head``."""
-    return FeatureHead(spec)
-
-
-def _flat(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return outputs.float().reshape(labels.shape), labels.float()
-
-
-def masked_mse(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the labels that are present (``NaN`` = missing)."""
-    outputs, labels = _flat(outputs, labels)
-    present = ~torch.isnan(labels)
-    if not present.any():
-        return outputs.sum() * 0.0  # keeps the graph, so DDP sees every parameter used
-    return F.mse_loss(outputs[present], labels[present])
-
-
-def masked_bce(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy on logits, per label, over labels that are present."""
-    outputs, labels = _flat(outputs, labels)
-    present = ~torch.isnan(labels)
-    if not present.any():
-        return outputs.sum() * 0.0
-    return F.binary_cross_entropy_with_logits(outputs[present], labels[present])
-
-
-def masked_cross_entropy(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy on logits ``(B, C)`` against class indices ``(B, 1)``; ``NaN`` skipped."""
-    labels = labels.float().reshape(-1)
-    present = ~torch.isnan(labels)
-    if not present.any():
-        return outputs.sum() * 0.0
-    return F.cross_entropy(outputs.float()[present], labels[present].long())
-
-
-DEFAULT_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "regression": masked_mse,
-    "binary": masked_bce,
-    "multilabel": masked_bce,
-    "multiclass": masked_cross_entropy,
+_MOVED = {
+    "shopmtl.core.model.heads": {"FeatureHead", "wide_parameters", "default_head"},
+    "shopmtl.core.model.losses": {
+        "masked_mse",
+        "masked_bce",
+        "masked_cross_entropy",
+        "DEFAULT_LOSSES",
+    },
+    "shopmtl.core.model.outputs": {"activate", "predict", "default_decode"},
+    "shopmtl.registry.decoding": {"decode_by_kind"},
+    "shopmtl.registry.metrics": {"log1p_regression_metrics"},
 }
 
-
-def activate(kind: str, outputs: torch.Tensor) -> torch.Tensor:
-    """Raw head outputs -> what metrics read: values, or probabilities."""
-    outputs = outputs.float()
-    if kind == "regression":
-        return outputs
-    if kind == "multiclass":
-        return outputs.softmax(dim=-1)
-    return outputs.sigmoid()
-
-
-def predict(task: TaskSpec, outputs: torch.Tensor) -> torch.Tensor:
-    """Raw head outputs -> predictions ``(B, n_predictions)``: the task's ``predict``, else
-    the kind's activation."""
-    if task.predict is not None:
-        out = task.predict(outputs.float()).float()
-        return out.unsqueeze(-1) if out.dim() == 1 else out
-    return activate(task.kind, outputs)
-
-
-def default_decode(task: TaskSpec) -> Callable[[np.ndarray], pd.DataFrame]:
-    """Turn predictions into readable columns, by kind, for tasks that give no ``decode``."""
-
-    def decode(predictions: np.ndarray) -> pd.DataFrame:
-        return decode_by_kind(task.kind, predictions, task.classes or task.labels)
-
-    return decode
-
-
-def decode_by_kind(kind: str, predictions: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
-    """Prediction columns for people: a value, a probability, a class name, label names."""
-    predictions = np.asarray(predictions, dtype=np.float64)
-    if predictions.ndim == 1:
-        predictions = predictions[:, None]
-    if kind == "regression":
-        return pd.DataFrame({"prediction": predictions[:, 0]})
-    if kind == "binary":
-        return pd.DataFrame({"probability": predictions[:, 0]})
-    if kind == "multiclass":
-        frame = pd.DataFrame({"prediction": [names[i] for i in predictions.argmax(axis=1)]})
-        frame["confidence"] = predictions.max(axis=1)
-        return frame
-    chosen = predictions >= 0.5
-    frame = pd.DataFrame(
-        {"predicted_labels": [" ".join(n for n, c in zip(names, row) if c) for row in chosen]}
-    )
-    for i, name in enumerate(names):
-        frame[f"p_{name}"] = predictions[:, i]
-    return frame
-
-
-# 0.1 showed plugin authors `from shopmtl.registry.blocks import log1p_regression_metrics`.
-__getattr__ = moved_names(
-    __name__,
-    "shopmtl.registry.metrics",
-    public={"log1p_regression_metrics"},
-    names={"log1p_regression_metrics"},
-)
+__getattr__ = moved_to(__name__, _MOVED, public={"decode_by_kind", "log1p_regression_metrics"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 #: The release that drops the old paths.
@@ -45,5 +45,27 @@ def moved_names(
             stacklevel=2,
         )
         return getattr(target, name)
+
+    return __getattr__
+
+
+def moved_to(
+    old: str, homes: Mapping[str, Collection[str]], public: Collection[str] = ()
+) -> Callable[[str], Any]:
+    """A ``__getattr__`` for module ``old`` whose names moved to several modules.
+
+    :param homes: new module -> the names it now defines.
+    :param public: names importable from ``shopmtl`` itself: the warning points there.
+    """
+    getters = {
+        name: moved_names(old, home, public, names)
+        for home, names in homes.items()
+        for name in names
+    }
+
+    def __getattr__(name: str) -> Any:
+        if name not in getters:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        return getters[name](name)
 
     return __getattr__

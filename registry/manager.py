@@ -103,7 +103,9 @@ def load_plugins(
 ) -> PluginSet:
     """Register the built-ins, then each selected entry-point plugin, one at a time.
 
-    :param builtins: ``(name, module)`` pairs, shopmtl's own task plugins, loaded first.
+    :param builtins: ``(name, module)`` pairs, shopmtl's own plugins, loaded first. The
+        engine passes its strategies (:mod:`shopmtl.core.mtl.builtin`, named ``shopmtl``,
+        never blocked) before the built-in tasks; the registry itself imports neither.
     :param strict: raise :class:`PluginError` instead of skipping a broken plugin
         (also switched on by ``SHOPMTL_STRICT_PLUGINS=1``).
     :param blocked: plugin names (built-in or entry point) not to load, or one
@@ -127,11 +129,8 @@ def load_plugins(
     result = PluginSet(pm=pm, strict=strict)
     loader = _Loader(result, strict)
 
-    from shopmtl.registry import defaults  # shopmtl's own strategies, via the same hooks
-
-    loader.load("shopmtl", lambda: defaults, source="builtin", dist=None)
     for name, module in builtins:
-        if name in blocked:
+        if name in blocked and name != PROJECT_NAME:  # shopmtl's own strategies stay
             result.skipped[name] = "blocked"
             pm.set_blocked(name)
             continue

@@ -14,7 +14,7 @@ up front, so shopmtl can check the task at registration time, before any data is
     )
 
 Head, loss and decoding default to sensible choices for the task's ``kind``
-(see :mod:`shopmtl.registry.blocks`); a task overrides any of them.
+(see :mod:`shopmtl.core.model.heads` and :mod:`shopmtl.core.model.losses`); a task overrides any of them.
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ class TaskSpec:
         build_head: ``HeadSpec -> nn.Module`` mapping a :class:`HeadInput` to
             ``(B, n_outputs)`` raw outputs. Default: :func:`blocks.default_head`.
         loss: ``(outputs, labels) -> scalar`` that ignores ``NaN`` labels.
-            Default: the kind's masked loss from :mod:`shopmtl.registry.blocks`.
+            Default: the kind's masked loss from :mod:`shopmtl.core.model.losses`.
         decode: ``predictions -> DataFrame`` of columns a person reads (units, a
             class name, label names, a probability). Default: by kind.
         baselines: ``(TaskData, split) -> {baseline name: {metric: value}}``, the

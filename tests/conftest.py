@@ -70,7 +70,7 @@ def toy_config(output_dir: Path | str, *overrides: str):
 
 def toy_plugin_set(*extra: tuple[str, object]):
     """A PluginSet with the toy plugin (plus ``extra`` plugins) and no installed entry points."""
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core.mtl.builtin import load_plugins
 
     return load_plugins([("toy", toy_tasks), *extra], only=[])
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from shopmtl import BuildContext, TaskData, TaskSpec, hookimpl
 from shopmtl.core.cli import cli
 from shopmtl.core.cli.common import PluginSource
-from shopmtl.registry.manager import load_plugins
+from shopmtl.core.mtl.builtin import load_plugins
 from shopmtl.testing import (
     shopmtl_plugins,  # noqa: F401 -- the fixture (a plugin's conftest.py uses pytest_plugins instead)
 )

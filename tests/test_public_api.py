@@ -85,6 +85,14 @@ DEPRECATED = [
         "from shopmtl import log1p_regression_metrics",
     ),
     ("shopmtl.registry.validate", "validate_task", "from shopmtl import validate_task"),
+    # 0.2 moved the building blocks out of the plugin contract.
+    ("shopmtl.registry.blocks", "decode_by_kind", "from shopmtl import decode_by_kind"),
+    (
+        "shopmtl.registry.blocks",
+        "default_head",
+        "from shopmtl.core.model.heads import default_head",
+    ),
+    ("shopmtl.registry.blocks", "masked_mse", "from shopmtl.core.model.losses import masked_mse"),
     ("shopmtl.plugins.retail", "load_transactions", "from shopmtl import retail"),
     ("shopmtl.plugins.retail", "split_of", "from shopmtl import retail"),
 ]
@@ -108,8 +116,13 @@ def test_the_from_import_form_warns_too():
 def test_new_paths_do_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        from shopmtl import MetricSpec, retail, validate_task  # noqa: F401
-        from shopmtl.registry.blocks import default_head  # noqa: F401 -- still defined there
+        from shopmtl import (  # noqa: F401
+            MetricSpec,
+            decode_by_kind,  # noqa: F401
+            retail,
+            validate_task,
+        )
+        from shopmtl.core.model.heads import default_head  # noqa: F401
 
 
 def test_an_unknown_name_on_an_old_path_is_an_attribute_error():

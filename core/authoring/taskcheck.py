@@ -274,7 +274,7 @@ def _check_baselines(spec: TaskSpec, data: TaskData, split: str) -> list[str]:
 def _settings(spec: TaskSpec, settings: Any) -> Any:
     """The builder's settings: an instance as given, a mapping validated as a config's, else the defaults."""
     if isinstance(settings, Mapping):
-        from shopmtl.core.data.prepare import task_settings
+        from shopmtl.core.data.task_config import task_settings
 
         return task_settings(spec, settings)  # unknown keys and bad values fail as in a config
     if settings is None and spec.settings is not None:

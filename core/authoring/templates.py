@@ -62,7 +62,7 @@ own; keep the shape -- a ``TaskSpec``, the ``register_tasks`` hook at the bottom
 ``SHOPMTL_HOOK_API`` -- and shopmtl keeps finding it through the entry point.
 
 Head and loss are shopmtl's defaults for a __KIND__ task
-(``shopmtl.registry.blocks``); pass ``build_head=`` or ``loss=`` to the TaskSpec to
+(``shopmtl.core.model.heads``, ``shopmtl.core.model.losses``); pass ``build_head=`` or ``loss=`` to the TaskSpec to
 replace them.
 """
 

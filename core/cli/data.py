@@ -43,8 +43,9 @@ def data(
     overrides: tuple[str, ...],
 ) -> None:
     """Write TASK's rows as the model sees them (inputs and labels)."""
-    from shopmtl.core.data.prepare import build_task_data, select_tasks
+    from shopmtl.core.data.prepare import build_task_data
     from shopmtl.core.data.tableio import table_format, write_rows
+    from shopmtl.core.data.task_config import select_tasks
     from shopmtl.core.engine.plugin_faults import plugin_faults
 
     table_format(output_path)  # fail on a bad suffix before the work

@@ -10,16 +10,12 @@ import logging
 import warnings
 
 import click
-from shopmtl.core.cli import data, plugins, report, run, train
+from shopmtl.core.cli import data, deploy, plugins, report, run, train
 from shopmtl.core.cli.common import (
     STRICT_HELP,
     PluginSource,
-    friendly_errors,
-    plugin_set,
-    strict_plugins_option,
 )
 from shopmtl.core.cli.group import PluginCommandGroup
-from shopmtl.core.deploy.cli_commands import commands as deploy_commands
 
 
 @click.group(cls=PluginCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,7 +54,7 @@ for command in (
 ):
     cli.add_command(command)
 # predict (chunked, --engine), serve, export: putting a trained run to work (core/deploy/).
-for command in deploy_commands(friendly_errors, plugin_set, strict_plugins_option):
+for command in deploy.commands():
     cli.add_command(command)
 
 

@@ -128,7 +128,6 @@ def check(
     checked (splits, columns, label values for the kind) and its metrics are computed
     once. OVERRIDES are dotted KEY=VALUE pairs applied to --config.
     """
-    from shopmtl.core.authoring.taskcheck import check_task
     from shopmtl.core.config import load_config
 
     config = load_config(config_file, overrides) if (config_file or overrides) else None
@@ -146,8 +145,39 @@ def check(
     for line in lines:
         click.echo(line)
 
-    failed = 0
-    n_problems = 0
+    failed, n_problems = _check_tasks(specs, config, no_data)
+    if not specs and not report.error:
+        extensions = getattr(report, "extensions", None) or {}
+        added = "; ".join(
+            f"{kind.replace('_', ' ')}: {', '.join(names)}" for kind, names in extensions.items()
+        )
+        hooks = f"hooks: {', '.join(report.hooks)}" if report.hooks else ""
+        click.echo("  registers no task" + (f" ({added or hooks})" if added or hooks else ""))
+    if failed or report.error:
+        summary = (
+            f"{n_problems} problem(s) in {failed} of {len(specs)} task(s)"
+            if failed
+            else "the plugin did not load"
+        )
+        click.echo(
+            f"\n{summary}: fix them, then run `shopmtl plugins check {name}` again.", err=True
+        )
+        # not ctx.exit(): friendly_errors would turn click's Exit into a message
+        raise SystemExit(1)
+    if specs:
+        depth = (
+            "registration checks only (--no-data)"
+            if no_data
+            else "registration, dataset, labels, metrics, baselines, priors"
+        )
+        click.echo(f"\nchecked {len(specs)} task(s) of plugin {name}: {depth} -- ok")
+
+
+def _check_tasks(specs: list[Any], config: Any, no_data: bool) -> tuple[int, int]:
+    """Check each task and print its verdict; ``(tasks that failed, problems found)``."""
+    from shopmtl.core.authoring.taskcheck import check_task
+
+    failed = n_problems = 0
     for spec in specs:
         task_name = getattr(spec, "name", None) or "<unnamed task>"
         options = _data_options(config, spec) if config is not None else {}
@@ -168,33 +198,7 @@ def check(
                 f"  task {task_name}: ok"
                 + (" (registration checks only: --no-data)" if no_data else "")
             )
-
-    if not specs and not report.error:
-        extensions = getattr(report, "extensions", None) or {}
-        added = "; ".join(
-            f"{kind.replace('_', ' ')}: {', '.join(names)}" for kind, names in extensions.items()
-        )
-        hooks = f"hooks: {', '.join(report.hooks)}" if report.hooks else ""
-        click.echo("  registers no task" + (f" ({added or hooks})" if added or hooks else ""))
-    if failed or report.error:
-        summary = (
-            f"{n_problems} problem(s) in {failed} of {len(specs)} task(s)"
-            if failed
-            else "the plugin did not load"
-        )
-        click.echo(
-            f"\n{summary}: fix them, then run `shopmtl plugins check {name}` again.", err=True
-        )
-        raise SystemExit(
-            1
-        )  # not ctx.exit(): friendly_errors would turn click's Exit into a message
-    if specs:
-        depth = (
-            "registration checks only (--no-data)"
-            if no_data
-            else "registration, dataset, labels, metrics, baselines, priors"
-        )
-        click.echo(f"\nchecked {len(specs)} task(s) of plugin {name}: {depth} -- ok")
+    return failed, n_problems
 
 
 def _not_loaded(found: Any, name: str) -> None:

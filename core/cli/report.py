@@ -5,8 +5,12 @@ from __future__ import annotations
 import warnings
 
 import click
-from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
-from shopmtl.core.deploy.cli_commands import trust_option
+from shopmtl.core.cli.common import (
+    friendly_errors,
+    plugin_set,
+    strict_plugins_option,
+    trust_option,
+)
 
 __all__ = ["report"]
 

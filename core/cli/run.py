@@ -5,8 +5,13 @@ from __future__ import annotations
 import json
 
 import click
-from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
-from shopmtl.core.deploy.cli_commands import precision_option, trust_option
+from shopmtl.core.cli.common import (
+    friendly_errors,
+    plugin_set,
+    strict_plugins_option,
+    trust_option,
+)
+from shopmtl.core.cli.deploy import precision_option
 
 
 @click.command()

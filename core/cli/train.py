@@ -10,6 +10,7 @@ from shopmtl.core.cli.common import (
     is_main_process,
     plugin_set,
     strict_plugins_option,
+    trust_option,
 )
 from shopmtl.core.config import (
     SAFE_ON_RESUME,
@@ -18,7 +19,6 @@ from shopmtl.core.config import (
     config_with_overrides,
     load_config,
 )
-from shopmtl.core.deploy.cli_commands import trust_option
 
 
 @click.command()
@@ -69,7 +69,7 @@ def train(
     OVERRIDES are dotted KEY=VALUE pairs, e.g. training.max_steps=200 tasks.sales.weight=2.
     """
     # Imported when the command runs: `shopmtl --help` and `shopmtl plugins` stay torch-free.
-    from shopmtl.core.data.prepare import select_tasks
+    from shopmtl.core.data.task_config import select_tasks
     from shopmtl.core.engine.plugin_faults import plugin_faults
     from shopmtl.core.engine.trainer import train as run_training
     from shopmtl.core.report.tables import metrics_table

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import TypeAdapter, ValidationError
-from shopmtl.core.config import Config, ConfigError, TaskConfig, closest_key
+from shopmtl.core.config import Config, TaskConfig
 from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows
-from shopmtl.core.data.priors import FittedPrior, PriorError, chosen_prior, fit_prior, prior_outputs
+from shopmtl.core.data.partition import Shard
+from shopmtl.core.data.priors import FittedPrior, fit_prior, prior_outputs
 from shopmtl.core.data.rowstore import RowStore
-from shopmtl.core.data.shard import Shard
+from shopmtl.core.data.task_config import (
+    configure_task,
+    head_spec_for,
+    task_settings,
+)
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.data.trainsplit import TrainSplit, kept_rows
 from shopmtl.registry.datacheck import check_frame
@@ -70,105 +74,6 @@ class PreparedTask:
     def head_spec(self, hidden_size: int, bank: TextBank) -> HeadSpec:
         """Sizes for building this task's head on an encoder of ``hidden_size``."""
         return head_spec_for(self.spec, self.state, self.config or TaskConfig(), hidden_size, bank)
-
-
-def head_spec_for(
-    spec: TaskSpec, state: FeatureState, config: TaskConfig, hidden_size: int, bank: TextBank
-) -> HeadSpec:
-    """The :class:`HeadSpec` of ``spec`` with fitted ``state``, as training and loading build it."""
-    return HeadSpec(
-        hidden_size=hidden_size,
-        n_numeric=len(spec.numeric),
-        categorical_cardinalities=state.cardinalities(),
-        has_pair=spec.text_pair is not None,
-        n_outputs=spec.n_outputs,
-        vocab_size=bank.vocab_size if config.bag_of_words else 0,
-        pad_token_id=bank.pad_id,
-    )
-
-
-def select_tasks(names: Iterable[str], registered: Mapping[str, TaskSpec]) -> dict[str, TaskSpec]:
-    """The registered tasks called ``names``; an unknown name gets the closest match."""
-    names = list(names)
-    unknown = [n for n in names if n not in registered]
-    if unknown:
-        lines = []
-        for name in unknown:
-            hint = closest_key(name, registered)
-            lines.append(
-                f"unknown task '{name}' in tasks:" + (f" did you mean '{hint}'?" if hint else "")
-            )
-        lines.append(f"registered tasks: {', '.join(registered) or 'none'} (see `shopmtl tasks`)")
-        raise ConfigError("\n".join(lines))
-    return {name: registered[name] for name in names}
-
-
-def check_priors(specs: Mapping[str, TaskSpec], config: Config) -> None:
-    """Every ``tasks.<name>.prior`` names a prior its task offers (as configured), before any data is read."""
-    for name, spec in specs.items():
-        chosen = config.tasks.get(name, TaskConfig()).prior
-        if chosen is not None:
-            try:
-                chosen_prior(configure_task(spec, config), chosen)
-            except PriorError as error:
-                raise ConfigError(str(error)) from None
-
-
-def task_settings(spec: TaskSpec, raw: Mapping[str, Any]) -> Any:
-    """Validate ``tasks.<name>.settings`` against the task's settings dataclass."""
-    if spec.settings is None:
-        if raw:
-            raise ConfigError(
-                f"tasks.{spec.name}.settings: task '{spec.name}' takes no settings; remove them"
-            )
-        return None
-    valid = [f.name for f in dataclasses.fields(spec.settings)]
-    for key in raw:
-        if key not in valid:
-            hint = closest_key(key, valid)
-            raise ConfigError(
-                f"unknown key 'tasks.{spec.name}.settings.{key}'"
-                + (f": did you mean '{hint}'?" if hint else f"; valid keys: {', '.join(valid)}")
-            )
-    try:
-        return TypeAdapter(spec.settings).validate_python(dict(raw))
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise ConfigError(f"tasks.{spec.name}.settings: {problems}") from None
-
-
-def configure_task(spec: TaskSpec, config: Config) -> TaskSpec:
-    """The task as the run's ``tasks.<name>.settings`` make it (``TaskSpec.configure``).
-
-    Returns ``spec`` itself for a task without ``configure``; the configured spec has
-    ``configure=None``, so configuring it again is a no-op.
-    """
-    if spec.configure is None:
-        return spec
-    task_config = config.tasks.get(spec.name, TaskConfig())
-    configured = spec.configure(task_settings(spec, task_config.settings))
-    if not isinstance(configured, TaskSpec):
-        raise ValueError(
-            f"task '{spec.name}': configure returned {type(configured).__name__}, not a TaskSpec"
-        )
-    kept = (
-        "name",
-        "kind",
-        "text",
-        "text_pair",
-        "labels",
-        "numeric",
-        "categorical",
-        "classes",
-        "settings",
-    )
-    changed = [f for f in kept if getattr(configured, f) != getattr(spec, f)]
-    if changed:
-        raise ValueError(
-            f"task '{spec.name}': configure changed {', '.join(changed)}; it may change the head, "
-            "loss, outputs and predict only"
-        )
-    return dataclasses.replace(configured, configure=None)
 
 
 #: Runs a piece of set-up work once for all processes and returns its result (:func:`call`: here).

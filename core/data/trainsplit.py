@@ -5,7 +5,7 @@ three ways, none of which needs it whole in one frame:
 
 * the feature state (standardisation, vocabularies) reads a few columns of every row the
   network trains on, a chunk at a time;
-* each process encodes only its :class:`~shopmtl.core.data.shard.Shard` of those rows,
+* each process encodes only its :class:`~shopmtl.core.data.partition.Shard` of those rows,
   chunk by chunk (:meth:`TrainSplit.chunks`); an Arrow or Parquet split (hook API 1.3) is
   scanned, so a process never holds more than one chunk of it;
 * what is classical by nature -- a task's prior, its baselines -- gets the rows as one
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from shopmtl.core.data.shard import Shard
+from shopmtl.core.data.partition import Shard
 from shopmtl.registry.splits import split_chunks, split_frame, split_length
 
 #: Train rows read and encoded at a time.

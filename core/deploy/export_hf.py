@@ -24,7 +24,7 @@ from pathlib import Path
 from safetensors.torch import save_model
 from shopmtl.core.deploy.merged import ExportError, merged_backbone
 from shopmtl.core.deploy.model_card import model_card
-from shopmtl.core.deploy.service import weights_sha256
+from shopmtl.core.deploy.serve.service import weights_sha256
 from shopmtl.core.engine.predict import LoadedRun
 from shopmtl.core.files import atomic_dir
 from shopmtl.core.runs import checkpoint

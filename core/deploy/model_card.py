@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from shopmtl.core.deploy.schemas import input_columns
+from shopmtl.core.deploy.serve.schemas import input_columns
 from shopmtl.core.engine.predict import LoadedRun
 
 BUNDLED_DATA = (

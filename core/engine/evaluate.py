@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from accelerate import Accelerator
 from accelerate.utils import gather_object
 from shopmtl.core.data.features import EncodedRows, encode_rows
 from shopmtl.core.data.prepare import PreparedTask
 from shopmtl.core.data.textbank import TextBank
+from shopmtl.core.engine.runtime import Runtime
 from shopmtl.core.model.model import MultiTaskModel
-from shopmtl.registry.blocks import predict
+from shopmtl.core.model.outputs import predict
 from shopmtl.registry.derived import with_derived
 from shopmtl.registry.spec import EvalBatch, MetricSpec
 
@@ -34,7 +34,7 @@ class Scorer:
     """
 
     def __init__(
-        self, accelerator: Accelerator, model: MultiTaskModel, bank: TextBank, batch_size: int
+        self, accelerator: Runtime, model: MultiTaskModel, bank: TextBank, batch_size: int
     ) -> None:
         self.accelerator = accelerator
         self.model = model
@@ -195,7 +195,7 @@ def eval_batches(
 
 
 def evaluate(
-    accelerator: Accelerator,
+    accelerator: Runtime,
     model: MultiTaskModel,
     bank: TextBank,
     tasks: Mapping[str, PreparedTask],
@@ -223,7 +223,7 @@ def evaluate(
 
 
 def calibrate(
-    accelerator: Accelerator,
+    accelerator: Runtime,
     model: MultiTaskModel,
     bank: TextBank,
     tasks: Mapping[str, PreparedTask],
@@ -243,7 +243,7 @@ def calibrate(
 
 
 def final_scores(
-    accelerator: Accelerator,
+    accelerator: Runtime,
     model: MultiTaskModel,
     bank: TextBank,
     tasks: Mapping[str, PreparedTask],

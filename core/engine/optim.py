@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 from shopmtl.core.config import Config
+from shopmtl.core.model.heads import wide_parameters
 from shopmtl.core.model.model import MultiTaskModel
-from shopmtl.registry.blocks import wide_parameters
 
 
 def param_groups(model: MultiTaskModel, config: Config) -> list[dict[str, Any]]:

@@ -8,19 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from accelerate import Accelerator
 from shopmtl.core.config import Config, TaskConfig
 from shopmtl.core.data.features import FeatureState, encode_rows, missing_columns
-from shopmtl.core.data.prepare import PreparedTask, configure_task, head_spec_for, prepare_task
+from shopmtl.core.data.prepare import PreparedTask, prepare_task
+from shopmtl.core.data.task_config import configure_task, head_spec_for
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.engine.evaluate import Scorer, evaluate
 from shopmtl.core.engine.hardware import precision_for_this_machine
-from shopmtl.core.engine.runtime import fresh_accelerator
+from shopmtl.core.engine.runtime import Runtime, inference_device
 from shopmtl.core.model.encoder import build_encoder, load_saved_tokenizer
 from shopmtl.core.model.model import MultiTaskModel
+from shopmtl.core.model.outputs import default_decode
 from shopmtl.core.runs import checkpoint, manifest
 from shopmtl.core.runs.assemble import assemble_model
-from shopmtl.registry.blocks import default_decode
 from shopmtl.registry.spec import HeadSpec, MetricSpec, SharingFactory, TaskData, TaskSpec
 
 
@@ -38,7 +38,7 @@ class LoadedRun:
     features: dict[str, FeatureState]
     model: MultiTaskModel
     bank: TextBank
-    accelerator: Accelerator
+    accelerator: Runtime  # an InferenceDevice: a device and autocast, no accelerate state
     calibration: dict[str, Any]
 
     def task(self, name: str) -> TaskSpec:
@@ -108,7 +108,7 @@ def load_run(
     checkpoint.load_weights(folder, model, list(specs))
     model.eval()
     choice = precision_for_this_machine(precision, setting="--precision")
-    accelerator = fresh_accelerator(mixed_precision=choice.precision)
+    accelerator = inference_device(choice.precision)
     model = model.to(accelerator.device)
     return LoadedRun(
         run_dir,

@@ -7,7 +7,7 @@ backward; every ``gradient_accumulation_steps`` micro-batches clip and step. Eve
 stop early when the aggregate metric stops improving. At the end the best model is
 evaluated on val and test beside the tasks' baselines.
 
-:func:`train` is the recipe -- setup (:func:`start`, :func:`~shopmtl.core.engine.setup.build_run`),
+:func:`train` is the recipe -- setup (:func:`start`, :func:`~shopmtl.core.engine.training_run.build_run`),
 resume (:mod:`shopmtl.core.runs.state`), the loop, written out here, and :func:`finish`; each
 phase's details live in the module it names.
 """
@@ -26,7 +26,8 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
 from shopmtl.core.config import Config
-from shopmtl.core.data.prepare import PreparedTask, check_priors, select_tasks
+from shopmtl.core.data.prepare import PreparedTask
+from shopmtl.core.data.task_config import check_priors, select_tasks
 from shopmtl.core.engine.evaluate import final_scores, task_baselines
 from shopmtl.core.engine.guards import check_gradient_norm, check_loss
 from shopmtl.core.engine.hardware import (
@@ -37,17 +38,17 @@ from shopmtl.core.engine.hardware import (
 )
 from shopmtl.core.engine.progress import RunProgress, evaluation_work, training_forward_passes
 from shopmtl.core.engine.runtime import fresh_accelerator
-from shopmtl.core.engine.setup import TrainingRun, build_run, launch
-from shopmtl.core.engine.sharding import is_sharded, whole_weights
 from shopmtl.core.engine.tracking import log_final_metrics
+from shopmtl.core.engine.training_run import TrainingRun, build_run, launch
 from shopmtl.core.engine.validation import validate
 from shopmtl.core.model.batching import batch_tokens, make_batch, to_device
 from shopmtl.core.model.encoder import transformer_layers
-from shopmtl.core.runs import checkpoint, manifest, sharded, transaction
+from shopmtl.core.model.losses import DEFAULT_LOSSES
+from shopmtl.core.runs import checkpoint, fsdp, manifest, transaction
+from shopmtl.core.runs.fsdp import is_sharded, whole_weights
 from shopmtl.core.runs.rundir import claim_output_dir, release_output_dir, write_metrics
 from shopmtl.core.runs.source import carry_over_heads
 from shopmtl.core.runs.state import TrainState, load_checkpoint
-from shopmtl.registry.blocks import DEFAULT_LOSSES
 from shopmtl.registry.manager import PluginSet
 from shopmtl.registry.spec import TaskSpec
 
@@ -146,57 +147,19 @@ def train(
         config, plugins, accelerator, output_dir, specs, machine.hardware, machine.precision
     )
     config = run.config  # with --from: the source run's encoder settings
-    state, last = TrainState(), output_dir / checkpoint.LAST_CHECKPOINT
-    if resume and last.is_dir() and not is_sharded(accelerator):
-        state = load_checkpoint(last, run.core, run.optimizer, run.sampler, run.scheduler)
-        run.say(f"resumed from {last} at step {state.step}")
-    model = launch(run)
-    if (
-        resume and last.is_dir() and is_sharded(accelerator)
-    ):  # into the shards accelerate's prepare made
-        state = sharded.load_sharded_checkpoint(last, accelerator, run.sampler, run.scheduler)
-        run.say(f"resumed from {last} at step {state.step} (sharded)")
-
+    run, model, state = launch_resumed(run, resume)
     total, timings = config.training.max_steps, {"setup_s": time.perf_counter() - started_at}
-    running: dict[str, list[float]] = defaultdict(
-        list
-    )  # each task's training losses since the last log line
-    since_eval: dict[str, list[float]] = defaultdict(list)  # ... and since the last validation
+    # Each task's training losses since the last log line, and since the last validation.
+    running: dict[str, list[float]] = defaultdict(list)
+    since_eval: dict[str, list[float]] = defaultdict(list)
     bar = progress_bar(run, state, progress)
     while state.step < total:
         step_tokens = 0
         for _ in range(config.training.gradient_accumulation_steps):
-            with accelerator.accumulate(model):
-                # Dropout noise as a function of (seed, draw): a resumed run replays it exactly.
-                torch.manual_seed(
-                    config.seed * 1_000_003 + run.sampler.draws * 7919 + accelerator.process_index
-                )
-                name, index = run.sampler.next()
-                task = run.tasks[name]
-                batch = to_device(
-                    make_batch(task.rows["train"], index, run.bank, name in run.core.token_tasks),
-                    accelerator.device,
-                )
-                step_tokens += batch_tokens(batch)
-                _, task_loss, weighted_loss = model(name, batch, loss_function(task))
-                accelerator.backward(weighted_loss)
-                loss_value = float(task_loss.detach())
-                check_loss(
-                    loss_value, name, state.step + 1, config
-                )  # a NaN stops the run before anything is saved
-                running[name].append(loss_value)
-                since_eval[name].append(loss_value)
-                if run.surgery is not None:
-                    run.surgery.capture(name)
-                    if accelerator.sync_gradients:
-                        run.surgery.apply(lambda g: accelerator.reduce(g, "mean"))
-                if accelerator.sync_gradients and config.training.max_grad_norm:
-                    norm = accelerator.clip_grad_norm_(
-                        model.parameters(), config.training.max_grad_norm
-                    )
-                    check_gradient_norm(norm, state.step + 1, config)
-                run.optimizer.step()
-                run.optimizer.zero_grad(set_to_none=True)
+            name, loss_value, tokens = micro_step(run, model, state)
+            step_tokens += tokens
+            running[name].append(loss_value)
+            since_eval[name].append(loss_value)
         run.scheduler.step()
         state.step += 1
         bar.step_done(step_tokens)
@@ -216,6 +179,57 @@ def train(
         training_s=time.perf_counter() - started_at - timings["setup_s"] - bar.validation_total,
     )
     return finish(run, state, started_at, timings)
+
+
+def launch_resumed(
+    run: TrainingRun, resume: bool
+) -> tuple[TrainingRun, torch.nn.Module, TrainState]:
+    """The launched run, the model to train and the state to go on from (``--resume``: the last checkpoint)."""
+    accelerator, state = run.accelerator, TrainState()
+    last = run.output_dir / checkpoint.LAST_CHECKPOINT
+    if resume and last.is_dir() and not is_sharded(accelerator):
+        state = load_checkpoint(last, run.core, run.optimizer, run.sampler, run.scheduler)
+        run.say(f"resumed from {last} at step {state.step}")
+    run, model = launch(run)
+    if resume and last.is_dir() and is_sharded(accelerator):  # into the shards prepare made
+        state = fsdp.load_sharded_checkpoint(last, accelerator, run.sampler, run.scheduler)
+        run.say(f"resumed from {last} at step {state.step} (sharded)")
+    return run, model, state
+
+
+def micro_step(
+    run: TrainingRun, model: torch.nn.Module, state: TrainState
+) -> tuple[str, float, int]:
+    """One sampled batch forward and backward (the optimiser steps when accelerate syncs).
+
+    Returns the batch's task, its unweighted loss and its token count.
+    """
+    accelerator, config = run.accelerator, run.config
+    with accelerator.accumulate(model):
+        # Dropout noise as a function of (seed, draw): a resumed run replays it exactly.
+        torch.manual_seed(
+            config.seed * 1_000_003 + run.sampler.draws * 7919 + accelerator.process_index
+        )
+        name, index = run.sampler.next()
+        task = run.tasks[name]
+        batch = to_device(
+            make_batch(task.rows["train"], index, run.bank, name in run.core.token_tasks),
+            accelerator.device,
+        )
+        _, task_loss, weighted_loss = model(name, batch, loss_function(task))
+        accelerator.backward(weighted_loss)
+        loss_value = float(task_loss.detach())
+        check_loss(loss_value, name, state.step + 1, config)  # a NaN stops before any save
+        if run.surgery is not None:
+            run.surgery.capture(name)
+            if accelerator.sync_gradients:
+                run.surgery.apply(lambda g: accelerator.reduce(g, "mean"))
+        if accelerator.sync_gradients and config.training.max_grad_norm:
+            norm = accelerator.clip_grad_norm_(model.parameters(), config.training.max_grad_norm)
+            check_gradient_norm(norm, state.step + 1, config)
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+    return name, loss_value, batch_tokens(batch)
 
 
 def loss_function(task: PreparedTask):
@@ -270,7 +284,7 @@ def finish(
     accelerator, model_dir = run.accelerator, run.output_dir / checkpoint.MODEL_DIR
     main = accelerator.is_main_process
     if is_sharded(accelerator):
-        sharded.load_full_weights(model_dir, run.core)
+        fsdp.load_full_weights(model_dir, run.core)
     else:
         checkpoint.load_weights(model_dir, run.core)
     if run.source is not None and main:

@@ -6,9 +6,9 @@ from itertools import chain
 
 from shopmtl.core.engine.evaluate import evaluate, selection_score
 from shopmtl.core.engine.guards import check_primary_metrics, check_weights
-from shopmtl.core.engine.setup import TrainingRun
-from shopmtl.core.engine.sharding import is_sharded, whole_weights
-from shopmtl.core.runs import checkpoint, sharded
+from shopmtl.core.engine.training_run import TrainingRun
+from shopmtl.core.runs import checkpoint, fsdp
+from shopmtl.core.runs.fsdp import is_sharded, whole_weights
 from shopmtl.core.runs.state import TrainState, save_checkpoint
 
 
@@ -77,8 +77,8 @@ def save(run: TrainingRun, state: TrainState, improved: bool) -> None:
     )
     if is_sharded(run.accelerator):  # every process holds a slice: they save together
         if improved:
-            sharded.save_full_model(model_dir, run.accelerator, run.core, features, run.tokenizer)
-        sharded.save_sharded_checkpoint(
+            fsdp.save_full_model(model_dir, run.accelerator, run.core, features, run.tokenizer)
+        fsdp.save_sharded_checkpoint(
             last, run.accelerator, run.optimizer, state, run.sampler, run.scheduler
         )
     elif run.accelerator.is_main_process:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 import torch
 from shopmtl.core.model.batching import text_buckets
 from shopmtl.core.model.encoder import TextEncoder
-from shopmtl.registry.blocks import default_head
+from shopmtl.core.model.heads import default_head
 from shopmtl.registry.spec import HeadInput, HeadSpec, TaskSpec
 from torch import nn
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 from shopmtl.core.config import SamplerConfig
+from shopmtl.core.mtl import builtin
 from shopmtl.core.mtl.strategies import own, pick
-from shopmtl.registry import defaults
 from shopmtl.registry.spec import SamplerFactory
 
 
@@ -24,7 +24,7 @@ def task_probabilities(
     ``sample_weights`` (``tasks.<name>.sample_weight``, default 1) multiply the sampler's
     probabilities before they are renormalised.
     """
-    samplers = samplers if samplers is not None else own(defaults.register_samplers)
+    samplers = samplers if samplers is not None else own(builtin.register_samplers)
     factory = pick(samplers, config.kind, "sampler.kind", "sampler")
     probabilities = dict(factory(dict(sizes), config.sampler_options()))
     if set(probabilities) != set(sizes) or any(
@@ -69,7 +69,7 @@ class TaskSampler:
     """Draws (task, row indices) for each micro-batch, from this process's rows.
 
     ``sizes`` are this process's train rows per task: all of them on one process, its
-    :class:`~shopmtl.core.data.shard.Shard` of them when several processes train (shares
+    :class:`~shopmtl.core.data.partition.Shard` of them when several processes train (shares
     are disjoint and all the same size). Every process draws the same task for a
     micro-batch (distributed training needs them in step) and ``batch_size`` rows of its
     own share. The whole schedule is a function of the seed, the ``shard`` index and the

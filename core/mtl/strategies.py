@@ -2,7 +2,7 @@
 
 Samplers, loss weightings, sharing kinds and gradient surgeries are registries that
 plugins extend (``register_samplers`` and its siblings); shopmtl's own come from
-:mod:`shopmtl.registry.defaults` through the same hooks. Each builder here looks the
+:mod:`shopmtl.core.mtl.builtin` through the same hooks. Each builder here looks the
 configured name up in a run's registry and wraps a factory's refusal in a
 :class:`~shopmtl.core.config.ConfigError` that names the config key.
 """
@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shopmtl.core.config import Config, ConfigError, SharingConfig, closest_key
-from shopmtl.registry import defaults
+from shopmtl.core.mtl import builtin
 from shopmtl.registry.spec import GradientSurgery, GradientSurgeryFactory, SharingFactory
 
 if TYPE_CHECKING:  # torch loads when a run builds its strategies, not when a sampler is imported
@@ -63,7 +63,7 @@ def build_sharing(
     ``kinds`` defaults to shopmtl's own (hard, mmoe, ple); a run passes its
     :attr:`PluginSet.sharing_kinds`, which include plugins' kinds.
     """
-    kinds = kinds if kinds is not None else own(defaults.register_sharing_kinds)
+    kinds = kinds if kinds is not None else own(builtin.register_sharing_kinds)
     factory = pick(kinds, config.kind, "sharing.kind", "sharing kind")
     options = {**config.model_dump(exclude={"kind", "options"}), **config.options}
     return factory(tasks, width, options)

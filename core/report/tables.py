@@ -1,7 +1,8 @@
-"""Plain-text tables of metrics for the terminal."""
+"""Metric values as table cells, and plain-text tables of metrics for the terminal."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,3 +47,19 @@ def metrics_table(
             rows.append([f"baseline: {baseline}", *(values.get(c) for c in columns)])
         blocks.append(f"{name} ({spec.kind})\n" + render_table(["model", *arrows], rows))
     return "\n\n".join(blocks)
+
+
+def finite_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(float(value)) else None
+
+
+def scalar_metric_names(spec: TaskSpec | None, samples: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The task's comparable metrics: its declared non-``info`` ones, else every number seen."""
+    if spec is not None:
+        return [m for m, d in spec.metric_directions.items() if d != "info"]
+    names: list[str] = []
+    for sample in samples:
+        names += [m for m, v in sample.items() if finite_number(v) is not None and m not in names]
+    return names

@@ -24,7 +24,7 @@ from shopmtl.core.config import (
     load_config,
     validate_config,
 )
-from shopmtl.core.data.prepare import select_tasks, task_settings
+from shopmtl.core.data.task_config import select_tasks, task_settings
 from toy_tasks import TOY_BINARY, TOY_REGRESSION, ToySettings
 
 BUILTIN_TASKS = {"sales", "price_bin", "user_profile", "recommend"}

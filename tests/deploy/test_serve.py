@@ -7,76 +7,36 @@ the server in its own process and stops it with SIGTERM.
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 
-import fastapi  # noqa: F401,E402 -- the [serve] extra, installed by the test command
+import fastapi  # noqa: F401 -- the [serve] extra, installed by the test command
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn  # noqa: E402
+from serving import call, free_port, serving
 from shopmtl import BuildContext
-from shopmtl.core.deploy.serve import ServeSettings, create_app  # noqa: E402
-from shopmtl.core.deploy.service import ModelService  # noqa: E402
+from shopmtl.core.deploy.serve.app import create_app
+from shopmtl.core.deploy.serve.service import ModelService
+from shopmtl.core.deploy.serve.settings import ServeSettings
 from shopmtl.core.engine.predict import predict_frame, predict_tasks
 from toy_tasks import build
 
 TESTS = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def call(
-    base: str, path: str, body: object = None, raw: bytes | None = None, timeout: float = 30.0
-):
-    """``(status, parsed JSON body)`` of one request (POST when a body is given)."""
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(
-        base + path, data=data, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 @pytest.fixture(scope="module")
 def server(deploy_run):
     """The deploy run served in a thread; its base URL."""
-    settings = ServeSettings(
-        port=free_port(), max_batch_rows=64, max_wait_ms=5, max_body_bytes=20_000
-    )
-    config = uvicorn.Config(
-        create_app(ModelService(deploy_run), settings),
-        host="127.0.0.1",
-        port=settings.port,
-        log_level="warning",
-    )
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not instance.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{settings.port}"
-    instance.should_exit = True
-    thread.join(timeout=15)
+    settings = ServeSettings(max_batch_rows=64, max_wait_ms=5, max_body_bytes=20_000)
+    with serving(create_app(ModelService(deploy_run), settings)) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -182,33 +142,36 @@ def test_concurrent_requests_are_answered_each_with_its_own_rows(server, deploy_
 def test_a_bad_row_is_a_422_naming_the_row_and_field(server, row, where):
     good = {"text": "blue bag", "x": 0.5, "shop": "fr"}
     status, body = call(server, "/v1/predict/toy_value", {"rows": [good, row]})
-    assert status == 422
-    assert body["detail"].startswith(where) and body["errors"][0]["row"] == 1
+    assert status == 422 and body["error"]["code"] == "invalid_request"
+    assert body["error"]["message"].startswith(where) and body["error"]["details"][0]["row"] == 1
 
 
 def test_nan_and_infinity_are_refused(server):
     for value in ("NaN", "Infinity", "-Infinity"):
         raw = ('{"rows": [{"text": "red mug", "x": ' + value + ', "shop": "uk"}]}').encode()
         status, body = call(server, "/v1/predict/toy_value", raw=raw)
-        assert (
-            status == 422 and body["detail"].startswith("rows[0].x") and "finite" in body["detail"]
-        )
+        message = body["error"]["message"]
+        assert status == 422 and message.startswith("rows[0].x") and "finite" in message
 
 
 def test_body_errors(server):
     status, body = call(server, "/v1/predict/toy_value", raw=b"{not json")
-    assert status == 422 and "not valid JSON" in body["detail"]
+    assert status == 422 and "not valid JSON" in body["error"]["message"]
     status, body = call(server, "/v1/predict/sales", {"rows": []})
-    assert status == 404 and "no task 'sales'" in body["detail"] and "toy_value" in body["detail"]
+    message = body["error"]["message"]
+    assert status == 404 and body["error"]["code"] == "not_found"
+    assert "no task 'sales'" in message and "toy_value" in message
     status, body = call(server, "/v1/predict", {"tasks": ["toy_value", "nope"], "rows": []})
-    assert status == 404 and "'nope'" in body["detail"]
+    message = body["error"]["message"]
+    assert status == 422 and message.startswith("tasks.1") and "'toy_flag'" in message
     status, body = call(
         server, "/v1/predict", {"tasks": ["toy_value", "toy_flag"], "rows": [{"text": "a", "x": 1}]}
     )
-    assert status == 422 and body["detail"].startswith("rows[0].other")
+    assert status == 422 and body["error"]["message"].startswith("rows[0].other")
     big = {"rows": [{"text": "red mug " * 50, "x": 1.0, "shop": "uk"}] * 100}
     status, body = call(server, "/v1/predict/toy_value", big)
-    assert status == 413 and "20,000 bytes" in body["detail"]
+    assert status == 413 and body["error"]["code"] == "body_too_large"
+    assert "20,000 bytes" in body["error"]["message"]
     status, body = call(server, "/v1/predict/toy_value", {"rows": []})
     assert status == 200 and body["predictions"] == []
     # and it keeps serving
@@ -233,7 +196,11 @@ def test_an_internal_error_is_a_500_without_traceback_and_the_server_keeps_servi
         server, "/v1/predict/toy_flag", {"rows": [{"text": "red mug", "other": "mug"}]}
     )
     assert status == 500 and body == {
-        "detail": "internal error (ZeroDivisionError); the server log has the details"
+        "error": {
+            "code": "internal",
+            "message": "internal error (ZeroDivisionError); the server log has the details",
+            "details": None,
+        }
     }
     monkeypatch.undo()
     assert (
@@ -246,9 +213,9 @@ SERVE_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 import toy_tasks
-from shopmtl.registry.manager import load_plugins
-from shopmtl.core.deploy.cli_commands import serve_run
-from shopmtl.core.deploy.serve import ServeSettings
+from shopmtl.core.mtl.builtin import load_plugins
+from shopmtl.core.cli.deploy import serve_run
+from shopmtl.core.deploy.serve.settings import ServeSettings
 serve_run({run!r}, load_plugins([("toy", toy_tasks)], only=[]), ["toy_flag"], ServeSettings(port={port}))
 """
 

@@ -18,14 +18,14 @@ import torch
 from conftest import SMOKE_CONFIG
 from shopmtl import BuildContext, EvalBatch
 from shopmtl.core.config import ConfigError, load_config
-from shopmtl.core.data.prepare import configure_task
+from shopmtl.core.data.task_config import configure_task
 from shopmtl.core.engine.predict import load_run, predict_frame
 from shopmtl.core.engine.trainer import train
+from shopmtl.core.model import outputs as blocks
+from shopmtl.core.mtl.builtin import load_plugins
 from shopmtl.plugins import sales, user_profile
 from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-from shopmtl.registry import blocks
 from shopmtl.registry.dryrun import check_head_and_loss
-from shopmtl.registry.manager import load_plugins
 from shopmtl.registry.validation import validate_task
 
 COUNT_LOSSES = ("poisson", "tweedie", "zero_inflated_lognormal")

@@ -10,10 +10,8 @@ import warnings
 
 from kit_plugins import plugin  # noqa: F401 -- the registry tests build their plugins with it too
 from shopmtl import TaskSpec
-from shopmtl.registry.manager import (
-    PluginWarning,
-    load_plugins,
-)
+from shopmtl.core.mtl.builtin import load_plugins
+from shopmtl.registry.manager import PluginWarning
 from shopmtl.registry.validation import validate_task
 
 # ----------------------------------------------------------------------------- helpers

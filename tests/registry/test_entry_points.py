@@ -102,7 +102,8 @@ def plugin_venv(tmp_path_factory) -> Path:
 PROBE = textwrap.dedent(
     """\
     import json, os, warnings
-    from shopmtl.registry.manager import PluginError, PluginWarning, load_plugins
+    from shopmtl.core.mtl.builtin import load_plugins
+    from shopmtl.registry.manager import PluginError, PluginWarning
 
     out = {}
     with warnings.catch_warnings(record=True) as caught:
@@ -178,7 +179,7 @@ def test_example_plugin_is_a_valid_task_that_builds(tmp_path, monkeypatch):
     import numpy as np
     import pandas as pd
     from shopmtl import BuildContext
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core.mtl.builtin import load_plugins
 
     monkeypatch.syspath_prepend(str(EXAMPLE))
     from shopmtl_basket import plugin as basket

@@ -14,6 +14,7 @@ mid-write, as under kill -9.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import sys
@@ -26,7 +27,7 @@ sys.path.insert(0, str(TESTS))
 import torch  # noqa: E402
 from conftest import toy_config, toy_plugin_set  # noqa: E402
 from shopmtl.core.engine.runtime import fresh_accelerator  # noqa: E402
-from shopmtl.core.engine.setup import build_run  # noqa: E402
+from shopmtl.core.engine.training_run import build_run  # noqa: E402
 from shopmtl.core.engine.validation import save  # noqa: E402
 from shopmtl.core.runs.state import TrainState  # noqa: E402
 from shopmtl.core.runs.transaction import work_dir  # noqa: E402
@@ -56,7 +57,7 @@ def write_forever(run, report: int) -> None:
 
 def start_writer(run, folder: Path) -> tuple[int, int]:
     """Fork a child saving into ``folder`` forever; ``(child pid, read end of its report pipe)``."""
-    run.output_dir = folder
+    run = dataclasses.replace(run, output_dir=folder)
     folder.mkdir(parents=True, exist_ok=True)
     read, write = os.pipe()
     child = os.fork()

@@ -115,8 +115,8 @@ def plugin_set(name: str):
     or ``builtin`` (shopmtl's own); no installed entry points. Loaded once each."""
     if name not in _PLUGIN_SETS:
         import toy_tasks
+        from shopmtl.core.mtl.builtin import load_plugins
         from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-        from shopmtl.registry.manager import load_plugins
 
         from reliability import faulty_tasks
 

@@ -74,8 +74,8 @@ def _kill_during_writes(writer: subprocess.Popen, out: Path, delay: float) -> in
 def test_kill_9_at_20_random_moments_of_checkpoint_writes(writer, toy_plugins, tmp_path):
     writer, save_s = writer
     from shopmtl.core.engine.runtime import fresh_accelerator
-    from shopmtl.core.engine.setup import build_run
     from shopmtl.core.engine.trainer import train
+    from shopmtl.core.engine.training_run import build_run
     from shopmtl.core.runs.state import load_checkpoint
 
     loader = build_run(

@@ -37,7 +37,8 @@ def ws(toy_run, tmp_path, monkeypatch):
     shutil.copytree(toy_run.output_dir, tmp_path / "run")
     started: list[object] = []
     monkeypatch.setattr(
-        "shopmtl.core.deploy.serve.run_server", lambda service, settings: started.append(service)
+        "shopmtl.core.deploy.serve.server.run_server",
+        lambda service, settings: started.append(service),
     )
     return tmp_path
 

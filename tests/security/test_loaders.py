@@ -12,7 +12,8 @@ from shopmtl.core.model.encoder import (
     check_no_remote_code,
     load_saved_tokenizer,
 )
-from shopmtl.core.runs import manifest, sharded
+from shopmtl.core.runs import fsdp as sharded
+from shopmtl.core.runs import manifest
 
 from security.hostile import MARKER, auto_map_backbone, plant_pickle
 

@@ -29,7 +29,8 @@ from conftest import SMOKE_CONFIG
 from shopmtl import BuildContext
 from shopmtl.core.authoring.scaffold import KINDS, create_plugin, folder_name, plugin_files
 from shopmtl.core.config import load_config
-from shopmtl.registry.manager import ENV_PLUGINS, ENV_STRICT, load_plugins
+from shopmtl.core.mtl.builtin import load_plugins
+from shopmtl.registry.manager import ENV_PLUGINS, ENV_STRICT
 from shopmtl.testing import assert_valid_task, run_cli, train_briefly
 from venvs import clean_env, fresh_venv, run
 
@@ -244,7 +245,7 @@ DISCOVER = textwrap.dedent(
     import json, sys, warnings
     from click.testing import CliRunner
     from shopmtl.core.cli import cli
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core.mtl.builtin import load_plugins
 
     name = sys.argv[1]
     with warnings.catch_warnings():

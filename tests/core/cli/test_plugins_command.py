@@ -17,7 +17,7 @@ from kit_plugins import (
 from shopmtl import BuildContext, TaskData
 from shopmtl.core.cli import cli
 from shopmtl.core.cli.common import PluginSource
-from shopmtl.registry.manager import load_plugins
+from shopmtl.core.mtl.builtin import load_plugins
 from shopmtl.testing import (
     registered_plugin,
     run_cli,

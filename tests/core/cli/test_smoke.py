@@ -138,7 +138,7 @@ SLICE = 400
 def test_data_then_predict(smoke_run, task, tmp_path, monkeypatch):
     builtins = _builtins()
     from shopmtl.core.data.tableio import read_table, write_table
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core.mtl.builtin import load_plugins
 
     out, _, _ = smoke_run
     monkeypatch.setenv("SHOPMTL_PLUGINS", "")  # the built-ins only, whatever else is installed

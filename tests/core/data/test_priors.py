@@ -18,8 +18,8 @@ from shopmtl.core.data.trainsplit import kept_rows
 from shopmtl.core.engine import trainer
 from shopmtl.core.engine.predict import load_run, predict_frame
 from shopmtl.core.model.encoder import load_tokenizer
+from shopmtl.core.mtl.builtin import load_plugins
 from shopmtl.core.runs.manifest import CorruptRunError
-from shopmtl.registry.manager import load_plugins
 from shopmtl.registry.validation import validate_task
 from toy_tasks import TOY_REGRESSION, build
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from conftest import toy_config
+from shopmtl.core.data.partition import Shard
 from shopmtl.core.data.prepare import prepare_task
-from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.model.encoder import load_tokenizer
 from toy_tasks import TOY_REGRESSION

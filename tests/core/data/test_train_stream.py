@@ -17,10 +17,10 @@ from shopmtl import BuildContext, TaskData
 from shopmtl.core.config import TaskConfig
 from shopmtl.core.data import trainsplit
 from shopmtl.core.data.features import EncodedRows
+from shopmtl.core.data.partition import Shard
 from shopmtl.core.data.prepare import TaskDataError, prepare_task
 from shopmtl.core.data.rowstore import RowStore
 from shopmtl.core.data.scratch import remove_abandoned
-from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.model.encoder import load_tokenizer
 from toy_tasks import TOY_REGRESSION, build

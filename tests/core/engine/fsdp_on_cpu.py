@@ -89,9 +89,9 @@ def main() -> None:
         def launch(run):  # say how many FSDP units the cluster config's wrap policy made
             from torch.distributed.fsdp import FSDPModule
 
-            model = real_launch(run)
+            run, model = real_launch(run)
             run.say(f"FSDP units: {sum(isinstance(m, FSDPModule) for m in model.modules())}")
-            return model
+            return run, model
 
         trainer.launch = launch
     if args.stop_at_draw is not None:

@@ -31,8 +31,8 @@ from launches import stop_group
 from safetensors.torch import load_file
 from shopmtl.core.config import ConfigError, load_config
 from shopmtl.core.engine.predict import load_run, predict_frame
-from shopmtl.core.engine.sharding import check_sharding
-from shopmtl.core.runs import sharded
+from shopmtl.core.runs import fsdp
+from shopmtl.core.runs.fsdp import check_sharding
 from shopmtl.core.runs.transaction import work_dir
 from toy_tasks import build
 
@@ -158,7 +158,7 @@ def test_fsdp_model_folder_is_whole_safetensors_that_predict_reads(fsdp_runs, to
 
 def test_fsdp_checkpoint_holds_each_process_shard_and_resumes_exactly(fsdp_runs):
     last = fsdp_runs.root / "fsdp" / "checkpoints" / "last"
-    assert sharded.is_sharded_checkpoint(last)
+    assert fsdp.is_sharded_checkpoint(last)
     shards = sorted(p.name for p in (last / "accelerate" / "pytorch_model_fsdp_0").glob("*.distcp"))
     assert shards == [
         "__0_0.distcp",
@@ -182,16 +182,16 @@ def test_fsdp_checkpoint_holds_each_process_shard_and_resumes_exactly(fsdp_runs)
 def test_full_state_dict_splits_into_the_model_folder_files_and_back(toy_run):
     model = toy_run.model
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    files = sharded.split_state(state, model)
+    files = fsdp.split_state(state, model)
     assert set(files) == {"encoder", "heads/toy_value", "heads/toy_flag"} | (
         {"weighting"}
         if model.weighting is not None and any(True for _ in model.weighting.parameters())
         else set()
     )
-    again = sharded.read_full_weights(toy_run.output_dir / "model", model)
+    again = fsdp.read_full_weights(toy_run.output_dir / "model", model)
     assert {k for k in again} <= set(state)
     with pytest.raises(ValueError, match="'stray.weight' belongs to no file"):
-        sharded.split_state({**state, "stray.weight": torch.zeros(1)}, model)
+        fsdp.split_state({**state, "stray.weight": torch.zeros(1)}, model)
 
 
 def _accelerator(kind: DistributedType, version: int = 2) -> SimpleNamespace:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from shopmtl.core.config import SamplerConfig
-from shopmtl.core.data.shard import Shard
+from shopmtl.core.data.partition import Shard
 from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
 
 # ----------------------------------------------------------------------------- sampler

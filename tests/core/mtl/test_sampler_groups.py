@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from shopmtl.core.data.shard import Shard
+from shopmtl.core.data.partition import Shard
 from shopmtl.core.mtl.sampler import TaskSampler, grouped_order
 
 

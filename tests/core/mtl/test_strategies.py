@@ -17,12 +17,12 @@ from shopmtl.core.config import ConfigError, load_config
 from shopmtl.core.data.features import encode_rows, with_derived
 from shopmtl.core.engine.predict import evaluate_run, load_run, predict_frame
 from shopmtl.core.engine.trainer import train
+from shopmtl.core.mtl.builtin import load_plugins
 from shopmtl.core.mtl.sampler import task_probabilities
-from shopmtl.registry.manager import load_plugins
+from shopmtl.core.mtl.surgery import PCGrad
+from shopmtl.core.mtl.weightings import UncertaintyWeighting
 from shopmtl.registry.spec import MetricSpec
-from shopmtl.registry.surgery import PCGrad
 from shopmtl.registry.validation import validate_task
-from shopmtl.registry.weightings import UncertaintyWeighting
 
 SMOKE = "examples/configs/smoke.yaml"
 

@@ -30,7 +30,7 @@ from shopmtl.core.engine.predict import RunError, evaluate_run, load_run, predic
 from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.engine.trainer import train
-from shopmtl.registry.blocks import DEFAULT_LOSSES, masked_bce, masked_cross_entropy, masked_mse
+from shopmtl.core.model.losses import DEFAULT_LOSSES, masked_bce, masked_cross_entropy, masked_mse
 
 
 # ----------------------------------------------------------------------------- the run directory

@@ -9,7 +9,7 @@ the tasks meet), mixed precision (projections are scale-invariant, so a loss sca
 factor passes through) and several processes (per-task gradients are averaged across
 processes before projection; every process draws the same tasks).
 
-Registered as ``training.gradient_surgery: pcgrad`` by :mod:`shopmtl.registry.defaults`;
+Registered as ``training.gradient_surgery: pcgrad`` by :mod:`shopmtl.core.mtl.builtin`;
 a plugin adds its own through ``register_gradient_surgeries``.
 """
 

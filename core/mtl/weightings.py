@@ -1,4 +1,4 @@
-"""Loss weightings shipped with shopmtl (registered in :mod:`shopmtl.registry.defaults`)."""
+"""Loss weightings shipped with shopmtl (registered in :mod:`shopmtl.core.mtl.builtin`)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""shopmtl's building blocks (shopmtl.registry.blocks): the masked losses and the feature head."""
+"""shopmtl's building blocks (shopmtl.core.model): the masked losses and the feature head."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from shopmtl.registry.blocks import (
+from shopmtl.core.model.heads import FeatureHead, wide_parameters
+from shopmtl.core.model.losses import (
     DEFAULT_LOSSES,
     masked_bce,
     masked_cross_entropy,
@@ -91,7 +92,7 @@ def test_default_losses_cover_every_kind():
 
 
 def test_feature_head_wide_path_starts_at_zero_and_learns():
-    from shopmtl.registry.blocks import FeatureHead
+
     from shopmtl.registry.spec import HeadInput, HeadSpec
 
     torch.manual_seed(0)
@@ -129,7 +130,7 @@ def test_feature_head_wide_path_starts_at_zero_and_learns():
 
 
 def test_feature_head_bag_of_words_averages_token_weights():
-    from shopmtl.registry.blocks import FeatureHead, wide_parameters
+
     from shopmtl.registry.spec import HeadInput, HeadSpec
 
     head = FeatureHead(

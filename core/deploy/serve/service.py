@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from shopmtl.core.deploy.bank import bounded_bank
-from shopmtl.core.deploy.batcher import Job
-from shopmtl.core.deploy.schemas import input_columns
+from shopmtl.core.deploy.serve.batcher import Job
+from shopmtl.core.deploy.serve.schemas import input_columns
 from shopmtl.core.engine.evaluate import Scorer
 from shopmtl.core.engine.predict import LoadedRun, predict_frame
 

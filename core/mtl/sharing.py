@@ -6,7 +6,7 @@ level) adds experts private to each task, so conflicting tasks need not fight ov
 same experts. Both keep the pooled width, so heads do not change, and add the gated
 mixture to the pooled vector as a residual, so training starts close to hard sharing.
 
-Registered as ``sharing.kind: hard | mmoe | ple`` by :mod:`shopmtl.registry.defaults`; a
+Registered as ``sharing.kind: hard | mmoe | ple`` by :mod:`shopmtl.core.mtl.builtin`; a
 plugin adds its own kinds through ``register_sharing_kinds``.
 """
 

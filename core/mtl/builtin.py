@@ -1,18 +1,22 @@
 """shopmtl's own strategies -- samplers, loss weightings, sharing kinds, gradient surgeries -- registered
 through the public hooks.
 
-:func:`~shopmtl.registry.manager.load_plugins` always registers this module first
-(as plugin ``shopmtl``), the way pytest loads its own built-in plugins: a third-party
-sampler or weighting is registered exactly like these.
+Whoever loads plugins for the engine registers this module first, as plugin ``shopmtl``
+(:func:`with_strategies`), the way pytest loads its own built-in plugins: a third-party
+sampler or weighting is registered exactly like these. Each family's implementation lives
+in its own module beside this one: ``sampler``, ``weightings``, ``sharing``, ``surgery``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from shopmtl.registry.hookspecs import hookimpl
+from shopmtl.registry import manager
+from shopmtl.registry.hookspecs import PROJECT_NAME, hookimpl
+from shopmtl.registry.pluginset import PluginSet
 
 
 def _normalised(weights: np.ndarray, names: Sequence[str]) -> dict[str, float]:
@@ -41,14 +45,14 @@ def uniform(sizes: Mapping[str, int], options: Mapping[str, Any]) -> dict[str, f
 
 def static(tasks: Sequence[str], weights: Mapping[str, float], options: Mapping[str, Any]):
     """Each task's loss times its configured weight (``tasks.<name>.weight``)."""
-    from shopmtl.registry.weightings import StaticWeighting  # torch loads only when training
+    from shopmtl.core.mtl.weightings import StaticWeighting  # torch loads only when training
 
     return StaticWeighting(tasks, weights, options)
 
 
 def uncertainty(tasks: Sequence[str], weights: Mapping[str, float], options: Mapping[str, Any]):
     """Learned per-task uncertainty (Kendall et al., 2018); see :class:`UncertaintyWeighting`."""
-    from shopmtl.registry.weightings import UncertaintyWeighting
+    from shopmtl.core.mtl.weightings import UncertaintyWeighting
 
     return UncertaintyWeighting(tasks, weights, options)
 
@@ -59,15 +63,15 @@ def hard(tasks: Sequence[str], width: int, options: Mapping[str, Any]) -> None:
 
 
 def mmoe(tasks: Sequence[str], width: int, options: Mapping[str, Any]):
-    """MMoE gates over shared experts; see :mod:`shopmtl.registry.sharing`."""
-    from shopmtl.registry import sharing  # torch loads only when training
+    """MMoE gates over shared experts; see :mod:`shopmtl.core.mtl.sharing`."""
+    from shopmtl.core.mtl import sharing  # torch loads only when training
 
     return sharing.mmoe(tasks, width, options)
 
 
 def ple(tasks: Sequence[str], width: int, options: Mapping[str, Any]):
-    """PLE: MMoE plus experts private to each task; see :mod:`shopmtl.registry.sharing`."""
-    from shopmtl.registry import sharing
+    """PLE: MMoE plus experts private to each task; see :mod:`shopmtl.core.mtl.sharing`."""
+    from shopmtl.core.mtl import sharing
 
     return sharing.ple(tasks, width, options)
 
@@ -78,8 +82,8 @@ def no_surgery(shared: Sequence[Any], options: Mapping[str, Any]) -> None:
 
 
 def pcgrad(shared: Sequence[Any], options: Mapping[str, Any]):
-    """PCGrad (Yu et al., 2020); see :mod:`shopmtl.registry.surgery`."""
-    from shopmtl.registry import surgery
+    """PCGrad (Yu et al., 2020); see :mod:`shopmtl.core.mtl.surgery`."""
+    from shopmtl.core.mtl import surgery
 
     return surgery.pcgrad(shared, options)
 
@@ -108,3 +112,13 @@ def register_sharing_kinds(register):
 def register_gradient_surgeries(register):
     register("none", no_surgery)
     register("pcgrad", pcgrad)
+
+
+def with_strategies(plugins: Iterable[tuple[str, object]]) -> list[tuple[str, object]]:
+    """``plugins`` with shopmtl's own strategies first, as :func:`load_plugins` expects them."""
+    return [(PROJECT_NAME, sys.modules[__name__]), *plugins]
+
+
+def load_plugins(builtins: Iterable[tuple[str, object]] = (), **options: Any) -> PluginSet:
+    """:func:`shopmtl.registry.manager.load_plugins` with shopmtl's own strategies registered first."""
+    return manager.load_plugins(with_strategies(builtins), **options)

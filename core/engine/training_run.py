@@ -10,29 +10,29 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from accelerate import Accelerator
 from shopmtl.core.config import Config
+from shopmtl.core.data.partition import Shard
 from shopmtl.core.data.prepare import Once, PreparedTask, call, prepare_task, validation_view
 from shopmtl.core.data.scratch import scratch_folder
-from shopmtl.core.data.shard import Shard
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.data.tokencache import TokenCache
 from shopmtl.core.engine.collective import on_main_shared
 from shopmtl.core.engine.environment import environment_record
 from shopmtl.core.engine.hardware import Hardware, PrecisionChoice
 from shopmtl.core.engine.optim import make_optimizer
-from shopmtl.core.engine.sharding import check_sharding
 from shopmtl.core.model.encoder import build_encoder, load_saved_tokenizer, load_tokenizer
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
 from shopmtl.core.mtl.strategies import make_surgery, make_weighting
 from shopmtl.core.runs import checkpoint
 from shopmtl.core.runs.assemble import assemble_model
+from shopmtl.core.runs.fsdp import check_sharding
 from shopmtl.core.runs.rundir import write_environment, write_run_record
 from shopmtl.core.runs.source import SourceRun, inherit_encoder, open_source
 from shopmtl.registry.cachedir import cache_root
@@ -41,9 +41,14 @@ from shopmtl.registry.pluginset import PluginSet
 from shopmtl.registry.spec import GradientSurgery, TaskSpec
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainingRun:
-    """What the training loop, validation and the finish share (plain fields, no behaviour)."""
+    """What the training loop, validation and the finish share: the run's set-up, fixed once built.
+
+    Frozen: :func:`launch` returns a new one with accelerate's wrapped optimiser and the
+    gradient surgery. What changes while the run trains lives in
+    :class:`~shopmtl.core.runs.state.TrainState` (step, history, sampler cursor).
+    """
 
     config: Config  # as resolved for this run (``--from`` takes the source's encoder settings)
     plugins: PluginSet
@@ -62,7 +67,7 @@ class TrainingRun:
     precision: PrecisionChoice | None = None  # the precision chosen for it (environment.json)
     #: The tasks as the periodic validations see them: val cut to ``training.validation_sample`` rows.
     validation_tasks: dict[str, PreparedTask] = field(default_factory=dict)
-    surgery: GradientSurgery | None = None  # set by :func:`launch`
+    surgery: GradientSurgery | None = None  # chosen by :func:`launch`
     #: Where this process's encoded train rows live (removed by ``cleanup()`` at the end, or when collected).
     scratch: tempfile.TemporaryDirectory | None = None
 
@@ -242,16 +247,18 @@ def make_sampler(
     )
 
 
-def launch(run: TrainingRun) -> torch.nn.Module:
+def launch(run: TrainingRun) -> tuple[TrainingRun, torch.nn.Module]:
     """Ready the run to step: gradient surgery, accelerate's wrapping, the run record, trackers, hooks.
 
-    Returns the model to train: accelerate's wrapper of ``run.core`` (the same module on one process).
+    Returns the launched run (its optimiser and model as accelerate prepared them, its gradient
+    surgery) and the model to train: accelerate's wrapper of ``run.core`` (the same module on
+    one process).
     """
     config, accelerator = run.config, run.accelerator
     check_sharding(accelerator, config)
-    run.surgery = make_surgery(config, run.plugins.gradient_surgeries, run.core, list(run.tasks))
-    model, run.optimizer = accelerator.prepare(run.core, run.optimizer)
-    run.core = accelerator.unwrap_model(model)
+    surgery = make_surgery(config, run.plugins.gradient_surgeries, run.core, list(run.tasks))
+    model, optimizer = accelerator.prepare(run.core, run.optimizer)
+    run = replace(run, core=accelerator.unwrap_model(model), optimizer=optimizer, surgery=surgery)
     if accelerator.is_main_process:
         write_run_record(run.output_dir, config, run.plugins, run.tasks)
         if run.hardware is not None and run.precision is not None:
@@ -280,7 +287,7 @@ def launch(run: TrainingRun) -> torch.nn.Module:
             "for each text is computed once and reused in later batches"
         )
     model.train()
-    return model
+    return run, model
 
 
 def flat_config(config: Config) -> dict[str, Any]:

@@ -8,15 +8,17 @@ are not asked for; other fields are ignored.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Annotated, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
 from shopmtl.registry.spec import TaskSpec
 
-FiniteNumber = Annotated[float | None, Field(allow_inf_nan=False)]
-Category = str | int | None
-Key = str | int | None
+# Strict: JSON's `false` or `"2"` is not a number, nor `false` a category, as the document says
+# (pydantic's lax mode would take them as 0.0, 2.0 and 0).
+FiniteNumber = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
+Category = StrictStr | StrictInt | None
+Key = StrictStr | StrictInt | None
 
 
 def input_columns(spec: TaskSpec) -> list[str]:
@@ -35,7 +37,7 @@ def _fields(specs: Iterable[TaskSpec]) -> dict[str, tuple[Any, bool, str]]:
             )
         for column in (spec.text, spec.text_pair):
             if column:
-                fields[column] = (str, True, f"text read by the encoder ({spec.name})")
+                fields[column] = (StrictStr, True, f"text read by the encoder ({spec.name})")
         for column in spec.numeric:
             if column not in derived:
                 fields[column] = (
@@ -65,22 +67,56 @@ def row_model(name: str, specs: Sequence[TaskSpec]) -> type[BaseModel]:
     return create_model(name, __config__=config, **fields)  # type: ignore[call-overload]
 
 
-def request_model(task: str, row: type[BaseModel]) -> type[BaseModel]:
+def _rows_field(max_rows: int) -> Any:
+    """``rows``, its cap in the description: past ``max_rows`` the server answers 413.
+
+    Not a ``maxItems``: that would say a longer list is malformed (a 400/422), while it is
+    well formed and only too large for this server (413, as for too many bytes).
+    """
+    return Field(
+        description=f"the rows to predict: at most {max_rows} (--max-rows); more are refused "
+        "with 413 too_many_rows",
+        json_schema_extra={"x-max-rows": max_rows},
+    )
+
+
+def request_model(task: str, row: type[BaseModel], max_rows: int) -> type[BaseModel]:
     """``{"rows": [row, ...]}`` for ``task``."""
     title = "".join(part.title() for part in task.split("_"))
+    return create_model(f"{title}Request", rows=(list[row], _rows_field(max_rows)))
+
+
+def multi_task_request(rows: Mapping[str, type[BaseModel]], max_rows: int) -> type[BaseModel]:
+    """``POST /v1/predict``: several of the served tasks on the same rows.
+
+    ``rows`` maps each served task to its row model. The task names are an enum, and the
+    document says what the server checks: for each task named, every row holds that task's
+    inputs (one ``if``/``then`` per task; JSON Schema as OpenAPI 3.1 has it).
+    """
+    names = Literal[tuple(rows)]  # type: ignore[valid-type]
+    conditions = [
+        {
+            "if": {"properties": {"tasks": {"contains": {"const": task}}}, "required": ["tasks"]},
+            "then": {"properties": {"rows": {"items": _inline(row)}}},
+        }
+        for task, row in rows.items()
+    ]
     return create_model(
-        f"{title}Request", rows=(list[row], Field(description="the rows to predict"))
+        "MultiTaskRequest",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"allOf": conditions}),
+        tasks=(
+            list[names],
+            Field(min_length=1, description="tasks to predict, each text encoded once for all"),
+        ),
+        rows=(list[dict[str, Any]], _rows_field(max_rows)),
     )
 
 
-class MultiTaskRequest(BaseModel):
-    """``POST /v1/predict``: several tasks on the same rows (each row holds every task's inputs)."""
-
-    model_config = ConfigDict(extra="forbid")
-    tasks: list[str] = Field(
-        min_length=1, description="tasks to predict, each text encoded once for all"
-    )
-    rows: list[dict[str, Any]] = Field(description="rows holding the inputs of every task named")
+def _inline(row: type[BaseModel]) -> dict[str, Any]:
+    """``row``'s JSON schema, self-contained (row models have no nested models to refer to)."""
+    schema = row.model_json_schema(by_alias=True)
+    schema.pop("title", None)
+    return schema
 
 
 class Predictions(BaseModel):

@@ -1,0 +1,359 @@
+"""The ``predict``, ``serve`` and ``export`` commands of ``shopmtl``: putting a run to work.
+
+The work itself is done by :mod:`shopmtl.core.deploy` (serving, streamed prediction, export);
+these commands parse options, load plugins and turn user errors into one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from shopmtl.core.cli.common import (
+    friendly_errors,
+    plugin_set,
+    strict_plugins_option,
+    trust_option,
+)
+from shopmtl.core.deploy.serve.settings import API_KEY_ENV, ServeSettings, api_key_from
+
+#: ``--precision`` of the commands that run a model (predict, serve, evaluate).
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(["auto", "no", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="Inference autocast on this machine: auto = bf16 where the hardware computes it natively, else fp32.",
+)
+
+
+def serve_guard_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``serve``'s guards: the API key, the row cap, the queue, the timeout, the concurrency cap."""
+    defaults = ServeSettings()
+    options = [
+        click.option(
+            "--api-key",
+            default=None,
+            help=f"Require `Authorization: Bearer KEY` on /v1/* (401 otherwise; /health stays open). "
+            f"Default: ${API_KEY_ENV}. Prefer the variable: a command line is visible to other users.",
+        ),
+        click.option(
+            "--max-rows",
+            default=defaults.max_rows,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Rows per request at most; more are refused with 413.",
+        ),
+        click.option(
+            "--max-queue",
+            default=defaults.max_queue,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Requests waiting for the model at most; more are refused with 429 and Retry-After.",
+        ),
+        click.option(
+            "--request-timeout",
+            default=defaults.request_timeout,
+            show_default=True,
+            type=click.FloatRange(min=0, min_open=True),
+            help="Seconds a request may wait for its predictions; then 503.",
+        ),
+        click.option(
+            "--limit-concurrency",
+            default=defaults.limit_concurrency,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Open connections and tasks at most (uvicorn answers 503 past it); keep it above --max-queue.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def serve_run(
+    run_dir: str | Path,
+    plugins: Any,
+    tasks: Sequence[str],
+    settings: ServeSettings,
+    precision: str = "auto",
+) -> None:
+    """Load the run once and serve ``tasks`` (all when empty) until SIGINT/SIGTERM."""
+    from shopmtl.core.engine.predict import RunError, load_run
+
+    try:
+        from shopmtl.core.deploy.serve.server import run_server
+        from shopmtl.core.deploy.serve.service import ModelService
+    except ImportError as error:
+        raise RunError(
+            f"serving needs FastAPI and uvicorn ({error}): pip install 'shopmtl[serve]'"
+        ) from None
+
+    run_server(
+        ModelService(
+            load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision, tasks or None), tasks
+        ),
+        settings,
+    )
+
+
+def predict_file(
+    run_dir: str,
+    plugins: Any,
+    tasks: Sequence[str],
+    input_path: str,
+    output_path: str,
+    engine: str = "torch",
+    chunk_rows: int | None = None,
+    precision: str = "auto",
+    csv_escape: bool = True,
+) -> int:
+    """Predict every row of ``input_path`` into ``output_path`` in chunks; the rows written.
+
+    ``csv_escape``: a CSV output's text cells that a spreadsheet would run as a formula get
+    a leading ``'`` (:func:`shopmtl.core.data.tableio.escape_formulas`).
+    """
+    from shopmtl.core.deploy import stream
+    from shopmtl.core.deploy.bank import bounded_bank
+    from shopmtl.core.engine.predict import load_run, predict_tasks
+
+    stream.check_paths(input_path, output_path)  # before the model loads or anything is read
+    run = load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision, tasks)
+    numeric = [c for t in tasks for c in run.specs[t].numeric]
+    model = None
+    if engine == "onnxruntime":
+        from shopmtl.core.deploy.onnx_engine import load_onnx_model
+
+        model = load_onnx_model(run_dir, tasks)
+
+    def predict(chunk: Any, first_row: int) -> Any:
+        stream.check_finite(chunk, numeric, input_path, first_row)
+        bounded_bank(run)
+        scorer = None
+        if model is not None:
+            from shopmtl.core.deploy.onnx_engine import onnx_scorer
+
+            scorer = onnx_scorer(run, model)
+        return predict_tasks(run, tasks, chunk, source=input_path, scorer=scorer)
+
+    return stream.predict_file(
+        input_path, output_path, predict, chunk_rows or stream.CHUNK_ROWS, csv_escape
+    )
+
+
+def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
+    """Export ``run_dir`` as ``kind`` (``hf`` or ``onnx``) into the new folder ``output_dir``; a line saying what was written."""
+    from shopmtl.core.deploy.merged import ExportError
+    from shopmtl.core.engine.predict import load_run
+
+    if Path(output_dir).exists():
+        raise ExportError(
+            f"{output_dir} already exists: choose a new folder (an export never overwrites)"
+        )
+    run = load_run(
+        run_dir, plugins.tasks, plugins.sharing_kinds, precision="no"
+    )  # exports are fp32
+    if kind == "hf":
+        from shopmtl.core.deploy.export_hf import export_hf
+
+        export_hf(run, output_dir)
+        return f"wrote {output_dir}: AutoModel.from_pretrained({output_dir!r}) loads the encoder"
+    from shopmtl.core.deploy.export_onnx import export_onnx
+
+    difference = export_onnx(run, output_dir)
+    return (
+        f"wrote {output_dir}: max abs difference to PyTorch on the test rows {difference:.2e}; "
+        f"`shopmtl predict {output_dir} --engine onnxruntime ...` runs it"
+    )
+
+
+def runs_a_model(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--precision`` and the plugin options, the click context passed in, user errors in words."""
+    return precision_option(
+        strict_plugins_option(trust_option(click.pass_context(friendly_errors(command))))
+    )
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--task",
+    "task_names",
+    required=True,
+    multiple=True,
+    help="Task whose head predicts; repeat for several tasks in one pass.",
+)
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="CSV, Parquet or JSONL rows, read in chunks (any size).",
+)
+@click.option(
+    "--output",
+    "output_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the rows plus prediction columns (same format as the input), atomically.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["torch", "onnxruntime"]),
+    default="torch",
+    show_default=True,
+    help="onnxruntime: run the graphs of an ONNX export (RUN_DIR from `shopmtl export --format onnx`).",
+)
+@click.option(
+    "--chunk-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows read, predicted and written at a time (default 8192).",
+)
+@click.option(
+    "--no-csv-escape",
+    is_flag=True,
+    help="Write CSV text cells as they are. By default a cell starting with = + - @ tab or CR "
+    "gets a leading ' so spreadsheets show it as text instead of running it as a formula.",
+)
+@runs_a_model
+def predict(
+    ctx: click.Context,
+    run_dir: str,
+    task_names: tuple[str, ...],
+    input_path: str,
+    output_path: str,
+    engine: str,
+    chunk_rows: int | None,
+    no_csv_escape: bool,
+    precision: str,
+) -> None:
+    """Predict TASK for every row of INPUT with the model of RUN_DIR.
+
+    Repeat --task to predict several tasks that read the same columns in one pass (each
+    distinct text encoded once); their columns are then named TASK.COLUMN.
+    """
+    from shopmtl.core.data.tableio import table_format
+
+    if table_format(input_path) != table_format(output_path):
+        raise click.BadParameter(
+            f"--output must have the input's format ({table_format(input_path)})",
+            param_hint="--output",
+        )
+    tasks = list(dict.fromkeys(task_names))
+    written = predict_file(
+        run_dir,
+        plugin_set(ctx),
+        tasks,
+        input_path,
+        output_path,
+        engine,
+        chunk_rows,
+        precision,
+        not no_csv_escape,
+    )
+    click.echo(
+        f"wrote {written} rows with predictions of {', '.join(repr(t) for t in tasks)} to {output_path}"
+    )
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--task",
+    "task_names",
+    multiple=True,
+    help="Serve only these tasks (repeatable; default: all).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; 0.0.0.0 exposes the server to the network.",
+)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--max-batch-rows",
+    default=256,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows of concurrent requests predicted together at most.",
+)
+@click.option(
+    "--max-wait-ms",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="How long a batch waits for more requests when clients are concurrent (a lone one never waits).",
+)
+@click.option(
+    "--max-body-bytes",
+    default=1 << 20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Larger request bodies are refused with 413.",
+)
+@serve_guard_options
+@runs_a_model
+def serve(
+    ctx: click.Context,
+    run_dir: str,
+    task_names: tuple[str, ...],
+    host: str,
+    port: int,
+    max_batch_rows: int,
+    max_wait_ms: float,
+    max_body_bytes: int,
+    api_key: str | None,
+    max_rows: int,
+    max_queue: int,
+    request_timeout: float,
+    limit_concurrency: int,
+    precision: str,
+) -> None:
+    """Serve the model of RUN_DIR over HTTP (docs at http://HOST:PORT/docs) until Ctrl-C or SIGTERM."""
+    settings = ServeSettings(
+        host,
+        port,
+        max_batch_rows,
+        max_wait_ms,
+        max_body_bytes,
+        api_key=api_key_from(api_key),
+        max_rows=max_rows,
+        max_queue=max_queue,
+        request_timeout=request_timeout,
+        limit_concurrency=limit_concurrency,
+    )
+    serve_run(run_dir, plugin_set(ctx), list(task_names), settings, precision)
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--format",
+    "kind",
+    type=click.Choice(["hf", "onnx"]),
+    required=True,
+    help="hf: a transformers folder (LoRA merged) + heads + model card; onnx: graphs for onnxruntime.",
+)
+@click.option(
+    "--output",
+    "output_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="A new folder (an export never overwrites).",
+)
+@strict_plugins_option
+@trust_option
+@click.pass_context
+@friendly_errors
+def export(ctx: click.Context, run_dir: str, kind: str, output_dir: str) -> None:
+    """Export the model of RUN_DIR for other tools."""
+    click.echo(export_run(run_dir, plugin_set(ctx), kind, output_dir))
+
+
+def commands() -> list[click.Command]:
+    """The commands of this module, for the root group."""
+    return [predict, serve, export]
