@@ -55,11 +55,12 @@ def ensure_run(args: argparse.Namespace) -> Path:
 
 def test_rows(run: Path, n: int) -> pd.DataFrame:
     """``n`` price_bin input rows (the run's test split, repeated with numbered texts past its end)."""
-    from shopmtl.core.data.prepare import build_task_data
-    from shopmtl.core.runs.checkpoint import read_run_config
-    from shopmtl.plugins.price_bin import PRICE_BIN
+    from shopmtl.core import api
 
-    frame = build_task_data(PRICE_BIN, read_run_config(run))["test"][["stock_code", "description"]]
+    spec = api.load_plugins(only=[]).tasks[TASK]
+    frame = api.build_task_data(spec, api.read_run_config(run))["test"][
+        ["stock_code", "description"]
+    ]
     copies = -(-n // len(frame))
     parts = [
         frame.assign(description=frame["description"] + (f" {k}" if k else ""))

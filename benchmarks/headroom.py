@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from shopmtl.registry.spec import BuildContext
+from shopmtl import BuildContext
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, f1_score
@@ -56,28 +56,22 @@ def side_by_side(*blocks: Features) -> Features:
     return [sp.hstack([sp.csr_matrix(b[i]) for b in blocks]).tocsr() for i in range(len(SPLITS))]
 
 
+def builtin_task(name: str):
+    """A built-in task's spec, as the engine registers it."""
+    from shopmtl.core import api
+
+    return api.load_plugins(only=[]).tasks[name]
+
+
 def sentence_vectors(texts: list[str], batch_size: int = 256) -> np.ndarray:
     """The default encoder's pooled, L2-normalised vectors, as shopmtl encodes (frozen, no fine-tuning)."""
-    import torch
-    from shopmtl.core.config import EncoderConfig
-    from shopmtl.core.data.textbank import TextBank
-    from shopmtl.core.model.encoder import build_encoder, load_tokenizer
+    from shopmtl.core import api
 
-    config = EncoderConfig()
-    encoder = build_encoder(config).eval()
-    bank = TextBank(load_tokenizer(config.name), config.max_length)
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            ids, mask = bank.pad(bank.ids_for(texts[start : start + batch_size]))
-            out.append(torch.nn.functional.normalize(encoder(ids, mask), dim=-1).numpy())
-    return np.vstack(out)
+    return api.embed_texts(texts, batch_size=batch_size)
 
 
 def price_bin() -> None:
-    from shopmtl.plugins.price_bin import build_price_bin
-
-    data = build_price_bin(BuildContext(settings=None))
+    data = builtin_task("price_bin").build_dataset(BuildContext(settings=None))
     frames = [data[s] for s in SPLITS]
     labels = [f["label"].astype(int).to_numpy() for f in frames]
 
@@ -101,15 +95,14 @@ def price_bin() -> None:
 
 
 def user_profile() -> None:
-    from shopmtl.plugins import user_profile as up
-
-    data = up.build_user_profile(BuildContext(settings=None))
+    spec = builtin_task("user_profile")
+    data = spec.build_dataset(BuildContext(settings=None))
     frames = [data[s] for s in SPLITS]
-    targets = [f[list(up.LABELS)].to_numpy(dtype=float) for f in frames]
+    targets = [f[list(spec.labels)].to_numpy(dtype=float) for f in frames]
 
     def fit_score(c: float, x: Features) -> tuple[float, float]:
         per_label = [[], []]
-        for k in range(len(up.LABELS)):
+        for k in range(len(spec.labels)):
             known = ~np.isnan(targets[0][:, k])
             model = LogisticRegression(C=c, max_iter=3000).fit(
                 x[0][known], targets[0][known, k].astype(int)
@@ -128,7 +121,7 @@ def user_profile() -> None:
     history = tfidf(frames, "history")
     countries = OneHotEncoder(handle_unknown="ignore").fit(frames[0][["country"]].astype(str))
     country = [countries.transform(f[["country"]].astype(str)) for f in frames]
-    counts = [up.history_features(f).to_numpy() for f in frames]
+    counts = [spec.derive.compute(f).to_numpy() for f in frames]
     scaler = StandardScaler().fit(counts[0])
     counts = [scaler.transform(c) for c in counts]
     print("user_profile: mAP of one logistic regression per label (C chosen on val)")

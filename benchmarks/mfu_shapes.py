@@ -93,20 +93,8 @@ def main() -> None:
             raise SystemExit(str(error)) from None
         choices.setdefault(choice.precision, choice)  # "auto,bf16" on a bf16 CPU: measured once
 
-    from shopmtl.core.model.encoder import resolve_encoder_path
-    from transformers import AutoModel
-
-    path = resolve_encoder_path("sentence-transformers/all-MiniLM-L6-v2")
-    runs = {}
-    for precision in choices:
-        torch.manual_seed(0)  # every precision starts from the same weights
-        model = AutoModel.from_pretrained(path).train()
-        model.get_input_embeddings().weight.requires_grad_(False)
-        optimizer = torch.optim.AdamW(
-            [p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True
-        )
-        peak, peak_cpu = matmul_peak(torch_dtype(precision), size=4096, repeats=5)
-        runs[precision] = (model, optimizer, peak, peak_cpu)
+    runs = models_and_peaks(choices)
+    model = next(iter(runs.values()))[0]
     # As throughput.py: the pooler is not trained (shopmtl mean-pools the last layer).
     params = sum(
         p.numel()
@@ -152,6 +140,30 @@ def main() -> None:
                 f"{with_attention / seconds / peak:>8.2f} {with_attention / cpu / peak_cpu:>6.2f}",
                 flush=True,
             )
+    print_ratios(runs, times)
+
+
+def models_and_peaks(choices) -> dict[str, tuple]:
+    """Per precision: MiniLM from the same initial weights, its AdamW, and the matmul peak."""
+    from shopmtl.core import api
+    from transformers import AutoModel
+
+    path = api.resolve_encoder_path("sentence-transformers/all-MiniLM-L6-v2")
+    runs = {}
+    for precision in choices:
+        torch.manual_seed(0)  # every precision starts from the same weights
+        model = AutoModel.from_pretrained(path).train()
+        model.get_input_embeddings().weight.requires_grad_(False)
+        optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True
+        )
+        peak, peak_cpu = matmul_peak(torch_dtype(precision), size=4096, repeats=5)
+        runs[precision] = (model, optimizer, peak, peak_cpu)
+    return runs
+
+
+def print_ratios(runs: dict[str, tuple], times: dict) -> None:
+    """With several precisions: each one's step time against the first's, shape by shape."""
     if len(runs) > 1:
         first, *others = runs
         for other in others:

@@ -42,29 +42,22 @@ def main() -> None:
     run_dir = ensure_run(args)
     frame = test_rows(run_dir, args.rows)
 
-    from shopmtl.core.deploy.export_onnx import export_onnx
-    from shopmtl.core.deploy.fp32 import Fp32Runtime
-    from shopmtl.core.deploy.onnx_engine import load_onnx_model, onnx_scorer
-    from shopmtl.core.engine.evaluate import Scorer
-    from shopmtl.core.engine.predict import load_run, predict_frame
-    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core import api
 
-    run = load_run(run_dir, load_plugins(BUILTIN_PLUGINS, only=[]).tasks)
-    size = run.config.training.eval_batch_size
+    run = api.load_run(run_dir, api.load_plugins(only=[]).tasks)
     with tempfile.TemporaryDirectory() as folder:
         export = Path(folder) / "onnx"
-        difference = export_onnx(run, export)
-        model = load_onnx_model(export)
+        difference = api.export_onnx(run, export)
+        onnx = api.load_onnx(export)
         engines = {
-            f"PyTorch ({run.config.training.mixed_precision})": lambda f: predict_frame(
+            f"PyTorch ({run.config.training.mixed_precision})": lambda f: api.predict_frame(
                 run, TASK, f
             ),
-            "PyTorch (float32)": lambda f: predict_frame(
-                run, TASK, f, scorer=Scorer(Fp32Runtime(), run.model, run.bank, size)
+            "PyTorch (float32)": lambda f: api.predict_frame(
+                run, TASK, f, scorer=api.scorer(run, "fp32")
             ),
-            "onnxruntime (float32)": lambda f: predict_frame(
-                run, TASK, f, scorer=onnx_scorer(run, model)
+            "onnxruntime (float32)": lambda f: api.predict_frame(
+                run, TASK, f, scorer=api.scorer(run, "onnxruntime", onnx)
             ),
         }
         with concurrent.futures.ThreadPoolExecutor(1) as worker:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Paired bootstrap of the test-split difference between trained runs and each task's best
-classical peer (issue #13): is the model better than what a data scientist already has?
+classical peer: is the model better than what a data scientist already has?
 
 Run from the repository root (the shopmtl virtualenv active)::
 
@@ -37,49 +37,44 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: task -> (the peer's name, a function of the task's full data returning the fitted peer's predictor).
-Peer = tuple[str, Callable[[Any], Callable[[pd.DataFrame], np.ndarray]]]
+#: task -> (the peer's name, its prior (``TaskSpec.priors``), raw outputs -> the model's predictions).
+Peer = tuple[str, str, Callable[[np.ndarray], np.ndarray]]
 
 
-def peers() -> dict[str, Peer]:
-    """The best classical peer of each built-in task (benchmarks/RESULTS.md), fitted on the full train split."""
-    from shopmtl.plugins import price_bin, recommend, sales, user_profile
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-logits))
 
-    return {
-        "sales": ("mean of lags 1-4", lambda data: sales.mean_of_lags),
-        "price_bin": (
-            "TF-IDF + LR",
-            lambda data: price_bin.fit_tfidf_logreg(data["train"], data["val"]).probabilities,
-        ),
-        "user_profile": (
-            "TF-IDF + country LR",
-            lambda data: user_profile.fit_tfidf_country_logreg(data["train"]).probabilities,
-        ),
-        "recommend": (
-            "gradient boosting",
-            lambda data: recommend.fit_gradient_boosting(data["train"]).probabilities,
-        ),
-    }
+
+#: The best classical peer of each built-in task (benchmarks/RESULTS.md): the task's prior of
+#: that name, fitted on the full train split. A prior hands over the head's raw space (logits,
+#: log probabilities); the inverse gives back the peer's probabilities, clipped to [1e-6, 1 - 1e-6].
+PEERS: dict[str, Peer] = {
+    "sales": ("mean of lags 1-4", "mean_of_lags", lambda raw: raw),
+    "price_bin": ("TF-IDF + LR", "tfidf_logreg", np.exp),
+    "user_profile": ("TF-IDF + country LR", "tfidf_country_logreg", _sigmoid),
+    "recommend": ("gradient boosting", "gradient_boosting", _sigmoid),
+}
+
+
+def peer_predictions(spec: Any, prior: str, inverse: Callable, data: Any, frame: Any) -> np.ndarray:
+    """The task's prior ``prior`` fitted on ``data``'s train split (val to choose its settings),
+    predicting ``frame``, in the space of the model's predictions."""
+    fitted = spec.priors[prior].fit(data["train"], data["val"])
+    raw = np.asarray(spec.priors[prior].predict(fitted, frame), dtype=float)
+    return inverse(raw)
 
 
 def model_predictions(
     run_dirs: Sequence[Path], plugins: Any
 ) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
     """Each task's test predictions from every run, and one run's prepared tasks (frames, labels, calibration)."""
-    from shopmtl.core.data.prepare import prepare_task
-    from shopmtl.core.engine.evaluate import Scorer, eval_batches
-    from shopmtl.core.engine.predict import load_run
+    from shopmtl.core import api
 
     predictions: dict[str, list[np.ndarray]] = {}
     batches: dict[str, Any] = {}
     for run_dir in run_dirs:
-        run = load_run(run_dir, plugins.tasks)
-        tasks = {
-            name: prepare_task(spec, run.config, run.bank, state=run.features[name])
-            for name, spec in run.specs.items()
-        }
-        scorer = Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
-        for name, batch in eval_batches(scorer, tasks, "test", run.calibration):
+        run = api.load_run(run_dir, plugins.tasks)
+        for name, batch in api.score_split(run, "test").items():
             predictions.setdefault(name, []).append(np.asarray(batch.predictions, dtype=float))
             batches.setdefault(name, batch)
     return predictions, batches
@@ -168,28 +163,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from shopmtl.core.data.prepare import build_task_data
-    from shopmtl.core.runs.checkpoint import read_run_config
-    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core import api
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
-    plugins = load_plugins(BUILTIN_PLUGINS, only=[])
+    plugins = api.load_plugins(only=[])
     predictions, batches = model_predictions(args.runs, plugins)
-    config = read_run_config(args.runs[0])
+    config = api.read_run_config(args.runs[0])
     report: dict[str, Any] = {
         "runs": [str(r) for r in args.runs],
         "samples": args.samples,
         "tasks": {},
     }
-    for task, (peer_name, fit) in peers().items():
+    for task, (peer_name, prior, inverse) in PEERS.items():
         if task not in batches:
             continue
         spec = plugins.tasks[task]
         with threadpool_limits(1):
             # On the rows the runs scored (all of test, unless the run's config capped it).
-            peer = np.asarray(fit(build_task_data(spec, config))(batches[task].frame), dtype=float)
+            data = api.build_task_data(spec, config)
+            peer = peer_predictions(spec, prior, inverse, data, batches[task].frame)
         result = compare(
             task, spec, batches[task], predictions[task], peer, args.samples, args.seed
         )

@@ -51,13 +51,13 @@ def main() -> None:
     args = parser.parse_args()
     run_dir = ensure_run(args)
 
-    from shopmtl.core.data.tableio import write_table
+    from shopmtl.core import api
 
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
         frame = test_rows(run_dir, 10 * args.rows)
         for scale in (1, 10):
-            write_table(frame.head(scale * args.rows), Path(folder) / f"x{scale}.{args.format}")
+            api.write_table(frame.head(scale * args.rows), Path(folder) / f"x{scale}.{args.format}")
         base = [sys.executable, "-m", "shopmtl.core.cli", "predict", str(run_dir), "--task", TASK]
         for label, scale, extra in (
             ("1x", 1, []),

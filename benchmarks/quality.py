@@ -42,10 +42,7 @@ leaves a ``result.json``, and ``--resume`` reuses those whose config is unchange
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -55,8 +52,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its sibling modules
+from quality_cli import parse_args  # noqa: E402
+from quality_report import build_report, write_report  # noqa: E402
 from quality_run import PhaseTimer, config_differences, count_parameters, run_one  # noqa: E402
-from quality_table import PRIMARY, TASKS, aggregate, markdown  # noqa: E402
+from quality_table import PRIMARY, TASKS  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -176,7 +175,7 @@ class Plan:
 def base_config(
     profile: Profile, args: argparse.Namespace, seed_offset: int, extra: Sequence[str] = ()
 ) -> Any:
-    from shopmtl.core.config import load_config
+    from shopmtl.core import api
 
     overrides = [*profile.overrides, *args.set]
     if args.max_steps:
@@ -186,13 +185,13 @@ def base_config(
         ]
     if args.threads:
         overrides.append(f"training.threads={args.threads}")
-    config = load_config(profile.config, [*overrides, *extra])
+    config = api.load_config(profile.config, [*overrides, *extra])
     return config.model_copy(update={"seed": config.seed + seed_offset})
 
 
 def _with(config: Any, **changes: Any) -> Any:
     """A validated copy of ``config`` with top-level and ``training`` changes."""
-    from shopmtl.core.config import validate_config
+    from shopmtl.core import api
 
     raw = config.model_dump(mode="json")
     for key, value in changes.items():
@@ -201,7 +200,7 @@ def _with(config: Any, **changes: Any) -> Any:
             raw[section][name] = value
         else:
             raw[section] = value
-    return validate_config(raw, source="benchmarks/quality.py")
+    return api.validate_config(raw, source="benchmarks/quality.py")
 
 
 def make_plan(
@@ -213,7 +212,7 @@ def make_plan(
     plugins: Any,
     work: Path,
 ) -> Plan:
-    from shopmtl.core.mtl.sampler import task_probabilities
+    from shopmtl.core import api
 
     plan = Plan(train_sizes=dict(sizes))
     seed_dir = f"seed{seed_offset}"
@@ -230,7 +229,7 @@ def make_plan(
         )
     # One fine-tuned model per task is the plain recipe: the encoder and the task's head, no experts.
     base = base_config(profile, args, seed_offset, (HARD,))
-    plan.probabilities = task_probabilities(
+    plan.probabilities = api.task_probabilities(
         sizes, base.sampler, plugins.samplers, {n: t.sample_weight for n, t in base.tasks.items()}
     )
     for task in TASKS if not args.no_single_task else ():
@@ -255,12 +254,12 @@ def train_sizes(
 ) -> tuple[dict[str, int], dict[str, Any]]:
     """Train rows per task as the joint run sees them (after its caps), and the task data
     (full splits) for the baselines."""
-    from shopmtl.core.data.prepare import build_task_data
+    from shopmtl.core import api
 
     config = base_config(profile, args, 0)
     sizes, data = {}, {}
     for task in TASKS:
-        data[task] = build_task_data(plugins.tasks[task], config)
+        data[task] = api.build_task_data(plugins.tasks[task], config)
         cap = config.tasks[task].max_train_examples
         sizes[task] = min(len(data[task]["train"]), cap) if cap else len(data[task]["train"])
     return sizes, data
@@ -271,20 +270,20 @@ def run_baselines(
 ) -> dict[str, Any]:
     """Every task's baselines on test: fitted on the full train split, evaluated on the test
     rows the models are evaluated on (all of them, unless the profile caps test rows)."""
-    from shopmtl.core.config import TaskConfig
-    from shopmtl.core.data.prepare import subsample
-    from shopmtl.core.engine.evaluate import to_plain
+    from shopmtl.core import api
 
     config = base_config(profile, args, 0)
     out = {}
     for task in TASKS:
         started = time.perf_counter()
-        capped = subsample(
+        capped = api.subsample(
             data[task],
-            TaskConfig(max_eval_examples=config.tasks[task].max_eval_examples),
+            api.TaskConfig(max_eval_examples=config.tasks[task].max_eval_examples),
             config.seed,
         )
-        out[task] = to_plain(dict(plugins.tasks[task].baselines(capped, "test", classical=True)))
+        out[task] = api.to_plain(
+            dict(plugins.tasks[task].baselines(capped, "test", classical=True))
+        )
         print(
             f"  baselines {task}: {', '.join(out[task])} [{time.perf_counter() - started:.1f}s]",
             flush=True,
@@ -295,125 +294,60 @@ def run_baselines(
 # --------------------------------------------------------------------------- main
 
 
-def environment() -> dict[str, Any]:
-    import torch
-
-    cuda = torch.cuda.is_available()
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": cuda,
-        "device": torch.cuda.get_device_name(0)
-        if cuda
-        else f"CPU, {os.cpu_count()} cores ({platform.processor() or platform.machine()})",
-        "threads": torch.get_num_threads(),
-    }
+def choose_variants(parser: argparse.ArgumentParser, names: str) -> list[Variant]:
+    """The ``--variants`` asked for, or a parser error naming the unknown ones."""
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    known = {v.name: v for v in VARIANTS}
+    unknown = [n for n in wanted if n not in known]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return [known[n] for n in wanted]
 
 
-HELP_EPILOG = """\
-profiles:
-  smoke  tiny random encoder (examples/configs/smoke.yaml: 256 train rows per task, capped val/test,
-         19 ranking negatives), 8 steps, 1 seed. Checks this script end to end in about 2 minutes on a
-         quiet 2-core CPU; its numbers mean nothing.
-  cpu    the default run as shipped (core/defaults/default.yaml: all-MiniLM-L6-v2, max_length 64,
-         batch 32, bf16 where native, classical priors, its steps (--set training.max_steps=N to
-         change them; examples/configs/best.yaml's 1,200), train caps of 20,000 random rows for
-         sales and recommend; price_bin and user_profile in full; val and test NOT subsampled:
-         TASKS.md's splits, 99 ranking negatives). The joint model and the four single-task models
-         with 3 seeds, the other variants with 1 (--variant-seeds 3 for all).
-         Measured on this 2-core CPU (AMD EPYC, avx512_bf16), 2026-11-23: two processes side by
-         side with --threads 1 (OMP_WAIT_POLICY=PASSIVE), one seed set each, then one --resume
-         call for the table: see benchmarks/RESULTS.md for the commands and the wall time.
-  full   the same runs, every variant with 3 seeds; meant for a GPU.
-"""
+def finished_result(run_dir: Path, config: Any, plugins: Any) -> dict[str, Any] | None:
+    """A finished run's ``result.json`` (``--report-only``), with how its config differs."""
+    if not (run_dir / "result.json").is_file():
+        return None
+    result = json.loads((run_dir / "result.json").read_text())
+    if "encoder_trainable" not in result["parameters"]:  # results of an older script
+        result["parameters"] = count_parameters(run_dir, plugins.tasks)
+    result["config_differences"] = config_differences(
+        result["config"], config.model_dump(mode="json")
+    )
+    if result["config_differences"]:
+        print(
+            f"  note: {run_dir} ran with a config that differs from this plan's in "
+            f"{', '.join(result['config_differences'])}",
+            flush=True,
+        )
+    return result
+
+
+def trained_result(
+    config: Any, kind: str, name: str, plugins: Any, timer: PhaseTimer, resume: bool
+):
+    """Train one planned run (or reuse it with ``--resume``) and print its primary metrics."""
+    run_dir = config.resolved_output_dir()
+    print(
+        f"[seed {config.seed}] {kind} {name}: {config.training.max_steps} steps -> {run_dir}",
+        flush=True,
+    )
+    result = run_one(config, plugins, timer, run_dir, resume)
+    summary = " | ".join(
+        f"{t} {PRIMARY[t]}={result['metrics'][t]['test'].get(PRIMARY[t]):.4f}"
+        for t in TASKS
+        if t in result["metrics"]
+    )
+    print(f"    {result['wall_s']:.0f}s | {summary}", flush=True)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Quality of the multi-task model vs baselines and single-task models (test split).",
-        epilog=HELP_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--profile", choices=list(PROFILES), default="smoke")
-    parser.add_argument(
-        "--seeds", type=int, default=None, help="number of seeds (default: the profile's)"
-    )
-    parser.add_argument(
-        "--variants",
-        default=",".join(v.name for v in VARIANTS),
-        help="comma-separated joint variants (default: all): "
-        + ", ".join(v.name for v in VARIANTS),
-    )
-    parser.add_argument(
-        "--no-single-task", action="store_true", help="skip the single-task models (no Δ_MTL)"
-    )
-    parser.add_argument("--no-baselines", action="store_true", help="skip the baselines")
-    parser.add_argument(
-        "--max-steps",
-        type=int,
-        default=None,
-        help="joint steps S (one validation at the end); single-task steps follow the budget rule",
-    )
-    parser.add_argument(
-        "--work-dir",
-        type=Path,
-        default=None,
-        help="run folders (default benchmarks/runs/quality-<profile>)",
-    )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=None,
-        help="results stem, writes STEM.md and STEM.json (default benchmarks/results/quality[_smoke])",
-    )
-    parser.add_argument(
-        "--resume", action="store_true", help="reuse finished runs whose config is unchanged"
-    )
-    parser.add_argument(
-        "--variant-seeds",
-        type=int,
-        default=None,
-        help="train the variants other than 'joint' for the first K seeds only "
-        "(default: the profile's; cpu: 1)",
-    )
-    parser.add_argument(
-        "--seed-offsets",
-        default=None,
-        help="comma-separated seed offsets this process trains (default: all, 0..seeds-1); "
-        "split seeds over processes, then run once more with --resume to write the table",
-    )
-    parser.add_argument(
-        "--report-only",
-        action="store_true",
-        help="train nothing: write the table from the runs already finished in --work-dir "
-        "(each run's result.json keeps the config it ran with)",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a config override for every run, joint and single-task alike (repeat it): measures a "
-        "recipe against single-task models trained with the same recipe; give it its own --work-dir",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch threads per run (training.threads): 1 lets two processes share 2 cores",
-    )
-    args = parser.parse_args(argv)
-
-    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-    from shopmtl.registry.manager import load_plugins
+    parser, args = parse_args(argv, list(PROFILES), [v.name for v in VARIANTS])
+    from shopmtl.core import api
 
     profile = PROFILES[args.profile]
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
-    known = {v.name: v for v in VARIANTS}
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(known)}")
-    variants = [known[n] for n in names]
+    variants = choose_variants(parser, args.variants)
     n_seeds = args.seeds or profile.seeds
     variant_seeds = args.variant_seeds or profile.variant_seeds or n_seeds
     offsets = (
@@ -422,9 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else list(range(n_seeds))
     )
     work = (args.work_dir or REPO / "benchmarks" / "runs" / f"quality-{args.profile}").resolve()
-    output = args.output or RESULTS / profile.output
     timer = PhaseTimer()
-    plugins = load_plugins([*BUILTIN_PLUGINS, ("quality_timer", timer._hooks())], only=[])
+    plugins = api.load_plugins([("quality_timer", timer._hooks())], only=[])
     started = time.perf_counter()
 
     print(f"quality benchmark, profile {args.profile}: {profile.description}", flush=True)
@@ -448,91 +381,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             if name == "joint" or k < variant_seeds
         ]
         for kind, name, config in jobs:
-            run_dir = config.resolved_output_dir()
             if args.report_only:
-                if (run_dir / "result.json").is_file():
-                    result = json.loads((run_dir / "result.json").read_text())
-                    if (
-                        "encoder_trainable" not in result["parameters"]
-                    ):  # results of an older script
-                        result["parameters"] = count_parameters(run_dir, plugins.tasks)
-                    result["config_differences"] = config_differences(
-                        result["config"], config.model_dump(mode="json")
-                    )
-                    if result["config_differences"]:
-                        print(
-                            f"  note: {run_dir} ran with a config that differs from this plan's in "
-                            f"{', '.join(result['config_differences'])}",
-                            flush=True,
-                        )
-                    runs[(kind, name, config.seed)] = result
-                continue
-            print(
-                f"[seed {config.seed}] {kind} {name}: {config.training.max_steps} steps "
-                f"-> {run_dir}",
-                flush=True,
-            )
-            result = run_one(config, plugins, timer, run_dir, args.resume)
-            runs[(kind, name, config.seed)] = result
-            summary = " | ".join(
-                f"{t} {PRIMARY[t]}={result['metrics'][t]['test'].get(PRIMARY[t]):.4f}"
-                for t in TASKS
-                if t in result["metrics"]
-            )
-            print(f"    {result['wall_s']:.0f}s | {summary}", flush=True)
+                result = finished_result(config.resolved_output_dir(), config, plugins)
+            else:
+                result = trained_result(config, kind, name, plugins, timer, args.resume)
+            if result is not None:
+                runs[(kind, name, config.seed)] = result
 
     assert plan is not None
-    rule = (
-        "the single-task model of task t trains round(p_t × S) steps of the same batch size "
-        f"(S = {base_config(profile, args, 0).training.max_steps} joint steps, p_t = the joint run's "
-        "sampling probability of t), so it sees as many examples of t as the joint run; validations scale alike."
-    )
-    report = {
-        "profile": args.profile,
-        "profile_description": profile.description,
-        "overrides": [*profile.overrides, *args.set]
-        + ([f"training.max_steps={args.max_steps}"] if args.max_steps else []),
-        "seeds": seeds,
-        "variants": {
-            v.name: {
-                "label": v.label,
-                "overrides": list(v.overrides),
-                "accumulation": v.accumulation,
-            }
-            for v in variants
-        },
-        "single_task_rule": rule,
-        "single_task_steps": plan.single_steps,
-        "probabilities": plan.probabilities,
-        "train_sizes": sizes,
-        "primary_metrics": PRIMARY,
-        "baselines": baselines,
-        "table": aggregate(baselines, runs, variants, seeds),
-        "runs": [
-            {
-                "kind": kind,
-                "name": name,
-                "seed": seed,
-                **{k: v for k, v in r.items() if k != "config"},
-            }
-            for (kind, name, seed), r in runs.items()
-        ],
-        "environment": environment(),
-        "generated": _dt.datetime.now().isoformat(timespec="seconds"),
-        "total_wall_s": time.perf_counter() - started,
-        "report_only": args.report_only,
-        "runs_wall_s": sum(r["wall_s"] for r in runs.values()),
-    }
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    text = markdown(report)
-    output.with_suffix(".md").write_text(text)
-    print()
-    print(text)
-    print(
-        f"wrote {output.with_suffix('.md')} and {output.with_suffix('.json')} "
-        f"({report['total_wall_s'] / 60:.1f} min)"
-    )
+    joint_steps = base_config(profile, args, 0).training.max_steps
+    report = build_report(args, profile, plan, variants, runs, seeds, baselines, joint_steps)
+    report["total_wall_s"] = time.perf_counter() - started
+    write_report(report, args.output or RESULTS / profile.output)
     return 0
 
 

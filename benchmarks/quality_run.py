@@ -99,9 +99,9 @@ def count_parameters(run_dir: Path, tasks: Mapping[str, Any]) -> dict[str, int]:
     (same freezing and LoRA wrapping, so ``requires_grad`` is as in training), plus the
     learnable loss weighting when the run saved one."""
     from safetensors.torch import load_file
-    from shopmtl.core.engine.predict import load_run
+    from shopmtl.core import api
 
-    run = load_run(run_dir, dict(tasks))
+    run = api.load_run(run_dir, dict(tasks))
     trainable = sum(p.numel() for p in run.model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in run.model.parameters())
     # The encoder's share: what LoRA's "<= 5 % of the trainable parameters" is about (the
@@ -122,7 +122,7 @@ def run_one(
     config: Any, plugins: Any, timer: PhaseTimer, run_dir: Path, resume: bool
 ) -> dict[str, Any]:
     """Train one model (or reuse its result), returning metrics, timings, memory and sizes."""
-    from shopmtl.core.engine.trainer import train
+    from shopmtl.core import api
 
     fingerprint = config.model_dump(mode="json")
     saved = run_dir / "result.json"
@@ -134,7 +134,7 @@ def run_one(
     timer.reset()
     started, cpu_started = time.perf_counter(), time.process_time()
     with PeakMemory() as memory:
-        trained = train(config, plugins, overwrite=True, progress=False)
+        trained = api.train(config, plugins, overwrite=True, progress=False)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     events = timer.events
     start = next((t for name, t in events if name == "start"), started)

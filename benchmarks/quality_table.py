@@ -85,6 +85,23 @@ def aggregate(
     seeds: Sequence[int],
 ) -> dict[str, Any]:
     """Rows of the table: metric -> mean/std, plus per-variant gains and costs."""
+    rows = baseline_rows(baselines)
+    single = single_task_row(runs, seeds)
+    if single:
+        rows.append(single)
+    for variant in variants:
+        row = variant_row(variant, runs, seeds)
+        if row:
+            rows.append(row)
+    return {"rows": rows}
+
+
+def test_value(run: Mapping[str, Any], task: str, metric: str) -> float | None:
+    return run["metrics"].get(task, {}).get("test", {}).get(metric)
+
+
+def baseline_rows(baselines: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per task's baseline, with its metrics (deterministic: no spread)."""
     rows: list[dict[str, Any]] = []
     for task in TASKS:
         for name, metrics in baselines.get(task, {}).items():
@@ -99,10 +116,11 @@ def aggregate(
                     },
                 }
             )
+    return rows
 
-    def test_value(run: Mapping[str, Any], task: str, metric: str) -> float | None:
-        return run["metrics"].get(task, {}).get("test", {}).get(metric)
 
+def single_task_row(runs: Mapping[str, Any], seeds: Sequence[int]) -> dict[str, Any] | None:
+    """The single-task models' row: their metrics, and their summed parameters and times."""
     single_runs = {task: [runs.get(("single", task, s)) for s in seeds] for task in TASKS}
     if any(r for rs in single_runs.values() for r in rs):
         metrics = {}
@@ -111,73 +129,73 @@ def aggregate(
             for metric in _metric_names(done, task):
                 metrics[f"{task}/{metric}"] = mean_std([test_value(r, task, metric) for r in done])
         cost = [[r for r in (single_runs[t][i] for t in TASKS) if r] for i in range(len(seeds))]
-        rows.append(
-            {
-                "group": "single-task",
-                "name": "single-task fine-tuning (one model per task)",
-                "key": "single",
-                "metrics": metrics,
-                "parameters": _sum_params(cost[0]) if cost and cost[0] else None,
-                "peak_rss_mib": mean_std([max(r["peak_rss_mib"] for r in c) for c in cost if c]),
-                "rss_growth_mib": mean_std(
-                    [max(r["peak_rss_mib"] - r["rss_before_mib"] for r in c) for c in cost if c]
-                ),
-                "peak_gpu_mib": mean_std(
-                    [max((r["peak_gpu_mib"] or 0) for r in c) for c in cost if c]
-                ),
-                "wall_s": mean_std([sum(r["wall_s"] for r in c) for c in cost if c]),
-            }
-        )
+        return {
+            "group": "single-task",
+            "name": "single-task fine-tuning (one model per task)",
+            "key": "single",
+            "metrics": metrics,
+            "parameters": _sum_params(cost[0]) if cost and cost[0] else None,
+            "peak_rss_mib": mean_std([max(r["peak_rss_mib"] for r in c) for c in cost if c]),
+            "rss_growth_mib": mean_std(
+                [max(r["peak_rss_mib"] - r["rss_before_mib"] for r in c) for c in cost if c]
+            ),
+            "peak_gpu_mib": mean_std([max((r["peak_gpu_mib"] or 0) for r in c) for c in cost if c]),
+            "wall_s": mean_std([sum(r["wall_s"] for r in c) for c in cost if c]),
+        }
+    return None
 
-    for variant in variants:
-        done = [runs.get(("joint", variant.name, s)) for s in seeds]
-        if not any(done):
+
+def variant_gains(
+    done: Sequence[Mapping[str, Any] | None], runs: Mapping[str, Any], seeds: Sequence[int]
+) -> tuple[dict[str, list[float]], list[float]]:
+    """Each task's gain over its single-task model per seed, and Δ_MTL per seed."""
+    gains: dict[str, list[float]] = {task: [] for task in TASKS}
+    overall: list[float] = []
+    for run, seed in zip(done, seeds):
+        if not run:
             continue
-        metrics = {}
+        per_task = {}
         for task in TASKS:
-            for metric in _metric_names([r for r in done if r], task):
-                metrics[f"{task}/{metric}"] = mean_std(
-                    [test_value(r, task, metric) for r in done if r]
-                )
-        gains: dict[str, list[float]] = {task: [] for task in TASKS}
-        overall: list[float] = []
-        for run, seed in zip(done, seeds):
-            if not run:
-                continue
-            per_task = {}
-            for task in TASKS:
-                single = runs.get(("single", task, seed))
-                gain = relative_gain(
-                    task,
-                    test_value(run, task, PRIMARY[task]),
-                    test_value(single, task, PRIMARY[task]) if single else None,
-                )
-                if gain is not None:
-                    gains[task].append(gain)
-                    per_task[task] = gain
-            if len(per_task) == len(TASKS):
-                overall.append(statistics.fmean(per_task.values()))
-        first = next(r for r in done if r)
-        rows.append(
-            {
-                "group": "multi-task",
-                "name": variant.label,
-                "key": f"joint/{variant.name}",
-                "metrics": metrics,
-                "gain_pct": {task: mean_std(g) for task, g in gains.items()},
-                "delta_mtl_pct": mean_std(overall),
-                "parameters": first["parameters"],
-                "peak_rss_mib": mean_std([r["peak_rss_mib"] for r in done if r]),
-                "rss_growth_mib": mean_std(
-                    [r["peak_rss_mib"] - r["rss_before_mib"] for r in done if r]
-                ),
-                "peak_gpu_mib": mean_std(
-                    [r["peak_gpu_mib"] for r in done if r and r["peak_gpu_mib"] is not None]
-                ),
-                "wall_s": mean_std([r["wall_s"] for r in done if r]),
-            }
-        )
-    return {"rows": rows}
+            single = runs.get(("single", task, seed))
+            gain = relative_gain(
+                task,
+                test_value(run, task, PRIMARY[task]),
+                test_value(single, task, PRIMARY[task]) if single else None,
+            )
+            if gain is not None:
+                gains[task].append(gain)
+                per_task[task] = gain
+        if len(per_task) == len(TASKS):
+            overall.append(statistics.fmean(per_task.values()))
+    return gains, overall
+
+
+def variant_row(variant: Any, runs: Mapping[str, Any], seeds: Sequence[int]) -> dict | None:
+    """One joint variant's row: metrics over its seeds, gains, parameters, memory, time."""
+    done = [runs.get(("joint", variant.name, s)) for s in seeds]
+    if not any(done):
+        return None
+    metrics = {}
+    for task in TASKS:
+        for metric in _metric_names([r for r in done if r], task):
+            metrics[f"{task}/{metric}"] = mean_std([test_value(r, task, metric) for r in done if r])
+    gains, overall = variant_gains(done, runs, seeds)
+    first = next(r for r in done if r)
+    return {
+        "group": "multi-task",
+        "name": variant.label,
+        "key": f"joint/{variant.name}",
+        "metrics": metrics,
+        "gain_pct": {task: mean_std(g) for task, g in gains.items()},
+        "delta_mtl_pct": mean_std(overall),
+        "parameters": first["parameters"],
+        "peak_rss_mib": mean_std([r["peak_rss_mib"] for r in done if r]),
+        "rss_growth_mib": mean_std([r["peak_rss_mib"] - r["rss_before_mib"] for r in done if r]),
+        "peak_gpu_mib": mean_std(
+            [r["peak_gpu_mib"] for r in done if r and r["peak_gpu_mib"] is not None]
+        ),
+        "wall_s": mean_std([r["wall_s"] for r in done if r]),
+    }
 
 
 def _scalar(value: Any) -> bool:
@@ -234,6 +252,12 @@ def count(n: int | None) -> str:
 
 
 def markdown(report: Mapping[str, Any]) -> str:
+    """The report as markdown: the metrics table, then the multi-task gain and cost table."""
+    return "\n".join(metrics_table(report) + gain_table(report))
+
+
+def metrics_table(report: Mapping[str, Any]) -> list[str]:
+    """The title, how the figures were made, and one row of test metrics per method."""
     rows = report["table"]["rows"]
     n_seeds = len(report["seeds"])
     lines = [
@@ -271,8 +295,14 @@ def markdown(report: Mapping[str, Any]) -> str:
                 )  # baselines: 0.5 already
             cells.append(fmt(stat, n_seeds > 1))
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
-    lines += [
+
+def gain_table(report: Mapping[str, Any]) -> list[str]:
+    """Δ_t and Δ_MTL of each trained model, with its parameters, memory and wall time."""
+    rows = report["table"]["rows"]
+    n_seeds = len(report["seeds"])
+    lines = [
         "",
         "## Multi-task gain and cost",
         "",
@@ -331,4 +361,4 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"train rows seen by the joint run {', '.join(f'{t} {n:,}' for t, n in report['train_sizes'].items())}).",
         "",
     ]
-    return "\n".join(lines)
+    return lines

@@ -46,7 +46,7 @@ WORK = Path(tempfile.gettempdir()) / "shopmtl-scale"
 def make_copies(k: int, folder: Path) -> Path:
     """``folder`` with ``copy-000.parquet`` ... one renamed copy of the bundled file each (kept between runs)."""
     import pandas as pd
-    from shopmtl.plugins.shared import retail
+    from shopmtl import retail
 
     folder.mkdir(parents=True, exist_ok=True)
     raw = None
@@ -63,7 +63,7 @@ def make_copies(k: int, folder: Path) -> Path:
 def make_csv(k: int, folder: Path) -> Path:
     """``folder/copies.csv``: the ``k`` renamed copies in one CSV, written copy by copy (kept between runs)."""
     import pandas as pd
-    from shopmtl.plugins.shared import retail
+    from shopmtl import retail
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "copies.csv"
@@ -82,7 +82,7 @@ def renamed(raw, i: int):
     Fees (POST, ADJUST..., see retail.NON_PRODUCT_*) keep their codes so they are still
     dropped; a cancellation's ``C`` prefix and a missing description ("nan") are kept.
     """
-    from shopmtl.plugins.shared import retail
+    from shopmtl import retail
 
     if i == 0:
         return raw
@@ -225,16 +225,17 @@ def measure(
 
 def first_step(overrides: list[str]) -> None:
     """``shopmtl train OVERRIDES`` that exits right after its first optimiser step."""
-    from shopmtl.core.cli import main
-    from shopmtl.core.engine import progress
+    import runpy
 
-    def leave(self, tokens: int) -> None:  # noqa: ARG001 -- the bar's signature
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    def leave(optimizer, args, kwargs) -> None:  # torch's hook signature
         print("first step done", flush=True)
         os._exit(0)  # skip the other steps and the final scoring: not what is measured
 
-    progress.RunProgress.step_done = leave
+    register_optimizer_step_post_hook(leave)  # every optimiser, so the run's own, once stepped
     sys.argv = ["shopmtl", "train", *overrides]
-    main()
+    runpy.run_module("shopmtl.core.cli", run_name="__main__")  # `python -m shopmtl.core.cli`
 
 
 def main() -> None:

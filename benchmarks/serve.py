@@ -106,7 +106,7 @@ def level(
 
 def measure_in_process(run, frame, size: int) -> dict[str, float]:
     """``predict_frame`` on one request's rows (p50 of 30) and on every row at once (rows/s)."""
-    from shopmtl.core.engine.predict import predict_frame
+    from shopmtl.core.api import predict_frame
 
     predict_frame(run, TASK, frame.head(64))  # warm-up
     one = []
@@ -140,11 +140,9 @@ def main() -> None:
         for i in range(0, len(frame), size)
     ]
 
-    from shopmtl.core.engine.predict import load_run
-    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core import api
 
-    run = load_run(run_dir, load_plugins(BUILTIN_PLUGINS, only=[]).tasks)
+    run = api.load_run(run_dir, api.load_plugins(only=[]).tasks)
     # In a worker thread, as the server predicts: on this machine torch ran the same call
     # ~30x slower on the main thread than on a fresh one (see RESULTS.md).
     with concurrent.futures.ThreadPoolExecutor(1) as worker:

@@ -37,9 +37,7 @@ import itertools
 import time
 
 import torch
-from shopmtl.core.config import EncoderConfig
-from shopmtl.core.engine.hardware import detect_hardware
-from shopmtl.core.model.encoder import TextEncoder, build_encoder
+from shopmtl.core.api import EncoderConfig, build_encoder, detect_hardware
 
 # Share of batches per task in the default run (sampler temperature 3, price_bin weight 5).
 TASK_MIX = {"price_bin": 0.52, "sales": 0.20, "user_profile": 0.08, "recommend": 0.20}
@@ -72,7 +70,7 @@ def text_ids(shape: tuple[int, int], fresh: itertools.count) -> list[int]:
 
 
 def mixed_step_seconds(
-    encoder: TextEncoder,
+    encoder: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     max_length: int,
     bf16: bool,

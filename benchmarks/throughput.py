@@ -17,10 +17,10 @@ same sequence-length cap and batch size. One *sample* is one training example of
 whatever the path.
 
 Variants
-  shopmtl         ``shopmtl.core.engine.trainer.train`` of the four tasks jointly (the default config plus
+  shopmtl         ``shopmtl.core.api.train`` of the four tasks jointly (the default config plus
                   overrides; evaluation only at the last step, on a few rows).
-  plain           the same model (``build_encoder``/``build_model``) and the very same batches
-                  (precomputed with shopmtl's sampler and ``make_batch``) in a hand-written
+  plain           the same model and the very same batches (``shopmtl.core.api.plain_training``:
+                  shopmtl's sampler, seed and batching, without the trainer) in a hand-written
                   accelerate loop: forward, backward, clip, AdamW, schedule -- nothing else.
   trainer-fixed   four ``transformers.Trainer`` fine-tunes, one subprocess per task, each padding to
                   ``max_length`` (the usual recipe), fp32.
@@ -35,7 +35,7 @@ Variants
                   grow with the rows): wall time, loop time and peak RSS.
 
 Precision. ``--precision`` (default ``auto``) is resolved as ``training.mixed_precision`` is
-(``shopmtl.core.engine.hardware``) for this machine's CPU, on which every variant computes: ``auto`` is
+(``shopmtl.core.api.resolve_precision``) for this machine's CPU, on which every variant computes: ``auto`` is
 bf16 only where the CPU computes bf16 natively (AVX512_BF16, AMX, Arm BF16), fp32 (``no``)
 elsewhere -- emulated bf16 trained ~8x slower than fp32 on a 2-core AVX2 CPU. shopmtl and the
 plain loop train in it, the best-settings Trainer runs use bf16 only where it is bf16, and the
@@ -85,6 +85,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script: its sibling modules
+from throughput_args import parse_args  # noqa: E402
 from throughput_common import (
     DTYPE_NAMES,
     REPO,
@@ -92,9 +93,15 @@ from throughput_common import (
     bench_hardware,
     bench_precision,  # noqa: E402
     shopmtl_overrides,
-    trainer_best_dtype,
 )
 from throughput_report import derive, report  # noqa: E402
+from throughput_variants import (  # noqa: E402
+    Bench,
+    run_joint_and_plain,
+    run_predict,
+    run_scale,
+    run_trainers,
+)
 from throughput_workers import worker_main  # noqa: E402
 
 # --------------------------------------------------------------------------- parent
@@ -136,17 +143,16 @@ def launch(
 
 def schedule(plan: dict[str, Any], examples: int, steps: int) -> list[str]:
     """The task of each joint step, replayed from shopmtl's sampler (sizes = the subsampled train rows)."""
-    from shopmtl.core.config import load_config
-    from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
+    from shopmtl.core import api
 
-    config = load_config(
+    config = api.load_config(
         None, shopmtl_overrides(plan, examples, steps, "/nonexistent", timed=False)
     )
     sizes = {t: min(examples, plan["train_rows"][t]) for t in TASKS}
     weights = {t: config.tasks[t].sample_weight for t in TASKS if t in config.tasks}
-    sampler = TaskSampler(
+    sampler = api.TaskSampler(
         sizes,
-        task_probabilities(sizes, config.sampler, None, weights),
+        api.task_probabilities(sizes, config.sampler, None, weights),
         config.training.batch_size,
         config.seed,
     )
@@ -169,14 +175,11 @@ def train_rows() -> dict[str, int]:
     cache = Path(tempfile.gettempdir()) / f"shopmtl_bench_train_rows_{key}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
-    from shopmtl.core.config import load_config
-    from shopmtl.core.data.prepare import build_task_data
-    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core import api
 
-    config = load_config(None, ["tasks.recommend.settings.ranking_negatives=1"])
-    plugins = load_plugins(BUILTIN_PLUGINS)
-    rows = {t: len(build_task_data(plugins.tasks[t], config)["train"]) for t in TASKS}
+    config = api.load_config(None, ["tasks.recommend.settings.ranking_negatives=1"])
+    plugins = api.load_plugins()
+    rows = {t: len(api.build_task_data(plugins.tasks[t], config)["train"]) for t in TASKS}
     cache.write_text(json.dumps(rows))
     return rows
 
@@ -203,92 +206,9 @@ def machine(hardware) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        sys.path.insert(0, str(REPO))
-        worker_main(sys.argv[2:])
-        return
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--examples-per-task",
-        type=int,
-        default=256,
-        help="training rows of each task (default 256)",
-    )
-    parser.add_argument(
-        "--max-length",
-        type=int,
-        default=128,
-        help="token cap per text, and the Trainer's fixed padding",
-    )
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help="joint steps (default: one epoch, 4 * examples / batch); the Trainer runs share them out",
-    )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads in every variant (default 1: robust beside other work; 0 = all cores)",
-    )
-    parser.add_argument(
-        "--precision",
-        choices=("auto", "no", "bf16", "fp16"),
-        default="auto",
-        help="mixed precision of every variant (default auto: bf16 where this CPU computes it natively, "
-        "else no = fp32); the FLOP/s ratio divides by this dtype's matmul peak",
-    )
-    parser.add_argument(
-        "--predict-rows",
-        type=int,
-        default=None,
-        help="test rows per task to predict (default: examples)",
-    )
-    parser.add_argument(
-        "--scale", default="1,4,16", help="row multipliers of the scale runs ('' to skip)"
-    )
-    parser.add_argument(
-        "--scale-base", type=int, default=None, help="rows per task at 1x (default: examples / 8)"
-    )
-    parser.add_argument(
-        "--skip",
-        default="",
-        help="comma-separated variants to leave out (e.g. trainer-fixed,scale)",
-    )
-    parser.add_argument(
-        "--repeats",
-        type=int,
-        default=1,
-        help="run shopmtl and plain this many times, interleaved; keep the best",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="a ~1.5 minute check that every variant runs: tiny sizes (8 steps of 8), no scale or CLI "
-        "runs; its ratios are noise",
-    )
-    parser.add_argument("--json", type=Path, help="write every measurement and the table here")
-    parser.add_argument(
-        "--keep", action="store_true", help="keep the scratch folder (run dirs, worker logs)"
-    )
-    args = parser.parse_args()
-
-    if args.quick:
-        args.examples_per_task, args.batch_size = 32, 8
-        args.steps = args.steps or 8
-        args.scale = ""
-        args.predict_rows = args.predict_rows or 32
-    examples = args.examples_per_task
-    steps = args.steps or max(2, len(TASKS) * examples // args.batch_size)
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    if args.quick:
-        skip.add("predict-cli")
-    threads = args.threads or (os.cpu_count() or 1)
+def choose_precision(args: argparse.Namespace, threads: int):
+    """This machine and the precision every variant runs in; prints both, and a warning when
+    other work competes for the cores."""
     hardware = bench_hardware(threads)
     try:
         choice = bench_precision(args.precision, hardware)
@@ -306,8 +226,13 @@ def main() -> None:
             "small kernels measured here); pass --threads 1 for numbers that hold up beside other work",
             flush=True,
         )
-    plan = {
-        "examples_per_task": examples,
+    return hardware, choice
+
+
+def make_plan(args: argparse.Namespace, steps: int, threads: int, choice) -> dict[str, Any]:
+    """What every worker reads: sizes, seed, precision, threads and the tasks' train rows."""
+    return {
+        "examples_per_task": args.examples_per_task,
         "max_length": args.max_length,
         "batch_size": args.batch_size,
         "steps": steps,
@@ -323,10 +248,25 @@ def main() -> None:
         "predict_repeats": 1 if args.quick else 2,
         "train_rows": train_rows(),
     }
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        sys.path.insert(0, str(REPO))
+        worker_main(sys.argv[2:])
+        return
+    args = parse_args(__doc__.split("\n")[0])
+    examples = args.examples_per_task
+    steps = args.steps or max(2, len(TASKS) * examples // args.batch_size)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.quick:
+        skip.add("predict-cli")
+    threads = args.threads or (os.cpu_count() or 1)
+    hardware, choice = choose_precision(args, threads)
+    plan = make_plan(args, steps, threads, choice)
     seq = schedule(plan, examples, steps)
     plan["task_steps"] = {t: seq.count(t) for t in TASKS}
     workdir = Path(tempfile.mkdtemp(prefix="shopmtl-bench-"))
-    log = workdir / "workers.log"
     results: dict[str, Any] = {
         "plan": plan,
         "machine": machine(hardware),
@@ -335,127 +275,24 @@ def main() -> None:
         "runs": {},
         "loads": [],
     }
-    runs = results["runs"]
-    print(f"scratch folder {workdir} (worker output in {log})", flush=True)
+    bench = Bench(plan, workdir, results, launch)
+    print(f"scratch folder {workdir} (worker output in {bench.log})", flush=True)
     print(
         f"plan: {steps} joint steps of {args.batch_size}; per task {plan['task_steps']}", flush=True
     )
     t_all = time.perf_counter()
+    run_dir = run_joint_and_plain(bench, args, skip, seq)
+    run_trainers(bench, args, skip)
+    run_predict(bench, args, skip, run_dir)
+    run_scale(bench, args, skip)
+    finish(results, args, t_all)
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
 
-    def step(label: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
-        print(f"  running {label} ...", end="", flush=True)
-        out = launch(name, plan, params, workdir, log)
-        results["loads"] += [out["load_before"], out["load_after"]]
-        print(
-            f" {out['wall_s']:.1f} s (load {out['load_before']:.1f} -> {out['load_after']:.1f})",
-            flush=True,
-        )
-        return out
 
-    if "matmul" not in skip:
-        runs["matmul"] = step("matmul peak", "matmul", {})
-    run_dir = str(workdir / "run-shopmtl")
-    for k in range(args.repeats):  # interleaved: shopmtl, plain, shopmtl, plain, ...
-        out = step(
-            f"1 shopmtl (#{k + 1})",
-            "shopmtl",
-            {
-                "examples": examples,
-                "steps": steps,
-                "output_dir": run_dir if k == 0 else str(workdir / f"run-{k}"),
-            },
-        )
-        if "shopmtl" not in runs or out["loop_s"] < runs["shopmtl"]["loop_s"]:
-            runs["shopmtl"] = {**out, "output_dir": run_dir}
-        if "plain" not in skip:
-            out = step(f"2 plain loop (#{k + 1})", "plain", {"examples": examples, "steps": steps})
-            if "plain" not in runs or out["loop_s"] < runs["plain"]["loop_s"]:
-                runs["plain"] = out
-    if "plain" in runs and runs["plain"]["task_sequence"] != runs["shopmtl"]["task_sequence"]:
-        raise SystemExit(
-            "the plain loop did not draw the same tasks as shopmtl's trainer: the comparison is void"
-        )
-    if runs["shopmtl"]["task_sequence"] != seq:
-        raise SystemExit(
-            "shopmtl drew other tasks than the replayed schedule: the Trainer runs would not match"
-        )
-    best_bf16 = trainer_best_dtype(plan["precision"]) == "bf16"
-    for key, fixed, bf16 in (("trainer-fixed", True, False), ("trainer-best", False, best_bf16)):
-        if key in skip:
-            continue
-        params = [
-            {
-                "examples": examples,
-                "task": task,
-                "steps": plan["task_steps"][task],
-                "fixed": fixed,
-                "bf16": bf16,
-                "output_dir": str(workdir / f"{key}-{task}"),
-            }
-            for task in TASKS
-            if plan["task_steps"][task]
-        ]
-        if args.quick:  # one process for the four runs: less start-up, walls measured inside it
-            out = step(f"3 {key} (4 tasks, one process)", "trainers", {"runs": params})
-            per_task = [{**t, "peak_rss_mib": out["peak_rss_mib"]} for t in out["per_task"]]
-        else:  # the usual way: one script, one process per task
-            per_task = [step(f"3 {key} {p['task']}", "trainer", p) for p in params]
-        runs[key] = {
-            "per_task": per_task,
-            "samples": sum(t["samples"] for t in per_task),
-            **{k: sum(t[k] for t in per_task) for k in ("loop_s", "loop_cpu_s", "wall_s", "cpu_s")},
-            "peak_rss_mib": max(t["peak_rss_mib"] for t in per_task),
-        }
-    if "predict" not in skip:
-        inputs = workdir / "predict-inputs"
-        inputs.mkdir()
-        runs["predict"] = step(
-            "5 predict",
-            "predict",
-            {"run_dir": run_dir, "rows": args.predict_rows or examples, "inputs_dir": str(inputs)},
-        )
-        if "predict-cli" not in skip:
-            runs["predict_cli"] = {}
-            for task in TASKS:
-                print(f"  running 5 shopmtl predict --task {task} ...", end="", flush=True)
-                t = time.perf_counter()
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "shopmtl.core.cli",
-                        "predict",
-                        run_dir,
-                        "--task",
-                        task,
-                        "--precision",
-                        plan["precision"],
-                        "--input",
-                        str(inputs / f"{task}.parquet"),
-                        "--output",
-                        str(inputs / f"{task}.out.parquet"),
-                    ],
-                    check=True,
-                    cwd=REPO,
-                    capture_output=True,
-                )
-                runs["predict_cli"][task] = time.perf_counter() - t
-                print(f" {runs['predict_cli'][task]:.1f} s", flush=True)
-    factors = [int(f) for f in args.scale.split(",") if f.strip()] if "scale" not in skip else []
-    if factors:
-        base = args.scale_base or max(args.batch_size, examples // 8)
-        runs["scale"] = []
-        for factor in factors:
-            n = base * factor
-            sizes = {t: min(n, plan["train_rows"][t]) for t in TASKS}
-            s = max(2, sum(sizes.values()) // args.batch_size)
-            out = step(
-                f"6 scale {factor}x ({n} rows/task, {s} steps)",
-                "shopmtl",
-                {"examples": n, "steps": s, "output_dir": str(workdir / f"scale-{factor}")},
-            )
-            out.pop("task_sequence", None)
-            runs["scale"].append({**out, "factor": factor, "examples": n})
+def finish(results: dict[str, Any], args: argparse.Namespace, t_all: float) -> None:
+    """Derive the ratios, print the table and write the JSON."""
+    runs = results["runs"]
     for key in ("shopmtl", "plain"):
         if key in runs:
             runs[key]["task_sequence"] = "".join(
@@ -471,8 +308,6 @@ def main() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, default=str))
         print(f"wrote {args.json}")
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -35,12 +35,12 @@ TORCH_DTYPES = {"no": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 def bench_hardware(threads: int | None = None):
-    """The CPU these benchmarks measure on, as :func:`shopmtl.core.engine.hardware.detect_hardware` sees it, with
+    """The CPU these benchmarks measure on, as :func:`shopmtl.core.api.detect_hardware` sees it, with
     ``threads`` torch threads. Every measured variant computes on the CPU (the plain loop's and the
     Trainer's ``cpu=True``, ``autocast("cpu")``, the matmul probe), so a GPU, if any, is left out."""
-    from shopmtl.core.engine.hardware import detect_hardware
+    from shopmtl.core import api
 
-    found = detect_hardware()
+    found = api.detect_hardware()
     return dataclasses.replace(
         found,
         device="cpu",
@@ -53,12 +53,12 @@ def bench_hardware(threads: int | None = None):
 
 def bench_precision(requested: str, hardware):
     """The precision a benchmark runs in for ``--precision`` ``requested`` (auto, no, bf16, fp16) on ``hardware``:
-    shopmtl's own :func:`~shopmtl.core.engine.hardware.resolve_precision` -- auto is bf16 only where the CPU computes
+    shopmtl's own :func:`~shopmtl.core.api.resolve_precision` -- auto is bf16 only where the CPU computes
     it natively, else fp32 ("no"); bf16 on a CPU that emulates it is kept, with a warning; fp16 on a CPU is
     refused (``PrecisionError``)."""
-    from shopmtl.core.engine.hardware import resolve_precision
+    from shopmtl.core import api
 
-    return resolve_precision(requested, hardware, setting="--precision")
+    return api.resolve_precision(requested, hardware, setting="--precision")
 
 
 def trainer_best_dtype(precision: str) -> str:
@@ -126,10 +126,10 @@ def shopmtl_overrides(
 
 def task_frames(plan: dict[str, Any], examples: int):
     """The train frames every variant trains on: the plugins' datasets, subsampled as shopmtl does."""
-    from shopmtl.core.config import load_config
-    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core import api
 
-    config = load_config(None, shopmtl_overrides(plan, examples, 1, "/nonexistent", timed=False))
-    plugins = load_plugins(BUILTIN_PLUGINS)
+    config = api.load_config(
+        None, shopmtl_overrides(plan, examples, 1, "/nonexistent", timed=False)
+    )
+    plugins = api.load_plugins()
     return config, plugins

@@ -18,9 +18,35 @@ def _verdict(values: tuple[float, float], ok) -> str:
     )
 
 
+ROW = "{:<58} {:>6} {:>6}  {:<9} {}"
+
+
+def f3(x: float | None) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:.3f}"
+
+
 def report(results: dict[str, Any]) -> str:
     """The printed table of variants and ratios."""
-    plan, r, d = results["plan"], results["runs"], results["derived"]
+    r, d = results["runs"], results["derived"]
+    dtype = DTYPE_NAMES[results["plan"]["precision"]]
+    lines = variant_lines(results) + ratio_lines(d)
+    if "mfu" in d:
+        lines += mfu_lines(r, d)
+    if "predict" in r:
+        lines += predict_lines(r, dtype)
+    if "scale" in r:
+        lines += scale_lines(r)
+    lines.append("")
+    lines.append(
+        f"load average during the runs: {min(results['loads']):.1f} - {max(results['loads']):.1f} "
+        f"(2 cores: above ~1 other work shares the cores; the CPU-time columns do not count the waiting)"
+    )
+    return "\n".join(lines)
+
+
+def variant_lines(results: dict[str, Any]) -> list[str]:
+    """The header and one row per variant: samples, loop and wall times, peak memory."""
+    plan, r = results["plan"], results["runs"]
     dtype = DTYPE_NAMES[plan["precision"]]  # the run's precision, by its dtype's name
     best = trainer_best_dtype(plan["precision"])
     lines = []
@@ -88,16 +114,20 @@ def report(results: dict[str, Any]) -> str:
             f"   shopmtl run: imports {v['imports_s']:.1f} s, data+tokenize+model {v['setup_s']:.1f} s, loop "
             f"{v['loop_s']:.1f} s, final evaluation/baselines/checkpoints {v['final_eval_s']:.1f} s"
         )
+    return lines
+
+
+def ratio_lines(d: dict[str, Any]) -> list[str]:
+    """shopmtl against the plain loop and the Trainer runs, with each target's verdict."""
+    lines = []
     lines.append("")
     lines.append(
         f"{'ratios (shopmtl / other)':<58} {'wall':>6} {'CPU':>6}  target    verdict (wall, CPU)"
     )
-    row = "{:<58} {:>6} {:>6}  {:<9} {}"
-    f3 = lambda x: "n/a" if x is None or math.isnan(x) else f"{x:.3f}"  # noqa: E731
     if "overhead" in d:
         pair = (d["overhead"], d["overhead_cpu"])
         lines.append(
-            row.format(
+            ROW.format(
                 "1/2  samples/s vs the plain loop",
                 f3(pair[0]),
                 f3(pair[1]),
@@ -117,7 +147,7 @@ def report(results: dict[str, Any]) -> str:
         ):
             pair = (d[f"{kind}_vs_{key}"], d[f"{kind}_cpu_vs_{key}"])
             lines.append(
-                row.format(
+                ROW.format(
                     f"1/{label} {what} vs 4x Trainer {'pad-128 fp32' if label == '3a' else 'best'}",
                     f3(pair[0]),
                     f3(pair[1]),
@@ -125,73 +155,83 @@ def report(results: dict[str, Any]) -> str:
                     _verdict(pair, ok),
                 )
             )
-    if "mfu" in d:
-        pair = (d["mfu"], d["mfu_cpu"])
+    return lines
+
+
+def mfu_lines(r: dict[str, Any], d: dict[str, Any]) -> list[str]:
+    """Training FLOP/s against the matmul peak, for each variant that has one."""
+    lines = []
+    pair = (d["mfu"], d["mfu_cpu"])
+    lines.append(
+        ROW.format(
+            f"4    training FLOP/s vs {d['peak_dtype']} matmul peak",
+            f3(pair[0]),
+            f3(pair[1]),
+            ">= 0.50",
+            _verdict(pair, lambda x: x >= 0.5),
+        )
+    )
+    lines.append(
+        f"     6 x {d['non_embedding_params'] / 1e6:.2f}M non-embedding params x {d['tokens']:,} padded tokens "
+        f"({d['real_token_share']:.0%} real) = {d['flops'] / 1e12:.2f} TFLOP in the timed steps: "
+        f"{d['achieved'] / 1e9:.1f} GFLOP/s wall, {d['achieved_cpu'] / 1e9:.1f} per CPU-s; matmul peak "
+        + " / ".join(f"{k} {v / 1e9:.1f}" for k, v in d["peaks"].items())
+        + " GFLOP/s "
+        f"({r['matmul']['size']}x{r['matmul']['size']}, best of the repeats)"
+    )
+    for key in ("plain", "trainer-fixed", "trainer-best"):
+        if f"mfu_{key}" in d:
+            lines.append(
+                f"     {key}: {d[f'mfu_{key}']:.3f} of its dtype's peak (CPU-time basis "
+                f"{d[f'mfu_cpu_{key}']:.3f}), {d[f'tokens_{key}']:,} padded tokens"
+            )
+    return lines
+
+
+def predict_lines(r: dict[str, Any], dtype: str) -> list[str]:
+    """predict_frame's rows/s against a bare encoder pass, per task."""
+    lines = []
+    lines.append(
+        f"5    rows/s: predict_frame (what `shopmtl predict` runs) vs a bare {dtype} encoder pass; target >= 0.9"
+    )
+    for task, v in r["predict"]["tasks"].items():
+        pair = (v["bare_s"] / v["shopmtl_s"], v["bare_cpu_s"] / v["shopmtl_cpu_s"])
+        cli = r.get("predict_cli", {}).get(task)
+        cli_text = f"; CLI end to end {v['rows'] / cli:.0f} rows/s ({cli:.1f} s)" if cli else ""
         lines.append(
-            row.format(
-                f"4    training FLOP/s vs {d['peak_dtype']} matmul peak",
+            ROW.format(
+                f"     {task:<12} {v['rows']:>4} rows, {v['distinct_texts']:>4} distinct of "
+                f"{v['texts']:>4} texts",
                 f3(pair[0]),
                 f3(pair[1]),
-                ">= 0.50",
-                _verdict(pair, lambda x: x >= 0.5),
+                ">= 0.9",
+                _verdict(pair, lambda x: x >= 0.9),
             )
         )
         lines.append(
-            f"     6 x {d['non_embedding_params'] / 1e6:.2f}M non-embedding params x {d['tokens']:,} padded tokens "
-            f"({d['real_token_share']:.0%} real) = {d['flops'] / 1e12:.2f} TFLOP in the timed steps: "
-            f"{d['achieved'] / 1e9:.1f} GFLOP/s wall, {d['achieved_cpu'] / 1e9:.1f} per CPU-s; matmul peak "
-            + " / ".join(f"{k} {v / 1e9:.1f}" for k, v in d["peaks"].items())
-            + " GFLOP/s "
-            f"({r['matmul']['size']}x{r['matmul']['size']}, best of the repeats)"
+            f"{'':<18}shopmtl {v['rows'] / v['shopmtl_s']:.0f} rows/s, bare {v['rows'] / v['bare_s']:.0f} "
+            f"rows/s{cli_text}"
         )
-        for key in ("plain", "trainer-fixed", "trainer-best"):
-            if f"mfu_{key}" in d:
-                lines.append(
-                    f"     {key}: {d[f'mfu_{key}']:.3f} of its dtype's peak (CPU-time basis "
-                    f"{d[f'mfu_cpu_{key}']:.3f}), {d[f'tokens_{key}']:,} padded tokens"
-                )
-    if "predict" in r:
-        lines.append(
-            f"5    rows/s: predict_frame (what `shopmtl predict` runs) vs a bare {dtype} encoder pass; target >= 0.9"
-        )
-        for task, v in r["predict"]["tasks"].items():
-            pair = (v["bare_s"] / v["shopmtl_s"], v["bare_cpu_s"] / v["shopmtl_cpu_s"])
-            cli = r.get("predict_cli", {}).get(task)
-            cli_text = f"; CLI end to end {v['rows'] / cli:.0f} rows/s ({cli:.1f} s)" if cli else ""
-            lines.append(
-                row.format(
-                    f"     {task:<12} {v['rows']:>4} rows, {v['distinct_texts']:>4} distinct of "
-                    f"{v['texts']:>4} texts",
-                    f3(pair[0]),
-                    f3(pair[1]),
-                    ">= 0.9",
-                    _verdict(pair, lambda x: x >= 0.9),
-                )
-            )
-            lines.append(
-                f"{'':<18}shopmtl {v['rows'] / v['shopmtl_s']:.0f} rows/s, bare {v['rows'] / v['bare_s']:.0f} "
-                f"rows/s{cli_text}"
-            )
-    if "scale" in r:
-        lines.append(
-            "6    scale: shopmtl joint training, one epoch of N rows per task (steps grow with N)"
-        )
-        base = r["scale"][0]
-        per = lambda v, k: v[k] / v["samples"]  # noqa: E731
-        for v in r["scale"]:
-            lines.append(
-                f"     {v['factor']:>2}x {v['examples']:>5} rows/task {v['steps']:>4} steps: wall {v['wall_s']:6.1f} s "
-                f"= fixed {v['wall_s'] - v['loop_s']:5.1f} s + loop {v['loop_s']:6.1f} s; loop "
-                f"{1000 * per(v, 'loop_s'):.1f} ms/sample wall (x{per(v, 'loop_s') / per(base, 'loop_s'):.2f} of 1x), "
-                f"{1000 * per(v, 'loop_cpu_s'):.1f} CPU (x{per(v, 'loop_cpu_s') / per(base, 'loop_cpu_s'):.2f}); "
-                f"peak {v['peak_rss_mib']:.0f} MiB"
-            )
-    lines.append("")
+    return lines
+
+
+def scale_lines(r: dict[str, Any]) -> list[str]:
+    """Wall, loop time and memory of the joint run as the rows grow."""
+    lines = []
     lines.append(
-        f"load average during the runs: {min(results['loads']):.1f} - {max(results['loads']):.1f} "
-        f"(2 cores: above ~1 other work shares the cores; the CPU-time columns do not count the waiting)"
+        "6    scale: shopmtl joint training, one epoch of N rows per task (steps grow with N)"
     )
-    return "\n".join(lines)
+    base = r["scale"][0]
+    per = lambda v, k: v[k] / v["samples"]  # noqa: E731
+    for v in r["scale"]:
+        lines.append(
+            f"     {v['factor']:>2}x {v['examples']:>5} rows/task {v['steps']:>4} steps: wall {v['wall_s']:6.1f} s "
+            f"= fixed {v['wall_s'] - v['loop_s']:5.1f} s + loop {v['loop_s']:6.1f} s; loop "
+            f"{1000 * per(v, 'loop_s'):.1f} ms/sample wall (x{per(v, 'loop_s') / per(base, 'loop_s'):.2f} of 1x), "
+            f"{1000 * per(v, 'loop_cpu_s'):.1f} CPU (x{per(v, 'loop_cpu_s') / per(base, 'loop_cpu_s'):.2f}); "
+            f"peak {v['peak_rss_mib']:.0f} MiB"
+        )
+    return lines
 
 
 def derive(results: dict[str, Any]) -> dict[str, Any]:

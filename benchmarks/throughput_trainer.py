@@ -48,23 +48,74 @@ def worker_trainer(
 ) -> dict[str, Any]:
     """Variant 3: one HF ``Trainer`` fine-tune of one task, the usual way (or with its best settings)."""
     started = time.perf_counter()
-    import numpy as np
     import torch
-    from shopmtl.core.data.prepare import build_task_data, subsample
-    from shopmtl.core.model.encoder import resolve_encoder_path
-    from shopmtl.registry.derived import with_derived
-    from torch import nn
-    from torch.nn import functional as F
-    from transformers import AutoModel, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
+    from shopmtl.core import api
+    from transformers import Trainer, TrainerCallback
 
     torch.set_num_threads(plan["threads"])
     config, plugins = task_frames(plan, examples)
     spec = plugins.tasks[task]
-    train = subsample(build_task_data(spec, config), config.tasks[task], config.seed)["train"]
-    train = with_derived(spec, train)  # user_profile's history counts, as shopmtl computes them
-    path = resolve_encoder_path(config.encoder.name)
+    train = api.subsample(api.build_task_data(spec, config), config.tasks[task], config.seed)[
+        "train"
+    ]
+    train = api.with_derived(spec, train)  # user_profile's history counts, as shopmtl computes them
+    path = api.resolve_encoder_path(config.encoder.name)
+    rows, cardinalities, pad_id = trainer_rows(spec, train, path, plan["max_length"], fixed)
+    seen: dict[str, Any] = {"padded": 0, "real": 0, "batches": 0}
+    stamps: list[tuple[float, float]] = []
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            seen["train_begin"] = now()
+
+        def on_train_end(self, args, state, control, **kwargs):
+            seen["train_end"] = now()
+
+    torch.manual_seed(config.seed)
+    model = task_model(spec, path, cardinalities, stamps)
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(plan, config, steps, bf16, output_dir),
+        train_dataset=rows,
+        data_collator=collator(plan["max_length"], fixed, pad_id, seen),
+        callbacks=[Clock()],
+    )
+    ready = time.perf_counter()
+    trainer.train()
+    finished = time.perf_counter()
+    steps_done = trainer.state.global_step
+    per_batch_padded = seen["padded"] / max(1, seen["batches"])
+    per_batch_real = seen["real"] / max(1, seen["batches"])
+    return {
+        "task": task,
+        "steps": steps_done,
+        "samples": steps_done * plan["batch_size"],
+        # one step gives no interval: fall back to the whole train() call (first-step costs included)
+        "loop_s": loop_seconds(stamps)
+        if len(stamps) > 1
+        else seen["train_end"][0] - seen["train_begin"][0],
+        "loop_cpu_s": loop_seconds(stamps, 1)
+        if len(stamps) > 1
+        else seen["train_end"][1] - seen["train_begin"][1],
+        "train_call_s": finished - ready,
+        "setup_s": ready - started,
+        "padded_tokens_total": per_batch_padded * steps_done,
+        "real_tokens_total": per_batch_real * steps_done,
+        "optimizer": type(
+            trainer.optimizer.optimizer
+            if hasattr(trainer.optimizer, "optimizer")
+            else trainer.optimizer
+        ).__name__,
+    }
+
+
+def trainer_rows(spec, train, path: str, max_length: int, fixed: bool):
+    """The Trainer's rows (token ids, numeric and categorical features, labels), the
+    categorical cardinalities and the pad token id."""
+    import numpy as np
+    from transformers import AutoTokenizer
+
     tokenizer = AutoTokenizer.from_pretrained(path)
-    max_length = plan["max_length"]
     padding = "max_length" if fixed else False
     texts = train[spec.text].fillna("").astype(str).tolist()
     if spec.text_pair:  # the usual cross-encoder input: [CLS] history [SEP] description [SEP]
@@ -86,8 +137,13 @@ def worker_trainer(
         }
         for i in range(len(train))
     ]
-    seen: dict[str, int] = {"padded": 0, "real": 0, "batches": 0}
-    pad_id = tokenizer.pad_token_id or 0
+    return rows, cardinalities, tokenizer.pad_token_id or 0
+
+
+def collator(max_length: int, fixed: bool, pad_id: int, seen: dict[str, Any]):
+    """Pads a batch to ``max_length`` (fixed) or its longest text, counting padded and real tokens."""
+    import numpy as np
+    import torch
 
     def collate(features):
         width = max_length if fixed else max(len(f["input_ids"]) for f in features)
@@ -113,7 +169,15 @@ def worker_trainer(
             "labels": stack("labels", torch.float32),
         }
 
-    stamps: list[tuple[float, float]] = []
+    return collate
+
+
+def task_model(spec, path: str, cardinalities: list[int], stamps: list):
+    """The Trainer's model: the encoder and the default head's MLP, stamping each training forward."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+    from transformers import AutoModel
 
     class TaskModel(nn.Module):
         """Encoder, mean pooling, the MLP of shopmtl's default head (its linear paths, well under 1 % of a
@@ -171,16 +235,14 @@ def worker_trainer(
                     stamps.append(now())
             return {"loss": loss, "logits": logits}
 
-    class Clock(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kwargs):
-            seen["train_begin"] = now()
+    return TaskModel()
 
-        def on_train_end(self, args, state, control, **kwargs):
-            seen["train_end"] = now()
 
-    torch.manual_seed(config.seed)
-    model = TaskModel()
-    args = TrainingArguments(
+def training_arguments(plan: dict[str, Any], config, steps: int, bf16: bool, output_dir: str):
+    """The Trainer's arguments: shopmtl's optimiser settings, CPU, no saving, logging or evaluation."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
         output_dir=output_dir,
         per_device_train_batch_size=plan["batch_size"],
         max_steps=steps,
@@ -199,36 +261,6 @@ def worker_trainer(
         dataloader_pin_memory=False,
         seed=config.seed,
     )
-    trainer = Trainer(
-        model=model, args=args, train_dataset=rows, data_collator=collate, callbacks=[Clock()]
-    )
-    ready = time.perf_counter()
-    trainer.train()
-    finished = time.perf_counter()
-    steps_done = trainer.state.global_step
-    per_batch_padded = seen["padded"] / max(1, seen["batches"])
-    per_batch_real = seen["real"] / max(1, seen["batches"])
-    return {
-        "task": task,
-        "steps": steps_done,
-        "samples": steps_done * plan["batch_size"],
-        # one step gives no interval: fall back to the whole train() call (first-step costs included)
-        "loop_s": loop_seconds(stamps)
-        if len(stamps) > 1
-        else seen["train_end"][0] - seen["train_begin"][0],
-        "loop_cpu_s": loop_seconds(stamps, 1)
-        if len(stamps) > 1
-        else seen["train_end"][1] - seen["train_begin"][1],
-        "train_call_s": finished - ready,
-        "setup_s": ready - started,
-        "padded_tokens_total": per_batch_padded * steps_done,
-        "real_tokens_total": per_batch_real * steps_done,
-        "optimizer": type(
-            trainer.optimizer.optimizer
-            if hasattr(trainer.optimizer, "optimizer")
-            else trainer.optimizer
-        ).__name__,
-    }
 
 
 def worker_trainers(plan: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -76,17 +76,14 @@ def worker_shopmtl(
     """Variant 1: shopmtl's joint training through its public API."""
     started = now()
     import torch
-    from shopmtl.core.config import load_config
-    from shopmtl.core.engine.trainer import train
-    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core import api
 
     torch.set_num_threads(plan["threads"])
     imported = now()
     timer = _BenchTimer()
-    plugins = load_plugins([*BUILTIN_PLUGINS, ("bench_timer", timer.make_plugin())], strict=True)
-    config = load_config(None, shopmtl_overrides(plan, examples, steps, output_dir, timed=True))
-    result = train(config, plugins, overwrite=True, progress=False)
+    plugins = api.load_plugins([("bench_timer", timer.make_plugin())], strict=True)
+    config = api.load_config(None, shopmtl_overrides(plan, examples, steps, output_dir, timed=True))
+    result = api.train(config, plugins, overwrite=True, progress=False)
     finished = now()
     val = [t for split, step, t in timer.evaluations if split == "val"]
     last = timer.stamps[-1]
@@ -112,68 +109,16 @@ def worker_shopmtl(
     }
 
 
-def _plain_batches(plan: dict[str, Any], examples: int, steps: int):
-    """shopmtl's prepared tasks and the exact micro-batches its trainer draws (same sampler, seed)."""
-    from shopmtl.core.data.prepare import prepare_task
-    from shopmtl.core.data.task_config import select_tasks
-    from shopmtl.core.data.textbank import TextBank
-    from shopmtl.core.model.batching import make_batch
-    from shopmtl.core.model.encoder import load_tokenizer
-    from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
-
-    config, plugins = task_frames(plan, examples)
-    specs = select_tasks(config.tasks or plugins.tasks, plugins.tasks)
-    bank = TextBank(load_tokenizer(config.encoder.name), config.encoder.max_length)
-    tasks = {name: prepare_task(spec, config, bank) for name, spec in specs.items()}
-    sizes = {n: len(t.rows["train"]) for n, t in tasks.items()}
-    weights = {n: t.config.sample_weight for n, t in tasks.items()}
-    sampler = TaskSampler(
-        sizes,
-        task_probabilities(sizes, config.sampler, plugins.samplers, weights),
-        config.training.batch_size,
-        config.seed,
-        groups={
-            n: (t.rows["train"].text_ids, t.config.group_rows)
-            for n, t in tasks.items()
-            if t.config.group_rows
-        },
-    )
-    batches = []
-    for _ in range(steps):
-        name, index = sampler.next()
-        batches.append(
-            (
-                name,
-                make_batch(tasks[name].rows["train"], index, bank, tasks[name].config.bag_of_words),
-            )
-        )
-    return config, specs, tasks, batches, bank
-
-
 def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, Any]:
     """Variant 2: the same model and batches in a hand-written accelerate loop, nothing else."""
     import torch
     from accelerate import Accelerator
-    from shopmtl.core.model.batching import text_buckets
-    from shopmtl.core.model.encoder import build_encoder
-    from shopmtl.core.model.heads import wide_parameters
-    from shopmtl.core.model.losses import DEFAULT_LOSSES
-    from shopmtl.core.model.model import build_model
-    from shopmtl.core.mtl.strategies import build_sharing
+    from shopmtl.core import api
 
     torch.set_num_threads(plan["threads"])
-    config, specs, tasks, batches, bank = _plain_batches(plan, examples, steps)
-    torch.manual_seed(config.seed)
-    encoder = build_encoder(config.encoder)
-    sharing = build_sharing(
-        config.sharing, list(tasks), encoder.hidden_size
-    )  # the default run's MMoE gates
-    model = build_model(
-        encoder,
-        specs,
-        {n: t.head_spec(encoder.hidden_size, bank) for n, t in tasks.items()},
-        sharing=sharing,
-    )
+    config, plugins = task_frames(plan, examples)
+    parts = api.plain_training(config, plugins, steps)  # the default run's MMoE gates and heads
+    model, batches = parts.model, parts.batches
     training = config.training
     groups = {
         (part, d): {"params": [], "lr": lr, "weight_decay": training.weight_decay if d else 0.0}
@@ -184,7 +129,7 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
         )
         for d in (True, False)
     }
-    wide = {id(p) for p in wide_parameters(model)}
+    wide = parts.wide
     for name, param in model.named_parameters():
         if param.requires_grad:
             part = (
@@ -207,10 +152,10 @@ def worker_plain(plan: dict[str, Any], examples: int, steps: int) -> dict[str, A
     )
     accelerator = Accelerator(cpu=True, mixed_precision=config.training.mixed_precision)
     model, optimizer = accelerator.prepare(model, optimizer)
-    losses = {name: DEFAULT_LOSSES[spec.kind] for name, spec in specs.items()}
-    padded = [sum(int(ids.numel()) for ids, _ in text_buckets(b)) for _, b in batches]
-    real = [sum(int(mask.sum()) for _, mask in text_buckets(b)) for _, b in batches]
-    texts = [sum(int(ids.shape[0]) for ids, _ in text_buckets(b)) for _, b in batches]
+    losses = parts.losses
+    padded = [sum(int(ids.numel()) for ids, _ in parts.buckets(b)) for _, b in batches]
+    real = [sum(int(mask.sum()) for _, mask in parts.buckets(b)) for _, b in batches]
+    texts = [sum(int(ids.shape[0]) for ids, _ in parts.buckets(b)) for _, b in batches]
     stamps: list[tuple[float, float]] = []
     model.train()
     for name, batch in batches:
@@ -263,16 +208,13 @@ def worker_predict(
     """Variant 5: ``predict_frame`` per task against a bare encoder forward over the same rows."""
     import numpy as np
     import torch
-    from shopmtl.core.data.prepare import build_task_data
-    from shopmtl.core.data.textbank import TextBank
-    from shopmtl.core.engine.predict import load_run, predict_frame
-    from shopmtl.plugins.builtin import BUILTIN_PLUGINS
-    from shopmtl.registry.manager import load_plugins
+    from shopmtl.core import api
+    from shopmtl.core.api import TextBank, predict_frame
     from transformers import AutoTokenizer
 
     torch.set_num_threads(plan["threads"])
-    plugins = load_plugins(BUILTIN_PLUGINS)
-    run = load_run(
+    plugins = api.load_plugins()
+    run = api.load_run(
         run_dir, plugins.tasks, precision=plan["precision"]
     )  # predict_frame in the run's precision
     tokenizer = AutoTokenizer.from_pretrained(
@@ -307,7 +249,7 @@ def worker_predict(
     results = {}
     for task in TASKS:
         spec = plugins.tasks[task]
-        test = build_task_data(spec, run.config)["test"]
+        test = api.build_task_data(spec, run.config)["test"]
         frame = test.sample(n=min(rows, len(test)), random_state=0).reset_index(drop=True)
         frame = frame.drop(columns=[c for c in spec.labels if c in frame.columns])
         frame.to_parquet(Path(inputs_dir) / f"{task}.parquet")

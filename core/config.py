@@ -74,7 +74,7 @@ class EncoderConfig(_Section):
 
 
 class SharingConfig(_Section):
-    """How the tasks share the encoder's pooled vector (see registry/sharing.py)."""
+    """How the tasks share the encoder's pooled vector."""
 
     # A registered sharing kind (`shopmtl plugins` lists them). Built in: hard, mmoe (per-task
     # gates over shared experts) and ple (plus private experts per task); plugins add more.
@@ -203,7 +203,23 @@ class PluginsConfig(_Section):
 
 
 class Config(_Section):
-    """Everything a run needs. ``shopmtl train`` with no file uses these defaults."""
+    """Everything a run needs; each field's default is the code default.
+
+    A config file starts from these. ``shopmtl train`` without a file runs the default run,
+    core/defaults/default.yaml: the four built-in tasks (train caps, classical priors,
+    recommend's ``group_rows``) and these changes from the code defaults, sized for a 2-core
+    CPU (tests/test_docs_agree.py checks this list against the file)::
+
+        ``encoder.freeze_layers``: ``3``
+        ``encoder.max_length``: ``64``
+        ``sampler.temperature``: ``3.0``
+        ``sharing.kind``: ``mmoe``
+        ``training.eval_every``: ``350``
+        ``training.head_learning_rate``: ``0.002``
+        ``training.learning_rate``: ``0.0002``
+        ``training.max_steps``: ``700``
+        ``training.validation_sample``: ``4000``
+    """
 
     run_name: str = "default"
     output_dir: str | None = None  # None: runs/<run_name>
@@ -212,6 +228,10 @@ class Config(_Section):
     # heads for tasks trained again. With encoder.freeze=true the encoder stays as it
     # was, so the source run's other heads stay valid and are carried into this run.
     init_from: str | None = None
+    # UNSAFE, off by default: let `train --from` open a source run's classical prior that an older
+    # shopmtl saved as a pickle (priors/<task>.joblib); unpickling runs code from the file. Only
+    # for runs you trust. The prior is written into this run as arrays and JSON (no pickle).
+    allow_pickle: bool = False
     encoder: EncoderConfig = EncoderConfig()
     sharing: SharingConfig = SharingConfig()
     data: DataConfig = DataConfig()

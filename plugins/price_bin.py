@@ -15,6 +15,7 @@ from shopmtl import (
     BuildContext,
     EvalBatch,
     Prior,
+    PriorState,
     Register,
     TaskData,
     TaskSpec,
@@ -131,7 +132,8 @@ def price_bin_baselines(
 @dataclass
 class TfidfLogreg:
     """TF-IDF (word 1-2-grams) + logistic regression, fitted: the classical peer, and the prior
-    ``tasks.price_bin.prior: tfidf_logreg`` (a module-level dataclass, so it pickles with a run)."""
+    ``tasks.price_bin.prior: tfidf_logreg`` (whose parts are kept as arrays:
+    :func:`fit_tfidf_logreg_prior`)."""
 
     vectorizer: Any
     model: Any
@@ -166,6 +168,35 @@ def fit_tfidf_logreg(train: pd.DataFrame, val: pd.DataFrame) -> TfidfLogreg:
     return best
 
 
+def fit_tfidf_logreg_prior(train: pd.DataFrame, val: pd.DataFrame) -> TfidfLogreg:
+    """The peer as the prior: fitted by scikit-learn, kept as arrays a run saves without pickle."""
+    from shopmtl.plugins.shared.portable.linear import Logistic
+    from shopmtl.plugins.shared.portable.text import Tfidf
+
+    fitted = fit_tfidf_logreg(train, val)
+    return TfidfLogreg(Tfidf.of(fitted.vectorizer), Logistic.of(fitted.model))
+
+
+def tfidf_logreg_state(fitted: TfidfLogreg) -> PriorState:
+    """The prior's vocabulary, idf and coefficients (``Prior.state``)."""
+    from shopmtl.plugins.shared.portable.linear import Logistic
+    from shopmtl.plugins.shared.portable.text import Tfidf
+
+    return PriorState.join(
+        vectorizer=Tfidf.of(fitted.vectorizer).state(), model=Logistic.of(fitted.model).state()
+    )
+
+
+def tfidf_logreg_from_state(state: PriorState) -> TfidfLogreg:
+    """The prior :func:`tfidf_logreg_state` described (``Prior.from_state``)."""
+    from shopmtl.plugins.shared.portable.linear import Logistic
+    from shopmtl.plugins.shared.portable.text import Tfidf
+
+    return TfidfLogreg(
+        Tfidf.from_state(state.part("vectorizer")), Logistic.from_state(state.part("model"))
+    )
+
+
 def _macro_f1(probabilities: np.ndarray, frame: pd.DataFrame) -> float:
     batch = EvalBatch(
         split="val",
@@ -181,8 +212,10 @@ def _macro_f1(probabilities: np.ndarray, frame: pd.DataFrame) -> float:
 PRIORS = {
     "tfidf_logreg": Prior(
         description="TF-IDF word 1-2-grams + logistic regression (C by val macro-F1): the classical peer",
-        fit=fit_tfidf_logreg,
+        fit=fit_tfidf_logreg_prior,
         predict=lambda fitted, frame: log_probabilities(fitted.probabilities(frame)),
+        state=tfidf_logreg_state,
+        from_state=tfidf_logreg_from_state,
     ),
 }
 

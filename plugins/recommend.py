@@ -31,7 +31,14 @@ from shopmtl import (
     TaskSpec,
     hookimpl,
 )
-from shopmtl.plugins.recommend_peer import NUMERIC, GradientBoostingRanker, fit_gradient_boosting
+from shopmtl.plugins.recommend_peer import (
+    NUMERIC,
+    GradientBoostingRanker,
+    fit_gradient_boosting,
+    fit_gradient_boosting_prior,
+    ranker_from_state,
+    ranker_state,
+)
 
 # Metrics, baselines and decoding live beside this module; importable from here too.
 from shopmtl.plugins.recommend_scoring import (  # noqa: F401 -- re-exported
@@ -301,8 +308,10 @@ METRIC_DIRECTIONS: dict[str, str] = {
 PRIORS = {
     "gradient_boosting": Prior(
         description="gradient boosting on popularity, bought-before, history size and TF-IDF cosine: the peer",
-        fit=fit_gradient_boosting,
+        fit=fit_gradient_boosting_prior,
         predict=lambda fitted, frame: logits(fitted.probabilities(frame)),
+        state=ranker_state,
+        from_state=ranker_from_state,
         group="customer_id",  # a customer's candidates share a fold: their history is one text
     ),
 }

@@ -1,8 +1,8 @@
 """``recommend``'s classical peer: gradient boosting on the numeric inputs and a TF-IDF cosine.
 
 It is the task's strongest classical baseline (benchmarks/RESULTS.md) and its prior
-(``tasks.recommend.prior: gradient_boosting``): :class:`GradientBoostingRanker` is a
-module-level dataclass, so a fitted one pickles with a run.
+(``tasks.recommend.prior: gradient_boosting``): as the prior its vectorizer and trees are
+kept as arrays (:func:`fit_gradient_boosting_prior`), which a run saves without pickle.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from shopmtl import PriorState
 
 if TYPE_CHECKING:  # scikit-learn loads only when the peer is fitted
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -49,6 +50,37 @@ def fit_gradient_boosting(
     ranker = GradientBoostingRanker(vectorizer, HistGradientBoostingClassifier(random_state=0))
     ranker.model.fit(ranker.features(train), train["label"].to_numpy(dtype=int))
     return ranker
+
+
+def fit_gradient_boosting_prior(
+    train: pd.DataFrame, val: pd.DataFrame | None = None
+) -> GradientBoostingRanker:
+    """The peer as the prior: fitted by scikit-learn, its vectorizer and trees kept as arrays."""
+    from shopmtl.plugins.shared.portable.text import Tfidf
+    from shopmtl.plugins.shared.portable.trees import BoostedTrees
+
+    fitted = fit_gradient_boosting(train, val)
+    return GradientBoostingRanker(Tfidf.of(fitted.vectorizer), BoostedTrees.of(fitted.model))
+
+
+def ranker_state(fitted: GradientBoostingRanker) -> PriorState:
+    """The prior's vocabulary, idf and trees (``Prior.state``)."""
+    from shopmtl.plugins.shared.portable.text import Tfidf
+    from shopmtl.plugins.shared.portable.trees import BoostedTrees
+
+    return PriorState.join(
+        vectorizer=Tfidf.of(fitted.vectorizer).state(), model=BoostedTrees.of(fitted.model).state()
+    )
+
+
+def ranker_from_state(state: PriorState) -> GradientBoostingRanker:
+    """The prior :func:`ranker_state` described (``Prior.from_state``)."""
+    from shopmtl.plugins.shared.portable.text import Tfidf
+    from shopmtl.plugins.shared.portable.trees import BoostedTrees
+
+    return GradientBoostingRanker(
+        Tfidf.from_state(state.part("vectorizer")), BoostedTrees.from_state(state.part("model"))
+    )
 
 
 #: Entries of the dense (histories x descriptions) block computed at a time: 128 MB of float64.

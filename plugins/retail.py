@@ -1,6 +1,6 @@
 """Deprecated (0.1's path): ``from shopmtl import retail`` -- the same loader, moved to ``plugins/shared/``.
 
-Every name still resolves here, with a DeprecationWarning naming the new import, until shopmtl 0.3.
+Every name still resolves here, with a DeprecationWarning naming the new import, until shopmtl 0.3.0.
 """
 
 from shopmtl.registry.deprecation import moved_names

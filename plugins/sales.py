@@ -25,6 +25,7 @@ from shopmtl import (
     BuildContext,
     EvalBatch,
     Prior,
+    PriorState,
     Register,
     TaskData,
     TaskSpec,
@@ -265,6 +266,27 @@ def fit_gradient_boosting(train: pd.DataFrame, val: pd.DataFrame | None = None) 
     return HistGradientBoostingRegressor(random_state=0).fit(x, y)
 
 
+def fit_gradient_boosting_prior(train: pd.DataFrame, val: pd.DataFrame | None = None) -> Any:
+    """The peer as the prior: fitted by scikit-learn, its trees kept as node arrays."""
+    from shopmtl.plugins.shared.portable.trees import BoostedTrees
+
+    return BoostedTrees.of(fit_gradient_boosting(train, val))
+
+
+def boosted_state(model: Any) -> PriorState:
+    """The prior's trees as node arrays (``Prior.state``)."""
+    from shopmtl.plugins.shared.portable.trees import BoostedTrees
+
+    return BoostedTrees.of(model).state()
+
+
+def boosted_from_state(state: PriorState) -> Any:
+    """The trees :func:`boosted_state` described (``Prior.from_state``)."""
+    from shopmtl.plugins.shared.portable.trees import BoostedTrees
+
+    return BoostedTrees.from_state(state)
+
+
 def predict_boosted(model: Any, frame: pd.DataFrame) -> np.ndarray:
     """The fitted gradient-boosted peer's log1p units for ``frame``'s rows."""
     return model.predict(_boosted_inputs(frame))
@@ -289,8 +311,10 @@ PRIORS = {
     ),
     "gradient_boosting": Prior(
         description="gradient boosting on lags 1-4 and the median price",
-        fit=fit_gradient_boosting,
+        fit=fit_gradient_boosting_prior,
         predict=predict_boosted,
+        state=boosted_state,
+        from_state=boosted_from_state,
     ),
 }
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +46,13 @@ from shopmtl.plugins.user_profile_metrics import (  # noqa: F401 -- re-exported
     f1_at_half,
     thresholds_of,
     user_profile_metrics,
+)
+from shopmtl.plugins.user_profile_peer import (
+    TfidfCountryLogreg,
+    fit_per_label,
+    portable,
+    tfidf_country_logreg_from_state,
+    tfidf_country_logreg_state,
 )
 
 #: A baseline: rows -> predictions (the task's activated outputs).
@@ -183,67 +189,21 @@ def user_profile_baselines(
         return baseline_metrics(predictors, data, split, list(LABELS), user_profile_metrics)
 
 
-@dataclass
-class TfidfCountryLogreg:
-    """TF-IDF of the history + one-hot country, one logistic regression per label, fitted: the
-    classical peer, and the prior ``tasks.user_profile.prior: tfidf_country_logreg``."""
-
-    vectorizer: Any
-    countries: Any
-    models: list[
-        Any
-    ]  # a LogisticRegression per label, or the train rate of a label seen in one class only
-
-    def features(self, frame: pd.DataFrame) -> Any:
-        from scipy.sparse import hstack
-
-        text = self.vectorizer.transform(frame["history"].astype(str))
-        return hstack([text, self.countries.transform(frame[["country"]].astype(str))]).tocsr()
-
-    def probabilities(self, frame: pd.DataFrame) -> np.ndarray:
-        """``(n, 20)`` probability of each label word."""
-        x = self.features(frame)
-        columns = [
-            np.full(len(frame), m) if isinstance(m, float) else m.predict_proba(x)[:, 1]
-            for m in self.models
-        ]
-        return np.column_stack(columns)
-
-
 def fit_tfidf_country_logreg(
     train: pd.DataFrame, val: pd.DataFrame | None = None
 ) -> TfidfCountryLogreg:
-    """The peer fitted on ``train`` (``val`` unused: its settings are fixed)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import OneHotEncoder
-
-    # TASKS.md names this baseline only in its figures table, without settings: scikit-learn's
-    # defaults (word unigrams, C=1) reproduce its mAP; its F1s depend on unstated choices.
-    vectorizer = TfidfVectorizer().fit(train["history"].astype(str))
-    countries = OneHotEncoder(handle_unknown="ignore").fit(train[["country"]].astype(str))
-    fitted = TfidfCountryLogreg(vectorizer, countries, [])
-    x = fitted.features(train)
-    for word in LABELS:
-        y = train[word].to_numpy(dtype=float)
-        known = ~np.isnan(y)
-        if (
-            len(np.unique(y[known])) < 2
-        ):  # a label never (or always) seen in train: predict its rate
-            fitted.models.append(float(y[known].mean()) if known.any() else 0.0)
-            continue
-        fitted.models.append(
-            LogisticRegression(C=1.0, max_iter=2000).fit(x[known], y[known].astype(int))
-        )
-    return fitted
+    """The peer fitted on ``train`` (``val`` unused: its settings are fixed), one model per label."""
+    return fit_per_label(train, LABELS)
 
 
 #: The classical models a run may start user_profile's head from (``tasks.user_profile.prior``).
 PRIORS = {
     "tfidf_country_logreg": Prior(
         description="TF-IDF of the history + country, one logistic regression per label: the classical peer",
-        fit=fit_tfidf_country_logreg,
+        fit=lambda train, val: portable(fit_tfidf_country_logreg(train, val)),  # kept as arrays
         predict=lambda fitted, frame: logits(fitted.probabilities(frame)),
+        state=tfidf_country_logreg_state,
+        from_state=tfidf_country_logreg_from_state,
     ),
 }
 

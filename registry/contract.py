@@ -1,7 +1,7 @@
 """Deprecated (0.1's path): the task contract is public as ``from shopmtl import TaskSpec, MetricSpec, ...``.
 
 It is defined in :mod:`shopmtl.registry.spec` now; every name still resolves here, with
-a DeprecationWarning naming the new import, until shopmtl 0.3.
+a DeprecationWarning naming the new import, until shopmtl 0.3.0.
 """
 
 from shopmtl.registry.deprecation import moved_names

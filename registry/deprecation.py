@@ -1,4 +1,8 @@
-"""Import paths of shopmtl 0.1 that keep working for one more minor version, with a DeprecationWarning.
+"""Import paths of shopmtl 0.1 that keep working until 0.3.0, with a DeprecationWarning.
+
+The version policy (CHANGELOG.md): a public path deprecated in release 0.N keeps working, with
+a warning naming the new import, until 0.(N+1).0 removes it (``REMOVED_IN``). The 0.1 paths
+were first deprecated in a release in 0.2.0.
 
 A module whose names moved replaces them with a module-level ``__getattr__`` built here
 (PEP 562): the old import still returns the same object, and the warning says which
@@ -13,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 #: The release that drops the old paths.
-REMOVED_IN = "0.3"
+REMOVED_IN = "0.3.0"
 
 
 def moved_names(

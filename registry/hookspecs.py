@@ -43,8 +43,9 @@ ENTRY_POINT_GROUP = "shopmtl"
 #: removed or changes meaning; (minor) when a hook or an argument is added, or the task
 #: contract accepts more (1.3: ``TaskData`` splits may be Arrow or Parquet-backed; 1.4:
 #: ``EvalBatch.score_stream`` scores extra rows handed over frame by frame, and
-#: ``TaskSpec.priors`` offers classical models a head may start from).
-HOOK_API_VERSION = "1.4"
+#: ``TaskSpec.priors`` offers classical models a head may start from; 1.5: ``Prior.state`` and
+#: ``Prior.from_state`` save a fitted prior as arrays and JSON, never as a pickle).
+HOOK_API_VERSION = "1.5"
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)

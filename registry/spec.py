@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from shopmtl.registry.priorstate import PriorState
 from shopmtl.registry.splits import SplitSource, split_frame
 
 if TYPE_CHECKING:  # keep `import shopmtl` light: torch/pandas load when a task is used
@@ -206,21 +207,28 @@ class Prior:
         description: one line for ``shopmtl tasks``.
         fit: ``(train, val) -> fitted``: the fitted model from train rows (inputs and
             labels). ``val`` may choose hyperparameters, as a data scientist would (never
-            its labels as training rows). The fitted object is saved with the run by
-            joblib, so it must pickle: scikit-learn estimators, or a dataclass of them
-            defined at module level (not a closure). Return ``None`` for a prior with
-            nothing to fit (a mean of lags).
+            its labels as training rows). Return ``None`` for a prior with nothing to fit
+            (a mean of lags).
         predict: ``(fitted, frame) -> (n, n_outputs)`` raw outputs in the head's space:
             values for regression, logits for binary/multilabel, class logits (e.g. log
             probabilities) for multiclass. It reads input columns only, never labels.
         group: a column whose rows must fall in the same fold (e.g. one customer's
             candidates), or ``None`` for plain shuffled folds.
+        state: ``fitted -> PriorState``: the fitted model as arrays and JSON, saved with the
+            run (never pickled). Required unless ``fit`` returns ``None``.
+        from_state: ``PriorState -> fitted``: the model ``state`` described, rebuilt when a
+            run is opened; ``predict`` must give the same outputs with it.
+
+    .. versionchanged:: 1.5 ``state`` and ``from_state`` replace saving the fitted object
+       with joblib (a pickle, which runs code when loaded).
     """
 
     description: str
     fit: Callable[[pd.DataFrame, pd.DataFrame], Any]
     predict: Callable[[Any, pd.DataFrame], np.ndarray]
     group: str | None = None
+    state: Callable[[Any], PriorState] | None = None
+    from_state: Callable[[PriorState], Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -256,14 +256,14 @@ def shard_frame(
     """Rows ``[n * rank // world_size, n * (rank + 1) // world_size)`` of a split, as one pandas frame.
 
     .. deprecated:: 1.4 a run now reads a process's share itself (:func:`split_chunks`, chunk
-       by chunk); read rows at chosen positions with ``split_chunks``. Removed in shopmtl 0.3.
+       by chunk); read rows at chosen positions with ``split_chunks``. Removed in shopmtl 0.3.0.
     """
     import warnings
 
     import pandas as pd
 
     warnings.warn(
-        "shopmtl.registry.splits.shard_frame is deprecated and goes away in shopmtl 0.3: use "
+        "shopmtl.registry.splits.shard_frame is deprecated and goes away in shopmtl 0.3.0: use "
         "`split_chunks(source, positions, chunk_rows, columns)`",
         DeprecationWarning,
         stacklevel=2,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -82,36 +83,40 @@ def test_check_task_reports_data_and_metric_problems(changes, expected):
     assert any(expected in p for p in problems), problems
 
 
-def test_check_task_fits_each_prior_and_checks_it_can_be_saved():
-    from shopmtl import Prior
-    from sklearn.linear_model import LinearRegression
+def test_check_task_fits_each_prior_and_round_trips_it_through_its_state():
+    from shopmtl import Prior, PriorState
 
     def fit(train, val):
-        model = LinearRegression().fit(train[["row_id"]], train["value"])
-        return lambda frame: model.predict(
-            frame[["row_id"]]
-        )  # a closure: it cannot be pickled with the run
+        slope, intercept = np.polyfit(train["row_id"], train["value"], 1)
+        return np.array([slope, intercept])
 
     good = Prior(
         "least squares on the row id",
-        fit=lambda train, val: LinearRegression().fit(train[["row_id"]], train["value"]),
-        predict=lambda fitted, frame: fitted.predict(frame[["row_id"]]),
+        fit=fit,
+        predict=lambda line, frame: line[0] * frame["row_id"].to_numpy() + line[1],
+        state=lambda line: PriorState({"line": line}),
+        from_state=lambda state: state.arrays["line"],
     )
     assert check_task(spec("toy", priors={"line": good})) == []
-    (closure,) = check_task(
-        spec("toy", priors={"line": Prior("closure", fit=fit, predict=lambda f, frame: f(frame))})
-    )
-    assert (
-        "prior 'line'" in closure
-        and "cannot be saved with a run" in closure
-        and "not a closure" in closure
-    )
+
+    unsaveable = dataclasses.replace(good, state=None, from_state=None)
+    (problem,) = check_task(spec("toy", priors={"line": unsaveable}))
+    assert "prior 'line'" in problem and "declares no Prior.state and Prior.from_state" in problem
+
+    lossy = dataclasses.replace(good, state=lambda line: PriorState({"line": line.round(0)}))
+    (problem,) = check_task(spec("toy", priors={"line": lossy}))
+    assert "the state loses part of the model" in problem, problem
+
+    words = dataclasses.replace(good, state=lambda line: PriorState({"line": np.array(["a"])}))
+    (problem,) = check_task(spec("toy", priors={"line": words}))
+    assert "array 'line' is str" in problem and "PriorState.meta" in problem, problem
+
     (wide,) = check_task(
         spec(
             "toy",
             priors={
-                "wide": Prior(
-                    "two columns", fit=good.fit, predict=lambda f, frame: np.zeros((len(frame), 2))
+                "wide": dataclasses.replace(
+                    good, predict=lambda f, frame: np.zeros((len(frame), 2))
                 )
             },
         )

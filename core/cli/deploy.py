@@ -28,6 +28,15 @@ precision_option = click.option(
     help="Inference autocast on this machine: auto = bf16 where the hardware computes it natively, else fp32.",
 )
 
+#: ``--allow-pickle`` of every command that opens a run (predict, serve, evaluate, export,
+#: report, train --from). Off by default: it exists only for runs saved before hook API 1.5.
+allow_pickle_option = click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="UNSAFE: open classical priors an older shopmtl saved as pickles (priors/<task>.joblib); "
+    "unpickling runs code from the file. Only for runs you trust; train them again to drop it.",
+)
+
 
 def serve_guard_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``serve``'s guards: the API key, the row cap, the queue, the timeout, the concurrency cap."""
@@ -79,6 +88,7 @@ def serve_run(
     tasks: Sequence[str],
     settings: ServeSettings,
     precision: str = "auto",
+    allow_pickle: bool = False,
 ) -> None:
     """Load the run once and serve ``tasks`` (all when empty) until SIGINT/SIGTERM."""
     from shopmtl.core.engine.predict import RunError, load_run
@@ -91,12 +101,15 @@ def serve_run(
             f"serving needs FastAPI and uvicorn ({error}): pip install 'shopmtl[serve]'"
         ) from None
 
-    run_server(
-        ModelService(
-            load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision, tasks or None), tasks
-        ),
-        settings,
+    run = load_run(
+        run_dir,
+        plugins.tasks,
+        plugins.sharing_kinds,
+        precision,
+        tasks=tasks,
+        allow_pickle=allow_pickle,
     )
+    run_server(ModelService(run, tasks), settings)
 
 
 def predict_file(
@@ -109,6 +122,7 @@ def predict_file(
     chunk_rows: int | None = None,
     precision: str = "auto",
     csv_escape: bool = True,
+    allow_pickle: bool = False,
 ) -> int:
     """Predict every row of ``input_path`` into ``output_path`` in chunks; the rows written.
 
@@ -120,7 +134,14 @@ def predict_file(
     from shopmtl.core.engine.predict import load_run, predict_tasks
 
     stream.check_paths(input_path, output_path)  # before the model loads or anything is read
-    run = load_run(run_dir, plugins.tasks, plugins.sharing_kinds, precision, tasks)
+    run = load_run(
+        run_dir,
+        plugins.tasks,
+        plugins.sharing_kinds,
+        precision,
+        tasks=tasks,
+        allow_pickle=allow_pickle,
+    )
     numeric = [c for t in tasks for c in run.specs[t].numeric]
     model = None
     if engine == "onnxruntime":
@@ -143,7 +164,9 @@ def predict_file(
     )
 
 
-def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
+def export_run(
+    run_dir: str, plugins: Any, kind: str, output_dir: str, allow_pickle: bool = False
+) -> str:
     """Export ``run_dir`` as ``kind`` (``hf`` or ``onnx``) into the new folder ``output_dir``; a line saying what was written."""
     from shopmtl.core.deploy.merged import ExportError
     from shopmtl.core.engine.predict import load_run
@@ -153,7 +176,7 @@ def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
             f"{output_dir} already exists: choose a new folder (an export never overwrites)"
         )
     run = load_run(
-        run_dir, plugins.tasks, plugins.sharing_kinds, precision="no"
+        run_dir, plugins.tasks, plugins.sharing_kinds, precision="no", allow_pickle=allow_pickle
     )  # exports are fp32
     if kind == "hf":
         from shopmtl.core.deploy.export_hf import export_hf
@@ -170,9 +193,12 @@ def export_run(run_dir: str, plugins: Any, kind: str, output_dir: str) -> str:
 
 
 def runs_a_model(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--precision`` and the plugin options, the click context passed in, user errors in words."""
-    return precision_option(
-        strict_plugins_option(trust_option(click.pass_context(friendly_errors(command))))
+    """``--precision``, ``--allow-pickle``, ``--trust-unverified`` and the plugin options, the
+    click context passed in, user errors in words."""
+    return allow_pickle_option(
+        precision_option(
+            strict_plugins_option(trust_option(click.pass_context(friendly_errors(command))))
+        )
     )
 
 
@@ -229,6 +255,7 @@ def predict(
     chunk_rows: int | None,
     no_csv_escape: bool,
     precision: str,
+    allow_pickle: bool,
 ) -> None:
     """Predict TASK for every row of INPUT with the model of RUN_DIR.
 
@@ -253,6 +280,7 @@ def predict(
         chunk_rows,
         precision,
         not no_csv_escape,
+        allow_pickle,
     )
     click.echo(
         f"wrote {written} rows with predictions of {', '.join(repr(t) for t in tasks)} to {output_path}"
@@ -312,6 +340,7 @@ def serve(
     request_timeout: float,
     limit_concurrency: int,
     precision: str,
+    allow_pickle: bool,
 ) -> None:
     """Serve the model of RUN_DIR over HTTP (docs at http://HOST:PORT/docs) until Ctrl-C or SIGTERM."""
     settings = ServeSettings(
@@ -326,7 +355,7 @@ def serve(
         request_timeout=request_timeout,
         limit_concurrency=limit_concurrency,
     )
-    serve_run(run_dir, plugin_set(ctx), list(task_names), settings, precision)
+    serve_run(run_dir, plugin_set(ctx), list(task_names), settings, precision, allow_pickle)
 
 
 @click.command()
@@ -345,13 +374,16 @@ def serve(
     type=click.Path(file_okay=False),
     help="A new folder (an export never overwrites).",
 )
+@allow_pickle_option
 @strict_plugins_option
 @trust_option
 @click.pass_context
 @friendly_errors
-def export(ctx: click.Context, run_dir: str, kind: str, output_dir: str) -> None:
+def export(
+    ctx: click.Context, run_dir: str, kind: str, output_dir: str, allow_pickle: bool
+) -> None:
     """Export the model of RUN_DIR for other tools."""
-    click.echo(export_run(run_dir, plugin_set(ctx), kind, output_dir))
+    click.echo(export_run(run_dir, plugin_set(ctx), kind, output_dir, allow_pickle))
 
 
 def commands() -> list[click.Command]:

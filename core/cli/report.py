@@ -11,6 +11,7 @@ from shopmtl.core.cli.common import (
     strict_plugins_option,
     trust_option,
 )
+from shopmtl.core.cli.deploy import allow_pickle_option
 
 __all__ = ["report"]
 
@@ -29,11 +30,14 @@ __all__ = ["report"]
     is_flag=True,
     help="Only what metrics.json holds (tables, training curves): no model, no data, seconds.",
 )
+@allow_pickle_option
 @strict_plugins_option
 @trust_option
 @click.pass_context
 @friendly_errors
-def report(ctx: click.Context, run_dir: str, split: str, no_predictions: bool) -> None:
+def report(
+    ctx: click.Context, run_dir: str, split: str, no_predictions: bool, allow_pickle: bool
+) -> None:
     """Write RUN_DIR/report/index.html: metrics beside baselines, training curves and
     plots of the best model's predictions (by task kind), as PNGs beside it."""
     from shopmtl.core.report.html import build_report  # matplotlib loads only here
@@ -43,7 +47,13 @@ def report(ctx: click.Context, run_dir: str, split: str, no_predictions: bool) -
             "ignore"
         )  # a broken plugin only costs its tasks' plots; the page says so
         plugins = plugin_set(ctx)
-    written = build_report(run_dir, plugins.tasks, split=split, predictions=not no_predictions)
+    written = build_report(
+        run_dir,
+        plugins.tasks,
+        split=split,
+        predictions=not no_predictions,
+        allow_pickle=allow_pickle,
+    )
     for note in written.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"wrote {written.index} ({len(written.images)} plots)")

@@ -50,6 +50,12 @@ from shopmtl.core.config import (
     metavar="RUN_DIR",
     help="Start from a trained run's encoder (add tasks to it; with encoder.freeze=true its other heads are kept).",
 )
+@click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="UNSAFE, with --from: open the source run's classical priors an older shopmtl saved as "
+    "pickles (runs code from the file; this run saves them as arrays). Config: allow_pickle.",
+)
 @strict_plugins_option
 @trust_option
 @click.pass_context
@@ -63,6 +69,7 @@ def train(
     overwrite: bool,
     only_tasks: tuple[str, ...],
     init_from: str | None,
+    allow_pickle: bool,
 ) -> None:
     """Train the tasks of CONFIG_FILE jointly (default: all four built-in tasks on the bundled data).
 
@@ -88,6 +95,8 @@ def train(
         config.output_dir = output_dir
     if init_from:
         config.init_from = init_from
+    if allow_pickle:
+        config.allow_pickle = True
     plugins = plugin_set(ctx, config)
     if only_tasks:
         select_tasks(only_tasks, plugins.tasks)  # unknown names fail here, with the closest match

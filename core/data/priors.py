@@ -10,24 +10,23 @@ the prior fitted on all train rows. That is stacking without leakage (Wolpert, 1
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from shopmtl.registry.spec import Prior, TaskSpec
-
-#: Where a model folder keeps each task's fitted prior (``<task>.joblib``).
-PRIORS_DIR = "priors"
+from shopmtl.registry.spec import Prior, PriorState, TaskSpec
 
 
 @dataclass
 class FittedPrior:
-    """A task's prior as one run fitted it: its name in ``TaskSpec.priors`` and the fitted model."""
+    """A task's prior as one run fitted it: its name in ``TaskSpec.priors``, the fitted model
+    and its state, what the run saves (:mod:`shopmtl.core.data.priorfile`)."""
 
     name: str
     model: Any  # what Prior.fit returned on all train rows (None for a prior with nothing to fit)
+    state: PriorState | None = None  # Prior.state of model; None when model is None
 
 
 class PriorError(ValueError):
@@ -67,7 +66,7 @@ def fit_prior(
         oof[held_out] = _outputs(
             spec, name, prior, model, train.iloc[held_out].reset_index(drop=True)
         )
-    return FittedPrior(name, _fit(spec, name, prior, train, val)), oof
+    return _as_saved(spec, name, prior, _fit(spec, name, prior, train, val)), oof
 
 
 def prior_outputs(spec: TaskSpec, fitted: FittedPrior, frame: pd.DataFrame) -> np.ndarray:
@@ -75,44 +74,27 @@ def prior_outputs(spec: TaskSpec, fitted: FittedPrior, frame: pd.DataFrame) -> n
     return _outputs(spec, fitted.name, chosen_prior(spec, fitted.name), fitted.model, frame)
 
 
-def save_prior(folder: Path, task: str, fitted: FittedPrior) -> None:
-    """Write ``fitted`` as ``<folder>/priors/<task>.joblib`` (the manifest then covers it)."""
-    import joblib  # scikit-learn's own persistence
-
-    (folder / PRIORS_DIR).mkdir(exist_ok=True)
-    joblib.dump(fitted, folder / PRIORS_DIR / f"{task}.joblib")
-
-
-def load_prior(folder: Path, task: str) -> FittedPrior:
-    """The fitted prior :func:`save_prior` wrote for ``task``.
-
-    joblib files are pickles: they run code when loaded. Callers load only model folders
-    whose sha256 manifest verified (:func:`shopmtl.core.runs.checkpoint.source_model_dir`),
-    i.e. runs you trained or trust, as with any pickled scikit-learn model.
-    """
-    import joblib
-
-    path = folder / PRIORS_DIR / f"{task}.joblib"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: the run's features.json names a prior for task '{task}'; "
-            "restore the file from a copy of the run, or train it again"
+def _as_saved(spec: TaskSpec, name: str, prior: Prior, model: Any) -> FittedPrior:
+    """The fitted prior as the run will save and reopen it: ``model`` through ``Prior.state``
+    and back through ``Prior.from_state``, so what the run predicts with is what it saves."""
+    if model is None:
+        return FittedPrior(name, None)
+    if prior.state is None or prior.from_state is None:
+        raise PriorError(
+            f"task '{spec.name}': prior {name!r} fitted a {type(model).__name__} but declares no "
+            "Prior.state and Prior.from_state (hook API 1.5): a fitted prior is saved as arrays and "
+            "JSON, never pickled; give the Prior both"
         )
     try:
-        fitted = joblib.load(path)
-    except (
-        ImportError,
-        AttributeError,
-    ) as error:  # the plugin module or class that fitted it is gone
+        state = checked_state(spec.name, name, prior.state(model))
+        return FittedPrior(name, prior.from_state(state), state)
+    except PriorError:
+        raise
+    except Exception as error:  # a plugin's code: name the task and prior, keep the cause
         raise PriorError(
-            f"{path} cannot be loaded ({type(error).__name__}: {error}); install the plugin (and version) "
-            f"that trained the run's task '{task}'"
-        ) from None
-    if not isinstance(fitted, FittedPrior):
-        raise PriorError(
-            f"{path} holds a {type(fitted).__name__}, not a fitted shopmtl prior; train the run again"
-        )
-    return fitted
+            f"task '{spec.name}': prior {name!r} cannot be saved as arrays and JSON "
+            f"({type(error).__name__}: {error}); fix its Prior.state / Prior.from_state"
+        ) from error
 
 
 def _fold_rows(train: pd.DataFrame, group: str | None, folds: int, seed: int) -> list[np.ndarray]:
@@ -156,3 +138,24 @@ def _outputs(
             "before taking logs (e.g. np.clip(p, 1e-6, 1 - 1e-6))"
         )
     return values.astype(np.float32)
+
+
+def checked_state(task: str, name: str, state: Any) -> PriorState:
+    """``state`` if it is a :class:`PriorState` of numeric arrays and JSON, else one line saying what is wrong."""
+    where = f"task '{task}': prior {name!r}'s Prior.state"
+    if not isinstance(state, PriorState):
+        raise PriorError(f"{where} returned a {type(state).__name__}, not a PriorState")
+    for key, array in state.arrays.items():
+        if not isinstance(key, str) or not key or not all(c.isalnum() or c in "._" for c in key):
+            raise PriorError(f"{where}: array name {key!r} is not letters, digits, '_' and '.'")
+        if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+            kind = getattr(getattr(array, "dtype", None), "name", type(array).__name__)
+            raise PriorError(
+                f"{where}: array {key!r} is {kind}, not a numeric or boolean numpy array "
+                "(put words and labels in PriorState.meta)"
+            )
+    try:
+        json.dumps(state.meta, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise PriorError(f"{where}: meta is not JSON ({error})") from None
+    return state

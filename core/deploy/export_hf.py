@@ -8,7 +8,7 @@ with exactly the run's weights (a shared LoRA adapter merged in). Beside it::
     heads/<task>.safetensors       the task heads, as trained
     sharing.safetensors            MMoE/PLE experts and gates, if the run used them
     features.json, calibration.json, config.yaml   what the heads need to read new rows
-    priors/<task>.joblib                           a task's fitted classical prior, if the run used one
+    priors/<task>.safetensors                      a task's fitted classical prior, if the run used one
 
 Nothing is copied from the run byte for byte: every file is written again from what
 :func:`~shopmtl.core.engine.predict.load_run` loaded (tensors, parsed JSON and YAML), so

@@ -54,7 +54,9 @@ def load_run(
     registered: dict[str, TaskSpec],
     sharing_kinds: Mapping[str, SharingFactory] | None = None,
     precision: str = "auto",
-    tasks: Sequence[str] | None = None,
+    *,
+    tasks: Sequence[str] = (),
+    allow_pickle: bool = False,
 ) -> LoadedRun:
     """Rebuild a run's model from its folder: config, backbone config, safetensors weights.
 
@@ -63,7 +65,10 @@ def load_run(
         (default: shopmtl's own).
     :param precision: autocast for inference on *this* machine (``auto``: bf16 where the
         hardware has it natively, fp32 elsewhere), independent of what the run trained in.
-    :param tasks: open only these tasks' heads, feature states and priors (default: all).
+    :param tasks: load only these tasks' heads, feature states and priors (default: all);
+        another task's prior is never opened.
+    :param allow_pickle: open a prior an older shopmtl pickled (UNSAFE: runs code from the
+        file); without it such a run is refused with one line naming the file.
     """
     run_dir = Path(run_dir)
     try:
@@ -71,19 +76,18 @@ def load_run(
     except FileNotFoundError as error:
         raise RunError(str(error)) from None
     config = checkpoint.read_run_config(run_dir)
-    # The tasks are the heads on disk; with ``tasks``, only those heads, feature states and
-    # priors are opened.
+    # The tasks are the heads on disk (every one listed in the run's manifest); with
+    # ``tasks``, only those heads, feature states and priors are opened.
     heads = sorted(manifest.task_name(p.stem, p) for p in (folder / "heads").glob("*.safetensors"))
-    if tasks is not None:
-        absent = [name for name in tasks if name not in heads]
-        if absent:
-            raise RunError(
-                f"the run in {run_dir} has no task {', '.join(map(repr, absent))}; it has: {', '.join(heads)}"
-            )
-        heads = [name for name in heads if name in tasks]
-    saved_features = checkpoint.read_features(folder, heads)
-    features = {name: saved_features[name] for name in heads if name in saved_features}
-    missing = [name for name in features if name not in registered]
+    saved = checkpoint.feature_tasks(folder)  # names checked: they name the priors' files
+    names = [name for name in heads if name in saved]
+    unknown = [name for name in tasks if name not in names]
+    if unknown:
+        raise RunError(
+            f"the run in {run_dir} has no task '{unknown[0]}'; it has: {', '.join(names)}"
+        )
+    names = list(dict.fromkeys(tasks)) or names
+    missing = [name for name in names if name not in registered]
     if missing:
         owners = _owners(run_dir)
         needs = ", ".join(f"{t} (plugin {owners.get(t, '?')})" for t in missing)
@@ -91,8 +95,9 @@ def load_run(
             f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins"
         )
     specs = {
-        name: configure_task(registered[name], config) for name in features
+        name: configure_task(registered[name], config) for name in names
     }  # head/loss as trained
+    features = checkpoint.read_features(folder, specs, allow_pickle=allow_pickle)
     encoder = build_encoder(
         config.encoder, saved=folder / "backbone", tasks=checkpoint.saved_adapters(folder)
     )

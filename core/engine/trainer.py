@@ -288,7 +288,9 @@ def finish(
     else:
         checkpoint.load_weights(model_dir, run.core)
     if run.source is not None and main:
-        carry_over_heads(run.source, run.core, model_dir, run.say)
+        carry_over_heads(
+            run.source, run.core, model_dir, run.say, run.plugins.tasks, run.config.allow_pickle
+        )
     with whole_weights(accelerator, run.core):
         calibration, metrics = final_scores(
             accelerator,

@@ -86,7 +86,7 @@ def build_run(
     precision: PrecisionChoice | None = None,
 ) -> TrainingRun:
     """Data, model, optimiser and sampler of a run, in the order that fixes its random numbers."""
-    source = open_source(config.init_from)
+    source = open_source(config.init_from, allow_pickle=config.allow_pickle, trained=specs)
     if source is not None:
         config = inherit_encoder(config, source.config)
     tokenizer = (

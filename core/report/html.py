@@ -59,9 +59,14 @@ class ReportError(ValueError):
 
 
 def task_predictions(
-    run_dir: Path, registered: Mapping[str, TaskSpec], split: str, metrics: Mapping[str, Any]
+    run_dir: Path,
+    registered: Mapping[str, TaskSpec],
+    split: str,
+    metrics: Mapping[str, Any],
+    allow_pickle: bool = False,
 ) -> tuple[dict[str, TaskPredictions], str | None]:
-    """The best model's predictions on ``split`` per task, or why there are none."""
+    """The best model's predictions on ``split`` per task, or why there are none
+    (``allow_pickle``: see :func:`~shopmtl.core.engine.predict.load_run`)."""
     from shopmtl.core.config import TaskConfig
     from shopmtl.core.data.features import encode_rows
     from shopmtl.core.data.prepare import PreparedTask, build_task_data, subsample
@@ -69,7 +74,7 @@ def task_predictions(
     from shopmtl.core.engine.predict import RunError, load_run
 
     try:
-        run = load_run(run_dir, dict(registered))
+        run = load_run(run_dir, dict(registered), allow_pickle=allow_pickle)
     except (RunError, FileNotFoundError) as error:
         return {}, f"No prediction plots: {error}"
     scorer = Scorer(run.accelerator, run.model, run.bank, run.config.training.eval_batch_size)
@@ -155,6 +160,7 @@ def build_report(
     *,
     split: str = "test",
     predictions: bool = True,
+    allow_pickle: bool = False,
 ) -> Report:
     """Write ``RUN_DIR/report/index.html`` and its PNG plots; see the module docstring."""
     from shopmtl.core.runs import checkpoint, manifest
@@ -178,7 +184,7 @@ def build_report(
     specs = {n: registered[n] for n in names if n in registered}
 
     predicted, notes = _predictions_and_notes(
-        run_dir, registered, split, names, by_task, predictions
+        run_dir, registered, split, names, by_task, predictions, allow_pickle
     )
     # Only now, with the model loaded (a corrupt run fails above), does an earlier report go:
     # its plots must not linger.
@@ -229,6 +235,7 @@ def _predictions_and_notes(
     names: Sequence[str],
     by_task: Mapping[str, Any],
     predictions: bool,
+    allow_pickle: bool = False,
 ) -> tuple[dict[str, TaskPredictions], list[str]]:
     """Each task's predictions on ``split`` (for the plots), and the notes on what is missing."""
     notes = []
@@ -240,7 +247,7 @@ def _predictions_and_notes(
         )
     predicted: dict[str, TaskPredictions] = {}
     if predictions and not unknown:
-        predicted, why = task_predictions(run_dir, registered, split, by_task)
+        predicted, why = task_predictions(run_dir, registered, split, by_task, allow_pickle)
         if why:
             notes.append(why)
     elif not predictions:

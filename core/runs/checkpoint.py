@@ -8,8 +8,8 @@ adds the optimiser and trainer state needed by ``--resume``)::
     weighting.safetensors      a learnable loss weighting's parameters, if any
     sharing.safetensors        MMoE/PLE experts and gates, if the run used them
     features.json              per task: standardisation constants, vocabularies, the prior's name
-    priors/<task>.joblib       a task's fitted classical prior (tasks.<name>.prior), if any: a
-                               pickle, loaded only after the folder's sha256 manifest verified
+    priors/<task>.safetensors  a task's fitted classical prior (tasks.<name>.prior), if any: its
+                               arrays, with its JSON in the header; never a pickle
     manifest.json              every file above with its sha256 (see :mod:`~shopmtl.core.runs.manifest`)
     calibration.json           per task: what `calibrate` fitted on val (thresholds), if any
     backbone/                  the encoder's transformers config and tokenizer files
@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,20 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from shopmtl.core.config import Config, validate_config
 from shopmtl.core.data.features import FeatureState
-from shopmtl.core.data.priors import PRIORS_DIR, load_prior, save_prior
+from shopmtl.core.data.priorfile import (
+    LEGACY_SUFFIX,
+    PRIORS_DIR,
+    PickledPriorError,
+    load_prior,
+    prior_path,
+    save_prior,
+)
 from shopmtl.core.files import atomic_dir, write_text_atomic
 from shopmtl.core.model.encoder import check_no_remote_code
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.runs import manifest
+from shopmtl.registry.spec import TaskSpec
+from shopmtl.registry.validation import NAME_PATTERN
 
 MODEL_DIR = "model"
 CALIBRATION = "calibration.json"  # what tasks' `calibrate` fitted on val, in the model folder
@@ -90,7 +99,7 @@ def write_model_files(folder: Path, model: MultiTaskModel, features: Mapping[str
 
 
 def write_features(folder: Path, features: Mapping[str, FeatureState]) -> None:
-    """``features.json`` and each task's fitted prior (``priors/<task>.joblib``) into ``folder``."""
+    """``features.json`` and each task's fitted prior (``priors/<task>.safetensors``) into ``folder``."""
     write_json(folder / "features.json", {name: state.to_dict() for name, state in features.items()})
     for name, state in features.items():
         if state.prior is not None:
@@ -190,11 +199,19 @@ def load_matching_heads(folder: Path, model: MultiTaskModel) -> list[str]:
     return reused
 
 
-def carry_heads(source: Path, target: Path) -> list[str]:
-    """Copy the source's heads (and feature states) for tasks ``target`` lacks.
+def carry_heads(
+    source: Path,
+    target: Path,
+    specs: Mapping[str, TaskSpec] | None = None,
+    *,
+    allow_pickle: bool = False,
+) -> list[str]:
+    """Copy the source's heads (and feature states and priors) for tasks ``target`` lacks.
 
-    Only from a verified source (never under ``--trust-unverified``): ``target``'s
-    manifest then lists the copies as this run's own files.
+    A prior is copied as its file; one the source holds only as an old pickle is opened
+    (``allow_pickle``, with its task in ``specs``) and written in the arrays-and-JSON format,
+    so the new run holds no pickle. Only from a verified source (never under
+    ``--trust-unverified``): ``target``'s manifest then lists the copies as this run's own files.
     """
     if manifest.trusting():
         raise manifest.UnverifiedRunError(f"{source} was opened unverified: its heads are not carried over")
@@ -202,20 +219,68 @@ def carry_heads(source: Path, target: Path) -> list[str]:
     source_features = read_json(source / "features.json")
     carried = []
     for path in sorted((source / "heads").glob("*.safetensors")):
-        name = manifest.task_name(path.stem, path)
-        if name in features or name not in source_features:
+        name = path.stem
+        if name in features or name not in source_features or not NAME_PATTERN.fullmatch(name):
             continue
         shutil.copyfile(manifest.inside(source, path), target / "heads" / path.name)
-        if source_features[name].get("prior"):
-            (target / PRIORS_DIR).mkdir(exist_ok=True)
-            prior = manifest.inside(source, source / PRIORS_DIR / f"{name}.joblib")
-            shutil.copyfile(prior, target / PRIORS_DIR / f"{name}.joblib")
+        prior_name = source_features[name].get("prior")
+        if prior_name:
+            _carry_prior(source, target, name, prior_name, specs or {}, allow_pickle)
         features[name] = source_features[name]
         carried.append(name)
     if carried:
         write_json(target / "features.json", features)
         manifest.write_manifest(target)  # the carried heads are part of this model now
     return carried
+
+
+def _carry_prior(
+    source: Path, target: Path, task: str, name: str, specs: Mapping[str, TaskSpec], allow_pickle: bool
+) -> None:
+    (target / PRIORS_DIR).mkdir(exist_ok=True)
+    saved = prior_path(source, task)
+    if saved.is_file():
+        shutil.copyfile(saved, prior_path(target, task))
+        return
+    if not allow_pickle:
+        refuse_pickled_priors(source, [task])
+    if task not in specs:
+        raise manifest.CorruptRunError(
+            f"{saved} is missing: the source run's features.json names prior {name!r} for task "
+            f"'{task}', and no installed plugin provides that task; install it, or restore the file"
+        )
+    save_prior(target, task, load_prior(source, task, specs[task], name, allow_pickle=allow_pickle))
+
+
+def legacy_priors(folder: Path, tasks: Iterable[str] | None = None) -> list[Path]:
+    """The old pickled prior files (``priors/<task>.joblib``) a model folder would need for
+    ``tasks`` (default: every task with a prior), where no arrays-and-JSON file replaces them."""
+    found = []
+    for name, state in read_json(folder / "features.json").items():
+        if (tasks is None or name in tasks) and isinstance(state, dict) and state.get("prior"):
+            if not prior_path(folder, name).is_file() and prior_path(folder, name, LEGACY_SUFFIX).is_file():
+                found.append(prior_path(folder, name, LEGACY_SUFFIX))
+    return found
+
+
+def refuse_pickled_priors(folder: Path, tasks: Iterable[str] | None = None) -> None:
+    """One line naming the first old pickled prior ``tasks`` would need (see :func:`legacy_priors`)."""
+    for path in legacy_priors(folder, tasks):
+        raise PickledPriorError(
+            f"{path} is a pickled prior from an older shopmtl and opening it would run code "
+            "from the file: train the run again, or pass --allow-pickle if you trust its source"
+        )
+
+
+def rewrite_priors(folder: Path, features: Mapping[str, FeatureState]) -> None:
+    """Replace ``folder``'s priors with the loaded ``features``' ones, as arrays and JSON (a copy
+    of a run opened with ``--allow-pickle`` then holds no pickle); re-list a manifest's files."""
+    shutil.rmtree(folder / PRIORS_DIR, ignore_errors=True)
+    for name, state in features.items():
+        if state.prior is not None:
+            save_prior(folder, name, state.prior)
+    if (folder / manifest.MANIFEST).is_file():
+        manifest.write_manifest(folder)
 
 
 def load_weights(folder: Path, model: MultiTaskModel, tasks: list[str] | None = None) -> None:
@@ -239,12 +304,41 @@ def read_calibration(folder: Path, tasks: list[str] | None = None) -> dict[str, 
     return {name: value for name, value in data.items() if tasks is None or name in tasks}
 
 
-def read_features(folder: Path, tasks: list[str] | None = None) -> dict[str, FeatureState]:
-    """The per-task feature states saved in a model folder; only ``tasks``' priors are opened."""
+def feature_tasks(folder: Path) -> list[str]:
+    """The task names ``features.json`` lists, each checked to be a task name (they name files)."""
     path = folder / "features.json"
-    data = _by_task(read_json(path), path)
-    return {name: FeatureState.from_dict(state, load_prior(folder, name) if state.get("prior") else None)
-            for name, state in data.items() if tasks is None or name in tasks}
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise manifest.CorruptRunError(f"{path} is not a mapping of tasks: restore it from a copy of the run")
+    bad = [name for name in data if not NAME_PATTERN.fullmatch(name)]
+    if bad:
+        raise manifest.CorruptRunError(
+            f"{path} names {bad[0]!r}, which is not a task name (lower-case letters, digits and _): "
+            "the file was altered; restore it from a copy of the run"
+        )
+    return list(data)
+
+
+def read_features(
+    folder: Path, specs: Mapping[str, TaskSpec], *, allow_pickle: bool = False
+) -> dict[str, FeatureState]:
+    """The feature states saved for the tasks of ``specs``, each with its fitted prior.
+
+    Only these tasks' priors are opened; ``allow_pickle`` lets an old pickled prior be
+    unpickled (:func:`shopmtl.core.data.priorfile.load_prior`).
+    """
+    data = read_json(folder / "features.json")
+    states = {}
+    for name, spec in specs.items():
+        saved = data.get(name) if isinstance(data, dict) else None
+        if not isinstance(saved, dict):
+            raise manifest.CorruptRunError(
+                f"{folder / 'features.json'} has no feature state for task '{name}': restore it from a copy of the run"
+            )
+        prior = saved.get("prior")
+        fitted = load_prior(folder, name, spec, prior, allow_pickle=allow_pickle) if prior else None
+        states[name] = FeatureState.from_dict(saved, fitted)
+    return states
 
 
 def _by_task(data: Any, path: Path) -> dict[str, Any]:

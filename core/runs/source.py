@@ -8,13 +8,14 @@ copied into the new model folder unchanged, so one run can grow task by task.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from shopmtl.core.config import Config, ConfigError
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.runs import checkpoint, manifest
+from shopmtl.registry.spec import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,22 @@ class SourceRun:
         return self.folder / "backbone"
 
 
-def open_source(run_dir: str | Path | None) -> SourceRun | None:
-    """The run ``init_from`` names (its config read once), or ``None`` when there is none."""
+def open_source(
+    run_dir: str | Path | None, *, allow_pickle: bool = False, trained: Iterable[str] = ()
+) -> SourceRun | None:
+    """The run ``init_from`` names (its config read once), or ``None`` when there is none.
+
+    Its heads for tasks other than ``trained`` may be carried over with their priors: one held
+    only as an old pickle is refused here, before any training, unless ``allow_pickle``.
+    """
     if run_dir is None:
         return None
     folder = checkpoint.source_model_dir(run_dir)
+    if not allow_pickle:
+        trained = set(trained)
+        checkpoint.refuse_pickled_priors(
+            folder, [name for name in checkpoint.feature_tasks(folder) if name not in trained]
+        )
     return SourceRun(folder, checkpoint.read_run_config(folder.parent))
 
 
@@ -49,8 +61,16 @@ def inherit_encoder(config: Config, source_config: Config) -> Config:
     return config.model_copy(update={"encoder": encoder})
 
 
-def carry_over_heads(source: SourceRun, model: MultiTaskModel, target: Path, say: Callable[[str], None]) -> None:
-    """Copy the source's other heads into ``target`` when they still read what they were trained on."""
+def carry_over_heads(
+    source: SourceRun,
+    model: MultiTaskModel,
+    target: Path,
+    say: Callable[[str], None],
+    specs: Mapping[str, TaskSpec] | None = None,
+    allow_pickle: bool = False,
+) -> None:
+    """Copy the source's other heads into ``target`` when they still read what they were trained on
+    (``specs``: the installed tasks, which turn an old pickled prior into arrays with ``allow_pickle``)."""
     if any(p.requires_grad for p in model.encoder.parameters()) or model.sharing is not None:
         say(f"the shared representation was trained further, so the other heads of {source.folder} were not carried "
             "over (set encoder.freeze=true, with sharing.kind=hard, to add tasks without changing it)")
@@ -63,6 +83,6 @@ def carry_over_heads(source: SourceRun, model: MultiTaskModel, target: Path, say
         say(f"{source.folder.parent} was opened unverified ({manifest.TRUST_FLAG}), so its other heads were "
             "not carried over")
     else:
-        carried = checkpoint.carry_heads(source.folder, target)
+        carried = checkpoint.carry_heads(source.folder, target, specs, allow_pickle=allow_pickle)
         if carried:
             say(f"carried over unchanged heads from {source.folder}: {', '.join(carried)}")

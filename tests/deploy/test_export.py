@@ -11,6 +11,7 @@ import onnxruntime  # noqa: F401,E402 -- the [onnx] extra, installed by the test
 import pytest
 import torch
 from shopmtl import BuildContext
+from shopmtl import __version__ as SHOPMTL_VERSION
 from shopmtl.core.data.tableio import read_table, write_table
 from shopmtl.core.deploy import export_onnx as onnx_export
 from shopmtl.core.model.encoder import TextEncoder
@@ -65,7 +66,11 @@ def test_hf_model_card(hf_dir, deploy_run_dir):
         "## Limits",
     ):
         assert heading in card
-    assert "CC BY 4.0" in card and "| toy | 0.1.0 |" in card and info["weights_sha256"] in card
+    assert (
+        "CC BY 4.0" in card
+        and f"| toy | {SHOPMTL_VERSION} |" in card
+        and info["weights_sha256"] in card
+    )
 
 
 def test_onnx_engine_gives_the_torch_columns_and_values(shopmtl, onnx_dir, tmp_path):

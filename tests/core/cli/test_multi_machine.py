@@ -4,7 +4,7 @@ Both "machines" are this one (``--main_process_ip 127.0.0.1``), one process each
 gloo on CPU -- the launch a cluster uses, with the network left out. The run must be the
 one a single machine with two processes trains (``--num_processes 2``): the same
 per-process shares of the data, the same task draws, the same averaged gradients, so the
-same weights bit for bit and the same metrics. README.md ("Training on several machines")
+same weights bit for bit and the same metrics. docs/training.md ("Several machines")
 shows these commands.
 """
 

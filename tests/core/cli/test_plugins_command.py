@@ -6,6 +6,7 @@ import json
 import warnings
 
 import pytest
+import shopmtl
 import toy_tasks
 from click.testing import CliRunner
 from kit_plugins import (
@@ -86,8 +87,8 @@ def test_a_loaded_plugin_whose_builder_fails_is_named_when_a_command_builds_its_
     )
     assert built.exit_code == 1
     assert (
-        "task 'crashing_task' (plugin crashing 0.1.0): build_dataset raised KeyError: 'description' at "
-        in built.output
+        f"task 'crashing_task' (plugin crashing {shopmtl.__version__}): build_dataset raised "
+        "KeyError: 'description' at " in built.output
     )
     assert (
         "`shopmtl plugins check crashing`" in built.output

@@ -228,7 +228,9 @@ def test_two_process_training(tmp_path):
     assert {p.name for p in (output_dir / "model" / "heads").iterdir()} == {
         f"{t}.safetensors" for t in TASKS
     }
-    assert [p.name for p in (output_dir / "model" / "priors").iterdir()] == ["price_bin.joblib"]
+    assert [p.name for p in (output_dir / "model" / "priors").iterdir()] == [
+        "price_bin.safetensors"
+    ]
     assert sorted(p.name for p in (output_dir / "checkpoints").iterdir()) == ["last"]
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert set(metrics["tasks"]) == set(TASKS)

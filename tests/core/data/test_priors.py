@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import toy_config
-from shopmtl import Prior
+from shopmtl import Prior, PriorState
 from shopmtl.core.data.prepare import prepare_task
 from shopmtl.core.data.priors import PriorError, fit_prior
 from shopmtl.core.data.textbank import TextBank
@@ -33,19 +33,30 @@ def _seen(fitted: frozenset[int], frame: pd.DataFrame) -> np.ndarray:
     return frame["row_id"].isin(fitted).to_numpy(dtype=float)
 
 
-def _fit_line(train: pd.DataFrame, val: pd.DataFrame):
-    from sklearn.linear_model import LinearRegression
-
+def _fit_line(train: pd.DataFrame, val: pd.DataFrame) -> np.ndarray:
     keep = train["x"].notna()
-    return LinearRegression().fit(train.loc[keep, ["x"]], train.loc[keep, "value"])
+    slope, intercept = np.polyfit(train.loc[keep, "x"], train.loc[keep, "value"], 1)
+    return np.array([slope, intercept])
 
 
-def _line(fitted, frame: pd.DataFrame) -> np.ndarray:
-    return fitted.predict(frame[["x"]].fillna(0.0))
+def _line(fitted: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+    return fitted[0] * frame["x"].fillna(0.0).to_numpy() + fitted[1]
 
 
-MEMORY = Prior("remembers its train rows", fit=_memorise, predict=_seen)
-LINE = Prior("least squares on x", fit=_fit_line, predict=_line)
+MEMORY = Prior(
+    "remembers its train rows",
+    fit=_memorise,
+    predict=_seen,
+    state=lambda rows: PriorState({"rows": np.array(sorted(rows), dtype=np.int64)}),
+    from_state=lambda state: frozenset(state.arrays["rows"].tolist()),
+)
+LINE = Prior(
+    "least squares on x",
+    fit=_fit_line,
+    predict=_line,
+    state=lambda line: PriorState({"line": line}),
+    from_state=lambda state: state.arrays["line"],
+)
 WITH_PRIORS = dataclasses.replace(
     TOY_REGRESSION,
     priors={"memory": MEMORY, "line": LINE, "by_shop": dataclasses.replace(MEMORY, group="shop")},
@@ -70,6 +81,8 @@ def test_group_folds_keep_a_group_out_of_the_fit_that_predicts_it():
         MEMORY,
         fit=lambda t, v: frozenset(t["shop"]),
         predict=lambda f, frame: frame["shop"].isin(f).to_numpy(dtype=float),
+        state=lambda f: PriorState(meta={"shops": sorted(f)}),
+        from_state=lambda state: frozenset(state.meta["shops"]),
     )
     plain = dataclasses.replace(WITH_PRIORS, priors={"shops": shops})
     grouped = dataclasses.replace(
@@ -173,7 +186,9 @@ def test_a_run_with_a_prior_saves_it_verified_and_predicts_with_it(tmp_path):
     )
     model = out / "model"
     assert json.loads((model / "features.json").read_text())["toy_value"]["prior"] == "line"
-    assert "priors/toy_value.joblib" in json.loads((model / "manifest.json").read_text())["files"]
+    assert (
+        "priors/toy_value.safetensors" in json.loads((model / "manifest.json").read_text())["files"]
+    )
 
     run = load_run(out, plugins.tasks)
     test = build(type("Ctx", (), {"settings": None})())["test"]
@@ -192,8 +207,8 @@ def test_a_run_with_a_prior_saves_it_verified_and_predicts_with_it(tmp_path):
         zeroed, _line(run.features["toy_value"].prior.model, test), rtol=1e-4, atol=1e-4
     )
 
-    (model / "priors" / "toy_value.joblib").write_bytes(b"not the fitted prior")
-    with pytest.raises(CorruptRunError, match="toy_value.joblib"):
+    (model / "priors" / "toy_value.safetensors").write_bytes(b"not the fitted prior")
+    with pytest.raises(CorruptRunError, match="toy_value.safetensors"):
         load_run(out, plugins.tasks)
 
 
@@ -232,14 +247,11 @@ def test_exports_carry_the_prior(tmp_path):
     manifest = json.loads((tmp_path / "onnx" / "onnx" / "manifest.json").read_text())
     assert manifest["tasks"]["toy_value"]["inputs"][-1] == "prior"
     # HF: the fitted prior travels beside the heads, written again from the loaded one (an
-    # export copies no file of the run byte for byte): the same fitted line.
+    # export copies no file of the run byte for byte), identical to the run's.
     export_hf(run, tmp_path / "hf")
-    from shopmtl.core.data.priors import load_prior
-
-    carried = load_prior(tmp_path / "hf", "toy_value")
-    fitted = run.features["toy_value"].prior.model
-    np.testing.assert_array_equal(carried.model.coef_, fitted.coef_)
-    assert carried.model.intercept_ == fitted.intercept_
+    assert (tmp_path / "hf" / "priors" / "toy_value.safetensors").read_bytes() == (
+        out / "model" / "priors" / "toy_value.safetensors"
+    ).read_bytes()
 
 
 def test_prior_max_rows_fits_the_prior_on_a_sample_that_holds_the_networks_rows(tmp_path):

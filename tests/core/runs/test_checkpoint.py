@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shopmtl
+
 import dataclasses
 import json
 import math
@@ -71,7 +73,8 @@ def test_run_directory_holds_safetensors_and_no_pickle(toy_run):
     assert [h["step"] for h in metrics["history"]] == [10, 20, 30]
     record = json.loads((out / "plugins.json").read_text())
     assert record["tasks"] == {"toy_value": "toy", "toy_flag": "toy"}
-    assert {p["name"]: p["version"] for p in record["plugins"]}["toy"] == "0.1.0"
+    # the toy plugin is registered as a built-in: it carries shopmtl's own version
+    assert {p["name"]: p["version"] for p in record["plugins"]}["toy"] == shopmtl.__version__
 
 
 def _umask() -> int:
