@@ -217,9 +217,7 @@ def worker_predict(
     run = api.load_run(
         run_dir, plugins.tasks, precision=plan["precision"]
     )  # predict_frame in the run's precision
-    tokenizer = AutoTokenizer.from_pretrained(
-        Path(run_dir) / "model" / "backbone", trust_remote_code=False, local_files_only=True
-    )
+    tokenizer = AutoTokenizer.from_pretrained(Path(run_dir) / "model" / "backbone")
     encoder = (
         run.model.encoder.backbone
     )  # the run's own trained backbone, bare: no pooling module, no heads
