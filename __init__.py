@@ -62,8 +62,20 @@ __all__ = [
     "hookimpl",
     "log1p_regression_metrics",
     "retail",
+    "split_batches",
+    "split_chunks",
+    "split_columns",
+    "split_files",
+    "split_frame",
+    "split_length",
     "validate_task",
 ]
+
+#: Helpers that read a split as a plugin hands it over (a frame, Arrow, Parquet files): the
+#: ones shopmtl's own check and training use, public so a builder or a test reads alike.
+SPLIT_HELPERS = frozenset(
+    {"split_batches", "split_chunks", "split_columns", "split_files", "split_frame", "split_length"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -73,4 +85,8 @@ def __getattr__(name: str) -> Any:
         from shopmtl.plugins.shared import retail
 
         return retail
+    if name in SPLIT_HELPERS:  # numpy (and pandas when called): loaded on first use too
+        from shopmtl.registry import splits
+
+        return getattr(splits, name)
     raise AttributeError(f"module 'shopmtl' has no attribute {name!r}")

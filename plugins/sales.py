@@ -230,7 +230,10 @@ METRIC_DIRECTIONS: dict[str, str] = {"rmse": "min", "mae": "min", "mae_units": "
 
 def decode_sales(predictions: np.ndarray) -> pd.DataFrame:
     """``prediction`` (log1p units, as the model outputs it) and ``units`` (expm1 of it, clipped at 0)."""
-    value = np.asarray(predictions, dtype=float).reshape(len(predictions), -1)[:, 0]
+    # p[:, 0], not p.reshape(len(p), -1): numpy cannot infer a width of zero rows, and
+    # decode must take zero rows (serve lists a task's outputs by decoding none).
+    value = np.asarray(predictions, dtype=float)
+    value = value[:, 0] if value.ndim > 1 else value
     return pd.DataFrame({"prediction": value, "units": np.expm1(np.clip(value, 0.0, None))})
 
 

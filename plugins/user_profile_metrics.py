@@ -128,7 +128,9 @@ def decode_user_profile(
 ) -> pd.DataFrame:
     """``predicted_labels`` (words whose probability reaches their calibrated threshold,
     0.5 without calibration) and ``p_<WORD>`` per label."""
-    predictions = np.asarray(predictions, dtype=np.float64).reshape(len(predictions), -1)
+    predictions = np.asarray(predictions, dtype=np.float64)
+    if predictions.ndim == 1:  # not reshape(len(p), -1): it cannot infer the width of zero rows
+        predictions = predictions[:, None]
     names = LABELS[: predictions.shape[1]]
     chosen = predictions >= thresholds_of(calibration, predictions.shape[1])[None, :]
     frame = pd.DataFrame(

@@ -66,6 +66,7 @@ from shopmtl.registry.entrypoints import version as _version
 from shopmtl.registry.entrypoints import why_not as _why_not
 from shopmtl.registry.hookcheck import check_hook_api, check_hooks, warn_deprecated_hooks
 from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
+from shopmtl.registry.messages import import_problem, plugin_where
 from shopmtl.registry.pluginset import (  # re-exported: the loader's public API names them
     ENV_PLUGINS,
     ENV_STRICT,
@@ -200,17 +201,12 @@ class _Loader:
             name=name, version=_version(None, dist, source), source=source, distribution=dist_name
         )
         self.result.reports.append(report)
-        if source == "builtin":
-            where = f"built-in plugin {name!r}"
-        else:
-            where = f"plugin {name!r} (entry point {value}" + (
-                f" of {dist_name})" if dist_name else ")"
-            )
+        where = plugin_where(name, source, value, dist_name)
 
         try:
             plugin = importer()
         except Exception as exc:  # noqa: BLE001 -- a plugin's import error is the plugin's
-            self._skip(report, f"could not be imported: {type(exc).__name__}: {exc}", where, exc)
+            self._skip(report, import_problem(exc, name, value, dist_name), where, exc)
             return
         report.version = _version(plugin, dist, source)
 

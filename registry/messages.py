@@ -28,3 +28,26 @@ def short(value: Any) -> str:
 def error(exc: BaseException) -> str:
     """``TypeError: message``."""
     return f"{type(exc).__name__}: {exc}"
+
+
+def plugin_where(name: str, source: str, value: str | None, distribution: str | None) -> str:
+    """``built-in plugin 'x'`` or ``plugin 'x' (entry point mod of dist)``: a plugin, for messages."""
+    if source == "builtin":
+        return f"built-in plugin {name!r}"
+    return f"plugin {name!r} (entry point {value}" + (
+        f" of {distribution})" if distribution else ")"
+    )
+
+
+def import_problem(
+    exc: BaseException, name: str, value: str | None, distribution: str | None
+) -> str:
+    """Why a plugin could not be imported, and -- for an entry point (``value`` given) -- which
+    line of which pyproject.toml declares it, so its author fixes the right line."""
+    problem = f"could not be imported: {error(exc)}"
+    if value is None:
+        return problem
+    return (
+        f"{problem} -- check the entry point in {distribution or 'the plugin'}'s pyproject.toml: "
+        f'[project.entry-points.shopmtl] {name} = "{value}" must name an importable module'
+    )

@@ -95,59 +95,91 @@ def split_columns(value: Any) -> list[str]:
 
 
 def file_problems(value: Any, columns: Sequence[str]) -> list[str]:
-    """Files of a Parquet split that lack one of ``columns`` or hold it as another type than the
-    split's schema (its first file's), each a sentence with the fix; none for other split kinds.
+    """Files of a Parquet split that lack one of ``columns`` the other files have, or hold it as
+    another type than the other files, each a sentence naming the odd file and the fix; none for
+    other split kinds.
 
     Only the files' footers are read. A file missing a column would otherwise be read as
-    nulls, and one of another type fail half-way through a scan.
+    nulls, and one of another type fail half-way through a scan. The odd file is the one
+    whose type most files do not share (not simply the first file's), so the message
+    blames the file to rewrite. A column every file lacks is the split's problem, not a
+    file's: :func:`split_columns` callers report it.
     """
     import pandas as pd
 
     if isinstance(value, pd.DataFrame):
         return []
     dataset = _dataset(value)
+    schemas = [
+        (fragment.path, fragment.physical_schema)
+        for fragment in dataset.get_fragments()
+        if getattr(fragment, "path", None) is not None  # an in-memory Arrow table: one schema
+    ]
     problems = []
-    for fragment in dataset.get_fragments():
-        path = getattr(fragment, "path", None)
-        if path is None:  # an in-memory Arrow table: one schema
-            continue
-        schema = fragment.physical_schema
-        missing = [c for c in columns if c not in schema.names]
+    for path, schema in schemas:
+        missing = [
+            c
+            for c in columns
+            if c not in schema.names and any(c in other.names for _, other in schemas)
+        ]
         if missing:
             problems.append(
                 f"{path} lacks column(s) {missing} that the other files of the split have; "
                 "write every file of a split with the same columns"
             )
-            continue
-        for column in columns:
-            expected, found = dataset.schema.field(column).type, schema.field(column).type
-            if not _readable_as(found, expected):
-                problems.append(
-                    f"{path}: column {column!r} is {found}, {expected} in the split's first file; "
-                    "write it with one type in every file"
-                )
+    for column in columns:
+        types = {p: s.field(column).type for p, s in schemas if column in s.names}
+        problems += _type_problems(column, types, dataset.schema)
     return problems
+
+
+def _type_problems(column: str, types: dict[str, pa.DataType], schema: pa.Schema) -> list[str]:
+    """The files whose type of ``column`` the scan cannot read as the others', named."""
+    if column not in schema.names:
+        return []
+    read_as = schema.field(column).type  # what a scan casts every file to
+    if all(_readable_as(t, read_as) for t in types.values()):
+        return []
+    kinds: dict[str, list[str]] = {}
+    for path, found in types.items():
+        kinds.setdefault(_kind(found), []).append(path)
+    common = max(kinds, key=lambda k: len(kinds[k]))
+    fix = "write it with one type in every file"
+    if len(kinds[common]) * 2 <= len(types):  # no majority: name every file's type
+        listed = "; ".join(f"{p} has {types[p]}" for p in types)
+        return [f"the files of the split disagree on column {column!r}: {listed}; {fix}"]
+    others = len(kinds[common])
+    usual = types[kinds[common][0]]
+    return [
+        f"{path}: column {column!r} is {types[path]}, where the split's other "
+        f"{others} file{'s' if others != 1 else ''} have {usual}; {fix}"
+        for kind, paths in kinds.items()
+        if kind != common
+        for path in paths
+    ]
+
+
+def _kind(t: pa.DataType) -> str:
+    """A type's family: a scan reads any member of a family as another (and an integer as a float)."""
+    import pyarrow as pa
+
+    t = t.value_type if pa.types.is_dictionary(t) else t
+    checks = {
+        "integer": pa.types.is_integer,
+        "floating": pa.types.is_floating,
+        "boolean": pa.types.is_boolean,
+        "text": lambda x: (
+            pa.types.is_string(x) or pa.types.is_large_string(x) or str(x) == "string_view"
+        ),
+        "time": pa.types.is_temporal,
+        "null": pa.types.is_null,
+    }
+    return next((name for name, check in checks.items() if check(t)), str(t))
 
 
 def _readable_as(found: pa.DataType, expected: pa.DataType) -> bool:
     """Whether a scan reads a column of type ``found`` as ``expected`` without failing on its values."""
-    import pyarrow as pa
-
-    def kind(t: pa.DataType) -> str:
-        t = t.value_type if pa.types.is_dictionary(t) else t
-        checks = {
-            "integer": pa.types.is_integer,
-            "floating": pa.types.is_floating,
-            "boolean": pa.types.is_boolean,
-            "text": lambda x: (
-                pa.types.is_string(x) or pa.types.is_large_string(x) or str(x) == "string_view"
-            ),
-            "time": pa.types.is_temporal,
-            "null": pa.types.is_null,
-        }
-        return next((name for name, check in checks.items() if check(t)), str(t))
-
-    found_kind, expected_kind = kind(found), kind(expected)
+    found_kind, expected_kind = _kind(found), _kind(expected)
     return (
         found_kind == expected_kind
         or "null" in (found_kind, expected_kind)
@@ -248,6 +280,48 @@ def _scan_chunks(
         )
     if taken > emitted:
         yield emit(taken - emitted)
+
+
+def split_batches(
+    value: Any, chunk_rows: int, columns: Sequence[str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """Every row of a split, ``chunk_rows`` at a time, as pandas frames indexed by row position.
+
+    What a check or a fit over a whole split reads: one chunk is held at a time, so the
+    memory it takes is flat in the split's size (no positions array, no whole frame).
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    if isinstance(value, pd.DataFrame):
+        for start in range(0, len(value), chunk_rows):
+            frame = value.iloc[start : start + chunk_rows]
+            frame = frame.set_axis(pd.RangeIndex(start, start + len(frame)))
+            yield frame if columns is None else frame[list(columns)]
+        return
+    done = 0
+    for batch in _dataset(value).to_batches(
+        columns=list(columns) if columns is not None else None, batch_size=chunk_rows
+    ):
+        if batch.num_rows:
+            frame = pa.Table.from_batches([batch]).to_pandas(split_blocks=True)
+            frame.index = pd.RangeIndex(done, done + batch.num_rows)
+            done += batch.num_rows
+            yield frame
+
+
+def split_files(value: Any) -> list[tuple[str, int]]:
+    """``(path, rows)`` of each file of a Parquet split, in the order a scan reads them; ``[]``
+    for a frame or an in-memory table. From the files' footers: no row is read."""
+    import pandas as pd
+
+    if isinstance(value, pd.DataFrame):
+        return []
+    return [
+        (fragment.path, fragment.count_rows())
+        for fragment in _dataset(value).get_fragments()
+        if getattr(fragment, "path", None) is not None
+    ]
 
 
 def shard_frame(

@@ -363,3 +363,26 @@ def test_readme_does_not_promise_more_than_loading_checks():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     paragraph = next(p for p in readme.split("\n\n") if "reported by name and skipped" in p)
     assert "`shopmtl plugins check NAME`" in paragraph and "`loaded`" in paragraph, paragraph
+
+
+def test_every_declared_hook_api_version_is_the_current_one():
+    """Docs, examples, the scaffold's template and the tests declare the hook API shopmtl has:
+    a plugin author copies what they read, so a stale ``SHOPMTL_HOOK_API`` there misleads."""
+    from shopmtl.registry.hookspecs import HOOK_API_VERSION
+
+    declared = re.compile(r"""SHOPMTL_HOOK_API\s*=\s*["']([0-9][0-9.]*)["']""")
+    places = [
+        *(REPO / "docs").rglob("*.md"),
+        *(REPO / "examples").rglob("*.py"),
+        *(REPO / "examples").rglob("*.md"),
+        *(REPO / "core" / "authoring").glob("*.py"),
+    ]
+    stale = [
+        f"{path.relative_to(REPO)}: {version}"
+        for path in places
+        for version in declared.findall(path.read_text(encoding="utf-8"))
+        if version != HOOK_API_VERSION
+    ]
+    assert not stale, f"declare SHOPMTL_HOOK_API = {HOOK_API_VERSION!r} in: {stale}"
+    prose = re.compile(r"the current hook API is \*\*([0-9.]+)\*\*")
+    assert prose.findall(TEXT) == [HOOK_API_VERSION]

@@ -156,8 +156,9 @@ def test_assert_valid_task_lists_every_problem():
     with pytest.raises(AssertionError) as error:
         assert_valid_task(BAD_DATA_SPEC)
     message = str(error.value)
-    assert message.startswith("task 'bad_rows' has 4 problems:")  # text (train, val), label, column
-    assert message.count("\n  - ") == 4
+    # text (train, test), a label of 2, val lacking the label column, test of one class
+    assert message.startswith("task 'bad_rows' has 5 problems:")
+    assert message.count("\n  - ") == 5
 
 
 # ------------------------------------------------------------ plugin sets, fixture

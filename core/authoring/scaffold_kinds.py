@@ -84,7 +84,10 @@ LABELS = ("label",)""",
 
 def decode(predictions: np.ndarray) -> pd.DataFrame:
     """What `shopmtl predict` writes: the model's log price, and the price itself."""
-    log_price = np.asarray(predictions, dtype=float).reshape(len(predictions), -1)[:, 0]
+    # p[:, 0], not p.reshape(len(p), -1): numpy cannot infer a width of zero rows, and
+    # decode must take zero rows (serve lists a task's outputs by decoding none).
+    log_price = np.asarray(predictions, dtype=float)
+    log_price = log_price[:, 0] if log_price.ndim > 1 else log_price
     return pd.DataFrame({"prediction": log_price, "price": np.expm1(log_price).clip(min=0.0)})
 ''',
 )

@@ -11,14 +11,17 @@ Importing this module is light (no torch).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from shopmtl.registry.datacheck import _count, _short, check_frame  # the same message wording
+from shopmtl.core.data.checks import check_splits
+from shopmtl.core.data.decodecheck import check_decode
 from shopmtl.registry.derived import with_derived
-from shopmtl.registry.spec import SPLITS, BuildContext, EvalBatch, TaskData, TaskSpec
-from shopmtl.registry.splits import is_split_source, split_frame
+from shopmtl.registry.messages import short as _short
+from shopmtl.registry.spec import BuildContext, EvalBatch, TaskData, TaskSpec
+from shopmtl.registry.splits import split_batches, split_frame
 from shopmtl.registry.validation import validate_task
 
 __all__ = ["assert_valid_task", "check_task", "check_task_data"]
@@ -83,14 +86,18 @@ def assert_valid_task(spec: Any, **options: Any) -> None:
     if problems:
         name = getattr(spec, "name", None) or type(spec).__name__
         raise AssertionError(
-            f"task {name!r} has {_count(problems, 'problem')}:\n  - " + "\n  - ".join(problems)
+            f"task {name!r} has {len(problems)} problem{'s' if len(problems) != 1 else ''}:\n  - "
+            + "\n  - ".join(problems)
         )
 
 
 def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
-    """Build ``spec``'s dataset with ``context`` and check it (see :func:`check_task`)."""
-    import pandas as pd
+    """Build ``spec``'s dataset with ``context`` and check it (see :func:`check_task`).
 
+    The data is checked by :func:`~shopmtl.core.data.checks.check_splits`, the function a
+    training run calls before its first step: every row of every split, read a chunk at a
+    time, so this says ok exactly when ``train`` accepts the data.
+    """
     try:
         data = spec.build_dataset(context)
     except Exception as exc:  # noqa: BLE001 -- the builder's failure is the finding
@@ -108,64 +115,26 @@ def check_task_data(spec: TaskSpec, context: BuildContext) -> list[str]:
             f"TaskData.splits is {_short(data.splits)}: make it a dict of split name -> pandas DataFrame "
             "(or Arrow table, or Parquet path)"
         ]
-
-    problems: list[str] = []
-    missing_splits = [s for s in SPLITS if s not in data.splits]
-    if missing_splits:
-        problems.append(
-            f"build_dataset returned no {', '.join(map(repr, missing_splits))} split: return all of "
-            f"{', '.join(SPLITS)} (e.g. split rows by a stable hash of an id)"
-        )
-    frames: dict[str, pd.DataFrame] = {}
-    for split in SPLITS:
-        frame = data.splits.get(split)
-        if frame is None:
-            continue
-        if not is_split_source(frame):
-            problems.append(
-                f"the {split} split is {_short(frame)}, not a pandas DataFrame, an Arrow table or "
-                "dataset, or the path of Parquet rows"
-            )
-            continue
-        try:
-            frame = split_frame(
-                frame
-            )  # Arrow or Parquet (hook API 1.3): read as the engine reads it
-        except (OSError, ValueError) as exc:
-            problems.append(f"the {split} split: {exc}")
-            continue
-        missing = [c for c in spec.columns if c not in frame.columns]
-        if missing:
-            problems.append(
-                f"the {split} split lacks column(s) {', '.join(map(repr, missing))} that the TaskSpec names "
-                f"(it has {', '.join(map(repr, list(frame.columns)[:12]))}): add them to the frame, or fix the TaskSpec"
-            )
-            continue
-        try:
-            frame = with_derived(spec, frame)  # the derived feature columns the model reads
-        except ValueError as exc:
-            problems.append(f"the {split} split: {exc}")
-            continue
-        frames[split] = frame
-        problems += check_frame(spec, split, frame)
-    if "train" in frames and len(frames["train"]) == 0:
-        problems.append(
-            "the train split has no rows: a task needs training rows (check the builder and its settings)"
-        )
-    for split in ("val", "test"):
-        if split in frames and len(frames[split]) == 0:
-            problems.append(
-                f"the {split} split has no rows: evaluation needs some -- give {split} a share of the rows"
-            )
+    problems = check_splits(spec, data.splits).problems
     if problems:
         return problems
-
+    frames = {s: with_derived(spec, split_frame(data.splits[s])) for s in ("val", "test")}
+    data = dataclasses.replace(data, splits={**data.splits, **frames})
+    problems += check_decode(spec, frames["val"])  # as train does, before its first step
     problems += _check_metrics_run(spec, data, "val")
     if spec.baselines is not None and not problems:
         problems += _check_baselines(spec, data, "val")
-    for name in spec.priors if not problems else ():
-        problems += _check_prior(spec, name, frames["train"], frames["val"])
+    if spec.priors and not problems:
+        train = _first_rows(spec, data.splits["train"], PRIOR_CHECK_ROWS)
+        for name in spec.priors:
+            problems += _check_prior(spec, name, train, frames["val"])
     return problems
+
+
+def _first_rows(spec: TaskSpec, source: Any, rows: int) -> Any:
+    """The first ``rows`` rows of a split (derived features computed), read without the rest."""
+    frame = next(split_batches(source, rows), None)
+    return with_derived(spec, frame) if frame is not None else None
 
 
 def _check_prior(spec: TaskSpec, name: str, train: Any, val: Any) -> list[str]:
@@ -181,7 +150,7 @@ def _check_prior(spec: TaskSpec, name: str, train: Any, val: Any) -> list[str]:
     from shopmtl.core.data.priorfile import load_prior, save_prior
     from shopmtl.core.data.priors import FittedPrior, PriorError, fit_prior, prior_outputs
 
-    train, val = train.iloc[:PRIOR_CHECK_ROWS], val.iloc[:PRIOR_CHECK_ROWS]
+    val = val.iloc[:PRIOR_CHECK_ROWS]
     try:
         fitted, _ = fit_prior(spec, name, train, val, folds=2, seed=0)  # through state/from_state
         as_fitted = prior_outputs(spec, fitted, val)

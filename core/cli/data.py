@@ -45,13 +45,13 @@ def data(
     """Write TASK's rows as the model sees them (inputs and labels)."""
     from shopmtl.core.data.prepare import build_task_data
     from shopmtl.core.data.tableio import table_format, write_rows
-    from shopmtl.core.data.task_config import select_tasks
+    from shopmtl.core.data.task_config import select_tasks, skipped_plugins
     from shopmtl.core.engine.plugin_faults import plugin_faults
 
     table_format(output_path)  # fail on a bad suffix before the work
     config = load_config(config_file, overrides)
     plugins = plugin_set(ctx, config)
-    spec = select_tasks([task_name], plugins.tasks)[task_name]
+    spec = select_tasks([task_name], plugins.tasks, skipped_plugins(plugins))[task_name]
     with plugin_faults(
         plugins, [task_name]
     ):  # an error in the task's code names the task, plugin, file and line

@@ -76,7 +76,7 @@ def train(
     OVERRIDES are dotted KEY=VALUE pairs, e.g. training.max_steps=200 tasks.sales.weight=2.
     """
     # Imported when the command runs: `shopmtl --help` and `shopmtl plugins` stay torch-free.
-    from shopmtl.core.data.task_config import select_tasks
+    from shopmtl.core.data.task_config import select_tasks, skipped_plugins
     from shopmtl.core.engine.plugin_faults import plugin_faults
     from shopmtl.core.engine.trainer import train as run_training
     from shopmtl.core.report.tables import metrics_table
@@ -99,7 +99,9 @@ def train(
         config.allow_pickle = True
     plugins = plugin_set(ctx, config)
     if only_tasks:
-        select_tasks(only_tasks, plugins.tasks)  # unknown names fail here, with the closest match
+        select_tasks(
+            only_tasks, plugins.tasks, skipped_plugins(plugins)
+        )  # unknown names fail here, with the closest match
         config.tasks = {name: config.tasks.get(name, TaskConfig()) for name in only_tasks}
     if saved is not None:
         config.output_dir = str(saved[2])  # where the run is now, even if it was moved since

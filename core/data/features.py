@@ -64,19 +64,8 @@ class FeatureState:
 
     @classmethod
     def fit(cls, spec: TaskSpec, train: pd.DataFrame) -> FeatureState:
-        """Standardisation constants and vocabularies from the train rows."""
-        means, stds = [], []
-        for column in spec.numeric:
-            values = pd.to_numeric(train[column], errors="coerce").astype("float64")
-            mean = float(values.mean()) if values.notna().any() else 0.0
-            std = float(values.std()) if values.notna().sum() > 1 else 1.0
-            means.append(mean)
-            stds.append(std if std > 1e-12 else 1.0)
-        vocabularies = [
-            ["<unknown>", *sorted(train[c].dropna().astype(str).unique().tolist())]
-            for c in spec.categorical
-        ]
-        return cls(means, stds, vocabularies)
+        """Standardisation constants and vocabularies from the train rows (one frame)."""
+        return FeatureFit(spec).add(train).state()
 
     def cardinalities(self) -> tuple[int, ...]:
         """Vocabulary size of each categorical feature, the unknown slot included."""
@@ -95,6 +84,52 @@ class FeatureState:
     def from_dict(cls, data: dict[str, Any], prior: FittedPrior | None = None) -> FeatureState:
         """The state :meth:`to_dict` wrote, with the fitted prior it names (loaded by the caller)."""
         return cls(data["numeric_mean"], data["numeric_std"], data["vocabularies"], prior)
+
+
+class FeatureFit:
+    """A :class:`FeatureState` fitted a chunk of rows at a time: every train row counts, and the
+    memory it takes is the vocabularies', whatever the split's size.
+
+    Means and standard deviations are merged chunk by chunk (Chan et al.'s pairwise update),
+    so they equal pandas' ``mean()`` and ``std()`` (ddof 1) over all the rows.
+    """
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.spec = spec
+        width = len(spec.numeric)
+        self.count = np.zeros(width)
+        self.mean = np.zeros(width)
+        self.m2 = np.zeros(width)  # sum of squared deviations from the mean
+        self.seen: list[set[str]] = [set() for _ in spec.categorical]
+
+    def add(self, frame: pd.DataFrame) -> FeatureFit:
+        """Fold ``frame``'s rows (derived feature columns computed) into the fit."""
+        for j, column in enumerate(self.spec.numeric):
+            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64")
+            values = values[np.isfinite(values)]  # an infinite input is refused by the checks
+            n = len(values)
+            if not n:
+                continue
+            mean = float(values.mean())
+            m2 = float(((values - mean) ** 2).sum())
+            total = self.count[j] + n
+            delta = mean - self.mean[j]
+            self.m2[j] += m2 + delta**2 * self.count[j] * n / total
+            self.mean[j] += delta * n / total
+            self.count[j] = total
+        for j, column in enumerate(self.spec.categorical):
+            self.seen[j].update(frame[column].dropna().astype(str).unique().tolist())
+        return self
+
+    def state(self) -> FeatureState:
+        """The fitted state: a column without values gets mean 0, std 1."""
+        means = [float(m) if n else 0.0 for m, n in zip(self.mean, self.count)]
+        stds = []
+        for m2, n in zip(self.m2, self.count):
+            std = float(np.sqrt(m2 / (n - 1))) if n > 1 else 1.0
+            stds.append(std if std > 1e-12 else 1.0)
+        vocabularies = [["<unknown>", *sorted(seen)] for seen in self.seen]
+        return FeatureState(means, stds, vocabularies)
 
 
 def missing_columns(spec: TaskSpec, frame: pd.DataFrame, *, with_labels: bool = True) -> list[str]:

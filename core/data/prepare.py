@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,27 +12,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from shopmtl.core.config import Config, TaskConfig
+from shopmtl.core.data.checks import DataCheck, check_splits
+from shopmtl.core.data.decodecheck import check_decode
 from shopmtl.core.data.features import EncodedRows, FeatureState, encode_rows
 from shopmtl.core.data.partition import Shard
 from shopmtl.core.data.priors import FittedPrior, fit_prior, prior_outputs
 from shopmtl.core.data.rowstore import RowStore
-from shopmtl.core.data.task_config import (
-    configure_task,
-    head_spec_for,
-    task_settings,
-)
+from shopmtl.core.data.task_config import configure_task, head_spec_for, task_settings
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.data.trainsplit import TrainSplit, kept_rows
-from shopmtl.registry.datacheck import check_frame
 from shopmtl.registry.derived import with_derived
 from shopmtl.registry.spec import SPLITS, BuildContext, HeadSpec, TaskData, TaskSpec
-from shopmtl.registry.splits import (
-    describe,
-    file_problems,
-    is_split_source,
-    split_columns,
-    split_frame,
-)
+from shopmtl.registry.splits import split_frame
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +76,20 @@ def call(work: Callable[[], Any]) -> Any:
     return work()
 
 
+#: Stands for the task's plugin in a :class:`TaskDataError` raised where the plugin is not known.
+ITS_PLUGIN = "<its plugin>"
+
+
 class TaskDataError(ValueError):
-    """A task's dataset builder failed; the message names the task and how to check it."""
+    """A task's data cannot train; the message names the task and the command that checks it."""
+
+    def __init__(self, message: str, task: str | None = None) -> None:
+        super().__init__(message)
+        self.task = task
+
+    def for_plugin(self, plugin: str) -> TaskDataError:
+        """The same error with the task's plugin named (a caller that knows it fills it in)."""
+        return TaskDataError(str(self).replace(ITS_PLUGIN, plugin), self.task)
 
 
 def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
@@ -97,9 +100,35 @@ def build_task_data(spec: TaskSpec, config: Config) -> TaskData:
     )
 
 
-def build_task_sources(spec: TaskSpec, config: Config) -> TaskData:
-    """Call the task's dataset builder and check the result: val and test as pandas frames, train as
-    handed over (a frame, Arrow, or Parquet on disk; its columns checked against its schema)."""
+def build_task_sources(spec: TaskSpec, config: Config, check: bool = True) -> TaskData:
+    """Call the task's dataset builder and check the result (:func:`check_task_data`): val and
+    test as pandas frames, train as handed over (a frame, Arrow, or Parquet on disk)."""
+    data, _ = built_and_checked(spec, config, check=check)
+    return data
+
+
+def built_and_checked(
+    spec: TaskSpec, config: Config, check: bool = True
+) -> tuple[TaskData, DataCheck | None]:
+    """The task's data (val and test as frames) and what :func:`check_splits` found on every
+    row of it; refused with every problem at once when it found any."""
+    data = call_builder(spec, config)
+    found = None
+    if check:
+        found = check_splits(spec, data.splits)
+        refuse_problems(spec, found.problems)
+    else:
+        missing = [s for s in SPLITS if s not in data.splits]
+        if missing:
+            refuse_problems(spec, [f"build_dataset returned no {missing} split"])
+    frames = {s: split_frame(data.splits[s]) for s in ("val", "test")}
+    if check:  # predict and serve call decode: a decode that cannot is refused before training
+        refuse_problems(spec, check_decode(spec, with_derived(spec, frames["val"])))
+    return dataclasses.replace(data, splits={**data.splits, **frames}), found
+
+
+def call_builder(spec: TaskSpec, config: Config) -> TaskData:
+    """The task's :class:`TaskData`, built with the run's settings, data path and seed."""
     task_config = config.tasks.get(spec.name, TaskConfig())
     context = BuildContext(
         settings=task_settings(spec, task_config.settings),
@@ -112,39 +141,15 @@ def build_task_sources(spec: TaskSpec, config: Config) -> TaskData:
     except Exception as exc:  # noqa: BLE001 -- name the task: `shopmtl plugins` does not build data
         raise TaskDataError(
             f"task '{spec.name}': build_dataset raised {type(exc).__name__}: {exc} -- "
-            f"`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks its data, labels and metrics"
+            f"`shopmtl plugins check {ITS_PLUGIN}` checks its data, labels and metrics",
+            spec.name,
         ) from exc
-    splits = {}
-    for split in SPLITS:
-        if split not in data.splits:
-            raise ValueError(
-                f"task '{spec.name}': build_dataset returned no '{split}' split; return train, val and test"
-            )
-        checked_source(spec, split, data.splits[split])
-        splits[split] = data.splits[split] if split == "train" else split_frame(data.splits[split])
-    return dataclasses.replace(data, splits={**data.splits, **splits})
-
-
-def checked_source(spec: TaskSpec, split: str, source: Any) -> None:
-    """Refuse a split that is no :data:`~shopmtl.registry.splits.SplitSource`, or lacks a column the
-    task's schema names (checked on an Arrow or Parquet split's schema, before any row is read)."""
-    if not is_split_source(source):
-        raise ValueError(
-            f"task '{spec.name}': the {split} split is {type(source).__name__}; hand over a pandas "
-            "DataFrame, a pyarrow Table or Dataset, or the path of Parquet rows"
+    if not isinstance(data, TaskData) or not isinstance(data.splits, Mapping):
+        raise TaskDataError(
+            f"task '{spec.name}': build_dataset returned {type(data).__name__}, not a TaskData "
+            "whose splits map train, val and test to their rows"
         )
-    columns = set(split_columns(source))
-    missing = [c for c in spec.columns if c not in columns]
-    if missing:
-        raise ValueError(
-            f"task '{spec.name}': the {split} split lacks columns {missing} that the task's schema names "
-            f"({describe(source)}); add them to the frame or remove them from the TaskSpec"
-        )
-    problems = file_problems(source, spec.columns)
-    if problems:
-        raise ValueError(
-            f"task '{spec.name}': the {split} split's files differ:\n  - " + "\n  - ".join(problems)
-        )
+    return data
 
 
 def subsample(data: TaskData, task_config: TaskConfig, seed: int) -> TaskData:
@@ -185,22 +190,15 @@ def prepare_task(
     """
     spec = configure_task(spec, config)
     task_config = config.tasks.get(spec.name, TaskConfig())
-    built = build_task_sources(spec, config)
+    built, found = built_and_checked(spec, config)
     train = TrainSplit.of(built.splits["train"], task_config.max_train_examples, config.seed)
-    if len(train) == 0:
-        raise ValueError(f"task '{spec.name}' has no training rows: check its data and settings")
     evaluation = {
         s: with_derived(spec, capped(built[s], task_config.max_eval_examples, config.seed))
         for s in ("val", "test")
     }
-    refuse_problems(
-        spec,
-        [p for s, f in evaluation.items() for p in check_frame(spec, s, f, require_labels=False)],
-    )
-    features = checked_train_features(spec, train)
     train_prior = None
     if state is None:
-        state = FeatureState.fit(spec, features)
+        state = found.state  # fitted on every train row, whatever max_train_examples keeps
         if task_config.prior is not None:
             state.prior, train_prior = once(
                 lambda: prior_for_network_rows(
@@ -223,33 +221,20 @@ def prepare_task(
     )
 
 
-def checked_train_features(spec: TaskSpec, train: TrainSplit) -> pd.DataFrame:
-    """The feature columns (derived ones computed) of every kept train row, each chunk checked on the way.
-
-    Every process reads every kept row here, so a bad value stops every process alike,
-    whichever process's share it falls in.
-    """
-    features = [*spec.numeric, *spec.categorical]
-    parts = []
-    for _, frame in train.chunks(train.positions(), read_columns(spec)):
-        frame = with_derived(spec, frame)
-        refuse_problems(spec, check_frame(spec, "train", frame, require_labels=False))
-        parts.append(frame[features])
-    return pd.concat(parts)
-
-
 def read_columns(spec: TaskSpec) -> list[str] | None:
     """The columns encoding reads: the schema's own, or every column when derived features may read others."""
     return None if spec.derive is not None else list(dict.fromkeys(spec.columns))
 
 
 def refuse_problems(spec: TaskSpec, problems: list[str]) -> None:
-    """Raise :class:`TaskDataError` listing ``problems`` (what ``shopmtl plugins check`` would flag), if any."""
+    """Raise :class:`TaskDataError` listing ``problems`` (what ``shopmtl plugins check`` finds), if any."""
     if problems:
         raise TaskDataError(
-            f"task '{spec.name}': its data cannot train:\n  - "
+            f"task '{spec.name}': its data cannot train ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''}):\n  - "
             + "\n  - ".join(problems)
-            + "\n`shopmtl plugins check <its plugin>` (`shopmtl tasks` names it) checks it the same way"
+            + f"\n`shopmtl plugins check {ITS_PLUGIN}` finds the same problems",
+            spec.name,
         )
 
 

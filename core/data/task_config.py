@@ -29,8 +29,13 @@ def head_spec_for(
     )
 
 
-def select_tasks(names: Iterable[str], registered: Mapping[str, TaskSpec]) -> dict[str, TaskSpec]:
-    """The registered tasks called ``names``; an unknown name gets the closest match."""
+def select_tasks(
+    names: Iterable[str],
+    registered: Mapping[str, TaskSpec],
+    skipped: Mapping[str, str] | None = None,
+) -> dict[str, TaskSpec]:
+    """The registered tasks called ``names``; an unknown name gets the closest match, and the
+    plugins skipped at load (``skipped``: plugin -> why), whose tasks are not registered."""
     names = list(names)
     unknown = [n for n in names if n not in registered]
     if unknown:
@@ -41,8 +46,20 @@ def select_tasks(names: Iterable[str], registered: Mapping[str, TaskSpec]) -> di
                 f"unknown task '{name}' in tasks:" + (f" did you mean '{hint}'?" if hint else "")
             )
         lines.append(f"registered tasks: {', '.join(registered) or 'none'} (see `shopmtl tasks`)")
+        for plugin, why in (skipped or {}).items():
+            first = str(why).splitlines()[0] if why else "skipped"
+            lines.append(
+                f"plugin '{plugin}' was skipped at load, so none of its tasks is registered: "
+                f"{first} (`shopmtl plugins check {plugin}` says more)"
+            )
         raise ConfigError("\n".join(lines))
     return {name: registered[name] for name in names}
+
+
+def skipped_plugins(plugins: Any) -> dict[str, str]:
+    """Plugin -> why, for each plugin of a :class:`~shopmtl.registry.pluginset.PluginSet`
+    that was skipped at load (an import error, a wrong hook API, an invalid task)."""
+    return {r.name: r.error for r in getattr(plugins, "reports", ()) if r.error}
 
 
 def check_priors(specs: Mapping[str, TaskSpec], config: Config) -> None:

@@ -116,9 +116,10 @@ class Scorer:
             if task.name in self.model.token_tasks:
                 batch["tokens"] = self.bank.pad(needed)[0]
             batch = {k: v.to(device) for k, v in batch.items()}
-            with self.accelerator.autocast():
-                raw = self.model.apply_head(task.name, pooled.to(device), batch, shared=True)
-            out[start : start + len(chunk)] = predict(task.spec, raw).cpu().numpy()
+            # The heads run in float32 whatever the run's precision: they are small, and a bf16
+            # head would round the predictions themselves (5.5625 for 5.586).
+            raw = self.model.apply_head(task.name, pooled.to(device).float(), batch, shared=True)
+            out[start : start + len(chunk)] = predict(task.spec, raw.float()).cpu().numpy()
         return out
 
     def predict_sharded(self, task: PreparedTask, rows: EncodedRows) -> np.ndarray:

@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from shopmtl.core.data.prepare import TaskDataError
 from shopmtl.registry.pluginset import PluginSet
 from shopmtl.registry.spec import TaskSpec
 
@@ -135,6 +136,9 @@ def plugin_faults(plugins: PluginSet, tasks: Sequence[str] = ()) -> Iterator[Non
         raise
     except Exception as error:  # noqa: BLE001 -- re-raised, in words when it is the plugin's
         words = describe(error, plugins, tasks)
-        if words is None:
-            raise
-        raise PluginCodeError(words) from error
+        if words is not None:
+            raise PluginCodeError(words) from error
+        owner = plugins.task_plugin.get(getattr(error, "task", None) or "")
+        if isinstance(error, TaskDataError) and owner is not None:
+            raise error.for_plugin(owner) from error.__cause__  # shopmtl refused the data
+        raise

@@ -161,13 +161,18 @@ def predict_frame(
     spec = run.task(task)
     # Keys identify rows; they are not model inputs, so a file to score need not hold them.
     missing = [c for c in missing_columns(spec, frame, with_labels=False) if c not in spec.keys]
+    # A numeric input may be missing on any row (the model reads a missing flag): a column
+    # absent altogether is missing on every row, not an error.
+    absent_numbers = [c for c in missing if c in spec.numeric]
+    inputs = frame.assign(**dict.fromkeys(absent_numbers, float("nan")))
+    missing = [c for c in missing if c not in absent_numbers]
     if missing:
         raise RunError(
             f"{source} lacks columns {missing} that task '{task}' needs "
             f"(all of: {', '.join(c for c in spec.columns if c not in (*spec.labels, *spec.keys))}); "
             f"`shopmtl data {task} --output FILE` shows the expected layout"
         )
-    rows = encode_rows(spec, frame, run.features[task], run.bank)
+    rows = encode_rows(spec, inputs, run.features[task], run.bank)
     scorer = scorer or Scorer(
         run.accelerator, run.model, run.bank, run.config.training.eval_batch_size
     )

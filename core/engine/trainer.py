@@ -27,7 +27,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, InitProcessGroupKwargs
 from shopmtl.core.config import Config
 from shopmtl.core.data.prepare import PreparedTask
-from shopmtl.core.data.task_config import check_priors, select_tasks
+from shopmtl.core.data.task_config import check_priors, select_tasks, skipped_plugins
 from shopmtl.core.engine.evaluate import final_scores, task_baselines
 from shopmtl.core.engine.guards import check_gradient_norm, check_loss
 from shopmtl.core.engine.hardware import (
@@ -36,11 +36,11 @@ from shopmtl.core.engine.hardware import (
     detect_hardware,
     resolve_precision,
 )
+from shopmtl.core.engine.periodic_eval import validate
 from shopmtl.core.engine.progress import RunProgress, evaluation_work, training_forward_passes
 from shopmtl.core.engine.runtime import fresh_accelerator
 from shopmtl.core.engine.tracking import log_final_metrics
 from shopmtl.core.engine.training_run import TrainingRun, build_run, launch
-from shopmtl.core.engine.validation import validate
 from shopmtl.core.model.batching import batch_tokens, make_batch, to_device
 from shopmtl.core.model.encoder import transformer_layers
 from shopmtl.core.model.losses import DEFAULT_LOSSES
@@ -99,7 +99,9 @@ def start(
     the header printed. The run is written into the working folder (:mod:`~shopmtl.core.runs.transaction`)
     and swapped in as the run directory by :func:`finish`."""
     output_dir = config.resolved_output_dir()
-    specs = select_tasks(config.tasks or plugins.tasks, plugins.tasks)  # none named: all
+    specs = select_tasks(
+        config.tasks or plugins.tasks, plugins.tasks, skipped_plugins(plugins)
+    )  # none named: all
     check_priors(specs, config)  # a misnamed prior fails now, not after the data is built
     if config.training.threads:
         torch.set_num_threads(config.training.threads)

@@ -82,10 +82,9 @@ def test_request_schemas_are_in_the_openapi_document(server):
     assert status == 200
     schemas = spec["components"]["schemas"]
     row = schemas["toy_value_row"]
-    assert set(row["properties"]) == {"row_id", "text", "x", "shop"} and set(row["required"]) == {
-        "text",
-        "x",
-    }
+    # x is a numeric input: null or absent means missing, so only the text is required.
+    assert set(row["properties"]) == {"row_id", "text", "x", "shop"}
+    assert set(row["required"]) == {"text"}
     assert "/v1/predict/toy_value" in spec["paths"] and "/v1/predict/toy_flag" in spec["paths"]
 
 
@@ -272,3 +271,17 @@ def test_serve_refuses_a_run_without_weights_and_a_task_the_run_lacks(
     shutil.copytree(deploy_run_dir, bare, ignore=shutil.ignore_patterns("*.safetensors"))
     result = shopmtl("serve", bare, "--port", free_port())
     assert result.exit_code == 1 and "model/encoder.safetensors is missing" in result.output
+
+
+def test_a_numeric_input_may_be_left_out_and_reads_as_missing(server, deploy_run, rows):
+    """x is nullable: rows without it predict as rows whose x is null, in serve and in predict."""
+    without = rows.drop(columns=["x"]).head(3)
+    status, body = call(server, "/v1/predict/toy_value", {"rows": records(without)})
+    assert status == 200, body
+    expected = predict_frame(deploy_run, "toy_value", without.assign(x=np.nan))
+    direct = predict_frame(deploy_run, "toy_value", without)
+    assert list(direct.columns) == [*without.columns, "prediction"]
+    np.testing.assert_allclose(direct["prediction"], expected["prediction"], rtol=1e-6)
+    np.testing.assert_allclose(
+        pd.DataFrame(body["predictions"])["prediction"], expected["prediction"], rtol=1e-5
+    )

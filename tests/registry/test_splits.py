@@ -67,11 +67,9 @@ def test_a_parquet_split_missing_a_column_is_named_before_reading(tmp_path: Path
     with pytest.raises(ValueError) as info:
         build_task_data(spec, Config())
     message = str(info.value)
-    assert (
-        "train split lacks columns ['shop']" in message
-        and str(tmp_path / "rows" / "train") in message
-    )
-    assert any("lacks column" in p and "shop" in p for p in check_task(spec))
+    said = f"the train split ({tmp_path / 'rows' / 'train'}) lacks column(s) 'shop'"
+    assert said in message
+    assert any(said in p for p in check_task(spec))  # plugins check: the same words
 
 
 def test_what_is_not_a_split_is_refused(tmp_path: Path) -> None:

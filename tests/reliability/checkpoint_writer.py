@@ -26,9 +26,9 @@ sys.path.insert(0, str(TESTS))
 
 import torch  # noqa: E402
 from conftest import toy_config, toy_plugin_set  # noqa: E402
+from shopmtl.core.engine.periodic_eval import save  # noqa: E402
 from shopmtl.core.engine.runtime import fresh_accelerator  # noqa: E402
 from shopmtl.core.engine.training_run import build_run  # noqa: E402
-from shopmtl.core.engine.validation import save  # noqa: E402
 from shopmtl.core.runs.state import TrainState  # noqa: E402
 from shopmtl.core.runs.transaction import work_dir  # noqa: E402
 

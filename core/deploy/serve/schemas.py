@@ -42,8 +42,8 @@ def _fields(specs: Iterable[TaskSpec]) -> dict[str, tuple[Any, bool, str]]:
             if column not in derived:
                 fields[column] = (
                     FiniteNumber,
-                    True,
-                    f"finite number; null = missing ({spec.name})",
+                    False,  # a numeric input may be missing: null or absent alike
+                    f"finite number; null or absent = missing ({spec.name})",
                 )
         for column in spec.categorical:
             if column not in derived:

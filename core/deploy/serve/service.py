@@ -94,11 +94,13 @@ class ModelService:
         )
         try:
             return list(self.predict(task, empty).columns)
-        except Exception:  # noqa: BLE001 -- a task's decode or derive may not take zero rows; not fatal
-            log.warning(
-                "task %s: cannot list its output columns from a prediction on no rows",
+        except Exception as exc:  # noqa: BLE001 -- a plugin's decode that breaks the contract; not fatal
+            log.warning(  # in words, no traceback: `plugins check` names the fix
+                "task %s: cannot list its output columns: predicting no rows raised %s: %s "
+                "(decode must take zero rows; `shopmtl plugins check` says how to fix it)",
                 task,
-                exc_info=True,
+                type(exc).__name__,
+                exc,
             )
             return None
 

@@ -21,7 +21,7 @@ import pandas as pd
 from shopmtl import BuildContext, EvalBatch, TaskData, TaskSpec, hookimpl, log1p_regression_metrics
 
 #: The hook API this plugin is written for; shopmtl refuses it if the major differs.
-SHOPMTL_HOOK_API = "1.0"
+SHOPMTL_HOOK_API = "1.5"
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,10 @@ def basket_metrics(batch: EvalBatch) -> dict[str, float]:
 
 def decode_basket_size(predictions: np.ndarray) -> pd.DataFrame:
     """``prediction`` (log1p, as the model outputs it) and ``products`` (expm1 of it, >= 1)."""
-    value = np.asarray(predictions, dtype=float).reshape(len(predictions), -1)[:, 0]
+    # p[:, 0], not p.reshape(len(p), -1): numpy cannot infer a width of zero rows, and
+    # decode must take zero rows (serve lists a task's outputs by decoding none).
+    value = np.asarray(predictions, dtype=float)
+    value = value[:, 0] if value.ndim > 1 else value
     return pd.DataFrame({"prediction": value, "products": np.maximum(np.expm1(value), 1.0)})
 
 
