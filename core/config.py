@@ -197,6 +197,9 @@ class PluginsConfig(_Section):
 
     strict: bool = False  # a broken plugin stops the run instead of being skipped
     blocked: list[str] = []
+    # Entry-point plugins that may load (beside SHOPMTL_PLUGINS: a plugin must pass both);
+    # None: any installed one. A plugin is code you install: allow only those you trust.
+    allow: list[str] | None = None
 
 
 class Config(_Section):

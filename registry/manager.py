@@ -30,8 +30,13 @@ Selection, blocking and strictness:
   ``"a,b"`` -> only the entry points named ``a`` and ``b``; ``""`` -> none, only the
   built-ins. The ``only=`` argument, when given, replaces the variable.
   Built-ins are always loaded unless blocked.
+* ``allow=`` (the config's ``plugins.allow``): entry-point names that may load, beside
+  ``SHOPMTL_PLUGINS``; an entry point must pass both. ``None`` allows any.
 * ``blocked=`` names (built-in or entry point) are not loaded at all, like
   pytest's ``-p no:NAME``.
+* ``import_entry_points=False`` lists the selected entry points from their
+  distributions' metadata without importing them (``shopmtl plugins``): installing a
+  package is trusting its code, but listing it should not run it.
 * Strict mode turns every skipped plugin (and every failing observer hook, and every
   name in the selection that matches no installed plugin) into a :class:`PluginError`.
   It is on when ``strict=True`` is passed *or* ``SHOPMTL_STRICT_PLUGINS`` is set to
@@ -46,13 +51,19 @@ pluggy's own call stops at the first plugin that raises.
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pluggy
 from shopmtl.registry import hookspecs
+from shopmtl.registry.entrypoints import dist_name as _dist_name
+from shopmtl.registry.entrypoints import listed as _listed
+from shopmtl.registry.entrypoints import names as _names
+from shopmtl.registry.entrypoints import selection as _selection
+from shopmtl.registry.entrypoints import strict_from_env as _strict_from_env
+from shopmtl.registry.entrypoints import version as _version
+from shopmtl.registry.entrypoints import why_not as _why_not
 from shopmtl.registry.hookcheck import check_hook_api, check_hooks, warn_deprecated_hooks
 from shopmtl.registry.hookspecs import ENTRY_POINT_GROUP, PROJECT_NAME
 from shopmtl.registry.messages import import_problem, plugin_where
@@ -68,7 +79,6 @@ from shopmtl.registry.pluginset import (  # re-exported: the loader's public API
 )
 from shopmtl.registry.spec import MetricSpec, TaskSpec
 from shopmtl.registry.validation import validate_task
-from shopmtl.registry.version import __version__
 
 __all__ = [
     "ENV_PLUGINS",
@@ -81,9 +91,6 @@ __all__ = [
     "load_plugins",
 ]
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("", "0", "false", "no", "off")
-
 
 def load_plugins(
     builtins: Sequence[tuple[str, object]],
@@ -92,6 +99,8 @@ def load_plugins(
     blocked: Iterable[str] = (),
     only: Iterable[str] | None = None,
     entry_points: Iterable[Any] | None = None,
+    allow: Iterable[str] | None = None,
+    import_entry_points: bool = True,
 ) -> PluginSet:
     """Register the built-ins, then each selected entry-point plugin, one at a time.
 
@@ -106,11 +115,14 @@ def load_plugins(
         ``SHOPMTL_PLUGINS``. ``None`` reads the variable; empty loads built-ins only.
     :param entry_points: entry-point objects (``name``, ``value``, ``load()``,
         optional ``dist``) to use instead of the installed ``shopmtl`` group (tests).
+    :param allow: entry-point names that may load (``plugins.allow``), on top of the selection.
+    :param import_entry_points: ``False``: report selected entry points from metadata, unimported.
     :returns: the :class:`PluginSet`; broken plugins appear in ``reports`` with ``error``.
     """
     strict = strict or _strict_from_env()
     blocked = _names(blocked)
     selected = _selection(only)
+    allowed = None if allow is None else _names(allow)
     builtin_names = {name for name, _ in builtins}
 
     pm = pluggy.PluginManager(PROJECT_NAME)
@@ -135,12 +147,14 @@ def load_plugins(
         if ep.name in seen and seen[ep.name] == ep.value:
             continue  # the same distribution found twice on sys.path
         seen[ep.name] = ep.value
-        if ep.name in blocked:
-            result.skipped[ep.name] = "blocked"
-            pm.set_blocked(ep.name)
+        why = _why_not(ep.name, blocked, selected, allowed, by_env=only is None)
+        if why is not None:
+            result.skipped[ep.name] = why
+            if why == "blocked":
+                pm.set_blocked(ep.name)
             continue
-        if selected is not None and ep.name not in selected:
-            result.skipped[ep.name] = f"not selected by {ENV_PLUGINS if only is None else 'only='}"
+        if not import_entry_points:
+            result.reports.append(_listed(ep))
             continue
         loader.load(
             ep.name, ep.load, source="entry point", dist=getattr(ep, "dist", None), value=ep.value
@@ -350,46 +364,3 @@ STRATEGY_HOOKS = {
 def _singular(kind: str) -> str:
     """``samplers`` -> ``sampler``, ``gradient_surgeries`` -> ``gradient_surgery`` (for messages)."""
     return kind[:-3] + "y" if kind.endswith("ies") else kind[:-1]
-
-
-def _dist_name(dist: Any) -> str | None:
-    if dist is None:
-        return None
-    try:
-        return dist.metadata["Name"] or getattr(dist, "name", None)
-    except Exception:  # noqa: BLE001 -- broken metadata must not break loading
-        return getattr(dist, "name", None)
-
-
-def _version(plugin: object, dist: Any, source: str) -> str:
-    if dist is not None and getattr(dist, "version", None):
-        return str(dist.version)
-    if source == "builtin":
-        return __version__
-    return str(getattr(plugin, "__version__", None) or "unknown")
-
-
-def _names(names: Iterable[str] | str) -> set[str]:
-    """Plugin names from an iterable, or from one comma-separated string."""
-    if isinstance(names, str):
-        names = names.split(",")
-    return {str(n).strip() for n in names if str(n).strip()}
-
-
-def _selection(only: Iterable[str] | str | None) -> set[str] | None:
-    """Entry-point names to load, or ``None`` for all of them."""
-    if only is not None:
-        return _names(only)
-    value = os.environ.get(ENV_PLUGINS)
-    return None if value is None else _names(value)
-
-
-def _strict_from_env() -> bool:
-    value = os.environ.get(ENV_STRICT, "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise PluginError(
-        f"{ENV_STRICT}={os.environ[ENV_STRICT]!r} is not understood: set it to 1 (strict) or 0 (lenient), or unset it"
-    )

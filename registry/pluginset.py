@@ -51,6 +51,8 @@ class PluginReport:
         hooks: the hooks it implements.
         tasks: the tasks it registered (kept only when ``error`` is ``None``).
         error: why it was skipped, or ``None`` when it loaded.
+        imported: ``False`` for an entry point listed from its metadata only (``shopmtl
+            plugins`` without ``--load``): its code was not run, so hooks and tasks are unknown.
     """
 
     name: str
@@ -63,6 +65,7 @@ class PluginReport:
     #: "gradient_surgeries": [...], "metrics": [...]}
     extensions: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+    imported: bool = True
 
     @property
     def ok(self) -> bool:

@@ -38,6 +38,20 @@ __all__ = ["NAME_PATTERN", "check_head_and_loss", "validate_task"]
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 
+#: The fields a task's ``configure`` may not change: the data and the head's shape follow them.
+CONFIGURE_KEEPS = (
+    "name",
+    "kind",
+    "text",
+    "text_pair",
+    "labels",
+    "numeric",
+    "categorical",
+    "classes",
+    "settings",
+)
+
+
 def validate_task(spec: Any) -> list[str]:
     """Every problem with ``spec``, each a sentence saying what is wrong and how to fix it.
 
@@ -74,18 +88,7 @@ def _check_configure(spec: TaskSpec) -> list[str]:
         return [
             f"configure returned {_short(configured)}, not a TaskSpec: return e.g. dataclasses.replace(spec, loss=...)"
         ]
-    kept = (
-        "name",
-        "kind",
-        "text",
-        "text_pair",
-        "labels",
-        "numeric",
-        "categorical",
-        "classes",
-        "settings",
-    )
-    changed = [f for f in kept if getattr(configured, f) != getattr(spec, f)]
+    changed = [f for f in CONFIGURE_KEEPS if getattr(configured, f) != getattr(spec, f)]
     if changed:
         return [
             f"configure changed {', '.join(changed)}: it may change the head, loss, outputs and predict only"

@@ -98,7 +98,17 @@ def installed_plugins(ctx: click.Context, config: Config | None = None) -> Plugi
     from shopmtl.plugins.builtin import BUILTIN_PLUGINS  # the composition root names the built-ins
 
     blocked, strict = plugin_options(ctx, config)
-    return load_plugins(BUILTIN_PLUGINS, strict=strict, blocked=blocked)
+    return load_plugins(
+        BUILTIN_PLUGINS,
+        strict=strict,
+        blocked=blocked,
+        allow=config.plugins.allow if config is not None else None,
+        import_entry_points=bool(ctx.meta.get(IMPORT_ENTRY_POINTS, True)),
+    )
+
+
+#: ``ctx.meta`` key: ``False`` lists installed entry points without importing them (``shopmtl plugins``).
+IMPORT_ENTRY_POINTS = "shopmtl.import_entry_points"
 
 
 @dataclass(frozen=True)
@@ -150,3 +160,28 @@ def strict_plugins_option(command: F) -> F:
     return click.option(
         "--strict-plugins", is_flag=True, expose_value=False, callback=_set_strict, help=STRICT_HELP
     )(command)
+
+
+TRUST_HELP = (
+    "Open RUN_DIR even when it cannot be verified against its manifest (no manifest, a missing, "
+    "changed or unlisted file, a bad signature). RISKY: the files may not be the ones the run was "
+    "written with; only for runs whose source you trust (docs/security.md)."
+)
+
+
+def trust_option(command: F) -> F:
+    """``--trust-unverified``: run ``command`` with manifest checks off (see docs/security.md).
+
+    The choice holds for the command's own call only, so nothing outlives it (a test
+    runner invoking several commands in one process sees each one's own choice).
+    """
+    from shopmtl.core.runs.manifest import trust_unverified
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, trust_unverified_run: bool = False, **kwargs: Any) -> Any:
+        with trust_unverified(trust_unverified_run):
+            return command(*args, **kwargs)
+
+    return click.option(  # type: ignore[return-value]
+        "--trust-unverified", "trust_unverified_run", is_flag=True, help=TRUST_HELP
+    )(wrapper)

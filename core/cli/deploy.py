@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
+from shopmtl.core.cli.common import (
+    friendly_errors,
+    plugin_set,
+    strict_plugins_option,
+    trust_option,
+)
 from shopmtl.core.deploy.serve.settings import API_KEY_ENV, ServeSettings, api_key_from
 
 #: ``--precision`` of the commands that run a model (predict, serve, evaluate).
@@ -116,9 +121,14 @@ def predict_file(
     engine: str = "torch",
     chunk_rows: int | None = None,
     precision: str = "auto",
+    csv_escape: bool = True,
     allow_pickle: bool = False,
 ) -> int:
-    """Predict every row of ``input_path`` into ``output_path`` in chunks; the rows written."""
+    """Predict every row of ``input_path`` into ``output_path`` in chunks; the rows written.
+
+    ``csv_escape``: a CSV output's text cells that a spreadsheet would run as a formula get
+    a leading ``'`` (:func:`shopmtl.core.data.tableio.escape_formulas`).
+    """
     from shopmtl.core.deploy import stream
     from shopmtl.core.deploy.bank import bounded_bank
     from shopmtl.core.engine.predict import load_run, predict_tasks
@@ -127,6 +137,7 @@ def predict_file(
     if engine == "onnxruntime":  # the export's graphs and files only: no PyTorch model is built
         from shopmtl.core.deploy.onnx_engine import load_onnx_run
 
+<<<<<<< HEAD
         run = load_onnx_run(run_dir, plugins.tasks, tasks=tasks, allow_pickle=allow_pickle)
     else:
         run = load_run(
@@ -138,13 +149,18 @@ def predict_file(
             allow_pickle=allow_pickle,
         )
     numeric = [c for t in tasks for c in run.specs[t].numeric]
+=======
+        model = load_onnx_model(run_dir, tasks)
+>>>>>>> main
 
     def predict(chunk: Any, first_row: int) -> Any:
         stream.check_finite(chunk, numeric, input_path, first_row)
         bounded_bank(run)
         return predict_tasks(run, tasks, chunk, source=input_path)
 
-    return stream.predict_file(input_path, output_path, predict, chunk_rows or stream.CHUNK_ROWS)
+    return stream.predict_file(
+        input_path, output_path, predict, chunk_rows or stream.CHUNK_ROWS, csv_escape
+    )
 
 
 def export_run(
@@ -188,10 +204,12 @@ def export_run(
 
 
 def runs_a_model(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--precision``, ``--allow-pickle`` and the plugin options, the click context passed in,
-    user errors in words."""
+    """``--precision``, ``--allow-pickle``, ``--trust-unverified`` and the plugin options, the
+    click context passed in, user errors in words."""
     return allow_pickle_option(
-        precision_option(strict_plugins_option(click.pass_context(friendly_errors(command))))
+        precision_option(
+            strict_plugins_option(trust_option(click.pass_context(friendly_errors(command))))
+        )
     )
 
 
@@ -232,6 +250,12 @@ def runs_a_model(command: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     help="Rows read, predicted and written at a time (default 8192).",
 )
+@click.option(
+    "--no-csv-escape",
+    is_flag=True,
+    help="Write CSV text cells as they are. By default a cell starting with = + - @ tab or CR "
+    "gets a leading ' so spreadsheets show it as text instead of running it as a formula.",
+)
 @runs_a_model
 def predict(
     ctx: click.Context,
@@ -241,6 +265,7 @@ def predict(
     output_path: str,
     engine: str,
     chunk_rows: int | None,
+    no_csv_escape: bool,
     precision: str,
     allow_pickle: bool,
 ) -> None:
@@ -266,6 +291,7 @@ def predict(
         engine,
         chunk_rows,
         precision,
+        not no_csv_escape,
         allow_pickle,
     )
     click.echo(
@@ -376,6 +402,7 @@ def serve(
 )
 @allow_pickle_option
 @strict_plugins_option
+@trust_option
 @click.pass_context
 @friendly_errors
 def export(

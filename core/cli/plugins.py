@@ -16,6 +16,7 @@ from typing import Any
 import click
 from shopmtl.core.authoring.scaffold_kinds import KINDS
 from shopmtl.core.cli.common import (
+    IMPORT_ENTRY_POINTS,
     friendly_errors,
     plugin_set,
     plugin_source,
@@ -37,13 +38,23 @@ def _load(ctx: click.Context, config: Any = None) -> Any:
 
 @click.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--load",
+    "import_them",
+    is_flag=True,
+    help="Import each installed plugin and run the registration checks (hooks, tasks, loaded or "
+    "skipped). Without it, installed plugins are listed from their package metadata only: "
+    "none of their code runs.",
+)
 @strict_plugins_option
 @click.pass_context
 @friendly_errors
-def plugins(ctx: click.Context, as_json: bool) -> None:
-    """List plugins: name, version, hooks, tasks, and whether each loaded (or why it was skipped).
+def plugins(ctx: click.Context, as_json: bool, import_them: bool) -> None:
+    """List plugins: name, version, source, and -- with --load -- hooks, tasks and whether each loaded.
 
-    "loaded" means imported and registered: each task's schema, head and loss passed
+    Installed (entry-point) plugins are listed from their package metadata without
+    importing them: a plugin is code, and listing it runs none of it. --load imports and
+    registers them: "loaded" then means each task's schema, head and loss passed
     shopmtl's registration checks. Datasets, labels and metrics are not built here:
     `shopmtl plugins check NAME` checks one plugin's tasks in depth.
     """
@@ -51,6 +62,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         return
     from shopmtl.core.report.tables import render_table
 
+    ctx.meta[IMPORT_ENTRY_POINTS] = import_them
     found = _load(ctx)
     if as_json:
         click.echo(
@@ -75,12 +87,15 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 #: What ``shopmtl plugins`` checked, printed under its table: "loaded" is not "checked".
 LISTING_FOOTER = (
     "loaded: imported, hooks known, each task's schema, head and loss passed the registration checks.\n"
+    "not imported: an installed plugin listed from its package metadata; `shopmtl plugins --load` imports it.\n"
     "Not checked here: datasets, labels and metrics -- run `shopmtl plugins check NAME` for those."
 )
 
 
 def _status(report: Any) -> str:
-    """``"loaded"`` (import and registration passed) or ``"skipped"`` (see ``report.error``)."""
+    """``"loaded"``, ``"skipped"`` (see ``report.error``) or ``"not imported"`` (listed from metadata)."""
+    if not getattr(report, "imported", True):
+        return "not imported"
     return "loaded" if report.error is None else "skipped"
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import warnings
 
 import click
-from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
+from shopmtl.core.cli.common import (
+    friendly_errors,
+    plugin_set,
+    strict_plugins_option,
+    trust_option,
+)
 from shopmtl.core.cli.deploy import allow_pickle_option
 
 __all__ = ["report"]
@@ -27,6 +32,7 @@ __all__ = ["report"]
 )
 @allow_pickle_option
 @strict_plugins_option
+@trust_option
 @click.pass_context
 @friendly_errors
 def report(

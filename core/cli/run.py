@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 
 import click
-from shopmtl.core.cli.common import friendly_errors, plugin_set, strict_plugins_option
+from shopmtl.core.cli.common import (
+    friendly_errors,
+    plugin_set,
+    strict_plugins_option,
+    trust_option,
+)
 from shopmtl.core.cli.deploy import allow_pickle_option, precision_option
 
 
@@ -16,6 +21,7 @@ from shopmtl.core.cli.deploy import allow_pickle_option, precision_option
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
 @allow_pickle_option
 @strict_plugins_option
+@trust_option
 @click.pass_context
 @friendly_errors
 def evaluate(

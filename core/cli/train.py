@@ -10,6 +10,7 @@ from shopmtl.core.cli.common import (
     is_main_process,
     plugin_set,
     strict_plugins_option,
+    trust_option,
 )
 from shopmtl.core.config import (
     SAFE_ON_RESUME,
@@ -56,6 +57,7 @@ from shopmtl.core.config import (
     "pickles (runs code from the file; this run saves them as arrays). Config: allow_pickle.",
 )
 @strict_plugins_option
+@trust_option
 @click.pass_context
 @friendly_errors
 def train(
@@ -133,4 +135,12 @@ def _resumed_run(
         else load_config(config_file, overrides).resolved_output_dir()
     )
     folder = resumed_from(target)
-    return None if folder is None else (folder, read_run_config(folder), target)
+    if folder is None:
+        return None
+    if folder == target:  # a finished run: every file checked before its config is read
+        from shopmtl.core.runs.checkpoint import check_contents
+        from shopmtl.core.runs.manifest import verify_run
+
+        verify_run(target, checkpoints=True)
+        check_contents(target)
+    return folder, read_run_config(folder), target

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,39 @@ def table_format(path: str | Path) -> str:
             f"{path}: unknown table format {suffix or '(no suffix)'}; use .csv, .parquet or .jsonl"
         )
     return FORMATS[suffix]
+
+
+#: What starts a spreadsheet formula (OWASP's "CSV injection" list): = + - @ tab, carriage return.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def escape_cell(value: object) -> object:
+    """``value`` with a leading ``'`` when it is text a spreadsheet would run as a formula.
+
+    Numbers pass through: a numeric cell is not text, and text that is a plain number
+    (``-3.5``, ``+1e3``) cannot run as a formula, so it keeps its value.
+    """
+    if (
+        isinstance(value, str)
+        and value.startswith(FORMULA_START)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
+
+
+def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell (and column name) escaped by :func:`escape_cell`.
+
+    For CSV written for people: Excel, LibreOffice and Google Sheets run a cell such as
+    ``=HYPERLINK(...)`` from a CSV file as a formula. Numeric columns are not touched.
+    """
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    escaped = frame.copy(deep=False) if text else frame
+    for column in text:
+        escaped[column] = frame[column].map(escape_cell, na_action="ignore")
+    return escaped.rename(columns=lambda c: escape_cell(c) if isinstance(c, str) else c)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from shopmtl.core.data.features import FeatureState
 from shopmtl.core.data.priors import PriorError, chosen_prior
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.registry.spec import HeadSpec, TaskSpec
+from shopmtl.registry.validation import CONFIGURE_KEEPS
 
 
 def head_spec_for(
@@ -110,18 +111,7 @@ def configure_task(spec: TaskSpec, config: Config) -> TaskSpec:
         raise ValueError(
             f"task '{spec.name}': configure returned {type(configured).__name__}, not a TaskSpec"
         )
-    kept = (
-        "name",
-        "kind",
-        "text",
-        "text_pair",
-        "labels",
-        "numeric",
-        "categorical",
-        "classes",
-        "settings",
-    )
-    changed = [f for f in kept if getattr(configured, f) != getattr(spec, f)]
+    changed = [f for f in CONFIGURE_KEEPS if getattr(configured, f) != getattr(spec, f)]
     if changed:
         raise ValueError(
             f"task '{spec.name}': configure changed {', '.join(changed)}; it may change the head, "

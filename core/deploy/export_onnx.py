@@ -1,8 +1,9 @@
 """``shopmtl export --format onnx``: the encoder and each task's head as ONNX graphs.
 
 The output folder is a complete run directory (its config, plugins, metrics and
-safetensors model, so ``shopmtl predict`` and ``shopmtl serve`` read it as any run)
-plus ``onnx/``::
+safetensors model, written again from the loaded run, never copied byte for byte; and
+its own manifest, so ``shopmtl predict`` and ``shopmtl serve`` read it as any run) plus
+``onnx/``::
 
     onnx/encoder.onnx          input_ids, attention_mask (batch, sequence) -> pooled (batch, width)
     onnx/heads/<task>.onnx     pooled texts + row features (+ token ids) -> raw outputs
@@ -23,8 +24,12 @@ from __future__ import annotations
 
 import copy
 import json
+<<<<<<< HEAD
 import shutil
 from dataclasses import dataclass, field
+=======
+import warnings
+>>>>>>> main
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +50,16 @@ from shopmtl.core.engine.predict import LoadedRun
 from shopmtl.core.files import atomic_dir
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.runs import checkpoint
+from shopmtl.core.runs import manifest as run_manifest
 from torch import nn
 from torch.nn import functional as F
 
 MAX_ABS_DIFFERENCE = 1e-3
+<<<<<<< HEAD
 RUN_FILES = ("config.yaml", "plugins.json", "metrics.json")
+=======
+OPSET = 17
+>>>>>>> main
 
 
 class GatherMeanBag(nn.Module):
@@ -201,6 +211,7 @@ def export_onnx(
             f"{output} already exists: choose a new folder (an export never overwrites)"
         )
     with atomic_dir(output) as staging:
+<<<<<<< HEAD
         for name in RUN_FILES:
             if (run.run_dir / name).is_file():
                 shutil.copy2(run.run_dir / name, staging / name)
@@ -208,6 +219,10 @@ def export_onnx(
         # The priors as loaded, in arrays and JSON: a run opened with --allow-pickle exports no pickle.
         checkpoint.rewrite_priors(staging / "model", run.features)
         manifest = write_graphs(run, staging / ONNX_DIR, quantize)
+=======
+        write_run_files(run, staging)
+        manifest = write_graphs(run, staging / ONNX_DIR)
+>>>>>>> main
         (staging / ONNX_DIR / MANIFEST).write_text(
             json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
         )
@@ -218,4 +233,25 @@ def export_onnx(
         (staging / ONNX_DIR / MANIFEST).write_text(
             json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
         )
+<<<<<<< HEAD
     return checked
+=======
+        if not run_manifest.trusting():  # never vouch for a run that was opened unverified
+            run_manifest.write_run_manifest(staging)
+    return difference
+
+
+def write_run_files(run: LoadedRun, folder: Path) -> None:
+    """The exported run directory's files, written again from the loaded run (never copied)."""
+    checkpoint.write_yaml(folder / "config.yaml", run.config.model_dump(mode="json"))
+    for name in ("plugins.json", "metrics.json"):
+        if (run.run_dir / name).is_file():
+            checkpoint.write_json(folder / name, checkpoint.read_json(run.run_dir / name))
+    checkpoint.save_model_dir(
+        folder / checkpoint.MODEL_DIR, run.model, run.features, run.bank.tokenizer
+    )
+    if run.calibration:
+        model_dir = folder / checkpoint.MODEL_DIR
+        checkpoint.write_json(model_dir / checkpoint.CALIBRATION, run.calibration)
+        run_manifest.write_manifest(model_dir)
+>>>>>>> main

@@ -14,7 +14,10 @@ task's ``predict`` hook takes one (the plugin contract).
 
 from __future__ import annotations
 
+<<<<<<< HEAD
 import json
+=======
+>>>>>>> main
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,14 @@ import torch
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.deploy.fp32 import Fp32Runtime
 from shopmtl.core.engine.evaluate import Scorer
+<<<<<<< HEAD
 from shopmtl.core.engine.predict import LoadedRun, RunError, read_tasks
 from shopmtl.core.runs import checkpoint, manifest
 from shopmtl.registry.spec import TaskSpec
+=======
+from shopmtl.core.engine.predict import LoadedRun, RunError
+from shopmtl.core.runs.manifest import read_json_file, task_name
+>>>>>>> main
 
 ONNX_DIR = "onnx"
 MANIFEST = "manifest.json"
@@ -99,14 +107,19 @@ class OnnxModel:
         return torch.from_numpy(raw)
 
 
-def load_onnx_model(run_dir: str | Path) -> OnnxModel:
-    """The graphs in ``run_dir/onnx`` (written by ``shopmtl export --format onnx``), or a clear error."""
+def load_onnx_model(run_dir: str | Path, tasks: Sequence[str] | None = None) -> OnnxModel:
+    """The graphs in ``run_dir/onnx`` (written by ``shopmtl export --format onnx``), or a clear error.
+
+    ``tasks``: open only these tasks' head graphs (default: all). Task names read from
+    ``onnx/manifest.json`` are checked before they become file names.
+    """
     folder = Path(run_dir) / ONNX_DIR
     if not (folder / MANIFEST).is_file():
         raise RunError(
             f"{run_dir} holds no ONNX model ({folder / MANIFEST} is missing): "
             f"export one with `shopmtl export {run_dir} --format onnx --output DIR` and predict on DIR"
         )
+<<<<<<< HEAD
     return OnnxModel(folder, read_manifest(folder))
 
 
@@ -167,6 +180,16 @@ def load_onnx_run(
         Fp32Runtime(),  # type: ignore[arg-type]  # Scorer needs .device and .autocast() only
         checkpoint.read_calibration(folder),
     )
+=======
+    manifest = read_json_file(folder / MANIFEST)
+    graphs = manifest.get("tasks") if isinstance(manifest, dict) else None
+    if not isinstance(graphs, dict):
+        raise RunError(f"{folder / MANIFEST} lists no tasks: export the run again")
+    for name in graphs:
+        task_name(name, folder / MANIFEST)
+    wanted = {t: info for t, info in graphs.items() if tasks is None or t in tasks}
+    return OnnxModel(folder, {**manifest, "tasks": wanted})
+>>>>>>> main
 
 
 def onnx_scorer(run: LoadedRun, model: OnnxModel) -> Scorer:

@@ -16,7 +16,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from shopmtl.core.data.tableio import TableFormatError, table_format
+from shopmtl.core.data.tableio import TableFormatError, escape_formulas, table_format
 from shopmtl.core.files import atomic_file
 
 #: Rows per chunk: large enough that per-chunk overheads vanish, small enough that a
@@ -104,9 +104,10 @@ def _jsonl_batches(path: Path, rows: int) -> Iterator[Any]:
 class ChunkWriter:
     """Appends frames to a table file of the format its suffix names (see :func:`open_writer`)."""
 
-    def __init__(self, handle: IO[bytes], kind: str) -> None:
+    def __init__(self, handle: IO[bytes], kind: str, csv_escape: bool = True) -> None:
         self._handle = handle
         self._kind = kind
+        self._escape = csv_escape
         self._parquet: Any = None
         self._started = False
         self.rows = 0
@@ -114,7 +115,8 @@ class ChunkWriter:
     def write(self, frame: pd.DataFrame) -> None:
         """Append ``frame``; the first frame fixes the header (CSV) or schema (Parquet)."""
         if self._kind == "csv":
-            frame.to_csv(self._handle, index=False, header=not self._started)
+            out = escape_formulas(frame) if self._escape else frame  # formula injection (OWASP)
+            out.to_csv(self._handle, index=False, header=not self._started)
         elif self._kind == "jsonl":
             if len(frame):
                 text = frame.to_json(orient="records", lines=True, date_format="iso")
@@ -146,12 +148,16 @@ class ChunkWriter:
 
 
 @contextlib.contextmanager
-def open_writer(path: str | Path) -> Iterator[ChunkWriter]:
-    """A :class:`ChunkWriter` on a temporary sibling of ``path``, renamed into place on success."""
+def open_writer(path: str | Path, csv_escape: bool = True) -> Iterator[ChunkWriter]:
+    """A :class:`ChunkWriter` on a temporary sibling of ``path``, renamed into place on success.
+
+    ``csv_escape``: CSV text cells that start a formula get a leading ``'`` (Parquet and
+    JSON Lines are data formats no spreadsheet runs, so they are written as they are).
+    """
     path = Path(path)
     kind = table_format(path)
     with atomic_file(path) as temporary, open(temporary, "wb") as handle:
-        writer = ChunkWriter(handle, kind)
+        writer = ChunkWriter(handle, kind, csv_escape)
         try:
             yield writer
         finally:
@@ -190,14 +196,19 @@ def check_finite(frame: pd.DataFrame, columns: list[str], source: str, first_row
 
 
 def predict_file(
-    input_path: str | Path, output_path: str | Path, predict: Predict, rows: int = CHUNK_ROWS
+    input_path: str | Path,
+    output_path: str | Path,
+    predict: Predict,
+    rows: int = CHUNK_ROWS,
+    csv_escape: bool = True,
 ) -> int:
     """Stream ``input_path`` through ``predict`` into ``output_path``; the number of rows written.
 
-    Row numbers given to ``predict`` count data rows from 1, as people do.
+    Row numbers given to ``predict`` count data rows from 1, as people do. ``csv_escape``:
+    see :func:`open_writer`.
     """
     check_paths(input_path, output_path)
-    with open_writer(output_path) as writer:
+    with open_writer(output_path, csv_escape) as writer:
         for chunk in read_chunks(input_path, rows):
             writer.write(predict(chunk, writer.rows + 1))
         return writer.rows

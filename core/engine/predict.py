@@ -16,13 +16,12 @@ from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.engine.evaluate import Scorer, evaluate
 from shopmtl.core.engine.hardware import precision_for_this_machine
 from shopmtl.core.engine.runtime import Runtime, inference_device
-from shopmtl.core.model.encoder import build_encoder
+from shopmtl.core.model.encoder import build_encoder, load_saved_tokenizer
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.model.outputs import default_decode
-from shopmtl.core.runs import checkpoint
+from shopmtl.core.runs import checkpoint, manifest
 from shopmtl.core.runs.assemble import assemble_model
 from shopmtl.registry.spec import HeadSpec, MetricSpec, SharingFactory, TaskData, TaskSpec
-from transformers import AutoTokenizer
 
 
 class RunError(ValueError):
@@ -117,16 +116,41 @@ def load_run(
     except FileNotFoundError as error:
         raise RunError(str(error)) from None
     config = checkpoint.read_run_config(run_dir)
+<<<<<<< HEAD
     # The tasks are the heads on disk: deleting heads/<task>.safetensors drops a task,
     # copying one from a run with the same encoder adds it.
     heads = sorted(p.stem for p in (folder / "heads").glob("*.safetensors"))
     specs, features = read_tasks(
         run_dir, config, folder, registered, heads, tasks=tasks, allow_pickle=allow_pickle
     )
+=======
+    # The tasks are the heads on disk (every one listed in the run's manifest); with
+    # ``tasks``, only those heads, feature states and priors are opened.
+    heads = sorted(manifest.task_name(p.stem, p) for p in (folder / "heads").glob("*.safetensors"))
+    saved = checkpoint.feature_tasks(folder)  # names checked: they name the priors' files
+    names = [name for name in heads if name in saved]
+    unknown = [name for name in tasks if name not in names]
+    if unknown:
+        raise RunError(
+            f"the run in {run_dir} has no task '{unknown[0]}'; it has: {', '.join(names)}"
+        )
+    names = list(dict.fromkeys(tasks)) or names
+    missing = [name for name in names if name not in registered]
+    if missing:
+        owners = _owners(run_dir)
+        needs = ", ".join(f"{t} (plugin {owners.get(t, '?')})" for t in missing)
+        raise RunError(
+            f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins"
+        )
+    specs = {
+        name: configure_task(registered[name], config) for name in names
+    }  # head/loss as trained
+    features = checkpoint.read_features(folder, specs, allow_pickle=allow_pickle)
+>>>>>>> main
     encoder = build_encoder(
         config.encoder, saved=folder / "backbone", tasks=checkpoint.saved_adapters(folder)
     )
-    tokenizer = AutoTokenizer.from_pretrained(folder / "backbone")
+    tokenizer = load_saved_tokenizer(folder / "backbone")
     bank = TextBank(tokenizer, config.encoder.max_length)
 
     def head_spec(name: str, width: int) -> HeadSpec:
@@ -148,8 +172,16 @@ def load_run(
         model,
         bank,
         accelerator,
-        checkpoint.read_calibration(folder),
+        checkpoint.read_calibration(folder, list(specs)),
     )
+
+
+def _owners(run_dir: Path) -> dict[str, Any]:
+    """Which plugin each task of the run came from (``plugins.json``), for messages only."""
+    path = run_dir / "plugins.json"
+    data = checkpoint.read_json(path) if path.is_file() else {}
+    owners = data.get("tasks", {}) if isinstance(data, dict) else {}
+    return {str(k): v for k, v in owners.items()} if isinstance(owners, dict) else {}
 
 
 def _prepared(run: LoadedRun, name: str, data: TaskData | None = None) -> PreparedTask:

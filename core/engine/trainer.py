@@ -44,7 +44,7 @@ from shopmtl.core.engine.training_run import TrainingRun, build_run, launch
 from shopmtl.core.model.batching import batch_tokens, make_batch, to_device
 from shopmtl.core.model.encoder import transformer_layers
 from shopmtl.core.model.losses import DEFAULT_LOSSES
-from shopmtl.core.runs import checkpoint, fsdp, transaction
+from shopmtl.core.runs import checkpoint, fsdp, manifest, transaction
 from shopmtl.core.runs.fsdp import is_sharded, whole_weights
 from shopmtl.core.runs.rundir import claim_output_dir, release_output_dir, write_metrics
 from shopmtl.core.runs.source import carry_over_heads
@@ -304,6 +304,7 @@ def finish(
         )
     if calibration and main:
         checkpoint.write_json(model_dir / checkpoint.CALIBRATION, calibration)
+        manifest.write_manifest(model_dir)  # the model folder's own manifest lists it too
     run.plugins.notify(
         "on_evaluation", run=run.info, step=state.best_step, split="test", metrics=metrics["test"]
     )

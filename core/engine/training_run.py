@@ -26,7 +26,7 @@ from shopmtl.core.engine.collective import on_main_shared
 from shopmtl.core.engine.environment import environment_record
 from shopmtl.core.engine.hardware import Hardware, PrecisionChoice
 from shopmtl.core.engine.optim import make_optimizer
-from shopmtl.core.model.encoder import build_encoder, load_tokenizer
+from shopmtl.core.model.encoder import build_encoder, load_saved_tokenizer, load_tokenizer
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.mtl.sampler import TaskSampler, task_probabilities
 from shopmtl.core.mtl.strategies import make_surgery, make_weighting
@@ -39,7 +39,6 @@ from shopmtl.registry.cachedir import cache_root
 from shopmtl.registry.hookspecs import RunInfo
 from shopmtl.registry.pluginset import PluginSet
 from shopmtl.registry.spec import GradientSurgery, TaskSpec
-from transformers import AutoTokenizer
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def build_run(
     tokenizer = (
         load_tokenizer(config.encoder.name)
         if source is None
-        else AutoTokenizer.from_pretrained(source.backbone)
+        else load_saved_tokenizer(source.backbone)
     )
     bank = TextBank(
         tokenizer, config.encoder.max_length, token_cache(tokenizer, config.encoder.max_length)

@@ -1,7 +1,14 @@
-"""The shared text encoder: resolve, load (offline), pool, optionally wrap with LoRA."""
+"""The shared text encoder: resolve, load (offline), pool, optionally wrap with LoRA.
+
+No code is ever taken from a model folder: every ``from_pretrained`` passes
+``trust_remote_code=False``, a run's ``backbone/`` is read with ``local_files_only=True``,
+and a folder whose ``config.json`` or ``tokenizer_config.json`` names custom code
+(``auto_map``) is refused before transformers reads it (:func:`check_no_remote_code`).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +22,10 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokeniz
 log = logging.getLogger(__name__)
 
 _PACKAGED_MINILM = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+#: The files of a transformers folder that can point transformers at Python code to import.
+_CODE_POINTERS = ("config.json", "tokenizer_config.json")
+#: What every from_pretrained of a local folder is passed: no code from the folder, no download.
+SAFE_LOCAL = {"trust_remote_code": False, "local_files_only": True}
 
 
 class EncoderError(RuntimeError):
@@ -40,11 +51,47 @@ def resolve_encoder_path(name: str) -> str:
     return name
 
 
+def check_no_remote_code(folder: str | Path) -> None:
+    """Refuse a transformers folder whose config names custom code (``auto_map``).
+
+    transformers would import that code with ``trust_remote_code=True``; shopmtl never
+    passes it, but refusing here says why in one line, before transformers reads anything.
+    """
+    folder = Path(folder)
+    for name in _CODE_POINTERS:
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise EncoderError(f"{path} is not JSON ({error}): restore it from a copy") from None
+        if isinstance(data, dict) and "auto_map" in data:
+            raise EncoderError(
+                f"{path} has 'auto_map': it asks transformers to import Python code shipped with the "
+                "model, which shopmtl never runs; use a model folder without custom code"
+            )
+
+
+def load_saved_tokenizer(folder: Path) -> PreTrainedTokenizerBase:
+    """The tokenizer saved in a run's ``backbone/`` folder (local files only, no custom code)."""
+    check_no_remote_code(folder)
+    return AutoTokenizer.from_pretrained(folder, **SAFE_LOCAL)
+
+
+def _local(path: str) -> dict[str, bool]:
+    """``from_pretrained`` options for ``path``: no custom code ever; a local folder is checked first."""
+    if Path(path).is_dir():
+        check_no_remote_code(path)
+        return dict(SAFE_LOCAL)
+    return {"trust_remote_code": False}
+
+
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     """The tokenizer of encoder ``name`` (resolved as :func:`resolve_encoder_path`)."""
     path = resolve_encoder_path(name)
     try:
-        return AutoTokenizer.from_pretrained(path)
+        return AutoTokenizer.from_pretrained(path, **_local(path))
     except OSError as error:
         raise EncoderError(
             f"cannot load the tokenizer of encoder {name!r} ({error}). Pass a local model folder as "
@@ -60,9 +107,10 @@ def load_backbone(config: EncoderConfig, saved: Path | None = None) -> nn.Module
     path = resolve_encoder_path(config.name)
     try:
         if saved is not None:
-            return AutoModel.from_config(AutoConfig.from_pretrained(saved))
+            check_no_remote_code(saved)
+            return AutoModel.from_config(AutoConfig.from_pretrained(saved, **SAFE_LOCAL))
         if config.random_init:
-            base = AutoConfig.from_pretrained(path)
+            base = AutoConfig.from_pretrained(path, **_local(path))
             tiny = dict(
                 hidden_size=config.random_init_hidden,
                 num_hidden_layers=config.random_init_layers,
@@ -70,7 +118,7 @@ def load_backbone(config: EncoderConfig, saved: Path | None = None) -> nn.Module
                 intermediate_size=config.random_init_hidden * 2,
             )
             return AutoModel.from_config(type(base)(**{**base.to_dict(), **tiny}))
-        return AutoModel.from_pretrained(path)
+        return AutoModel.from_pretrained(path, **_local(path))
     except OSError as error:
         raise EncoderError(
             f"cannot load encoder {config.name!r} ({error}). Models cannot be downloaded at run time here: "

@@ -163,7 +163,7 @@ def build_report(
     allow_pickle: bool = False,
 ) -> Report:
     """Write ``RUN_DIR/report/index.html`` and its PNG plots; see the module docstring."""
-    from shopmtl.core.runs import checkpoint
+    from shopmtl.core.runs import checkpoint, manifest
 
     run_dir = Path(run_dir)
     metrics_file = run_dir / "metrics.json"
@@ -171,12 +171,16 @@ def build_report(
         raise ReportError(
             f"{run_dir} has no metrics.json: report on a finished run (`shopmtl train` writes it at the end)"
         )
+    manifest.verify_run(run_dir)  # before anything of the run is read (the model is hashed once)
+    checkpoint.check_contents(run_dir)
     record = checkpoint.read_json(metrics_file)
     by_task: dict[str, Any] = record.get("tasks", {})
     baselines: dict[str, Any] = record.get("baselines", {}).get(split, {})
     history: list[dict[str, Any]] = record.get("history", [])
     best_step = record.get("best_step")
     names = list(by_task) or sorted({t for e in history for t in e.get("val", {})})
+    for name in names:  # they name the plots' files
+        manifest.task_name(name, metrics_file)
     specs = {n: registered[n] for n in names if n in registered}
 
     predicted, notes = _predictions_and_notes(

@@ -10,6 +10,7 @@ adds the optimiser and trainer state needed by ``--resume``)::
     features.json              per task: standardisation constants, vocabularies, the prior's name
     priors/<task>.safetensors  a task's fitted classical prior (tasks.<name>.prior), if any: its
                                arrays, with its JSON in the header; never a pickle
+    manifest.json              every file above with its sha256 (see :mod:`~shopmtl.core.runs.manifest`)
     calibration.json           per task: what `calibrate` fitted on val (thresholds), if any
     backbone/                  the encoder's transformers config and tokenizer files
 
@@ -41,6 +42,7 @@ from shopmtl.core.data.priorfile import (
     save_prior,
 )
 from shopmtl.core.files import atomic_dir, write_text_atomic
+from shopmtl.core.model.encoder import check_no_remote_code
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.runs import manifest
 from shopmtl.registry.spec import TaskSpec
@@ -105,14 +107,39 @@ def write_features(folder: Path, features: Mapping[str, FeatureState]) -> None:
 
 
 def source_model_dir(run_dir: str | Path) -> Path:
-    """The model folder of a finished run, or a clear error."""
+    """The model folder of a finished run, after the whole run verified against its manifest.
+
+    Every command that opens a run comes through here: a missing manifest, a missing,
+    changed or unlisted file is refused (see :mod:`~shopmtl.core.runs.manifest`).
+    """
     folder = Path(run_dir) / MODEL_DIR
     for needed in (folder / "encoder.safetensors", Path(run_dir) / "config.yaml"):
         if not needed.is_file():
             raise FileNotFoundError(f"{run_dir} is not a finished shopmtl run: {needed} is missing "
                                     "(train it, or restore the file from a copy of the run)")
-    manifest.verify(folder)  # every command that loads a run's weights comes through here
+    manifest.verify_run(Path(run_dir))
+    check_contents(Path(run_dir))
     return folder
+
+
+def check_contents(run_dir: Path) -> None:
+    """Refuse a run that names a task with a name that is not one, or whose backbone names code.
+
+    Every task name read from a run becomes part of a file name when it is used; a name
+    such as ``../../x`` is refused here, when the run is opened, whichever command opens
+    it. So is a backbone config with ``auto_map`` (code transformers would import).
+    """
+    for folder in (run_dir / MODEL_DIR, run_dir / LAST_CHECKPOINT):
+        check_no_remote_code(folder / "backbone")
+        for name in ("features.json", CALIBRATION):
+            if (folder / name).is_file():
+                _by_task(read_json(folder / name), folder / name)
+        for path in (folder / "heads").glob("*.safetensors"):
+            manifest.task_name(path.stem, path)
+    for name, key in (("plugins.json", "tasks"), ("metrics.json", "tasks")):
+        data = read_json(run_dir / name) if (run_dir / name).is_file() else {}
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            _by_task(data[key], run_dir / name)
 
 
 def read_run_config(run_dir: Path) -> Config:
@@ -183,8 +210,11 @@ def carry_heads(
 
     A prior is copied as its file; one the source holds only as an old pickle is opened
     (``allow_pickle``, with its task in ``specs``) and written in the arrays-and-JSON format,
-    so the new run holds no pickle.
+    so the new run holds no pickle. Only from a verified source (never under
+    ``--trust-unverified``): ``target``'s manifest then lists the copies as this run's own files.
     """
+    if manifest.trusting():
+        raise manifest.UnverifiedRunError(f"{source} was opened unverified: its heads are not carried over")
     features = read_json(target / "features.json")
     source_features = read_json(source / "features.json")
     carried = []
@@ -192,7 +222,7 @@ def carry_heads(
         name = path.stem
         if name in features or name not in source_features or not NAME_PATTERN.fullmatch(name):
             continue
-        shutil.copyfile(path, target / "heads" / path.name)
+        shutil.copyfile(manifest.inside(source, path), target / "heads" / path.name)
         prior_name = source_features[name].get("prior")
         if prior_name:
             _carry_prior(source, target, name, prior_name, specs or {}, allow_pickle)
@@ -267,10 +297,11 @@ def load_weights(folder: Path, model: MultiTaskModel, tasks: list[str] | None = 
             _load_into(module, path, strict=False)  # a dropped head leaves its gate unused
 
 
-def read_calibration(folder: Path) -> dict[str, Any]:
-    """Per-task calibration saved with a model (``{}`` when none was fitted)."""
+def read_calibration(folder: Path, tasks: list[str] | None = None) -> dict[str, Any]:
+    """Per-task calibration saved with a model (``{}`` when none was fitted), for ``tasks`` (default all)."""
     path = folder / CALIBRATION
-    return read_json(path) if path.is_file() else {}
+    data = _by_task(read_json(path), path) if path.is_file() else {}
+    return {name: value for name, value in data.items() if tasks is None or name in tasks}
 
 
 def feature_tasks(folder: Path) -> list[str]:
@@ -308,6 +339,15 @@ def read_features(
         fitted = load_prior(folder, name, spec, prior, allow_pickle=allow_pickle) if prior else None
         states[name] = FeatureState.from_dict(saved, fitted)
     return states
+
+
+def _by_task(data: Any, path: Path) -> dict[str, Any]:
+    """A JSON object keyed by task, every key checked to be a task name (it becomes a file name)."""
+    if not isinstance(data, dict):
+        raise manifest.CorruptRunError(f"{path} is not a JSON object by task: restore it from a copy of the run")
+    for name in data:
+        manifest.task_name(name, path)
+    return data
 
 
 def save_optimizer(path: Path, optimizer: torch.optim.Optimizer) -> None:

@@ -44,7 +44,7 @@ from shopmtl.core.data.features import FeatureState
 from shopmtl.core.files import atomic_dir
 from shopmtl.core.model.model import MultiTaskModel
 from shopmtl.core.mtl.sampler import TaskSampler
-from shopmtl.core.runs import checkpoint
+from shopmtl.core.runs import checkpoint, manifest
 from shopmtl.core.runs.state import TrainState
 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 from torch.distributed.fsdp import FSDPModule
@@ -120,6 +120,7 @@ def save_sharded_checkpoint(
             staging / TRAINER_STATE,
             {**asdict(state), "sampler": sampler.state_dict(), "scheduler": scheduler.state_dict()},
         )
+        manifest.write_manifest(staging)  # every process's shards are written: list them all
         retired = folder.with_name(f".{folder.name}.old")
         shutil.rmtree(retired, ignore_errors=True)
         if folder.exists():
@@ -144,6 +145,9 @@ def load_sharded_checkpoint(
             f"{folder} was written by a run that was not sharded (no {ACCELERATE_STATE}/ inside): "
             "resume it with the accelerate config it was trained with, or train again without --resume"
         )
+    # torch.distributed.checkpoint's metadata and accelerate's RNG states are pickles:
+    # nothing is read before every file is the one the checkpoint was written with.
+    manifest.verify(folder)
     accelerator.load_state(str(folder / ACCELERATE_STATE))
     saved = checkpoint.read_json(folder / TRAINER_STATE)
     sampler.load_state_dict(saved["sampler"])
@@ -207,6 +211,7 @@ def write_full_weights(
         checkpoint.write_features(staging, features)
         model.encoder.backbone.config.save_pretrained(staging / "backbone")
         tokenizer.save_pretrained(staging / "backbone")
+        manifest.write_manifest(staging)
 
 
 def read_full_weights(folder: Path, model: MultiTaskModel) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from shopmtl.core.config import Config, ConfigError
 from shopmtl.core.model.model import MultiTaskModel
-from shopmtl.core.runs import checkpoint
+from shopmtl.core.runs import checkpoint, manifest
 from shopmtl.registry.spec import TaskSpec
 
 
@@ -78,6 +78,10 @@ def carry_over_heads(
         # Its heads read the source's gated experts, not the pooled vector this model gives them.
         say(f"{source.folder.parent} shares its encoder through {source.config.sharing.kind} gates, so its heads were "
             "not carried over (add tasks to a run trained with sharing.kind=hard, here with encoder.freeze=true)")
+    elif manifest.trusting():
+        # Copied in, they would be listed in this run's manifest as its own: never vouch for unverified files.
+        say(f"{source.folder.parent} was opened unverified ({manifest.TRUST_FLAG}), so its other heads were "
+            "not carried over")
     else:
         carried = checkpoint.carry_heads(source.folder, target, specs, allow_pickle=allow_pickle)
         if carried:

@@ -58,7 +58,7 @@ def save_checkpoint(folder: Path, model: MultiTaskModel, features: Mapping[str, 
 def load_checkpoint(folder: Path, model: MultiTaskModel, optimizer: torch.optim.Optimizer, sampler: TaskSampler,
                     scheduler: torch.optim.lr_scheduler.LRScheduler) -> TrainState:
     """Restore what :func:`save_checkpoint` wrote into the run's objects; returns the trainer's state."""
-    manifest.verify(folder, complete=True)
+    manifest.verify(folder)  # every file listed, unchanged, nothing added
     checkpoint.load_weights(folder, model)
     checkpoint.load_optimizer(folder / "optimizer", optimizer)
     saved = checkpoint.read_json(folder / "trainer_state.json")

@@ -59,7 +59,8 @@ def open_run(output_dir: Path, resume: bool, overwrite: bool) -> tuple[Path, boo
             return work, True
         if _has_checkpoint(output_dir):  # a finished run, trained further: on a copy, swapped in at the end
             last = output_dir / checkpoint.LAST_CHECKPOINT
-            manifest.verify(last, complete=True)  # a bad file is named where it is, not in a copy
+            manifest.verify_run(output_dir, checkpoints=True)  # a bad file is named where it is, not in a copy
+            checkpoint.check_contents(output_dir)
             checkpoint.read_json(last / "trainer_state.json")
             _fresh(work)
             shutil.copytree(output_dir, work, dirs_exist_ok=True)
@@ -121,7 +122,12 @@ def finish_interrupted_commit(output_dir: Path) -> None:
 
 
 def commit(work: Path, output_dir: Path) -> Path:
-    """Swap the complete working folder in as the run directory; the previous run goes only now."""
+    """Swap the complete working folder in as the run directory; the previous run goes only now.
+
+    The run's manifest (every file, signed when ``SHOPMTL_SIGNING_KEY`` is set) is written
+    into the working folder first, so the run directory never appears without one.
+    """
+    manifest.write_run_manifest(work)
     retired = output_dir.parent / f".{output_dir.name}{_RETIRED}"
     shutil.rmtree(retired, ignore_errors=True)
     if output_dir.exists():

@@ -219,7 +219,9 @@ def test_installed_plugin_is_listed_by_the_cli_and_trains_jointly_with_a_builtin
     """What a user does after `pip install shopmtl-basket`: see it, then train it with a built-in task."""
     shopmtl = [str(plugin_venv), "-m", "shopmtl.core.cli"]
     env = {**clean_env(), "SHOPMTL_PLUGINS": "basket_size"}  # leave the deliberately broken one out
-    listed = json.loads(run([*shopmtl, "plugins", "--json"], env=env, cwd=tmp_path).stdout)
+    listed = json.loads(
+        run([*shopmtl, "plugins", "--json", "--load"], env=env, cwd=tmp_path).stdout
+    )
     basket = next(p for p in listed if p["name"] == "basket_size")
     assert basket["version"] == _example_version() and basket["distribution"] == "shopmtl-basket"
     assert basket["tasks"] == ["basket_size"] and basket["error"] is None

@@ -88,10 +88,10 @@ def on(relative: Path, how, command, *args):
 
 
 def _drop_from_manifest(path: Path) -> None:
-    """Copy toy_flag's head over toy_value's, and forget toy_value's manifest entry (a head copied in by hand)."""
-    manifest = path.parent.parent / "manifest.json"
+    """Copy toy_flag's head over toy_value's, and forget toy_value's entry in the run's manifest."""
+    manifest = path.parents[2] / "manifest.json"
     data = json.loads(manifest.read_text())
-    del data["files"]["heads/toy_value.safetensors"]
+    del data["files"]["model/heads/toy_value.safetensors"]
     manifest.write_text(json.dumps(data))
     shutil.copyfile(path.parent / "toy_flag.safetensors", path)
 
@@ -179,14 +179,14 @@ CORRUPT = [
         "`evaluate`, another task's head copied over a head",
         on(MODEL / "heads" / "toy_value.safetensors", _copy_flag_head, evaluate),
         1,
-        ("heads/toy_value.safetensors", "is a copy of heads/toy_flag.safetensors", "foreign"),
+        ("heads/toy_value.safetensors", "is a copy of model/heads/toy_flag.safetensors", "foreign"),
     ),
     Case(
         "evaluate-foreign-head-unlisted",
         "`evaluate`, another task's head copied in by hand, not in the manifest",
         on(MODEL / "heads" / "toy_value.safetensors", _drop_from_manifest, evaluate),
         1,
-        ("heads/toy_value.safetensors", "another task's or another run's file"),
+        ("heads/toy_value.safetensors", "is not listed in", "run/manifest.json"),
     ),
     Case(
         "evaluate-missing-encoder",
@@ -200,7 +200,7 @@ CORRUPT = [
         "`predict`, model/features.json truncated",
         on(MODEL / "features.json", truncate, predict_args),
         1,
-        ("model/features.json", "truncated or not JSON"),
+        ("model/features.json", "truncated or was replaced"),
         guarded=("run", "in.csv"),
         absent=("out.csv",),
     ),
@@ -209,7 +209,7 @@ CORRUPT = [
         "`evaluate`, the run's config.yaml emptied",
         on(Path("run") / "config.yaml", _empty, evaluate),
         1,
-        ("run/config.yaml", "empty or not a config"),
+        ("run/config.yaml", "truncated or was replaced"),
     ),
     Case(
         "report-random-head",
@@ -246,7 +246,7 @@ CORRUPT = [
         "`--resume`, checkpoints/last/trainer_state.json truncated",
         on(LAST / "trainer_state.json", truncate, resume),
         1,
-        ("checkpoints/last/trainer_state.json", "truncated or not JSON"),
+        ("checkpoints/last/trainer_state.json", "truncated or was replaced"),
     ),
     Case(
         "resume-random-optimizer",
@@ -264,8 +264,20 @@ CORRUPT = [
     ),
     Case(
         "predict-run-without-manifest",
-        "`predict` on a run written before manifests (no manifest.json)",
-        on(MODEL / "manifest.json", _delete, predict_args),
+        "`predict` on a run without its manifest (written before manifests, or removed)",
+        on(Path("run") / "manifest.json", _delete, predict_args),
+        1,
+        ("run/manifest.json is missing", "--trust-unverified"),
+        guarded=("run", "in.csv"),
+        absent=("out.csv",),
+    ),
+    Case(
+        "predict-run-without-manifest-trusted",
+        "`predict --trust-unverified` on a run without its manifest",
+        lambda ws: [
+            *_break(Path("run") / "manifest.json", _delete)(ws, predict_args),
+            "--trust-unverified",
+        ],
         0,
         ("wrote 6 rows",),
         guarded=("run", "in.csv"),

@@ -246,7 +246,8 @@ def test_exports_carry_the_prior(tmp_path):
     assert export_onnx(run, tmp_path / "onnx").max_abs_difference <= 1e-3
     manifest = json.loads((tmp_path / "onnx" / "onnx" / "manifest.json").read_text())
     assert manifest["tasks"]["toy_value"]["inputs"][-1] == "prior"
-    # HF: the fitted prior travels beside the heads, byte for byte.
+    # HF: the fitted prior travels beside the heads, written again from the loaded one (an
+    # export copies no file of the run byte for byte), identical to the run's.
     export_hf(run, tmp_path / "hf")
     assert (tmp_path / "hf" / "priors" / "toy_value.safetensors").read_bytes() == (
         out / "model" / "priors" / "toy_value.safetensors"

@@ -111,6 +111,7 @@ def planted(prior_run, tmp_path):
     marker = tmp_path / "marker"
     joblib.dump(Payload(marker), model / "priors" / "toy_value.joblib")
     manifest.write_manifest(model)
+    manifest.write_run_manifest(run)  # the run's own manifest too: only the loader can refuse now
     return run, marker
 
 
@@ -118,27 +119,47 @@ def _commands(run, tmp_path):
     rows = tmp_path / "rows.csv"
     build(_context())["test"].drop(columns=["value"]).to_csv(rows, index=False)
     return {
-        "predict": ["predict", str(run), "--task", "toy_value", "--input", str(rows),
-                    "--output", str(tmp_path / "out.csv")],  # fmt: skip
+        "predict": [
+            "predict",
+            str(run),
+            "--task",
+            "toy_value",
+            "--input",
+            str(rows),
+            "--output",
+            str(tmp_path / "out.csv"),
+        ],  # fmt: skip
         "serve": ["serve", str(run), "--port", "0"],
         "evaluate": ["evaluate", str(run)],
         "export hf": ["export", str(run), "--format", "hf", "--output", str(tmp_path / "hf")],
         "export onnx": ["export", str(run), "--format", "onnx", "--output", str(tmp_path / "onnx")],
         "report": ["report", str(run)],
-        "train --from": ["train", "examples/configs/smoke.yaml", "tasks={toy_flag: {}}",
-                         "training.max_steps=2", "encoder.freeze=true", "--from", str(run),
-                         "--output-dir", str(tmp_path / "new")],  # fmt: skip
+        "train --from": [
+            "train",
+            "examples/configs/smoke.yaml",
+            "tasks={toy_flag: {}}",
+            "training.max_steps=2",
+            "encoder.freeze=true",
+            "--from",
+            str(run),
+            "--output-dir",
+            str(tmp_path / "new"),
+        ],  # fmt: skip
     }
 
 
-def test_every_command_refuses_a_planted_pickle_in_one_line_and_never_unpickles_it(planted, tmp_path):
+def test_every_command_refuses_a_planted_pickle_in_one_line_and_never_unpickles_it(
+    planted, tmp_path
+):
     run, marker = planted
     source = PluginSource(load=lambda ctx, config=None: PLUGINS)
     for name, args in _commands(run, tmp_path).items():
         result = run_cli(*args, obj=source)
         lines = [line for line in result.output.strip().splitlines() if line.startswith("Error")]
         assert result.exit_code == 1, (name, result.output)
-        assert len(lines) == 1 and "toy_value.joblib" in lines[0] and "--allow-pickle" in lines[0], (
+        assert (
+            len(lines) == 1 and "toy_value.joblib" in lines[0] and "--allow-pickle" in lines[0]
+        ), (
             name,
             result.output,
         )
@@ -157,6 +178,7 @@ def test_a_path_in_features_json_cannot_lead_out_of_the_run(prior_run, tmp_path)
     data = json.loads(features.read_text())
     data["../../x"] = data["toy_value"]
     features.write_text(json.dumps(data))
+    manifest.write_run_manifest(run)  # re-listed, so the name itself must be refused
     result = run_cli("evaluate", str(run), obj=PluginSource(load=lambda ctx, config=None: PLUGINS))
     assert result.exit_code == 1 and "'../../x', which is not a task name" in result.output
 
@@ -166,8 +188,12 @@ def test_a_path_in_features_json_cannot_lead_out_of_the_run(prior_run, tmp_path)
     outside = tmp_path / "outside.safetensors"
     shutil.move(prior, outside)
     prior.symlink_to(outside)
-    result = run_cli("evaluate", str(linked), obj=PluginSource(load=lambda ctx, config=None: PLUGINS))
-    assert result.exit_code == 1 and "outside the model folder" in result.output, result.output
+    result = run_cli(
+        "evaluate", str(linked), obj=PluginSource(load=lambda ctx, config=None: PLUGINS)
+    )
+    assert result.exit_code == 1 and "points outside the run directory" in result.output, (
+        result.output
+    )
 
 
 def test_allow_pickle_opens_an_old_run_and_writes_no_pickle_onward(prior_run, tmp_path):
@@ -179,14 +205,19 @@ def test_allow_pickle_opens_an_old_run_and_writes_no_pickle_onward(prior_run, tm
     (model / "priors" / "toy_value.safetensors").unlink()
     joblib.dump(FittedPrior("trees", loaded.model), model / "priors" / "toy_value.joblib")
     manifest.write_manifest(model)
+    (run / "manifest.json").unlink()  # a run that old has no manifest of every file either
     source = PluginSource(load=lambda ctx, config=None: PLUGINS)
 
-    refused = run_cli("evaluate", str(run), "--json", obj=source)
+    unverified = run_cli("evaluate", str(run), "--json", obj=source)
+    assert unverified.exit_code == 1 and "--trust-unverified" in unverified.output
+    refused = run_cli("evaluate", str(run), "--json", "--trust-unverified", obj=source)
     assert refused.exit_code == 1 and "--allow-pickle" in refused.output
-    opened = run_cli("evaluate", str(run), "--json", "--allow-pickle", obj=source)
+    opened = run_cli(
+        "evaluate", str(run), "--json", "--trust-unverified", "--allow-pickle", obj=source
+    )
     assert opened.exit_code == 0, opened.output
     exported = run_cli("export", str(run), "--format", "hf", "--output", str(tmp_path / "hf"),
-                       "--allow-pickle", obj=source)  # fmt: skip
+                       "--trust-unverified", "--allow-pickle", obj=source)  # fmt: skip
     assert exported.exit_code == 0, exported.output
     assert [p.name for p in (tmp_path / "hf" / "priors").iterdir()] == ["toy_value.safetensors"]
 

@@ -59,14 +59,24 @@ def test_heads_of_a_gated_source_are_not_carried_into_a_hard_sharing_model(tmp_p
     assert "mmoe gates, so its heads were not carried over" in capsys.readouterr().out
 
 
-def test_dropping_a_head_file_drops_the_task(base_run, tmp_path, toy_plugins):
+def test_asking_for_some_tasks_opens_only_theirs_and_a_deleted_head_is_refused(
+    base_run, tmp_path, toy_plugins
+):
     import shutil
 
+    from shopmtl.core.runs.manifest import CorruptRunError, trust_unverified
+
+    run = load_run(base_run, toy_plugins.tasks, tasks=["toy_value"])
+    assert list(run.specs) == list(run.features) == ["toy_value"]
+    with pytest.raises(RunError, match="has no task 'toy_flag'"):
+        load_run(base_run, toy_plugins.tasks, tasks=["toy_flag"])
     copy = tmp_path / "copy"
     shutil.copytree(base_run, copy)
     (copy / "model" / "heads" / "toy_value.safetensors").unlink()
-    with pytest.raises(RunError, match="has no task 'toy_value'"):
-        load_run(copy, toy_plugins.tasks).task("toy_value")
+    with pytest.raises(CorruptRunError, match="toy_value.safetensors is missing"):
+        load_run(copy, toy_plugins.tasks)  # the manifest fails closed: a deleted head is a change
+    with trust_unverified():  # unchecked, the heads on disk are the tasks, as before
+        assert "toy_value" not in load_run(copy, toy_plugins.tasks).specs
 
 
 def test_cli_from_option_is_recorded_in_the_run_config(base_run, tmp_path, toy_plugins, monkeypatch):
