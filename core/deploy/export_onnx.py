@@ -24,12 +24,7 @@ from __future__ import annotations
 
 import copy
 import json
-<<<<<<< HEAD
-import shutil
 from dataclasses import dataclass, field
-=======
-import warnings
->>>>>>> main
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +50,6 @@ from torch import nn
 from torch.nn import functional as F
 
 MAX_ABS_DIFFERENCE = 1e-3
-<<<<<<< HEAD
-RUN_FILES = ("config.yaml", "plugins.json", "metrics.json")
-=======
-OPSET = 17
->>>>>>> main
 
 
 class GatherMeanBag(nn.Module):
@@ -211,18 +201,8 @@ def export_onnx(
             f"{output} already exists: choose a new folder (an export never overwrites)"
         )
     with atomic_dir(output) as staging:
-<<<<<<< HEAD
-        for name in RUN_FILES:
-            if (run.run_dir / name).is_file():
-                shutil.copy2(run.run_dir / name, staging / name)
-        shutil.copytree(run.run_dir / "model", staging / "model")
-        # The priors as loaded, in arrays and JSON: a run opened with --allow-pickle exports no pickle.
-        checkpoint.rewrite_priors(staging / "model", run.features)
-        manifest = write_graphs(run, staging / ONNX_DIR, quantize)
-=======
         write_run_files(run, staging)
-        manifest = write_graphs(run, staging / ONNX_DIR)
->>>>>>> main
+        manifest = write_graphs(run, staging / ONNX_DIR, quantize)
         (staging / ONNX_DIR / MANIFEST).write_text(
             json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
         )
@@ -233,12 +213,9 @@ def export_onnx(
         (staging / ONNX_DIR / MANIFEST).write_text(
             json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
         )
-<<<<<<< HEAD
-    return checked
-=======
         if not run_manifest.trusting():  # never vouch for a run that was opened unverified
             run_manifest.write_run_manifest(staging)
-    return difference
+    return checked
 
 
 def write_run_files(run: LoadedRun, folder: Path) -> None:
@@ -254,4 +231,3 @@ def write_run_files(run: LoadedRun, folder: Path) -> None:
         model_dir = folder / checkpoint.MODEL_DIR
         checkpoint.write_json(model_dir / checkpoint.CALIBRATION, run.calibration)
         run_manifest.write_manifest(model_dir)
->>>>>>> main

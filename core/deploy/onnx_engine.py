@@ -6,18 +6,14 @@ that :class:`~shopmtl.core.engine.evaluate.Scorer` calls -- ``encoder``, ``apply
 path: the same row encoding, text de-duplication, task ``predict`` and ``decode``.
 
 :func:`load_onnx_run` reads an export without building any PyTorch model: the config,
-the tasks' feature states and calibration, the tokenizer, and the graphs. No safetensors
-weights are read (an export stripped of ``model/*.safetensors`` still predicts). torch
-itself is still imported, as a tensor library: the text bank pads into tensors and a
-task's ``predict`` hook takes one (the plugin contract).
+the tasks' feature states and calibration, the tokenizer, and the graphs. The run is
+verified against its manifest first, as every command does (its safetensors files are
+hashed, never loaded). torch itself is still imported, as a tensor library: the text
+bank pads into tensors and a task's ``predict`` hook takes one (the plugin contract).
 """
 
 from __future__ import annotations
 
-<<<<<<< HEAD
-import json
-=======
->>>>>>> main
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,14 +23,11 @@ import torch
 from shopmtl.core.data.textbank import TextBank
 from shopmtl.core.deploy.fp32 import Fp32Runtime
 from shopmtl.core.engine.evaluate import Scorer
-<<<<<<< HEAD
 from shopmtl.core.engine.predict import LoadedRun, RunError, read_tasks
-from shopmtl.core.runs import checkpoint, manifest
-from shopmtl.registry.spec import TaskSpec
-=======
-from shopmtl.core.engine.predict import LoadedRun, RunError
+from shopmtl.core.model.encoder import load_saved_tokenizer
+from shopmtl.core.runs import checkpoint
 from shopmtl.core.runs.manifest import read_json_file, task_name
->>>>>>> main
+from shopmtl.registry.spec import TaskSpec
 
 ONNX_DIR = "onnx"
 MANIFEST = "manifest.json"
@@ -119,18 +112,14 @@ def load_onnx_model(run_dir: str | Path, tasks: Sequence[str] | None = None) -> 
             f"{run_dir} holds no ONNX model ({folder / MANIFEST} is missing): "
             f"export one with `shopmtl export {run_dir} --format onnx --output DIR` and predict on DIR"
         )
-<<<<<<< HEAD
-    return OnnxModel(folder, read_manifest(folder))
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """``folder/manifest.json`` of an export, or one line naming it when it is not JSON."""
-    try:
-        return dict(json.loads((folder / MANIFEST).read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RunError(
-            f"{folder / MANIFEST} is truncated or not JSON ({error}): export the run again"
-        ) from None
+    manifest = read_json_file(folder / MANIFEST)
+    graphs = manifest.get("tasks") if isinstance(manifest, dict) else None
+    if not isinstance(graphs, dict):
+        raise RunError(f"{folder / MANIFEST} lists no tasks: export the run again")
+    for name in graphs:
+        task_name(name, folder / MANIFEST)
+    wanted = {t: info for t, info in graphs.items() if tasks is None or t in tasks}
+    return OnnxModel(folder, {**manifest, "tasks": wanted})
 
 
 def load_onnx_run(
@@ -149,14 +138,11 @@ def load_onnx_run(
     :func:`~shopmtl.core.engine.predict.load_run`.
     """
     run_dir = Path(run_dir)
-    model = load_onnx_model(run_dir)
-    folder = run_dir / checkpoint.MODEL_DIR
-    for needed in (run_dir / "config.yaml", folder / "features.json", folder / "backbone"):
-        if not needed.exists():
-            raise RunError(
-                f"{run_dir} is not a complete ONNX export: {needed} is missing; export the run again"
-            )
-    manifest.verify(folder)  # the priors' files against their recorded sha256, as load_run does
+    try:
+        folder = checkpoint.source_model_dir(run_dir)  # the whole run verified, as load_run does
+    except FileNotFoundError as error:
+        raise RunError(str(error)) from None
+    model = load_onnx_model(run_dir, list(tasks) or None)
     config = checkpoint.read_run_config(run_dir)
     specs, features = read_tasks(
         run_dir,
@@ -167,9 +153,7 @@ def load_onnx_run(
         tasks=tasks,
         allow_pickle=allow_pickle,
     )
-    from transformers import AutoTokenizer  # the tokenizer only; no model class is touched
-
-    bank = TextBank(AutoTokenizer.from_pretrained(folder / "backbone"), config.encoder.max_length)
+    bank = TextBank(load_saved_tokenizer(folder / "backbone"), config.encoder.max_length)
     return LoadedRun(
         run_dir,
         config,
@@ -178,18 +162,8 @@ def load_onnx_run(
         model,  # type: ignore[arg-type]  # Scorer's interface of MultiTaskModel
         bank,
         Fp32Runtime(),  # type: ignore[arg-type]  # Scorer needs .device and .autocast() only
-        checkpoint.read_calibration(folder),
+        checkpoint.read_calibration(folder, list(specs)),
     )
-=======
-    manifest = read_json_file(folder / MANIFEST)
-    graphs = manifest.get("tasks") if isinstance(manifest, dict) else None
-    if not isinstance(graphs, dict):
-        raise RunError(f"{folder / MANIFEST} lists no tasks: export the run again")
-    for name in graphs:
-        task_name(name, folder / MANIFEST)
-    wanted = {t: info for t, info in graphs.items() if tasks is None or t in tasks}
-    return OnnxModel(folder, {**manifest, "tasks": wanted})
->>>>>>> main
 
 
 def onnx_scorer(run: LoadedRun, model: OnnxModel) -> Scorer:

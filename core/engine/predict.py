@@ -75,11 +75,7 @@ def read_tasks(
     names = list(dict.fromkeys(tasks)) or names
     missing = [name for name in names if name not in registered]
     if missing:
-        owners = (
-            checkpoint.read_json(run_dir / "plugins.json").get("tasks", {})
-            if (run_dir / "plugins.json").is_file()
-            else {}
-        )
+        owners = _owners(run_dir)
         needs = ", ".join(f"{t} (plugin {owners.get(t, '?')})" for t in missing)
         raise RunError(
             f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins"
@@ -116,37 +112,12 @@ def load_run(
     except FileNotFoundError as error:
         raise RunError(str(error)) from None
     config = checkpoint.read_run_config(run_dir)
-<<<<<<< HEAD
-    # The tasks are the heads on disk: deleting heads/<task>.safetensors drops a task,
-    # copying one from a run with the same encoder adds it.
-    heads = sorted(p.stem for p in (folder / "heads").glob("*.safetensors"))
-    specs, features = read_tasks(
-        run_dir, config, folder, registered, heads, tasks=tasks, allow_pickle=allow_pickle
-    )
-=======
     # The tasks are the heads on disk (every one listed in the run's manifest); with
     # ``tasks``, only those heads, feature states and priors are opened.
     heads = sorted(manifest.task_name(p.stem, p) for p in (folder / "heads").glob("*.safetensors"))
-    saved = checkpoint.feature_tasks(folder)  # names checked: they name the priors' files
-    names = [name for name in heads if name in saved]
-    unknown = [name for name in tasks if name not in names]
-    if unknown:
-        raise RunError(
-            f"the run in {run_dir} has no task '{unknown[0]}'; it has: {', '.join(names)}"
-        )
-    names = list(dict.fromkeys(tasks)) or names
-    missing = [name for name in names if name not in registered]
-    if missing:
-        owners = _owners(run_dir)
-        needs = ", ".join(f"{t} (plugin {owners.get(t, '?')})" for t in missing)
-        raise RunError(
-            f"{run_dir} was trained with tasks that no installed plugin provides: {needs}; install those plugins"
-        )
-    specs = {
-        name: configure_task(registered[name], config) for name in names
-    }  # head/loss as trained
-    features = checkpoint.read_features(folder, specs, allow_pickle=allow_pickle)
->>>>>>> main
+    specs, features = read_tasks(
+        run_dir, config, folder, registered, heads, tasks=tasks, allow_pickle=allow_pickle
+    )
     encoder = build_encoder(
         config.encoder, saved=folder / "backbone", tasks=checkpoint.saved_adapters(folder)
     )
