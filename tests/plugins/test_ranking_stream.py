@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from shopmtl import BuildContext, EvalBatch, TaskData
-from shopmtl.plugins import recommend
+from shopmtl.plugins import recommend, recommend_scoring
 from shopmtl.plugins.recommend import RECOMMEND, RecommendSettings, recommend_metrics
+from shopmtl.plugins.shared.baselines import baseline_metrics
 
 
 def fake_score(frame: pd.DataFrame) -> np.ndarray:
@@ -86,8 +87,12 @@ def test_streamed_ranking_metrics_equal_the_whole_frames(
 
 def test_the_baselines_stream_and_score_as_before(small_blocks: TaskData) -> None:
     """The baselines score row by row: block by block gives their whole-frame values."""
-    predict = recommend._fit_one_feature(small_blocks["train"], recommend._popularity)
-    streamed = recommend._evaluate(predict, small_blocks, "test")
+    predict = recommend_scoring._fit_one_feature(
+        small_blocks["train"], recommend_scoring._popularity
+    )
+    streamed = baseline_metrics(
+        {"popularity": predict}, small_blocks, "test", ["label"], recommend_metrics
+    )["popularity"]
     assert "built: none" in repr(small_blocks.extras["ranking"])
     frame = small_blocks["test"]
     whole = dataclasses.replace(

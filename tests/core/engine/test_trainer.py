@@ -18,6 +18,7 @@ from conftest import SMOKE_CONFIG, toy_config, toy_plugin_set
 from shopmtl import BuildContext, TaskData, hookimpl
 from shopmtl.core.cli import cli
 from shopmtl.core.cli.common import PluginSource
+from shopmtl.core.data.prepare import TaskDataError
 from shopmtl.core.engine.trainer import train
 from shopmtl.core.mtl.sampler import TaskSampler
 from shopmtl.core.runs import checkpoint
@@ -78,10 +79,9 @@ def test_training_with_missing_labels(tmp_path):
         "training.max_steps=20",
         "tasks.sparse_value={}",
         "tasks.sparse_flag={}",
-        "tasks.unlabelled_value={}",
     )
     result = train(config, plugins, progress=False)
-    assert set(result.metrics) == {"sparse_value", "sparse_flag", "unlabelled_value"}
+    assert set(result.metrics) == {"sparse_value", "sparse_flag"}
     for task, splits in result.metrics.items():
         for split in ("val", "test"):
             for name, value in splits[split].items():
@@ -89,6 +89,14 @@ def test_training_with_missing_labels(tmp_path):
     assert result.metrics["sparse_flag"]["test"]["auc"] > 0.5
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["tasks"] == result.metrics
+
+
+def test_a_task_without_any_train_label_is_refused_before_training(tmp_path):
+    plugins = toy_plugin_set(("sparse", _sparse_plugin()))
+    config = toy_config(tmp_path / "run", "training.max_steps=2", "tasks.unlabelled_value={}")
+    with pytest.raises(TaskDataError, match="missing \\(NaN\\) on every row"):
+        train(config, plugins, progress=False)
+    assert not (tmp_path / "run" / "metrics.json").exists()
 
 
 # ----------------------------------------------------------------------------- resume, determinism, refusal

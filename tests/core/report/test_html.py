@@ -117,7 +117,7 @@ def weekly_baselines(data: TaskData, split: str) -> dict[str, dict[str, float]]:
 
 
 def decode_weekly(predictions: np.ndarray) -> pd.DataFrame:
-    value = np.asarray(predictions, dtype=float).reshape(len(predictions), -1)[:, 0]
+    value = np.asarray(predictions, dtype=float).reshape(-1, 1)[:, 0]
     return pd.DataFrame({"prediction": value, "units": np.expm1(np.clip(value, 0.0, None))})
 
 
@@ -229,6 +229,18 @@ def _copy_run(run_dir: Path, tmp_path: Path) -> Path:
     return copy
 
 
+def _sealed(folder: Path) -> Path:
+    """``folder``'s files vouched for: a run manifest over them as they are now.
+
+    The tests below edit a run's records on purpose; a report refuses a run whose files do not
+    match its manifest, so each edited copy gets a manifest of its own, as a run we trust would.
+    """
+    from shopmtl.core.runs.manifest import write_run_manifest
+
+    write_run_manifest(folder)
+    return folder
+
+
 def test_every_plot_is_referenced_and_renders(built):
     folder = built.index.parent
     assert built.index == folder / "index.html" and folder.name == "report"
@@ -290,7 +302,7 @@ def test_training_loss_curves_when_recorded(run_dir, plugins, tmp_path):
         entry["train_loss"] = {task: 1.0 / (k + 1) + i for i, task in enumerate(record["tasks"])}
     (copy / "metrics.json").write_text(json.dumps(record))
 
-    written = build_report(copy, plugins.tasks, predictions=False)
+    written = build_report(_sealed(copy), plugins.tasks, predictions=False)
     names = {p.name for p in written.images}
     assert "train_loss.png" in names and "toy_class_confusion.png" not in names
     assert _referenced(written.index) == names
@@ -308,7 +320,7 @@ def test_run_without_recorded_losses_says_so(run_dir, plugins, tmp_path):
     for entry in record["history"]:
         entry.pop("train_loss", None)
     (copy / "metrics.json").write_text(json.dumps(record))
-    written = build_report(copy, plugins.tasks, predictions=False)
+    written = build_report(_sealed(copy), plugins.tasks, predictions=False)
     assert "train_loss.png" not in {p.name for p in written.images}
     assert "Training losses were not recorded" in written.index.read_text(encoding="utf-8")
 
@@ -319,7 +331,7 @@ def test_report_without_the_tasks_plugin_still_shows_metrics(run_dir, tmp_path):
 
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("checkpoints", "report"))
-    written = build_report(copy, {})
+    written = build_report(_sealed(copy), {})
     page = written.index.read_text(encoding="utf-8")
     assert "No installed plugin provides" in page
     assert {p.name for p in written.images} == {
@@ -342,6 +354,7 @@ def test_report_command(run_dir, plugins, monkeypatch, tmp_path):
     stale = run_dir / "report" / "old_plot.png"
     stale.parent.mkdir(exist_ok=True)
     stale.write_bytes(b"not a png")
+    _sealed(run_dir)
     result = CliRunner().invoke(report, [str(run_dir), "--no-predictions"], obj=source)
     assert result.exit_code == 0, result.output
     assert f"wrote {run_dir / 'report' / 'index.html'}" in result.output
