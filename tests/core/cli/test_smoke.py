@@ -219,6 +219,7 @@ def test_two_process_training(tmp_path):
         "checkpoints",
         "config.yaml",
         "environment.json",
+        "manifest.json",
         "metrics.json",
         "model",
         "plugins.json",
