@@ -36,3 +36,16 @@ def test_load_run_with_another_precision_in_the_same_process(toy_run):
 def test_load_run_refuses_fp16_without_a_gpu_naming_the_option(toy_run):
     with pytest.raises(ConfigError, match=r"--precision=fp16 needs a CUDA GPU"):
         load_run(toy_run.output_dir, toy_run.plugins.tasks, precision="fp16")
+
+
+def test_bf16_predictions_come_from_float32_heads(toy_run):
+    """Under bf16 the encoder runs in bf16 but the heads in float32, so a regression value is not
+    rounded to bf16's 8 significant bits (5.5625 where float32 gives 5.586)."""
+    import numpy as np
+    import torch
+
+    test = build(BuildContext(settings=None))["test"]
+    run = load_run(toy_run.output_dir, toy_run.plugins.tasks, precision="bf16")
+    values = predict_frame(run, "toy_value", test)["prediction"].to_numpy(dtype=np.float32)
+    as_bf16 = torch.from_numpy(values).to(torch.bfloat16).float().numpy()
+    assert (values != as_bf16).mean() > 0.5
