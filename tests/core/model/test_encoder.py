@@ -38,6 +38,10 @@ def test_local_folder_is_used_as_is(tmp_path):
 
 def test_unreachable_encoder_fails_with_a_fix(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub reads the variable once, at import: an earlier test imported it already.
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(EncoderError, match="local model folder"):
         load_tokenizer("no-such-org/no-such-model-xyz")
 
